@@ -1,0 +1,185 @@
+"""The ``dreambot`` command line: ``render`` and ``weights`` (see DESIGN.md for the contract).
+
+The engine is imported inside the commands that need it, so ``dreambot --help`` stays fast and
+the bot process never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import secrets
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from engine.errors import EngineError
+from engine.protocol import MAX_STEPS, OPTIMIZERS, RenderRequest
+
+log = logging.getLogger("dreambot")
+
+
+def _config_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--config", metavar="PATH", help="config.toml to read (default: $DREAMBOT_CONFIG, then ./config.toml)")
+    parent.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parent = _config_parent()
+    parser = argparse.ArgumentParser(prog="dreambot", description="Paint pictures from words with CLIP-steered generators.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    render = commands.add_parser("render", parents=[parent], help="make one image on this machine")
+    render.add_argument("prompt", help='prompts as "text[:weight[:stop]] | ..."')
+    render.add_argument("--model", help="generator, e.g. vqgan-imagenet-f16-16384 or tiny-vqgan")
+    render.add_argument("--perceptor", help="open_clip MODEL/PRETRAINED, e.g. ViT-B-32/openai, or tiny-clip")
+    render.add_argument("--steps", type=int, help=f"optimization steps (1-{MAX_STEPS})")
+    render.add_argument("--size", help="WIDTHxHEIGHT, e.g. 256x256")
+    render.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
+    render.add_argument("--init-image", metavar="PATH", help="start from this picture")
+    render.add_argument("--init-weight", type=float, default=0.0, help="how strongly to stay close to the init image")
+    render.add_argument("--image-prompt", action="append", default=[], metavar="PATH[:W[:STOP]]", help="steer towards a picture")
+    render.add_argument("--noise-prompt", action="append", default=[], metavar="SEED[:W]", help="steer towards random noise")
+    render.add_argument("--cutn", type=int, default=32, help="cutouts per step")
+    render.add_argument("--cut-pow", type=float, default=1.0, help="cutout size exponent (higher: smaller cutouts)")
+    render.add_argument("--lr", type=float, default=0.1, help="learning rate")
+    render.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    render.add_argument("--preview-every", type=int, default=10, metavar="N", help="keep a frame every N steps")
+    render.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: [engine] device)")
+    render.add_argument("--out", metavar="PATH", help="PNG to write (default: outputs/<prompt>-<seed>.png)")
+    render.add_argument("--frames", metavar="DIR", help="also save the kept frames as PNGs in DIR")
+    render.add_argument("--animation", metavar="PATH", help="also save the run as a GIF")
+    render.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
+    render.set_defaults(handler=cmd_render)
+
+    weights = commands.add_parser("weights", parents=[parent], help="list, download or locate model weights")
+    actions = weights.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", parents=[parent], help="every known model and whether its files are here")
+    for action, text in (("download", "fetch a model's files"), ("path", "print where a model's files live")):
+        sub = actions.add_parser(action, parents=[parent], help=text)
+        sub.add_argument("name")
+    weights.set_defaults(handler=cmd_weights)
+    return parser
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "dream"
+
+
+def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
+    from engine.validation import parse_size
+
+    width, height = parse_size(args.size or config.defaults.size)
+    return RenderRequest(
+        prompt=args.prompt,
+        model=args.model or config.defaults.model,
+        perceptor=args.perceptor or config.defaults.perceptor,
+        width=width,
+        height=height,
+        steps=args.steps if args.steps is not None else config.defaults.steps,
+        seed=args.seed if args.seed is not None else secrets.randbelow(2**31),
+        cutn=args.cutn,
+        cut_pow=args.cut_pow,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        init_image=args.init_image,
+        init_weight=args.init_weight,
+        image_prompts=tuple(args.image_prompt),
+        noise_prompts=tuple(args.noise_prompt),
+        preview_every=args.preview_every,
+    )
+
+
+def cmd_render(args: argparse.Namespace, config: Config) -> int:
+    from engine.validation import validate
+
+    request = build_request(args, config)
+    validate(request)  # before torch loads: bad input fails in a blink and writes nothing
+    from tqdm import tqdm
+
+    from engine.pipeline import Engine
+    from engine.weights import WeightStore
+
+    engine = Engine(WeightStore(Path(config.engine.weights_dir)), args.device or config.engine.device)
+    out = Path(args.out or f"outputs/{_slug(request.prompt)}-{request.seed}.png")
+    engine.load(request)
+    log.info(
+        "rendering %r with %s + %s on %s, seed %d", request.prompt, request.model, request.perceptor, engine.device, request.seed
+    )
+    with tqdm(total=request.steps, desc="dreaming", unit="step", file=sys.stderr) as bar:
+
+        def on_progress(event) -> None:
+            bar.set_postfix(loss=f"{event.loss:.4f}", refresh=False)
+            bar.update(1)
+
+        result = engine.render(request, on_progress=on_progress, keep_frames=bool(args.frames or args.animation))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(result.png)
+    if args.frames:
+        frames_dir = Path(args.frames)
+        frames_dir.mkdir(parents=True, exist_ok=True)
+        for index, frame in enumerate(result.frames):
+            frame.save(frames_dir / f"{index:05d}.png")
+    if args.animation and (animation := result.animation()):
+        Path(args.animation).write_bytes(animation)
+    log.info("wrote %s in %.1fs (final loss %.4f)", out, result.seconds, result.losses[-1])
+    if args.json:
+        summary = {
+            "out": str(out),
+            "model": request.model,
+            "perceptor": request.perceptor,
+            "seed": request.seed,
+            "steps": request.steps,
+            "width": request.width,
+            "height": request.height,
+            "seconds": round(result.seconds, 3),
+            "device": str(engine.device),
+            "losses": result.losses,
+        }
+        print(json.dumps(summary))
+    return 0
+
+
+def cmd_weights(args: argparse.Namespace, config: Config) -> int:
+    from engine import weights
+
+    store = weights.WeightStore(Path(config.engine.weights_dir))
+    if args.action == "list":
+        print(f"weights folder: {store.root}")
+        for name in list(weights.REGISTRY) + [n for n in weights.KNOWN_PERCEPTORS if n not in weights.REGISTRY]:
+            spec = weights.lookup(name)
+            state = "present" if not store.missing(spec) else "made on first use" if spec.synthetic else "missing"
+            print(f"{name:28} {spec.family:7} {state:18} {spec.description}")
+        print("any open_clip MODEL/PRETRAINED pair published on Hugging Face works as a perceptor")
+        return 0
+    spec = weights.lookup(args.name)
+    if args.action == "path":
+        print(store.folder(spec))
+        return 0
+    print(store.download(spec))
+    return 0
+
+
+def configure_logging(verbose: bool) -> None:
+    """Our own messages at INFO; libraries (open_clip logs every load step to the root) only at WARNING."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for name in ("dreambot", "bot", "cogs", "engine"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        config = load_config(args.config)
+        return args.handler(args, config)
+    except (ConfigError, EngineError) as error:
+        log.error("%s", error)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130

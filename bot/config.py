@@ -1,0 +1,94 @@
+"""Settings from ``config.toml``: ``--config``, else ``$DREAMBOT_CONFIG``, else ``./config.toml``, else defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.protocol import DEFAULT_MODEL, DEFAULT_PERCEPTOR
+from engine.weights import default_weights_dir
+
+
+class ConfigError(Exception):
+    """The config file is missing, unreadable, or holds an unknown key or a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    api_base: str = "https://discord.com/api/v10"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    device: str = "auto"
+    weights_dir: str = field(default_factory=lambda: str(default_weights_dir()))
+
+
+@dataclass(frozen=True)
+class DefaultsConfig:
+    model: str = DEFAULT_MODEL
+    perceptor: str = DEFAULT_PERCEPTOR
+    steps: int = 300
+    size: str = "256x256"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    path: str = "dreambot.sqlite3"
+
+
+@dataclass(frozen=True)
+class Config:
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    source: str | None = None
+
+
+_SECTIONS = {"discord": DiscordConfig, "engine": EngineConfig, "defaults": DefaultsConfig, "storage": StorageConfig}
+
+
+def _section(cls: type, name: str, values: Any) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
+    defaults = cls()
+    for key, value in values.items():
+        expected = type(getattr(defaults, key))
+        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            raise ConfigError(f"[{name}] {key} must be of type {expected.__name__}, not {value!r}")
+    return cls(**values)
+
+
+def find_config(explicit: str | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("DREAMBOT_CONFIG"):
+        return Path(os.environ["DREAMBOT_CONFIG"])
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def load_config(explicit: str | None = None) -> Config:
+    path = find_config(explicit)
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path} could not be read: {error}") from None
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown section(s) in {path}: {', '.join(sorted(unknown))}; known: {', '.join(_SECTIONS)}")
+    parts = {name: _section(cls, name, data.get(name, {})) for name, cls in _SECTIONS.items()}
+    return Config(**parts, source=str(path))

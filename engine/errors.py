@@ -1,0 +1,27 @@
+"""Errors the engine raises on purpose; each message is meant for the person who asked."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class: ``str(error)`` is a complete, user-facing sentence."""
+
+
+class BadRequest(EngineError):
+    """The request cannot be rendered as asked (bad prompt, size, steps, image...)."""
+
+
+class WeightsError(EngineError):
+    """A weights file is missing, corrupt, or could not be fetched."""
+
+
+class DownloadError(WeightsError):
+    """Fetching a weights file failed (offline, dead mirror, checksum mismatch)."""
+
+
+class Cancelled(EngineError):
+    """The job was cancelled between steps."""
+
+
+class OutOfMemory(EngineError):
+    """The device ran out of memory; the message suggests a smaller size or fewer cutouts."""

@@ -1,0 +1,72 @@
+"""Turning tensors into files: the final PNG with its ``parameters``, previews, and the run's GIF."""
+
+from __future__ import annotations
+
+import io
+
+import torch
+from PIL import Image, PngImagePlugin
+
+from engine.protocol import RenderRequest
+
+PREVIEW_QUALITY = 80
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """``[1, 3, H, W]`` in [0, 1] to an RGB image."""
+    array = image[0].detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(array, "RGB")
+
+
+def parameters_text(request: RenderRequest, seconds: float, version: str) -> str:
+    """The Stable Diffusion web UI "PNG Info" layout: the prompt, then one line of ``Key: value`` pairs."""
+    pairs = {
+        "Steps": request.steps,
+        "Seed": request.seed,
+        "Size": request.size,
+        "Model": request.model,
+        "Perceptor": request.perceptor,
+        "Cutn": request.cutn,
+        "Cut pow": request.cut_pow,
+        "Optimizer": request.optimizer,
+        "LR": request.lr,
+    }
+    if request.init_image:
+        pairs["Init image"] = request.init_image
+        pairs["Init weight"] = request.init_weight
+    if request.image_prompts:
+        pairs["Image prompts"] = " | ".join(request.image_prompts)
+    if request.noise_prompts:
+        pairs["Noise prompts"] = " | ".join(request.noise_prompts)
+    pairs["Time"] = f"{seconds:.1f}s"
+    pairs["Version"] = f"dreambot {version}"
+    line = ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())
+    return f"{request.prompt}\n{line}"
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return f'"{text}"' if "," in text or ":" in text or "\n" in text else text
+
+
+def png_bytes(image: Image.Image, parameters: str) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", parameters)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def preview_bytes(image: Image.Image) -> bytes:
+    """A light JPEG with no metadata, for progress edits."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=PREVIEW_QUALITY)
+    return buffer.getvalue()
+
+
+def gif_bytes(frames: list[Image.Image], frame_ms: int = 80) -> bytes:
+    """The run as a looping GIF, holding the last frame a little longer."""
+    buffer = io.BytesIO()
+    durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 10]
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return buffer.getvalue()

@@ -1,0 +1,180 @@
+"""Wires a request to a generator, a perceptor and the loop, and returns the finished picture."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from engine import output, weights
+from engine.cutouts import MakeCutouts
+from engine.errors import OutOfMemory, WeightsError
+from engine.generators import VQGANGenerator, resize_image
+from engine.loop import Target, dream, make_optimizer
+from engine.perceptor import Perceptor, load_perceptor
+from engine.prompts import parse_item, parse_noise_prompt, parse_prompts
+from engine.protocol import Progress, RenderRequest
+from engine.validation import open_image, validate
+from engine.vqgan import VQGAN, load_vqgan
+
+log = logging.getLogger(__name__)
+
+
+def package_version() -> str:
+    try:
+        return version("dreambot")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise WeightsError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise WeightsError(f"device {name} was asked for, but this torch build sees no CUDA GPU")
+    return device
+
+
+def image_tensor(image: Image.Image, device: torch.device) -> torch.Tensor:
+    """RGB image to ``[1, 3, H, W]`` in [0, 1]."""
+    array = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    return array.view(image.height, image.width, 3).permute(2, 0, 1)[None].float().div(255).to(device)
+
+
+@dataclass
+class RenderResult:
+    request: RenderRequest
+    image: Image.Image
+    png: bytes
+    losses: list[float]
+    seconds: float
+    frames: list[Image.Image] = field(default_factory=list)
+
+    def animation(self) -> bytes | None:
+        return output.gif_bytes(self.frames) if len(self.frames) > 1 else None
+
+
+class Engine:
+    """Loads models once and renders requests one after another on one device."""
+
+    def __init__(self, store: weights.WeightStore, device: str = "auto") -> None:
+        self.store = store
+        self.device = resolve_device(device)
+        self._generators: dict[str, VQGAN] = {}
+        self._perceptors: dict[str, Perceptor] = {}
+
+    def _load(self, name: str, loader: Callable[[Path], object], main_file: str):
+        spec = weights.lookup(name)
+        folder = self.store.ensure(spec)
+        try:
+            return loader(folder)
+        except WeightsError:
+            raise
+        except Exception as error:  # any unreadable byte or mismatched shape means the same to the user
+            raise self.store.corrupt(spec, folder / main_file, f"{type(error).__name__}: {error}") from error
+
+    def vqgan(self, name: str) -> VQGAN:
+        if name not in self._generators:
+            self._generators[name] = self._load(name, load_vqgan, "last.ckpt").to(self.device)
+        return self._generators[name]
+
+    def perceptor(self, name: str) -> Perceptor:
+        if name not in self._perceptors:
+            self._perceptors[name] = self._load(
+                name, lambda folder: load_perceptor(name, folder), "open_clip_model.safetensors"
+            ).to(self.device)
+        return self._perceptors[name]
+
+    def load(self, request: RenderRequest) -> None:
+        """Load (or find cached) the request's models, so missing weights fail before any work starts."""
+        self.vqgan(request.model)
+        self.perceptor(request.perceptor)
+
+    def render(
+        self,
+        request: RenderRequest,
+        on_progress: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        keep_frames: bool = False,
+        job_id: str = "",
+    ) -> RenderResult:
+        """Render ``request``; raises ``BadRequest``, ``WeightsError``, ``OutOfMemory`` or ``Cancelled``."""
+        validate(request)
+        try:
+            return self._render(request, on_progress, should_stop, keep_frames, job_id)
+        except torch.OutOfMemoryError as error:
+            raise OutOfMemory(
+                f"the {self.device} device ran out of memory rendering {request.size} with {request.cutn} cutouts; "
+                "try a smaller size or fewer cutouts"
+            ) from error
+
+    def _render(self, request, on_progress, should_stop, keep_frames, job_id) -> RenderResult:
+        start = time.perf_counter()
+        net = self.vqgan(request.model)
+        perceptor = self.perceptor(request.perceptor)
+        torch.manual_seed(request.seed)
+        make_cutouts = MakeCutouts(perceptor.input_size, request.cutn, request.cut_pow)
+        generator = VQGANGenerator(net, request.width, request.height, self.device)
+        init = None
+        if request.init_image:
+            init = resize_image(image_tensor(open_image(request.init_image), self.device), request.width, request.height)
+            generator.init_from_image(init)
+        targets = self._targets(request, perceptor, make_cutouts)
+        optimizer = make_optimizer(request.optimizer, generator.parameters(), request.lr)
+        frames: list[Image.Image] = []
+
+        def callback(info: dict) -> None:
+            step = info["step"]
+            preview = None
+            if step % request.preview_every == 0 or step == request.steps:
+                picture = output.to_pil(info["image"])
+                preview = output.preview_bytes(picture)
+                if keep_frames:
+                    frames.append(picture)
+            if on_progress is not None:
+                on_progress(Progress(job_id, step, request.steps, info["loss"], time.perf_counter() - start, preview))
+
+        losses = dream(
+            generator,
+            perceptor,
+            targets,
+            make_cutouts,
+            optimizer,
+            request.steps,
+            callback=callback,
+            should_stop=should_stop,
+            init_image=init,
+            init_weight=request.init_weight,
+        )
+        with torch.no_grad():
+            image = output.to_pil(generator.decode())
+        seconds = time.perf_counter() - start
+        png = output.png_bytes(image, output.parameters_text(request, seconds, package_version()))
+        return RenderResult(request, image, png, losses, seconds, frames)
+
+    def _targets(self, request: RenderRequest, perceptor: Perceptor, make_cutouts: MakeCutouts) -> list[Target]:
+        prompts = parse_prompts(request.prompt)
+        text = perceptor.encode_text([p.text for p in prompts])
+        targets = [Target(text[i : i + 1], p.weight, p.stop) for i, p in enumerate(prompts)]
+        for item in request.image_prompts:
+            prompt = parse_item(item)
+            picture = image_tensor(open_image(prompt.text), self.device)
+            with torch.no_grad():
+                embeds = perceptor.encode_image(make_cutouts(resize_image(picture, request.width, request.height)))
+            targets.append(Target(embeds, prompt.weight, prompt.stop))
+        for item in request.noise_prompts:
+            seed, weight = parse_noise_prompt(item)
+            noise = torch.randn(1, text.shape[1], generator=torch.Generator().manual_seed(seed))
+            targets.append(Target(F.normalize(noise, dim=-1).to(self.device), weight))
+        return targets

@@ -1,0 +1,104 @@
+"""Random-weight smoke-test models, written in the official file formats.
+
+Made deterministically (fixed seed) on first use, then loaded through the same code as the real
+weights. They let anyone check an install in seconds on a CPU; their pictures are noise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+import yaml
+
+from engine import perceptor, vqgan
+
+log = logging.getLogger(__name__)
+
+SEED = 20210401
+
+TINY_VQGAN_YAML = {
+    "model": {
+        "base_learning_rate": 4.5e-06,
+        "target": "taming.models.vqgan.VQModel",
+        "params": {
+            "embed_dim": 16,
+            "n_embed": 512,
+            "ddconfig": {
+                "double_z": False,
+                "z_channels": 16,
+                "resolution": 64,
+                "in_channels": 3,
+                "out_ch": 3,
+                "ch": 32,
+                "ch_mult": [1, 2],
+                "num_res_blocks": 1,
+                "attn_resolutions": [],
+                "dropout": 0.0,
+            },
+            "lossconfig": {"target": "taming.modules.losses.vqperceptual.DummyLoss"},
+        },
+    }
+}
+
+TINY_CLIP_CFG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 32, "patch_size": 16, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+}
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def save_vqgan(folder: Path, config: dict, seed: int = SEED) -> None:
+    """Write ``model.yaml`` + a Lightning-style ``last.ckpt`` for a random VQGAN of ``config``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = vqgan.VQGAN(vqgan.VQGANConfig.from_yaml(yaml.safe_dump(config)))
+        with torch.no_grad():
+            model.codebook.uniform_(-1, 1)
+    checkpoint = {"epoch": 0, "global_step": 0, "pytorch-lightning_version": "1.0.8", "state_dict": model.state_dict()}
+    _atomic(folder / vqgan.CONFIG_FILE, lambda p: p.write_text(yaml.safe_dump(config)))
+    _atomic(folder / vqgan.CHECKPOINT_FILE, lambda p: torch.save(checkpoint, p))
+
+
+def save_clip(folder: Path, seed: int = SEED) -> None:
+    """Write an open_clip ``local-dir`` folder (config + safetensors) for a random tiny CLIP."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = open_clip.CLIP(**TINY_CLIP_CFG)
+        # Patch filters that see only a patch's mean colour, and no positions: a random ViT is then
+        # as indifferent to flips and small shifts as a trained CLIP, so the cutout augmentations do
+        # not drown its signal and a 30-step smoke run visibly lowers the loss.
+        with torch.no_grad():
+            w = model.visual.conv1.weight
+            w.copy_(torch.randn(w.shape[0], 3, 1, 1).expand_as(w) / w.shape[-1])
+            model.visual.positional_embedding.zero_()
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    _atomic(folder / "open_clip_model.safetensors", lambda p: save_file(state, str(p)))
+    perceptor.write_config(folder, TINY_CLIP_CFG, OPENAI_MEAN, OPENAI_STD)
+
+
+def _atomic(path: Path, write) -> None:
+    """Write through a temporary name so a crash never leaves half a file under the real name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def make(name: str, folder: Path) -> None:
+    """Create the files of the synthetic model ``name`` in ``folder``."""
+    log.info("making %s in %s (random weights, for smoke tests)", name, folder)
+    if name == "tiny-vqgan":
+        save_vqgan(folder, TINY_VQGAN_YAML)
+    elif name == "tiny-clip":
+        save_clip(folder)
+    else:
+        raise ValueError(f"no synthetic model called {name!r}")

@@ -1,0 +1,95 @@
+"""Checks a request before anything heavy is loaded, so bad input fails fast and writes nothing.
+
+Standard library and Pillow only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from PIL import Image
+
+from engine import weights
+from engine.errors import BadRequest, WeightsError
+from engine.prompts import parse_item, parse_noise_prompt, parse_prompts
+from engine.protocol import MAX_STEPS, OPTIMIZERS, RenderRequest
+
+MAX_SIDE = 2048
+MAX_CUTN = 256
+MAX_IMAGE_PIXELS = 40_000_000
+_SIZE = re.compile(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"WxH"`` to ``(width, height)``."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise BadRequest(f"size {text!r} is not of the form WIDTHxHEIGHT, e.g. 256x256")
+    return int(match[1]), int(match[2])
+
+
+def check_size(model: str, width: int, height: int) -> None:
+    multiple = weights.lookup(model).size_multiple
+    for side, value in (("width", width), ("height", height)):
+        if not multiple <= value <= MAX_SIDE:
+            raise BadRequest(f"{side} {value} is out of range: {model} makes sides from {multiple} to {MAX_SIDE} pixels")
+        if value % multiple:
+            raise BadRequest(
+                f"{model} makes sides that are multiples of {multiple}; {width}x{height} is not "
+                f"(try {_round(width, multiple)}x{_round(height, multiple)})"
+            )
+
+
+def _round(value: int, multiple: int) -> int:
+    return max(multiple, round(value / multiple) * multiple)
+
+
+def open_image(path: str) -> Image.Image:
+    """Open and fully decode an image file as RGB, refusing decompression bombs."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise BadRequest(f"image {path!r} does not exist or is not a file")
+    try:
+        with Image.open(file) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise BadRequest(f"image {path!r} is {image.width}x{image.height}, more than {MAX_IMAGE_PIXELS} pixels")
+            return image.convert("RGB")
+    except (OSError, Image.DecompressionBombError, ValueError) as error:
+        raise BadRequest(f"image {path!r} could not be read as a picture ({error})") from None
+
+
+def validate(request: RenderRequest) -> None:
+    """Raise ``BadRequest`` naming the first problem with ``request``."""
+    parse_prompts(request.prompt)
+    try:
+        spec = weights.lookup(request.model)
+    except WeightsError as error:
+        raise BadRequest(str(error)) from None
+    if spec.family == "clip":
+        raise BadRequest(f"{request.model} is a perceptor, not a generator; generators: {', '.join(weights.generator_names())}")
+    if "/" not in request.perceptor and request.perceptor not in weights.REGISTRY:
+        raise BadRequest(
+            f"perceptor {request.perceptor!r} must be tiny-clip or an open_clip MODEL/PRETRAINED pair, e.g. ViT-B-32/openai"
+        )
+    if not 1 <= request.steps <= MAX_STEPS:
+        raise BadRequest(f"steps must be between 1 and {MAX_STEPS}, not {request.steps}")
+    check_size(request.model, request.width, request.height)
+    if not 1 <= request.cutn <= MAX_CUTN:
+        raise BadRequest(f"cutn must be between 1 and {MAX_CUTN}, not {request.cutn}")
+    for name, value in (("cut_pow", request.cut_pow), ("lr", request.lr)):
+        if not (math.isfinite(value) and value > 0):
+            raise BadRequest(f"{name} must be a positive number, not {value}")
+    if request.optimizer not in OPTIMIZERS:
+        raise BadRequest(f"optimizer {request.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+    if request.preview_every < 1:
+        raise BadRequest("preview_every must be at least 1")
+    if not 0 <= request.seed < 2**63:
+        raise BadRequest(f"seed must be between 0 and 2**63-1, not {request.seed}")
+    if request.init_image:
+        open_image(request.init_image)
+    for item in request.image_prompts:
+        open_image(parse_item(item).text)
+    for item in request.noise_prompts:
+        parse_noise_prompt(item)

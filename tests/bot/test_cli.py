@@ -1,0 +1,119 @@
+"""``dreambot render`` and ``dreambot weights`` as a user runs them: a fresh process, real arguments."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.config import ConfigError, load_config
+
+
+def dreambot(*args: str, weights_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
+    config = cwd / "test-config.toml"
+    config.write_text(f'[engine]\nweights_dir = "{weights_dir}"\ndevice = "cpu"\n')
+    env = {**os.environ, "DREAMBOT_CONFIG": str(config)}
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_render_json_summary(weights_dir, tmp_path):
+    result = dreambot(
+        "render",
+        "a magic fairy house, unreal engine",
+        "--model",
+        "tiny-vqgan",
+        "--perceptor",
+        "tiny-clip",
+        "--steps",
+        "30",
+        "--size",
+        "64x64",
+        "--seed",
+        "7",
+        "--out",
+        "fairy.png",
+        "--json",
+        "--animation",
+        "run.gif",
+        weights_dir=weights_dir,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["out"] == "fairy.png"
+    assert (summary["model"], summary["perceptor"], summary["seed"], summary["steps"]) == ("tiny-vqgan", "tiny-clip", 7, 30)
+    assert (summary["width"], summary["height"]) == (64, 64)
+    assert summary["seconds"] > 0
+    losses = summary["losses"]
+    assert len(losses) == 30 and all(isinstance(x, float) for x in losses)
+    assert sum(losses[-5:]) < sum(losses[:5])
+    image = Image.open(tmp_path / "fairy.png")
+    assert image.size == (64, 64)
+    assert image.text["parameters"].startswith("a magic fairy house, unreal engine\nSteps: 30, Seed: 7, Size: 64x64")
+    assert Image.open(tmp_path / "run.gif").format == "GIF"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["", "--model", "tiny-vqgan"], "prompt is empty"),
+        (["x", "--model", "no-such-model"], "unknown model 'no-such-model'"),
+        (["x", "--model", "tiny-vqgan", "--size", "64by64"], "not of the form WIDTHxHEIGHT"),
+        (["x", "--model", "tiny-vqgan", "--size", "65x64"], "multiples of 2"),
+        (["x", "--model", "tiny-vqgan", "--steps", "0"], "steps must be between"),
+        (["x", "--model", "tiny-vqgan", "--init-image", "missing.png"], "does not exist"),
+        (["x"], "dreambot weights download vqgan-imagenet-f16-16384"),
+    ],
+)
+def test_bad_render_arguments_exit_nonzero_and_write_nothing(weights_dir, tmp_path, args, message):
+    result = dreambot("render", *args, "--perceptor", "tiny-clip", "--out", "out.png", weights_dir=weights_dir, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_weights_commands(weights_dir, tmp_path):
+    listing = dreambot("weights", "list", weights_dir=weights_dir, cwd=tmp_path)
+    assert listing.returncode == 0
+    assert "vqgan-imagenet-f16-16384" in listing.stdout and "ViT-B-32/openai" in listing.stdout
+    path = dreambot("weights", "path", "ViT-B-32/openai", weights_dir=weights_dir, cwd=tmp_path)
+    assert path.stdout.strip() == str(weights_dir / "ViT-B-32__openai")
+    made = dreambot("weights", "download", "tiny-vqgan", weights_dir=weights_dir, cwd=tmp_path)
+    assert made.returncode == 0 and (weights_dir / "tiny-vqgan" / "last.ckpt").is_file()
+    unknown = dreambot("weights", "path", "nope", weights_dir=weights_dir, cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown model 'nope'" in unknown.stderr
+
+
+def test_config_lookup_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DREAMBOT_CONFIG", raising=False)
+    assert load_config().source is None
+    Path("config.toml").write_text("[defaults]\nsteps = 50\n")
+    assert load_config().defaults.steps == 50
+    Path("env.toml").write_text("[defaults]\nsteps = 60\n")
+    monkeypatch.setenv("DREAMBOT_CONFIG", "env.toml")
+    assert load_config().defaults.steps == 60
+    Path("explicit.toml").write_text('[defaults]\nsteps = 70\nsize = "128x128"\n')
+    config = load_config("explicit.toml")
+    assert (config.defaults.steps, config.defaults.size, config.defaults.model) == (70, "128x128", "vqgan-imagenet-f16-16384")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[defaults]\nstep = 5\n", "unknown key"),
+        ("[default]\n", "unknown section"),
+        ("[defaults]\nsteps = '5'\n", "must be of type int"),
+        ("[defaults\n", "could not be read"),
+    ],
+)
+def test_bad_config_is_refused(tmp_path, text, message):
+    (tmp_path / "c.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(tmp_path / "c.toml"))
