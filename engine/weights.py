@@ -47,10 +47,6 @@ class ModelSpec:
     size_multiple: int = 1
 
     @property
-    def needs_files(self) -> bool:
-        return bool(self.files)
-
-    @property
     def folder_name(self) -> str:
         return self.name.replace("/", "__")
 
