@@ -115,8 +115,9 @@ def main() -> int:
     print(f"machine: {rows[0]['machine']} ({rows[0]['device']}, torch {rows[0]['torch']})")
     print("| size | cutouts | s/step | steps/s | peak memory (GiB) |")
     print("| --- | --- | --- | --- | --- |")
+    columns = ("size", "cutn", "seconds_per_step", "steps_per_second", "peak_memory_gib")
     for row in rows:
-        print(f"| {row['size']} | {row['cutn']} | {row['seconds_per_step']} | {row['steps_per_second']} | {row['peak_memory_gib']} |")
+        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
