@@ -109,8 +109,6 @@ def generator_names() -> list[str]:
 
 def clip_spec(name: str) -> ModelSpec:
     """Spec for an open_clip ``MODEL/PRETRAINED`` name; the weights come from its Hugging Face repo."""
-    if name in REGISTRY:
-        return REGISTRY[name]
     model, sep, tag = name.partition("/")
     if not sep or not model or not tag:
         raise WeightsError(f"perceptor {name!r} must look like MODEL/PRETRAINED, e.g. ViT-B-32/openai")
