@@ -1,4 +1,4 @@
-"""The ``dreambot`` command line: ``render`` and ``weights`` (see DESIGN.md for the contract).
+"""The ``dreambot`` command line: ``run``, ``render`` and ``weights`` (see DESIGN.md for the contract).
 
 The engine is imported inside the commands that need it, so ``dreambot --help`` stays fast and
 the bot process never loads torch.
@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--animation", metavar="PATH", help="also save the run as a GIF")
     render.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     render.set_defaults(handler=cmd_render)
+
+    run = commands.add_parser("run", parents=[parent], help="run the Discord bot (token from DISCORD_TOKEN or .env)")
+    run.set_defaults(handler=cmd_run)
 
     weights = commands.add_parser("weights", parents=[parent], help="list, download or locate model weights")
     actions = weights.add_subparsers(dest="action", required=True)
@@ -142,6 +145,12 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
         }
         print(json.dumps(summary))
     return 0
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from bot.runner import run
+
+    return run(config)
 
 
 def cmd_weights(args: argparse.Namespace, config: Config) -> int:

@@ -20,12 +20,14 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class DiscordConfig:
     api_base: str = "https://discord.com/api/v10"
+    preview_interval: float = 3.0
 
 
 @dataclass(frozen=True)
 class EngineConfig:
     device: str = "auto"
     weights_dir: str = field(default_factory=lambda: str(default_weights_dir()))
+    preview_every: int = 10
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class DefaultsConfig:
 @dataclass(frozen=True)
 class StorageConfig:
     path: str = "dreambot.sqlite3"
+    files: str = "dreambot-files"
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,11 @@ def _section(cls: type, name: str, values: Any) -> Any:
     if unknown:
         raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
     defaults = cls()
+    values = dict(values)
     for key, value in values.items():
         expected = type(getattr(defaults, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            values[key] = value = float(value)
         if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
             raise ConfigError(f"[{name}] {key} must be of type {expected.__name__}, not {value!r}")
     return cls(**values)

@@ -20,7 +20,11 @@ class DownloadError(WeightsError):
 
 
 class Cancelled(EngineError):
-    """The job was cancelled between steps."""
+    """The job was cancelled between steps; ``step`` is the last step that finished."""
+
+    def __init__(self, message: str, step: int = 0) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 class OutOfMemory(EngineError):

@@ -82,7 +82,7 @@ def dream(
     losses = []
     for step in range(1, steps + 1):
         if should_stop is not None and should_stop():
-            raise Cancelled(f"cancelled after {step - 1} of {steps} steps")
+            raise Cancelled(f"cancelled after {step - 1} of {steps} steps", step - 1)
         optimizer.zero_grad(set_to_none=True)
         image = generator.decode()
         embeds = perceptor.encode_image(make_cutouts(image))

@@ -100,6 +100,14 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Ready(Event):
+    """The engine process has imported torch and waits for jobs (``job_id`` is empty)."""
+
+    device: str = ""
+    kind: ClassVar[str] = "ready"
+
+
+@dataclass(frozen=True)
 class Started(Event):
     total_steps: int = 0
     kind: ClassVar[str] = "started"
@@ -153,4 +161,14 @@ class Cancelled(Event):
     kind: ClassVar[str] = "cancelled"
 
 
-EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (Started, Progress, Finished, Failed, Cancelled)}
+EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (Ready, Started, Progress, Finished, Failed, Cancelled)}
+
+
+def render_command(job_id: str, request: RenderRequest, animation: bool = True) -> dict[str, Any]:
+    """Bot to engine: render ``request``; events come back tagged with ``job_id``."""
+    return {"op": "render", "job_id": job_id, "request": request.to_dict(), "animation": animation}
+
+
+def cancel_command(job_id: str) -> dict[str, Any]:
+    """Bot to engine: stop ``job_id`` after its current step (ignored if it is not running)."""
+    return {"op": "cancel", "job_id": job_id}

@@ -1,0 +1,103 @@
+"""What may be queued: a member's /dream checked against the server's settings and limits.
+
+Every refusal is a ``Refusal`` whose message is shown to the member as it is; nothing is queued.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from bot.settings import GuildSettings
+from engine.errors import EngineError
+from engine.prompts import MAX_PROMPT_CHARS, parse_prompts
+from engine.protocol import RenderRequest
+from engine.validation import check_size, parse_size
+from engine.weights import generator_names
+
+MAX_SEED = 2**63 - 1
+
+
+class Refusal(Exception):
+    """A request the bot will not queue; ``str()`` is the message for the member."""
+
+
+@dataclass(frozen=True)
+class DreamOptions:
+    """What the member typed; ``None`` means "use the server's default"."""
+
+    prompt: str
+    seed: int | None = None
+    steps: int | None = None
+    size: str | None = None
+    model: str | None = None
+
+
+def banned_word(prompt: str, banned: tuple[str, ...]) -> str | None:
+    text = prompt.lower()
+    for word in banned:
+        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text):
+            return word
+    return None
+
+
+def styled(prompt: str, style: str) -> str:
+    """The server's style joins as one more prompt, so it never changes a weight the member wrote."""
+    return f"{prompt} | {style}" if style and style.lower() not in prompt.lower() else prompt
+
+
+def build_request(
+    options: DreamOptions, settings: GuildSettings, perceptor: str, preview_every: int, init_image: str | None = None
+) -> RenderRequest:
+    """The render request for ``options`` under ``settings``, or a ``Refusal`` naming the first problem."""
+    prompt = options.prompt.strip()
+    if not prompt:
+        raise Refusal("The prompt is empty: describe the picture you want.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise Refusal(f"The prompt is {len(prompt)} characters long; at most {MAX_PROMPT_CHARS}.")
+    if word := banned_word(prompt, settings.banned_words):
+        raise Refusal(f"The prompt contains a word this server does not allow ({word!r}).")
+    model = options.model or settings.model
+    if model not in generator_names():
+        raise Refusal(f"Unknown model {model!r}. Models: {', '.join(generator_names())}.")
+    steps = options.steps if options.steps is not None else settings.steps
+    if not 1 <= steps <= settings.max_steps:
+        raise Refusal(f"Steps must be between 1 and {settings.max_steps} on this server, not {steps}.")
+    try:
+        width, height = parse_size(options.size or settings.size)
+        max_width, max_height = parse_size(settings.max_size)
+    except EngineError as error:
+        raise Refusal(f"The size is not usable: {error}.") from None
+    if width > max_width or height > max_height:
+        raise Refusal(f"{width}x{height} is larger than this server allows ({settings.max_size}).")
+    seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
+    if not 0 <= seed <= MAX_SEED:
+        raise Refusal(f"The seed must be between 0 and {MAX_SEED}.")
+    full_prompt = styled(prompt, settings.style)
+    try:
+        check_size(model, width, height)
+        parse_prompts(full_prompt)
+    except EngineError as error:
+        raise Refusal(f"{str(error)[:1].upper()}{str(error)[1:]}.") from None
+    return RenderRequest(
+        prompt=full_prompt, model=model, perceptor=perceptor, width=width, height=height, steps=steps, seed=seed,
+        init_image=init_image, preview_every=preview_every,
+    )  # fmt: skip
+
+
+def check_channel(settings: GuildSettings, channel_id: int) -> None:
+    if settings.channels and channel_id not in settings.channels:
+        allowed = ", ".join(f"<#{c}>" for c in settings.channels)
+        raise Refusal(f"Dreams are not painted in this channel. Try {allowed}.")
+
+
+def check_quota(settings: GuildSettings, active: int, last_created: float | None, now: float) -> None:
+    """The per-member cap on waiting jobs, and the cooldown between dreams."""
+    if active >= settings.jobs_per_user:
+        raise Refusal(
+            f"You already have {active} job(s) waiting or running; this server allows {settings.jobs_per_user}. "
+            "Wait for one to finish or /cancel one."
+        )
+    if settings.cooldown and last_created is not None and (left := last_created + settings.cooldown - now) > 0:
+        raise Refusal(f"Slow down: you can dream again in {left:.0f}s (this server's cooldown is {settings.cooldown}s).")

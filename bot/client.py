@@ -1,0 +1,117 @@
+"""The bot: a discord.py client that owns the store, the engine supervisor and the scheduler.
+
+It is the auto-sharded client, because that one asks ``GET {api_base}/gateway/bot`` for the
+gateway URL; with ``Route.BASE`` pointed at ``[discord] api_base`` the bot therefore runs
+unchanged against Discord, a REST proxy, or a local emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.admission import Refusal
+from bot.config import Config
+from bot.files import JobFiles
+from bot.reporter import DiscordReporter
+from bot.scheduler import Scheduler
+from bot.settings import GuildSettings, ServerSettings, SettingError
+from bot.store import Store
+from bot.supervisor import EngineCommand, EngineSupervisor
+from bot.views import JobButton
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.dream", "cogs.settings")
+
+
+def use_api_base(api_base: str) -> None:
+    """Send every REST call (and so the gateway lookup) to ``api_base``."""
+    discord.http.Route.BASE = api_base.rstrip("/")
+
+
+class DreamBot(commands.AutoShardedBot):
+    def __init__(self, config: Config, engine_argv: Sequence[str] | None = None) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_reactions = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            shard_count=None,
+        )
+        self.config = config
+        self.engine_argv = list(engine_argv or EngineCommand(config.engine.device, config.engine.weights_dir).argv())
+        self.tree.on_error = self.on_app_command_error
+        self._scheduler_task: asyncio.Task | None = None
+
+    async def login(self, token: str) -> None:
+        use_api_base(self.config.discord.api_base)
+        await super().login(token)
+
+    async def setup_hook(self) -> None:
+        self.store = await Store.open(self.config.storage.path)
+        self.files = JobFiles(self.config.storage.files)
+        defaults = self.config.defaults
+        base = GuildSettings(model=defaults.model, steps=defaults.steps, size=defaults.size)
+        self.settings = ServerSettings(self.store, base)
+        self.session = aiohttp.ClientSession()
+        self.engine = EngineSupervisor(self.engine_argv)
+        self.reporter = DiscordReporter(self, self.store, self.config.discord.preview_interval)
+        self.scheduler = Scheduler(self.store, self.engine, self.reporter, self.files)
+        self.add_dynamic_items(JobButton)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        synced = await self.tree.sync()
+        log.info("synced %d application commands", len(synced))
+        self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
+        self._scheduler_task.add_done_callback(_crash_report)
+
+    async def on_ready(self) -> None:
+        log.info("logged in as %s (%s) in %d server(s)", self.user, self.user.id if self.user else "?", len(self.guilds))
+
+    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """The one place where errors become replies: refusals as they are, anything else as an apology."""
+        cause = getattr(error, "original", error)
+        if isinstance(cause, (Refusal, SettingError)):
+            text = str(cause)
+        elif isinstance(cause, app_commands.CheckFailure):
+            text = str(cause) or "You are not allowed to do that here."
+        else:
+            log.error("command %s failed", interaction.command and interaction.command.name, exc_info=cause)
+            text = "Something went wrong on the bot's side; the owner can find the details in its log."
+        await reply(interaction, text)
+
+    async def close(self) -> None:
+        if self._scheduler_task is not None:
+            self._scheduler_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler_task
+        if hasattr(self, "reporter"):
+            await self.reporter.close()
+            await self.engine.stop()
+            await self.session.close()
+            await self.store.close()
+        await super().close()
+
+
+async def reply(interaction: discord.Interaction, text: str, **kwargs) -> None:
+    """An ephemeral answer, whether or not the interaction was answered or deferred already."""
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True, **kwargs)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, **kwargs)
+
+
+def _crash_report(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("the scheduler stopped", exc_info=task.exception())

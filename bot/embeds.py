@@ -1,0 +1,95 @@
+"""What the job messages say: queued, painting (progress bar, step, ETA), done, failed, cancelled.
+
+Pure functions from jobs and events to embeds, so the look is tested without Discord.
+"""
+
+from __future__ import annotations
+
+import discord
+
+from bot.jobs import Job
+from engine.protocol import Progress
+
+BAR_WIDTH = 20
+PROMPT_CHARS = 1000
+COLOURS = {"queued": 0x99AAB5, "running": 0x5865F2, "done": 0x57F287, "failed": 0xED4245, "cancelled": 0x4F545C}
+FOOTER = "🔁 another seed · 🎞️ the animation · ❌ cancel (owner or moderator)"
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def progress_bar(done: int, total: int) -> str:
+    fraction = 0.0 if total <= 0 else min(1.0, done / total)
+    filled = round(fraction * BAR_WIDTH)
+    return f"`{'█' * filled}{'░' * (BAR_WIDTH - filled)}` {fraction:.0%}"
+
+
+def _prompt(job: Job) -> str:
+    text = discord.utils.escape_markdown(job.request.prompt)
+    return text if len(text) <= PROMPT_CHARS else text[: PROMPT_CHARS - 1] + "…"
+
+
+def _base(job: Job, title: str, state: str) -> discord.Embed:
+    embed = discord.Embed(title=title, description=_prompt(job), colour=COLOURS[state])
+    embed.set_footer(text=f"job {job.id} · by {job.user_name} · {FOOTER}")
+    return embed
+
+
+def queued(job: Job, position: int) -> discord.Embed:
+    where = "next in line" if position <= 1 else f"position {position} in the queue"
+    return _base(job, f"⏳ Queued · {where}", "queued")
+
+
+def starting(job: Job) -> discord.Embed:
+    retry = " (second try)" if job.attempts > 1 else ""
+    embed = _base(job, f"🎨 Painting{retry}", "running")
+    embed.add_field(name="Progress", value=progress_bar(0, job.request.steps), inline=False)
+    return embed
+
+
+def painting(job: Job, event: Progress, image: str | None) -> discord.Embed:
+    embed = _base(job, "🎨 Painting", "running")
+    embed.add_field(name="Progress", value=progress_bar(event.step, event.total_steps), inline=False)
+    embed.add_field(name="Step", value=f"{event.step}/{event.total_steps}")
+    embed.add_field(name="ETA", value=duration(event.eta))
+    embed.add_field(name="Loss", value=f"{event.loss:.4f}")
+    if image:
+        embed.set_image(url=f"attachment://{image}")
+    return embed
+
+
+def done(job: Job, image: str) -> discord.Embed:
+    request = job.request
+    embed = _base(job, "✨ Done", "done")
+    for name, value in (
+        ("Seed", str(request.seed)),
+        ("Model", request.model),
+        ("Steps", str(request.steps)),
+        ("Size", request.size),
+        ("Time", duration(job.seconds or 0.0)),
+        ("Perceptor", request.perceptor),
+    ):
+        embed.add_field(name=name, value=value)
+    embed.set_image(url=f"attachment://{image}")
+    return embed
+
+
+def failed(job: Job, reason: str, hint: str) -> discord.Embed:
+    embed = _base(job, "⚠️ Failed", "failed")
+    embed.add_field(name="Why", value=reason[:1024] or "unknown", inline=False)
+    if hint:
+        embed.add_field(name="Try", value=hint[:1024], inline=False)
+    return embed
+
+
+def cancelled(job: Job) -> discord.Embed:
+    return _base(job, "🚫 Cancelled", "cancelled")

@@ -1,0 +1,47 @@
+"""A job: one render request from one member, with its state in the queue."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+
+from engine.protocol import RenderRequest
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    guild_id: int
+    channel_id: int
+    user_id: int
+    user_name: str
+    request: RenderRequest
+    state: JobState = JobState.QUEUED
+    attempts: int = 0
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    message_id: int | None = None
+    error: str | None = None
+    seconds: float | None = None
+    parent: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE

@@ -1,0 +1,143 @@
+"""Shows jobs in Discord: one channel message per job, posted and edited with the bot's own
+token (never the interaction webhook, whose token dies after 15 minutes).
+
+The message goes from queued, to painting (preview edits, throttled, latest frame wins), to the
+final PNG with its parameters. A deleted message is posted again; rate limits are left to
+discord.py, which waits them out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections import defaultdict
+
+import discord
+
+from bot import embeds
+from bot.jobs import Job, JobState
+from bot.store import Store
+from bot.throttle import Throttle
+from bot.views import result_view
+from engine.protocol import Finished, Progress
+
+log = logging.getLogger(__name__)
+
+PREVIEW_NAME = "preview.jpg"
+
+
+class DiscordReporter:
+    def __init__(self, client: discord.Client, store: Store, interval: float) -> None:
+        self.client = client
+        self.store = store
+        self.interval = interval
+        self._throttles: dict[str, Throttle[Progress]] = {}
+        self._fresh_preview: dict[str, bytes] = {}  # a preview that arrived since the last edit
+        self._shown_preview: set[str] = set()  # jobs whose message already carries a preview
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._positions: dict[str, int] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    def _channel(self, job: Job) -> discord.PartialMessageable:
+        return self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
+    async def _show(self, job: Job, embed: discord.Embed, files: list[discord.File] | None = None,
+                    view: discord.ui.View | None = None, if_queued: bool = False) -> None:  # fmt: skip
+        """Edit the job's message, or post one if it has none or it was deleted.
+
+        ``if_queued`` shows the embed only while the job still waits: a queue position must never
+        overwrite a job that has started meanwhile.
+        """
+        async with self._locks[job.id]:
+            current = await self.store.job(job.id)
+            if current is None or (if_queued and current.state != JobState.QUEUED):
+                return
+            message_id = current.message_id
+            if message_id is not None:
+                message = self._channel(job).get_partial_message(message_id)
+                kwargs: dict = {"embed": embed, "view": view}
+                if files is not None:
+                    kwargs["attachments"] = files
+                try:
+                    await message.edit(**kwargs)
+                    return
+                except discord.NotFound:
+                    log.info("the message of job %s was deleted; posting a new one", job.id)
+                    for file in files or []:
+                        file.reset()
+            posted = await self._channel(job).send(embed=embed, files=files or [], view=view)
+            await self.store.link_message(posted.id, job.id)
+
+    async def queued(self, job: Job, position: int) -> None:
+        self._positions[job.id] = position
+        await self._show(job, embeds.queued(job, position), if_queued=True)
+
+    async def started(self, job: Job) -> None:
+        self._positions.pop(job.id, None)
+        self._throttles[job.id] = Throttle(lambda event: self._edit_progress(job, event), self.interval)
+        await self._show(job, embeds.starting(job))
+
+    async def progress(self, job: Job, event: Progress) -> None:
+        throttle = self._throttles.get(job.id)
+        if throttle is None:
+            return
+        if event.preview is not None:
+            self._fresh_preview[job.id] = event.preview
+        throttle.push(event)
+
+    async def _edit_progress(self, job: Job, event: Progress) -> None:
+        """Upload the preview only when a new one came; otherwise the embed alone changes."""
+        preview = self._fresh_preview.pop(job.id, None)
+        files = [discord.File(io.BytesIO(preview), PREVIEW_NAME)] if preview else None
+        if preview:
+            self._shown_preview.add(job.id)
+        image = PREVIEW_NAME if job.id in self._shown_preview else None
+        await self._show(job, embeds.painting(job, event, image), files)
+
+    async def _stop_previews(self, job: Job) -> None:
+        throttle = self._throttles.pop(job.id, None)
+        if throttle is not None:
+            await throttle.close()
+        self._fresh_preview.pop(job.id, None)
+        self._shown_preview.discard(job.id)
+
+    async def finished(self, job: Job, event: Finished) -> None:
+        await self._stop_previews(job)
+        name = f"dream-{job.request.seed}.png"
+        await self._show(job, embeds.done(job, name), [discord.File(io.BytesIO(event.png), name)], result_view(job.id))
+        self._locks.pop(job.id, None)
+
+    async def failed(self, job: Job, reason: str, hint: str) -> None:
+        await self._stop_previews(job)
+        await self._show(job, embeds.failed(job, reason, hint), [])
+        self._locks.pop(job.id, None)
+
+    async def cancelled(self, job: Job) -> None:
+        await self._stop_previews(job)
+        self._positions.pop(job.id, None)
+        await self._show(job, embeds.cancelled(job), [])
+        self._locks.pop(job.id, None)
+
+    async def queue_moved(self, order: list[Job]) -> None:
+        """Update the positions shown on waiting jobs, in the background (only those that changed)."""
+        changed = [(job, index) for index, job in enumerate(order, 1) if self._positions.get(job.id) not in (None, index)]
+        if changed:
+            task = asyncio.create_task(self._reposition(changed))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _reposition(self, changed: list[tuple[Job, int]]) -> None:
+        for job, position in changed:
+            if self._positions.get(job.id) == position:
+                continue
+            try:
+                await self.queued(job, position)
+            except discord.HTTPException:
+                log.warning("could not update the queue position of job %s", job.id)
+
+    async def close(self) -> None:
+        for job_id in list(self._throttles):
+            await self._throttles.pop(job_id).close()
+        for task in list(self._tasks):
+            task.cancel()

@@ -1,0 +1,51 @@
+"""``dreambot run``: read the token, start the bot, and turn start-up failures into one clear line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+
+import discord
+from dotenv import load_dotenv
+
+from bot.client import DreamBot
+from bot.config import Config, ConfigError
+from bot.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def read_token() -> str:
+    """``DISCORD_TOKEN`` from the environment, else from ``.env`` in the working directory."""
+    load_dotenv(".env", override=False)
+    token = os.environ.get("DISCORD_TOKEN", "").strip()
+    if not token:
+        raise ConfigError("DISCORD_TOKEN is not set: export it, or put DISCORD_TOKEN=... in .env in this folder")
+    return token
+
+
+async def serve(config: Config, token: str, engine_argv: Sequence[str] | None = None) -> None:
+    async with DreamBot(config, engine_argv) as bot:
+        await bot.start(token)
+
+
+def run(config: Config) -> int:
+    token = read_token()
+    log.info("starting dreambot against %s (config: %s)", config.discord.api_base, config.source or "built-in defaults")
+    try:
+        asyncio.run(serve(config, token))
+    except discord.LoginFailure:
+        log.error("Discord refused the token in DISCORD_TOKEN (401); copy it again from the Developer Portal's Bot page")
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        log.error("Discord refused an intent this bot asked for; it needs no privileged intents, so check the token's app")
+        return 2
+    except (discord.GatewayNotFound, OSError) as error:
+        log.error("could not reach Discord at %s: %s", config.discord.api_base, error)
+        return 2
+    except StoreError as error:
+        log.error("%s", error)
+        return 2
+    return 0

@@ -1,0 +1,143 @@
+"""Runs queued jobs on the engine one at a time, in round-robin order, and tells a reporter.
+
+The scheduler knows nothing of Discord: the reporter (``bot/reporter.py``) turns what happens
+into messages. A job whose engine dies is retried once on a fresh engine, then reported failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from bot.fairness import round_robin
+from bot.files import JobFiles
+from bot.jobs import Job, JobState
+from bot.store import Store
+from bot.supervisor import EngineCrashed, EngineSupervisor
+from engine.protocol import Cancelled, Failed, Finished, Progress
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 2
+
+
+class Reporter(Protocol):
+    async def started(self, job: Job) -> None: ...
+
+    async def progress(self, job: Job, event: Progress) -> None: ...
+
+    async def finished(self, job: Job, event: Finished) -> None: ...
+
+    async def failed(self, job: Job, reason: str, hint: str) -> None: ...
+
+    async def cancelled(self, job: Job) -> None: ...
+
+    async def queue_moved(self, order: list[Job]) -> None:
+        """The waiting jobs' positions changed (a job started, was added or cancelled)."""
+
+
+class Scheduler:
+    def __init__(self, store: Store, engine: EngineSupervisor, reporter: Reporter, files: JobFiles) -> None:
+        self.store = store
+        self.engine = engine
+        self.reporter = reporter
+        self.files = files
+        self.current: Job | None = None
+        self.last_progress: Progress | None = None
+        self._wake = asyncio.Event()
+        self._cancelling: set[str] = set()
+
+    def wake(self) -> None:
+        """A job was queued: look at the queue again."""
+        self._wake.set()
+
+    async def order(self) -> list[Job]:
+        """Waiting jobs in the order they will run."""
+        return round_robin(await self.store.queued(), await self.store.last_started())
+
+    async def run(self) -> None:
+        """Forever: take the next job in round-robin order and run it."""
+        for job in await self.store.requeue_running():
+            log.info("job %s was running when the bot stopped; it is queued again", job.id)
+        while True:
+            order = await self.order()
+            if not order:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._run(order[0])
+
+    async def _report(self, name: str, *args) -> None:
+        """A reporter that fails (Discord down, message gone) must not stop the queue."""
+        try:
+            await getattr(self.reporter, name)(*args)
+        except Exception:
+            log.exception("reporting %s failed", name)
+
+    async def _run(self, job: Job) -> None:
+        while True:
+            claimed = await self.store.claim(job.id)
+            if claimed is None:
+                return  # cancelled while it waited
+            self.current, self.last_progress = claimed, None
+            await self._report("started", claimed)
+            await self._report("queue_moved", await self.order())
+            try:
+                retry = await self._attempt(claimed)
+            finally:
+                self.current = None
+            if not retry:
+                self._cancelling.discard(job.id)
+                return
+            await self.store.requeue(job.id)
+
+    async def _attempt(self, job: Job) -> bool:
+        """One run on the engine; True if the job should run once more."""
+        try:
+            async for event in self.engine.render(job.id, job.request):
+                if isinstance(event, Progress):
+                    self.last_progress = event
+                    await self._report("progress", job, event)
+                elif isinstance(event, Finished):
+                    await self.files.write(self.files.result(job.id), event.png)
+                    if event.animation:
+                        await self.files.write(self.files.animation(job.id), event.animation)
+                    done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
+                    await self._report("finished", done, event)
+                elif isinstance(event, Cancelled):
+                    await self._report("cancelled", await self.store.finish(job.id, JobState.CANCELLED))
+                elif isinstance(event, Failed):
+                    if event.retryable and job.attempts < MAX_ATTEMPTS and job.id not in self._cancelling:
+                        log.warning("job %s failed (%s); trying once more", job.id, event.reason)
+                        return True
+                    await self._fail(job, event.reason, event.hint)
+            return False
+        except EngineCrashed as crash:
+            await self.engine.stop()
+            if job.id in self._cancelling:
+                await self._report("cancelled", await self.store.finish(job.id, JobState.CANCELLED))
+                return False
+            if job.attempts < MAX_ATTEMPTS:
+                log.warning("the engine died during job %s (%s); restarting it and trying once more", job.id, crash)
+                return True
+            log.error("the engine died twice during job %s (%s)", job.id, crash)
+            await self._fail(job, f"the engine stopped unexpectedly twice while painting this ({crash})", "")
+            return False
+
+    async def _fail(self, job: Job, reason: str, hint: str) -> None:
+        failed = await self.store.finish(job.id, JobState.FAILED, error=reason)
+        await self._report("failed", failed, reason, hint)
+
+    async def cancel(self, job: Job) -> bool:
+        """Cancel a waiting job at once, or ask the engine to stop a running one; False if it already ended."""
+        if await self.store.cancel_if_queued(job.id):
+            cancelled = await self.store.job(job.id)
+            await self._report("cancelled", cancelled)
+            await self._report("queue_moved", await self.order())
+            return True
+        if self.current is not None and self.current.id == job.id:
+            self._cancelling.add(job.id)
+            await self.engine.cancel(job.id)
+            return True
+        return False

@@ -1,0 +1,226 @@
+"""Per-server settings: declared once here, so an unknown key is an error and never a silent write.
+
+Each setting has a parser that turns what a moderator typed into a value or raises ``SettingError``
+with the reason and what would be accepted. ``GuildSettings.check`` refuses combinations that
+contradict each other (a default above a limit), so a server's settings are never half-consistent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import EngineError
+from engine.protocol import MAX_STEPS
+from engine.validation import MAX_SIDE, check_size, parse_size
+from engine.weights import generator_names
+
+if TYPE_CHECKING:
+    from bot.store import Store
+
+MAX_STYLE_CHARS = 200
+MAX_JOBS_PER_USER = 100
+MAX_COOLDOWN = 24 * 3600
+_DURATION = re.compile(r"\s*(\d+)\s*(s|sec|m|min|h)?\s*", re.IGNORECASE)
+_SNOWFLAKE = re.compile(r"<[#@]&?(\d+)>|(\d{5,20})")
+_CLEAR = {"none", "off", "all", "-", ""}
+
+
+class SettingError(Exception):
+    """A value a moderator typed cannot be used; the message says why and what would work."""
+
+
+@dataclass(frozen=True)
+class GuildSettings:
+    model: str
+    steps: int
+    size: str
+    style: str = ""
+    max_steps: int = 1000
+    max_size: str = "512x512"
+    jobs_per_user: int = 3
+    cooldown: int = 0
+    channels: tuple[int, ...] = ()
+    banned_words: tuple[str, ...] = ()
+    moderator_role: int | None = None
+
+    def with_values(self, values: dict[str, Any]) -> GuildSettings:
+        """These settings with stored overrides applied (lists come back from JSON as lists)."""
+        known = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in SETTINGS}
+        return dataclasses.replace(self, **known)
+
+    def check(self) -> None:
+        """Refuse defaults that break the server's own limits."""
+        if self.steps > self.max_steps:
+            raise SettingError(f"the default steps ({self.steps}) would be above max_steps ({self.max_steps})")
+        width, height = parse_size(self.size)
+        max_width, max_height = parse_size(self.max_size)
+        if width > max_width or height > max_height:
+            raise SettingError(f"the default size ({self.size}) would be larger than max_size ({self.max_size})")
+        try:
+            check_size(self.model, width, height)
+        except EngineError as error:
+            raise SettingError(f"the default size does not suit the default model: {error}") from None
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    help: str
+    parse: Callable[[str], Any]
+    show: Callable[[Any], str] = str
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise SettingError(f"{text!r} is not a whole number; use one from {low} to {high}") from None
+        if not low <= value <= high:
+            raise SettingError(f"{value} is out of range; use one from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _model(text: str) -> str:
+    name = text.strip()
+    if name not in generator_names():
+        raise SettingError(f"{name!r} is not a generator; choose one of: {', '.join(generator_names())}")
+    return name
+
+
+def _size(text: str) -> str:
+    try:
+        width, height = parse_size(text)
+    except EngineError as error:
+        raise SettingError(str(error)) from None
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise SettingError(f"sides must be between 1 and {MAX_SIDE} pixels")
+    return f"{width}x{height}"
+
+
+def _style(text: str) -> str:
+    style = text.strip()
+    if len(style) > MAX_STYLE_CHARS:
+        raise SettingError(f"the style is {len(style)} characters long; at most {MAX_STYLE_CHARS}")
+    if "|" in style:
+        raise SettingError("the style is one prompt; it may not contain '|'")
+    return style
+
+
+def _duration(text: str) -> int:
+    match = _DURATION.fullmatch(text)
+    if not match:
+        raise SettingError(f"{text!r} is not a duration; use seconds (30), or 30s, 5m, 1h")
+    seconds = int(match[1]) * {"m": 60, "min": 60, "h": 3600}.get((match[2] or "s").lower(), 1)
+    if seconds > MAX_COOLDOWN:
+        raise SettingError(f"the cooldown may be at most {MAX_COOLDOWN} seconds (24h)")
+    return seconds
+
+
+def _snowflakes(text: str, what: str) -> tuple[int, ...]:
+    if text.strip().lower() in _CLEAR:
+        return ()
+    items = [item for item in re.split(r"[\s,]+", text.strip()) if item]
+    ids = []
+    for item in items:
+        match = _SNOWFLAKE.fullmatch(item)
+        if not match:
+            raise SettingError(f"{item!r} is not a {what}; mention it (#channel, @role) or give its id, or say 'none'")
+        ids.append(int(match[1] or match[2]))
+    return tuple(dict.fromkeys(ids))
+
+
+def _channels(text: str) -> tuple[int, ...]:
+    return _snowflakes(text, "channel")
+
+
+def _role(text: str) -> int | None:
+    ids = _snowflakes(text, "role")
+    if len(ids) > 1:
+        raise SettingError("give one role (or 'none')")
+    return ids[0] if ids else None
+
+
+def _words(text: str) -> tuple[str, ...]:
+    if text.strip().lower() in _CLEAR:
+        return ()
+    words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    if any(len(w) > 100 for w in words):
+        raise SettingError("each banned word or phrase may be at most 100 characters")
+    return tuple(dict.fromkeys(words))
+
+
+def _list(values: tuple, render: Callable[[Any], str] = str) -> str:
+    return ", ".join(render(v) for v in values) if values else "none"
+
+
+SETTINGS: dict[str, Setting] = {
+    s.key: s
+    for s in (
+        Setting("model", "default generator", _model),
+        Setting("steps", "default number of steps", _int(1, MAX_STEPS)),
+        Setting("size", "default size, WIDTHxHEIGHT", _size),
+        Setting("style", 'a prompt added to every dream, e.g. "unreal engine"', _style, lambda v: v or "none"),
+        Setting("max_steps", "most steps a member may ask for", _int(1, MAX_STEPS)),
+        Setting("max_size", "largest size a member may ask for, WIDTHxHEIGHT", _size),
+        Setting("jobs_per_user", "how many jobs one member may have waiting or running", _int(1, MAX_JOBS_PER_USER)),
+        Setting("cooldown", "seconds a member waits between dreams (30, 5m, 1h)", _duration, lambda v: f"{v}s"),
+        Setting("channels", "channels where /dream works (none: everywhere)", _channels, lambda v: _list(v, "<#{}>".format)),
+        Setting("banned_words", "comma-separated words refused in prompts", _words, _list),
+        Setting("moderator_role", "a role that may change settings, besides Manage Server", _role,
+                lambda v: f"<@&{v}>" if v else "none"),
+    )
+}  # fmt: skip
+
+
+def parse_setting(key: str, text: str) -> Any:
+    """Parse ``text`` as the value of ``key``; unknown keys are refused with the list of known ones."""
+    return _setting(key).parse(text)
+
+
+def _setting(key: str) -> Setting:
+    try:
+        return SETTINGS[key]
+    except KeyError:
+        raise SettingError(f"there is no setting {key!r}; settings: {', '.join(SETTINGS)}") from None
+
+
+def describe(settings: GuildSettings) -> list[tuple[str, str, str]]:
+    """``(key, shown value, help)`` for every setting, in declaration order."""
+    return [(key, s.show(getattr(settings, key)), s.help) for key, s in SETTINGS.items()]
+
+
+class ServerSettings:
+    """Per-server settings over the store: reads merge overrides onto the config's defaults; writes
+    are checked whole and happen under a lock, so two moderators never leave a half-written mix."""
+
+    def __init__(self, store: Store, base: GuildSettings) -> None:
+        self.store = store
+        self.base = base
+        self._lock = asyncio.Lock()
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        return self.base.with_values(await self.store.settings(guild_id))
+
+    async def set(self, guild_id: int, key: str, text: str) -> GuildSettings:
+        value = parse_setting(key, text)
+        async with self._lock:
+            updated = dataclasses.replace(await self.get(guild_id), **{key: value})
+            updated.check()
+            await self.store.put_setting(guild_id, key, list(value) if isinstance(value, tuple) else value)
+        return updated
+
+    async def reset(self, guild_id: int, key: str) -> GuildSettings:
+        _setting(key)
+        async with self._lock:
+            updated = dataclasses.replace(await self.get(guild_id), **{key: getattr(self.base, key)})
+            updated.check()
+            await self.store.delete_setting(guild_id, key)
+        return updated

@@ -1,0 +1,213 @@
+"""Everything that must survive a restart, in SQLite: jobs, which message shows which job, and
+each server's settings. One connection, used only from the event loop (aiosqlite runs the queries
+on its own thread, so the loop never blocks)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.jobs import Job, JobState
+from engine.protocol import RenderRequest
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    guild_id INTEGER NOT NULL,
+    channel_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    user_name TEXT NOT NULL,
+    request TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    message_id INTEGER,
+    error TEXT,
+    seconds REAL,
+    parent TEXT
+);
+CREATE INDEX jobs_by_state ON jobs (state, created);
+CREATE INDEX jobs_by_user ON jobs (guild_id, user_id, created);
+CREATE TABLE messages (
+    message_id INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs (id)
+);
+CREATE TABLE settings (
+    guild_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (guild_id, key)
+);
+"""
+_COLUMNS = (
+    "id, guild_id, channel_id, user_id, user_name, request, state, attempts, created, started, finished, "
+    "message_id, error, seconds, parent"
+)
+
+
+class StoreError(Exception):
+    """The database cannot be opened or was written by a newer dreambot."""
+
+
+def _job(row: aiosqlite.Row) -> Job:
+    values = dict(row)
+    values["request"] = RenderRequest.from_dict(json.loads(values["request"]))
+    values["state"] = JobState(values["state"])
+    return Job(**values)
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = await aiosqlite.connect(path)
+        except Exception as error:  # sqlite3.OperationalError and friends
+            raise StoreError(f"cannot open the database {path}: {error}") from error
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        store = cls(db)
+        await store._migrate(path)
+        return store
+
+    async def _migrate(self, path: str | Path) -> None:
+        (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{path} was written by a newer dreambot (schema {version}, this one knows {SCHEMA_VERSION})")
+        if version == 0:
+            await self.db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            await self.db.commit()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def _one(self, sql: str, args: Iterable[Any] = ()) -> Job | None:
+        row = await (await self.db.execute(f"SELECT {_COLUMNS} FROM jobs {sql}", tuple(args))).fetchone()
+        return _job(row) if row else None
+
+    async def _many(self, sql: str, args: Iterable[Any] = ()) -> list[Job]:
+        rows = await (await self.db.execute(f"SELECT {_COLUMNS} FROM jobs {sql}", tuple(args))).fetchall()
+        return [_job(row) for row in rows]
+
+    # jobs
+
+    async def add_job(self, job: Job) -> Job:
+        job = job if job.created else replace(job, created=time.time())
+        await self.db.execute(
+            f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+            (
+                job.id, job.guild_id, job.channel_id, job.user_id, job.user_name, json.dumps(job.request.to_dict()),
+                job.state.value, job.attempts, job.created, job.started, job.finished, job.message_id, job.error,
+                job.seconds, job.parent,
+            ),
+        )  # fmt: skip
+        await self.db.commit()
+        return job
+
+    async def job(self, job_id: str) -> Job | None:
+        return await self._one("WHERE id = ?", (job_id,))
+
+    async def queued(self) -> list[Job]:
+        return await self._many("WHERE state = 'queued' ORDER BY created, rowid")
+
+    async def running(self) -> list[Job]:
+        return await self._many("WHERE state = 'running' ORDER BY started")
+
+    async def active_jobs(self, guild_id: int, user_id: int) -> list[Job]:
+        return await self._many(
+            "WHERE guild_id = ? AND user_id = ? AND state IN ('queued', 'running') ORDER BY created", (guild_id, user_id)
+        )
+
+    async def last_created(self, guild_id: int, user_id: int) -> float | None:
+        row = await (
+            await self.db.execute("SELECT MAX(created) FROM jobs WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+        ).fetchone()
+        return row[0]
+
+    async def last_started(self) -> dict[int, float]:
+        rows = await (
+            await self.db.execute("SELECT user_id, MAX(started) FROM jobs WHERE started IS NOT NULL GROUP BY user_id")
+        ).fetchall()
+        return {user: started for user, started in rows}
+
+    async def claim(self, job_id: str) -> Job | None:
+        """Mark a queued job running (one more attempt); ``None`` if it was cancelled meanwhile."""
+        cursor = await self.db.execute(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ? WHERE id = ? AND state = 'queued'",
+            (time.time(), job_id),
+        )
+        await self.db.commit()
+        return await self.job(job_id) if cursor.rowcount else None
+
+    async def finish(self, job_id: str, state: JobState, error: str | None = None, seconds: float | None = None) -> Job:
+        await self.db.execute(
+            "UPDATE jobs SET state = ?, finished = ?, error = ?, seconds = ? WHERE id = ?",
+            (state.value, time.time(), error, seconds, job_id),
+        )
+        await self.db.commit()
+        job = await self.job(job_id)
+        assert job is not None
+        return job
+
+    async def cancel_if_queued(self, job_id: str) -> bool:
+        cursor = await self.db.execute(
+            "UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state = 'queued'", (time.time(), job_id)
+        )
+        await self.db.commit()
+        return cursor.rowcount > 0
+
+    async def requeue(self, job_id: str) -> None:
+        """Put a running job back in the queue (its engine died; it runs again at once)."""
+        await self.db.execute("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'", (job_id,))
+        await self.db.commit()
+
+    async def requeue_running(self) -> list[Job]:
+        """After a restart: jobs that were running when the bot stopped go back to the queue."""
+        jobs = await self.running()
+        await self.db.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
+        await self.db.commit()
+        return jobs
+
+    # messages
+
+    async def link_message(self, message_id: int, job_id: str) -> None:
+        """Record that ``message_id`` shows ``job_id`` (its progress, then its result)."""
+        await self.db.execute("INSERT OR REPLACE INTO messages (message_id, job_id) VALUES (?, ?)", (message_id, job_id))
+        await self.db.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
+        await self.db.commit()
+
+    async def job_for_message(self, message_id: int) -> Job | None:
+        return await self._one("WHERE id = (SELECT job_id FROM messages WHERE message_id = ?)", (message_id,))
+
+    # settings
+
+    async def settings(self, guild_id: int) -> dict[str, Any]:
+        rows = await (await self.db.execute("SELECT key, value FROM settings WHERE guild_id = ?", (guild_id,))).fetchall()
+        return {key: json.loads(value) for key, value in rows}
+
+    async def put_setting(self, guild_id: int, key: str, value: Any) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO settings (guild_id, key, value) VALUES (?, ?, ?)", (guild_id, key, json.dumps(value))
+        )
+        await self.db.commit()
+
+    async def delete_setting(self, guild_id: int, key: str) -> None:
+        await self.db.execute("DELETE FROM settings WHERE guild_id = ? AND key = ?", (guild_id, key))
+        await self.db.commit()

@@ -1,0 +1,129 @@
+"""The engine process: reads commands as JSON lines on stdin, writes events as JSON lines on stdout.
+
+The bot starts it (``python -m engine.worker``) and supervises it. It owns the device and runs one
+job at a time; a reader thread keeps listening while a job runs, so a cancel lands between steps.
+Everything else this process prints goes to stderr, so stdout carries only events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import queue
+import sys
+import threading
+import traceback
+from typing import IO, Any
+
+from engine.errors import BadRequest, Cancelled, OutOfMemory, WeightsError
+from engine.protocol import Cancelled as CancelledEvent
+from engine.protocol import Event, Failed, Finished, Ready, RenderRequest, Started
+
+log = logging.getLogger("engine.worker")
+
+OOM_HINT = "try a smaller size (e.g. 256x256) or fewer steps; a smaller picture needs much less memory"
+WEIGHTS_HINT = "the bot's owner must fetch the weights on the GPU machine (dreambot weights download NAME)"
+
+
+class Channel:
+    """Events out on the protocol stream, one JSON object per line, from any thread."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, event: Event) -> None:
+        line = json.dumps(event.to_dict())
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+
+def read_commands(stream: IO[str], jobs: queue.Queue, cancelled: set[str]) -> None:
+    """Reader thread: renders go to ``jobs``; cancels are noted at once; end of input ends the process."""
+    for line in stream:
+        try:
+            command = json.loads(line)
+            op = command["op"]
+        except (ValueError, KeyError, TypeError):
+            log.error("ignoring a malformed command: %.200s", line)
+            continue
+        if op == "cancel":
+            cancelled.add(command["job_id"])
+        elif op == "render":
+            jobs.put(command)
+        else:
+            log.error("ignoring unknown command %r", op)
+    jobs.put(None)
+
+
+def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[str]) -> None:
+    job_id = command["job_id"]
+    try:
+        request = RenderRequest.from_dict(command["request"])
+        engine.load(request)
+        channel.send(Started(job_id, request.steps))
+        result = engine.render(
+            request,
+            on_progress=channel.send,
+            should_stop=lambda: job_id in cancelled,
+            keep_frames=bool(command.get("animation")),
+            job_id=job_id,
+        )
+        channel.send(Finished(job_id, result.png, result.seconds, tuple(result.losses), result.animation()))
+    except Cancelled as error:
+        channel.send(CancelledEvent(job_id, error.step))
+    except OutOfMemory as error:
+        channel.send(Failed(job_id, str(error), OOM_HINT))
+    except WeightsError as error:
+        channel.send(Failed(job_id, str(error), WEIGHTS_HINT))
+    except (BadRequest, ValueError, TypeError) as error:
+        channel.send(Failed(job_id, f"the request was refused: {error}"))
+    except Exception as error:  # the job fails; the process and the queue go on
+        log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+        channel.send(Failed(job_id, f"the engine hit an internal error ({type(error).__name__}: {error})", retryable=True))
+    finally:
+        cancelled.discard(job_id)
+        _release_memory()
+
+
+def _release_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--weights-dir", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("engine").setLevel(logging.INFO)
+    channel = Channel(sys.stdout)
+    sys.stdout = sys.stderr  # a stray print from any library must not corrupt the event stream
+
+    from pathlib import Path
+
+    from engine.pipeline import Engine
+    from engine.weights import WeightStore
+
+    engine = Engine(WeightStore(Path(args.weights_dir)), args.device)
+    jobs: queue.Queue = queue.Queue()
+    cancelled: set[str] = set()
+    threading.Thread(target=read_commands, args=(sys.stdin, jobs, cancelled), daemon=True).start()
+    channel.send(Ready("", str(engine.device)))
+    log.info("engine ready on %s", engine.device)
+    while (command := jobs.get()) is not None:
+        if command["job_id"] in cancelled:
+            cancelled.discard(command["job_id"])
+            channel.send(CancelledEvent(command["job_id"], 0))
+            continue
+        run_job(engine, command, channel, cancelled)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
