@@ -54,7 +54,9 @@ def sanitize(data: bytes) -> bytes:
             if image.width * image.height > MAX_IMAGE_PIXELS:
                 raise Refusal(f"The init image is {image.width}x{image.height}; at most {MAX_IMAGE_PIXELS:,} pixels.")
             rgb = image.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+    except Image.DecompressionBombError as error:
+        raise Refusal(f"The init image has far too many pixels ({error}).") from None
+    except (OSError, ValueError, SyntaxError):
         raise Refusal("The init image could not be read as a picture (PNG, JPEG, WebP or GIF).") from None
     out = io.BytesIO()
     rgb.save(out, format="PNG")

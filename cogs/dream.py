@@ -63,6 +63,7 @@ class Dream(commands.Cog):
         except discord.HTTPException as error:
             await self.bot.scheduler.cancel(job)
             return f"I cannot post in this channel ({error.text or error.status}), so job `{job.id}` was cancelled."
+        await self.bot.reporter.queue_moved(await self.bot.scheduler.order())  # a newcomer may go before others
         return None
 
     @app_commands.command(name="dream", description="Paint a picture from words")

@@ -114,25 +114,50 @@ class DiscordEmulator:
         return [c for c in self.calls if c.method == method and fragment in c.path]
 
     def interaction_replies(self, interaction_id: int) -> list[Call]:
-        return self.calls_to("POST", f"/interactions/{interaction_id}/")
+        """The interaction's response and its follow-ups, in order."""
+        return self.calls_to("POST", f"/interactions/{interaction_id}/") + self.calls_to("POST", f"/token-{interaction_id}")
+
+    def _reply_bodies(self, interaction_id: int) -> list[dict]:
+        bodies = []
+        for call in self.interaction_replies(interaction_id):
+            body = (call.json.get("data") or {}) if "/interactions/" in call.path else call.json
+            if body.get("content") or body.get("embeds") or call.files:
+                bodies.append(body)
+        return bodies
 
     def reply_text(self, interaction_id: int) -> str | None:
-        """The content (and embed text) the bot answered an interaction with, if it has answered."""
-        for call in self.interaction_replies(interaction_id):
-            data = call.json.get("data") or {}
-            parts = [data.get("content") or ""]
-            for embed in data.get("embeds") or []:
+        """What the bot answered (content and embed text), once it has answered with something to read."""
+        for body in self._reply_bodies(interaction_id):
+            parts = [body.get("content") or ""]
+            for embed in body.get("embeds") or []:
                 parts += [embed.get("title") or "", embed.get("description") or ""]
                 parts += [f"{f['name']}: {f['value']}" for f in embed.get("fields") or []]
             return "\n".join(p for p in parts if p)
         return None
 
     def reply_flags(self, interaction_id: int) -> int:
-        return (self.interaction_replies(interaction_id)[0].json.get("data") or {}).get("flags", 0)
+        return self._reply_bodies(interaction_id)[0].get("flags", 0)
 
     def channel_messages(self, channel_id: int | None = None) -> list[dict]:
         channel = str(channel_id or self.channel_id)
         return [m for m in self.messages.values() if m["channel_id"] == channel and not m.get("deleted")]
+
+    def job_message(self, job_id: str) -> dict | None:
+        """The live message that shows ``job_id`` (its embed footer names the job)."""
+        for message in reversed(list(self.messages.values())):
+            embeds = message["embeds"]
+            if not message.get("deleted") and embeds and f"job {job_id} " in embeds[0]["footer"]["text"]:
+                return message
+        return None
+
+    def job_title(self, job_id: str) -> str:
+        message = self.job_message(job_id)
+        return message["embeds"][0]["title"] if message else ""
+
+    async def wait_title(self, job_id: str, word: str, timeout: float = 120.0) -> dict:
+        """Wait until the job's message title contains ``word`` (Queued, Painting, Done, Failed, Cancelled)."""
+        await self.wait_for(lambda: word in self.job_title(job_id), timeout)
+        return self.job_message(job_id)
 
     # driving the bot
 
@@ -391,4 +416,5 @@ class DiscordEmulator:
 
 def _json(data: Any, status: int = 200, headers: dict | None = None) -> web.Response:
     """discord.py reads a body as JSON only when the content type is exactly ``application/json``."""
-    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json", **(headers or {})})
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=headers)

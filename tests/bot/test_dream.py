@@ -1,0 +1,138 @@
+"""/dream end to end: the real discord.py client, the emulator over loopback, the real engine process."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+from PIL import Image
+
+from tests.bot.conftest import option
+from tests.support.discord_emulator import Member
+
+EPHEMERAL = 64
+
+
+def job_id_of(text: str) -> str:
+    return re.search(r"job `([0-9a-f]+)`", text)[1]
+
+
+async def dream(emulator, prompt: str, *options: dict, member: Member | None = None) -> tuple[int, str]:
+    """Send /dream and wait for the answer; returns the interaction id and the answer's text."""
+    interaction = await emulator.slash("dream", [option("prompt", prompt), *options], member=member)
+    return interaction, await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+
+
+async def test_dream_answers_at_once_then_shows_previews_and_the_final_png(bot, emulator):
+    alice = Member(emulator.snowflake(), "alice")
+    sent = time.monotonic()
+    interaction, text = await dream(emulator, "a magic fairy house", option("seed", 7, 4), option("steps", 12, 4), member=alice)
+    answered = emulator.interaction_replies(interaction)[0].at - sent
+    assert answered < 3.0
+    assert emulator.reply_flags(interaction) & EPHEMERAL
+    assert "it starts next" in text
+    job = job_id_of(text)
+    emulator.expired_tokens.add(f"token-{interaction}")  # everything after the answer must use the bot's own token
+
+    message = await emulator.wait_title(job, "Done")
+    message_id = int(message["id"])
+    edits = emulator.calls_to("PATCH", f"/messages/{message_id}")
+    painting = [c.json for c in edits if c.json and "Painting" in c.json["embeds"][0]["title"]]
+    assert painting, "no progress edit was made"
+    progress = painting[-1]["embeds"][0]
+    assert {f["name"] for f in progress["fields"]} >= {"Progress", "Step", "ETA"}
+    assert re.search(r"\d+/12", next(f["value"] for f in progress["fields"] if f["name"] == "Step"))
+    previews = [c for c in edits if "preview.jpg" in {name for name, _ in c.files.values()}]
+    assert previews, "no preview image was uploaded"
+    preview = Image.open(io.BytesIO(next(iter(previews[-1].files.values()))[1]))
+    assert preview.format == "JPEG" and "parameters" not in preview.info
+
+    final = message["embeds"][0]
+    fields = {f["name"]: f["value"] for f in final["fields"]}
+    assert fields["Seed"] == "7" and fields["Steps"] == "12" and fields["Size"] == "32x32" and fields["Model"] == "tiny-vqgan"
+    assert final["description"] == "a magic fairy house" and "alice" in final["footer"]["text"]
+    png = Image.open(io.BytesIO(emulator.files[message_id]["dream-7.png"]))
+    assert png.size == (32, 32)
+    assert png.info["parameters"].startswith("a magic fairy house\nSteps: 12, Seed: 7, Size: 32x32, Model: tiny-vqgan")
+    assert final["image"]["url"] == "attachment://dream-7.png"
+    buttons = [b["custom_id"] for row in message["components"] for b in row["components"]]
+    assert buttons == [f"dream:again:{job}", f"dream:gif:{job}"]
+
+    assert not emulator.calls_to("PATCH", "/webhooks/") and not emulator.calls_to("POST", "/webhooks/")
+    assert all(c.json.get("allowed_mentions") == {"parse": []} for c in emulator.calls_to("POST", "/channels/") if c.json)
+    stored = await bot.store.job(job)
+    assert stored.state == "done" and stored.message_id == message_id and stored.user_id == alice.id
+
+
+async def test_reactions_reroll_cancel_and_animation(bot, emulator):
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    _, text = await dream(emulator, "a lighthouse", option("seed", 3, 4), member=alice)
+    first = job_id_of(text)
+    message = await emulator.wait_title(first, "Done")
+
+    await emulator.react(int(message["id"]), "🔁", Member(emulator.app_id, "dreambot"))  # the bot's own reaction
+    await emulator.react(int(message["id"]), "🔁", bob)
+    rerun = await emulator.wait_for(lambda: [j for j in emulator.messages.values() if j is not message and j["embeds"]
+                                            and "a lighthouse" == j["embeds"][0]["description"]], 30)  # fmt: skip
+    assert len(rerun) == 1, "the bot's own reaction must be ignored"
+    second = re.search(r"job ([0-9a-f]+) ", rerun[0]["embeds"][0]["footer"]["text"])[1]
+    done = await emulator.wait_title(second, "Done")
+    stored = await bot.store.job(second)
+    assert stored.user_id == bob.id and stored.parent == first and stored.request.prompt == "a lighthouse"
+    assert stored.request.seed != 3
+    assert {f["name"]: f["value"] for f in done["embeds"][0]["fields"]}["Seed"] == str(stored.request.seed)
+
+    await emulator.react(int(message["id"]), "🎞️", bob)
+    gif = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if f"dream-{first}.gif" in emulator.files.get(int(m["id"]), {})])
+    assert Image.open(io.BytesIO(emulator.files[int(gif[0]["id"])][f"dream-{first}.gif"])).format == "GIF"
+
+    clicked = await emulator.click(int(message["id"]), f"dream:gif:{first}", bob)
+    await emulator.wait_for(lambda: emulator.interaction_replies(clicked))
+    reply = emulator.interaction_replies(clicked)[0]
+    assert reply.json["data"]["flags"] & EPHEMERAL and any(name.endswith(".gif") for name, _ in reply.files.values())
+
+    _, text = await dream(emulator, "a slow sunrise", option("steps", 1000, 4), member=alice)
+    slow = job_id_of(text)
+    painting = await emulator.wait_title(slow, "Painting", 60)
+    await emulator.react(int(painting["id"]), "❌", bob)
+    notice = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "Only the member" in m["content"]])
+    assert "bob" in notice[0]["content"] and notice[0]["allowed_mentions"] == {"parse": []}
+    assert (await bot.store.job(slow)).state == "running"
+    await emulator.react(int(painting["id"]), "❌", alice)
+    await emulator.wait_title(slow, "Cancelled", 60)
+    assert (await bot.store.job(slow)).state == "cancelled"
+
+
+async def test_queue_and_cancel_commands(bot, emulator):
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    _, text = await dream(emulator, "first", option("steps", 1000, 4), member=alice)
+    running = job_id_of(text)
+    await emulator.wait_title(running, "Painting", 60)
+    _, text = await dream(emulator, "second", member=alice)
+    alice_second = job_id_of(text)
+    _, text = await dream(emulator, "third", member=bob)
+    assert "position 1" in text or "starts next" in text, "bob goes before alice's second job"
+    bob_first = job_id_of(text)
+    await emulator.wait_for(lambda: "position 2" in emulator.job_title(alice_second), 10)
+
+    listing = await emulator.slash("queue", member=bob)
+    text = await emulator.wait_for(lambda: emulator.reply_text(listing), 10)
+    lines = text.splitlines()
+    assert lines[0].startswith(f"▶️ `{running}`") and "alice" in lines[0]
+    assert lines[1].startswith(f"1. `{bob_first}`") and lines[2].startswith(f"2. `{alice_second}`")
+
+    refused = await emulator.slash("cancel", [option("job", alice_second)], member=bob)
+    assert "Only the member" in await emulator.wait_for(lambda: emulator.reply_text(refused), 10)
+    assert (await bot.store.job(alice_second)).state == "queued"
+
+    mod = Member(emulator.snowflake(), "mod", roles=(emulator.mod_role_id,), permissions=1 << 5)
+    done = await emulator.slash("cancel", [option("job", alice_second)], member=mod)
+    assert "cancelled" in await emulator.wait_for(lambda: emulator.reply_text(done), 10)
+    await emulator.wait_title(alice_second, "Cancelled", 10)
+    await emulator.wait_for(lambda: "next in line" in emulator.job_title(bob_first), 10)
+
+    mine = await emulator.slash("cancel", member=alice)
+    assert running in await emulator.wait_for(lambda: emulator.reply_text(mine), 10)
+    await emulator.wait_title(running, "Cancelled", 60)
+    await emulator.wait_title(bob_first, "Done", 60)
