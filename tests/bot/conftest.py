@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.client import DreamBot
 from bot.config import Config, DefaultsConfig, DiscordConfig, EngineConfig, StorageConfig
-from tests.support.discord_emulator import DiscordEmulator
+from tests.support.discord_emulator import DiscordEmulator, Member
 
 
 @pytest.fixture
@@ -58,4 +58,12 @@ def option(name: str, value, kind: int = 3) -> dict:
     return {"name": name, "type": kind, "value": value}
 
 
-Predicate = Callable[[], object]
+def subcommand(name: str, **values: str) -> list[dict]:
+    """The options of ``/settings NAME key:... value:...`` as Discord sends them."""
+    return [{"name": name, "type": 1, "options": [option(key, value) for key, value in values.items()]}]
+
+
+async def settings(emulator: DiscordEmulator, name: str, member: Member, **values: str) -> str:
+    """Run ``/settings NAME`` as ``member``; returns the (ephemeral) answer."""
+    interaction = await emulator.slash("settings", subcommand(name, **values), member=member)
+    return await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)

@@ -73,8 +73,8 @@ async def test_reactions_reroll_cancel_and_animation(bot, emulator):
 
     await emulator.react(int(message["id"]), "🔁", Member(emulator.app_id, "dreambot"))  # the bot's own reaction
     await emulator.react(int(message["id"]), "🔁", bob)
-    rerun = await emulator.wait_for(lambda: [j for j in emulator.messages.values() if j is not message and j["embeds"]
-                                            and "a lighthouse" == j["embeds"][0]["description"]], 30)  # fmt: skip
+    rerun = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if m is not message and m["embeds"]
+                                            and m["embeds"][0]["description"] == "a lighthouse"], 30)  # fmt: skip
     assert len(rerun) == 1, "the bot's own reaction must be ignored"
     second = re.search(r"job ([0-9a-f]+) ", rerun[0]["embeds"][0]["footer"]["text"])[1]
     done = await emulator.wait_title(second, "Done")
@@ -84,8 +84,10 @@ async def test_reactions_reroll_cancel_and_animation(bot, emulator):
     assert {f["name"]: f["value"] for f in done["embeds"][0]["fields"]}["Seed"] == str(stored.request.seed)
 
     await emulator.react(int(message["id"]), "🎞️", bob)
-    gif = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if f"dream-{first}.gif" in emulator.files.get(int(m["id"]), {})])
-    assert Image.open(io.BytesIO(emulator.files[int(gif[0]["id"])][f"dream-{first}.gif"])).format == "GIF"
+    name = f"dream-{first}.gif"
+    files = emulator.files
+    gif = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if name in files.get(int(m["id"]), {})])
+    assert Image.open(io.BytesIO(files[int(gif[0]["id"])][name])).format == "GIF"
 
     clicked = await emulator.click(int(message["id"]), f"dream:gif:{first}", bob)
     await emulator.wait_for(lambda: emulator.interaction_replies(clicked))
