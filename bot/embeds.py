@@ -49,15 +49,18 @@ def queued(job: Job, position: int) -> discord.Embed:
     return _base(job, f"⏳ Queued · {where}", "queued")
 
 
+def _painting_title(job: Job) -> str:
+    return "🎨 Painting (second try)" if job.attempts > 1 else "🎨 Painting"
+
+
 def starting(job: Job) -> discord.Embed:
-    retry = " (second try)" if job.attempts > 1 else ""
-    embed = _base(job, f"🎨 Painting{retry}", "running")
+    embed = _base(job, _painting_title(job), "running")
     embed.add_field(name="Progress", value=progress_bar(0, job.request.steps), inline=False)
     return embed
 
 
 def painting(job: Job, event: Progress, image: str | None) -> discord.Embed:
-    embed = _base(job, "🎨 Painting", "running")
+    embed = _base(job, _painting_title(job), "running")
     embed.add_field(name="Progress", value=progress_bar(event.step, event.total_steps), inline=False)
     embed.add_field(name="Step", value=f"{event.step}/{event.total_steps}")
     embed.add_field(name="ETA", value=duration(event.eta))
