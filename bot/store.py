@@ -84,7 +84,11 @@ class Store:
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA foreign_keys=ON")
         store = cls(db)
-        await store._migrate(path)
+        try:
+            await store._migrate(path)
+        except BaseException:
+            await db.close()
+            raise
         return store
 
     async def _migrate(self, path: str | Path) -> None:

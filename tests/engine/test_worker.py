@@ -1,0 +1,57 @@
+"""The engine process's job runner: every outcome becomes exactly one final event."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from engine.errors import BadRequest, Cancelled, OutOfMemory, WeightsError
+from engine.protocol import Event, Progress, RenderRequest, render_command
+from engine.worker import OOM_HINT, Channel, read_commands, run_job
+
+
+class StandIn:
+    """Plays the engine's part: ``render`` raises ``error`` after one progress event."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def load(self, request: RenderRequest) -> None:
+        pass
+
+    def render(self, request, on_progress, should_stop, keep_frames, job_id):
+        on_progress(Progress(job_id, 1, request.steps, 0.5, 0.1))
+        raise self.error
+
+
+def events_of(error: Exception, cancelled: set[str] | None = None) -> list[Event]:
+    stream = io.StringIO()
+    run_job(StandIn(error), render_command("j1", RenderRequest("x", steps=4)), Channel(stream), cancelled or set())
+    return [Event.from_dict(json.loads(line)) for line in stream.getvalue().splitlines()]
+
+
+def test_out_of_memory_fails_with_a_hint():
+    events = events_of(OutOfMemory("the cuda device ran out of memory rendering 512x512"))
+    assert [e.kind for e in events] == ["started", "progress", "failed"]
+    assert "ran out of memory" in events[-1].reason and events[-1].hint == OOM_HINT and not events[-1].retryable
+
+
+def test_other_outcomes():
+    assert events_of(WeightsError("weights missing"))[-1].hint.startswith("the bot's owner")
+    assert "refused" in events_of(BadRequest("bad size"))[-1].reason
+    crash = events_of(RuntimeError("CUDA error: an illegal memory access"))[-1]
+    assert crash.kind == "failed" and crash.retryable and "illegal memory access" in crash.reason
+    cancelled = set()
+    stopped = events_of(Cancelled("cancelled after 3 of 4 steps", 3), cancelled)[-1]
+    assert stopped.kind == "cancelled" and stopped.step == 3 and not cancelled
+
+
+def test_commands_are_read_while_a_job_runs():
+    import queue
+
+    jobs: queue.Queue = queue.Queue()
+    cancelled: set[str] = set()
+    lines = [json.dumps(render_command("j1", RenderRequest("x"))), "not json", json.dumps({"op": "cancel", "job_id": "j1"})]
+    read_commands(io.StringIO("\n".join(lines) + "\n"), jobs, cancelled)
+    assert jobs.get_nowait()["job_id"] == "j1" and jobs.get_nowait() is None
+    assert cancelled == {"j1"}
