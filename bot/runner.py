@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from collections.abc import Sequence
 
 import discord
@@ -27,8 +28,22 @@ def read_token() -> str:
 
 
 async def serve(config: Config, token: str, engine_argv: Sequence[str] | None = None) -> None:
+    """Run until Discord closes the connection or a SIGINT/SIGTERM (``docker stop``) asks for a clean stop."""
     async with DreamBot(config, engine_argv) as bot:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _stop, bot, signum.name)
         await bot.start(token)
+
+
+def _stop(bot: DreamBot, name: str) -> None:
+    log.info("%s received: finishing up (queued jobs stay queued for the next start)", name)
+    task = asyncio.get_running_loop().create_task(bot.close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+_closing: set[asyncio.Task] = set()
 
 
 def run(config: Config) -> int:

@@ -66,7 +66,12 @@ class Scheduler:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            await self._run(order[0])
+            try:
+                await self._run(order[0])
+            except Exception:  # a bug here must cost one job, not the whole queue
+                log.exception("job %s broke the scheduler; marking it failed", order[0].id)
+                await self.engine.stop()
+                await self._fail(order[0], "the bot hit an internal error while running this job", "")
 
     async def _report(self, name: str, *args) -> None:
         """A reporter that fails (Discord down, message gone) must not stop the queue."""

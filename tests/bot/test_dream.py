@@ -138,3 +138,16 @@ async def test_queue_and_cancel_commands(bot, emulator):
     assert running in await emulator.wait_for(lambda: emulator.reply_text(mine), 10)
     await emulator.wait_title(running, "Cancelled", 60)
     await emulator.wait_title(bob_first, "Done", 60)
+
+
+async def test_rate_limits_and_deleted_messages_are_survived(bot, emulator):
+    emulator.rate_limit_edits = 3
+    _, text = await dream(emulator, "a storm", option("steps", 40, 4))
+    job = job_id_of(text)
+    painting = await emulator.wait_title(job, "Painting", 60)
+    emulator.delete(int(painting["id"]))
+    done = await emulator.wait_title(job, "Done", 120)
+    assert done["id"] != painting["id"], "a deleted message is posted again"
+    assert (await bot.store.job(job)).message_id == int(done["id"])
+    assert (await bot.store.job_for_message(int(done["id"]))).id == job
+    assert emulator.rate_limit_edits == 0, "the 429s were answered and waited out"

@@ -67,6 +67,7 @@ class DiscordEmulator:
         self.commands: dict[str, dict] = {}
         self.expired_tokens: set[str] = set()
         self.rate_limit_edits = 0
+        self.token = "test-token"
         self._original: dict[str, int] = {}
         self.ready = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -300,6 +301,9 @@ class DiscordEmulator:
         return None, {}
 
     async def _rest(self, request: web.Request) -> web.Response:
+        webhook = "/interactions/" in request.path or "/webhooks/" in request.path  # authorised by their own token
+        if not webhook and request.headers.get("Authorization") != f"Bot {self.token}":
+            return _json({"message": "401: Unauthorized", "code": 0}, 401)
         body, files = await self._body(request)
         call = Call(request.method, "/" + request.match_info["path"], body, files)
         async with self._changed:

@@ -1,0 +1,68 @@
+"""``dreambot run`` as the owner starts it: token from the environment or .env, never logged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_config(folder: Path, api_base: str, weights_dir: Path) -> Path:
+    config = folder / "config.toml"
+    config.write_text(
+        f'[discord]\napi_base = "{api_base}"\n[engine]\ndevice = "cpu"\nweights_dir = "{weights_dir}"\n'
+        f'[defaults]\nmodel = "tiny-vqgan"\nperceptor = "tiny-clip"\nsize = "32x32"\nsteps = 5\n'
+        f'[storage]\npath = "{folder / "db.sqlite3"}"\nfiles = "{folder / "files"}"\n'
+    )
+    return config
+
+
+async def start(folder: Path, token: str | None) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "DREAMBOT_CONFIG")}
+    env["PYTHONPATH"] = str(ROOT)
+    if token is not None:
+        env["DISCORD_TOKEN"] = token
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=folder, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+
+
+async def finish(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, output.decode()
+
+
+async def test_a_missing_token_is_one_clear_line(tmp_path, emulator, weights_dir):
+    write_config(tmp_path, emulator.api_base, weights_dir)
+    code, output = await finish(await start(tmp_path, None))
+    assert code == 2 and "DISCORD_TOKEN is not set" in output and "Traceback" not in output
+
+
+async def test_a_wrong_token_from_dotenv_is_refused_and_never_logged(tmp_path, emulator, weights_dir):
+    write_config(tmp_path, emulator.api_base, weights_dir)
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=wrong-secret-token\n")
+    code, output = await finish(await start(tmp_path, None))
+    assert code == 2 and "Discord refused the token" in output
+    assert "wrong-secret-token" not in output and "Traceback" not in output
+
+
+async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulator, weights_dir):
+    write_config(tmp_path, emulator.api_base, weights_dir)
+    process = await start(tmp_path, emulator.token)
+    seen = b""
+    while b"logged in as dreambot" not in seen:
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        assert line, seen.decode()
+        seen += line
+    assert set(emulator.commands) == {"dream", "queue", "cancel", "settings"}
+    dream = {o["name"]: o for o in emulator.commands["dream"]["options"]}
+    assert dream["prompt"]["required"] and dream["init_image"]["type"] == 11
+    assert [o for o in dream if not dream[o].get("required")] == ["seed", "steps", "size", "model", "init_image"]
+    process.send_signal(signal.SIGTERM)
+    code, output = await finish(process)
+    assert code == 0, output
+    assert emulator.token not in seen.decode() + output and "SIGTERM received" in output
