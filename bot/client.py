@@ -62,8 +62,7 @@ class DreamBot(commands.AutoShardedBot):
         self.store = await Store.open(self.config.storage.path)
         self.files = JobFiles(self.config.storage.files)
         defaults = self.config.defaults
-        base = GuildSettings(model=defaults.model, steps=defaults.steps, size=defaults.size)
-        self.settings = ServerSettings(self.store, base)
+        self.settings = ServerSettings(self.store, GuildSettings.from_defaults(defaults.model, defaults.steps, defaults.size))
         self.session = aiohttp.ClientSession()
         self.engine = EngineSupervisor(self.engine_argv)
         self.reporter = DiscordReporter(self, self.store, self.config.discord.preview_interval)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.protocol import DEFAULT_MODEL, DEFAULT_PERCEPTOR
+from engine.protocol import DEFAULT_MODEL, DEFAULT_PERCEPTOR, MAX_STEPS
 from engine.weights import default_weights_dir
 
 
@@ -97,4 +97,28 @@ def load_config(explicit: str | None = None) -> Config:
     if unknown:
         raise ConfigError(f"unknown section(s) in {path}: {', '.join(sorted(unknown))}; known: {', '.join(_SECTIONS)}")
     parts = {name: _section(cls, name, data.get(name, {})) for name, cls in _SECTIONS.items()}
-    return Config(**parts, source=str(path))
+    config = Config(**parts, source=str(path))
+    _check_values(config)
+    return config
+
+
+def _check_values(config: Config) -> None:
+    """Values of the right type can still be unusable; say which before anything starts."""
+    from engine.errors import EngineError
+    from engine.validation import check_size, parse_size
+    from engine.weights import generator_names
+
+    if not config.discord.api_base.startswith(("http://", "https://")):
+        raise ConfigError(f"[discord] api_base must be an http(s) URL, not {config.discord.api_base!r}")
+    if not config.discord.preview_interval > 0:
+        raise ConfigError("[discord] preview_interval must be a positive number of seconds")
+    if config.engine.preview_every < 1:
+        raise ConfigError("[engine] preview_every must be at least 1")
+    if config.defaults.model not in generator_names():
+        raise ConfigError(f"[defaults] model {config.defaults.model!r} is not one of: {', '.join(generator_names())}")
+    if not 1 <= config.defaults.steps <= MAX_STEPS:
+        raise ConfigError(f"[defaults] steps must be between 1 and {MAX_STEPS}")
+    try:
+        check_size(config.defaults.model, *parse_size(config.defaults.size))
+    except EngineError as error:
+        raise ConfigError(f"[defaults] size: {error}") from None

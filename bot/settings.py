@@ -48,6 +48,16 @@ class GuildSettings:
     banned_words: tuple[str, ...] = ()
     moderator_role: int | None = None
 
+    @classmethod
+    def from_defaults(cls, model: str, steps: int, size: str) -> GuildSettings:
+        """A new server's settings: the config's defaults, with limits raised to admit them."""
+        start = cls(model, steps, size)
+        width, height = parse_size(size)
+        max_width, max_height = parse_size(start.max_size)
+        return dataclasses.replace(
+            start, max_steps=max(start.max_steps, steps), max_size=f"{max(width, max_width)}x{max(height, max_height)}"
+        )
+
     def with_values(self, values: dict[str, Any]) -> GuildSettings:
         """These settings with stored overrides applied (lists come back from JSON as lists)."""
         known = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in SETTINGS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,21 @@ def test_bad_config_is_refused(tmp_path, text, message):
     (tmp_path / "c.toml").write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(str(tmp_path / "c.toml"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[discord]\napi_base = "discord.com"\n', "must be an http(s) URL"),
+        ("[discord]\npreview_interval = 0\n", "preview_interval must be a positive"),
+        ("[engine]\npreview_every = 0\n", "preview_every must be at least 1"),
+        ('[defaults]\nmodel = "dall-e"\n', "model 'dall-e' is not one of"),
+        ("[defaults]\nsteps = 0\n", "steps must be between"),
+        ('[defaults]\nsize = "100x100"\n', "multiples of 16"),
+    ],
+)
+def test_unusable_config_values_are_refused(tmp_path, text, message):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(str(path))

@@ -86,3 +86,10 @@ def test_quota_and_cooldown():
         check_quota(strict, 2, None, 0.0)
     with pytest.raises(Refusal, match="again in 30s"):
         check_quota(strict, 0, 1000.0, 1030.0)
+
+
+def test_new_servers_start_from_the_config_defaults():
+    assert GuildSettings.from_defaults("tiny-vqgan", 50, "64x64") == BASE
+    raised = GuildSettings.from_defaults("tiny-vqgan", 3000, "1024x256")
+    assert raised.max_steps == 3000 and raised.max_size == "1024x512"
+    raised.check()
