@@ -75,6 +75,7 @@ class DiscordReporter:
 
     async def started(self, job: Job) -> None:
         self._positions.pop(job.id, None)
+        await self._stop_previews(job)  # a retried job starts over
         self._throttles[job.id] = Throttle(lambda event: self._edit_progress(job, event), self.interval)
         await self._show(job, embeds.starting(job))
 

@@ -47,6 +47,7 @@ class EngineSupervisor:
         self.device: str | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
+        self._cancel_on_send: set[str] = set()  # cancels that came before the job reached the engine
 
     @property
     def pid(self) -> int | None:
@@ -103,6 +104,8 @@ class EngineSupervisor:
             await self.start()
             process = self._process
             await self._send(render_command(job_id, request))
+            if job_id in self._cancel_on_send:
+                await self._send(cancel_command(job_id))
             while True:
                 event = await self._read(process)
                 if event.job_id != job_id:
@@ -110,25 +113,29 @@ class EngineSupervisor:
                     continue
                 yield event
                 if isinstance(event, TERMINAL):
+                    self._cancel_on_send.discard(job_id)
                     return
 
     async def cancel(self, job_id: str) -> None:
-        """Ask the engine to stop ``job_id`` after its current step; a no-op if no engine runs."""
+        """Ask the engine to stop ``job_id`` after its current step, now or as soon as the job reaches it."""
+        self._cancel_on_send.add(job_id)
         if self.running():
             try:
                 await self._send(cancel_command(job_id))
             except EngineCrashed:
                 log.warning("could not send the cancel for %s: the engine is gone", job_id)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Close the engine's input (it exits when idle), then kill it if it lingers."""
+    async def stop(self, grace: float = 3.0) -> None:
+        """Close the engine's input (an idle engine exits), then terminate it, then kill it."""
         process, self._process = self._process, None
         if process is None or process.returncode is not None:
             return
         if process.stdin is not None:
             process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), grace)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        for escalate in (process.terminate, process.kill):
+            try:
+                await asyncio.wait_for(process.wait(), grace)
+                return
+            except TimeoutError:
+                escalate()
+        await process.wait()

@@ -73,3 +73,15 @@ async def test_jobs_survive_a_restart_and_old_results_still_react(config, emulat
         clicked = await emulator.click(int(result["id"]), f"dream:gif:{finished}", bob)
         await emulator.wait_for(lambda: emulator.reply_text(clicked), 10)
         assert any(name.endswith(".gif") for name, _ in emulator.interaction_replies(clicked)[0].files.values())
+
+
+async def test_an_engine_failure_reaches_the_member_with_what_to_do(bot, emulator):
+    options = [option("prompt", "a real picture"), option("model", "vqgan-imagenet-f16-1024"), option("size", "32x32")]
+    interaction = await emulator.slash("dream", options)  # a model whose weights the owner has not fetched
+    job = re.search(r"job `([0-9a-f]+)`", await emulator.wait_for(lambda: emulator.reply_text(interaction), 10))[1]
+    failed = await emulator.wait_title(job, "Failed", 60)
+    fields = {f["name"]: f["value"] for f in failed["embeds"][0]["fields"]}
+    assert "weights for vqgan-imagenet-f16-1024 are missing" in fields["Why"]
+    assert "dreambot weights download" in fields["Try"]
+    stored = await bot.store.job(job)
+    assert stored.state == "failed" and stored.attempts == 1, "a failure the engine explains is not retried"
