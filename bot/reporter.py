@@ -25,6 +25,7 @@ from engine.protocol import Finished, Progress
 log = logging.getLogger(__name__)
 
 PREVIEW_NAME = "preview.jpg"
+SHOWN_POSITIONS = 10  # waiting jobs further back keep the place they were given, so a long queue costs few edits
 
 
 class DiscordReporter:
@@ -121,8 +122,12 @@ class DiscordReporter:
         self._locks.pop(job.id, None)
 
     async def queue_moved(self, order: list[Job]) -> None:
-        """Update the positions shown on waiting jobs, in the background (only those that changed)."""
-        changed = [(job, index) for index, job in enumerate(order, 1) if self._positions.get(job.id) not in (None, index)]
+        """Update the places shown on the first waiting jobs, in the background (only those that changed)."""
+        changed = [
+            (job, index)
+            for index, job in enumerate(order[:SHOWN_POSITIONS], 1)
+            if self._positions.get(job.id) not in (None, index)
+        ]
         if changed:
             task = asyncio.create_task(self._reposition(changed))
             self._tasks.add(task)
