@@ -13,7 +13,7 @@ from engine.protocol import Progress
 BAR_WIDTH = 20
 PROMPT_CHARS = 1000
 COLOURS = {"queued": 0x99AAB5, "running": 0x5865F2, "done": 0x57F287, "failed": 0xED4245, "cancelled": 0x4F545C}
-FOOTER = "🔁 another seed · 🎞️ the animation · ❌ cancel (owner or moderator)"
+FOOTER = "🔁 another seed · 🎞️ the animation · ❌ cancel · 🗑️ delete (owner or moderator)"
 
 
 def duration(seconds: float) -> str:

@@ -19,7 +19,7 @@ from bot import embeds
 from bot.jobs import Job, JobState
 from bot.store import Store
 from bot.throttle import Throttle
-from bot.views import result_view
+from bot.views import progress_view, result_view
 from engine.protocol import Finished, Progress
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,13 @@ class DiscordReporter:
 
     async def queued(self, job: Job, position: int) -> None:
         self._positions[job.id] = position
-        await self._show(job, embeds.queued(job, position), if_queued=True)
+        await self._show(job, embeds.queued(job, position), view=progress_view(job.id), if_queued=True)
 
     async def started(self, job: Job) -> None:
         self._positions.pop(job.id, None)
         await self._stop_previews(job)  # a retried job starts over
         self._throttles[job.id] = Throttle(lambda event: self._edit_progress(job, event), self.interval)
-        await self._show(job, embeds.starting(job))
+        await self._show(job, embeds.starting(job), view=progress_view(job.id))
 
     async def progress(self, job: Job, event: Progress) -> None:
         throttle = self._throttles.get(job.id)
@@ -95,7 +95,7 @@ class DiscordReporter:
         if preview:
             self._shown_preview.add(job.id)
         image = PREVIEW_NAME if job.id in self._shown_preview else None
-        await self._show(job, embeds.painting(job, event, image), files)
+        await self._show(job, embeds.painting(job, event, image), files, progress_view(job.id))
 
     async def _stop_previews(self, job: Job) -> None:
         throttle = self._throttles.pop(job.id, None)

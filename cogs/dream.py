@@ -21,7 +21,7 @@ from engine.weights import generator_names
 
 log = logging.getLogger(__name__)
 
-AGAIN, CANCEL, ANIMATION = "🔁", "❌", "🎞"  # compared without emoji variation selectors
+AGAIN, CANCEL, ANIMATION, DELETE = "🔁", "❌", "🎞", "🗑"  # compared without emoji variation selectors
 NOTICE_SECONDS = 20  # how long a refusal answered in the channel (to a reaction) stays up
 
 
@@ -127,7 +127,7 @@ class Dream(commands.Cog):
         if payload.guild_id is None or (self.bot.user and payload.user_id == self.bot.user.id) or payload.member is None:
             return
         emoji = _plain(str(payload.emoji))
-        if emoji not in (AGAIN, CANCEL, ANIMATION):
+        if emoji not in (AGAIN, CANCEL, ANIMATION, DELETE):
             return
         job = await self.bot.store.job_for_message(payload.message_id)
         if job is None:
@@ -138,6 +138,8 @@ class Dream(commands.Cog):
                 await self.again(job, payload.member)
             elif emoji == CANCEL:
                 await self.cancel_job(job, payload.member)
+            elif emoji == DELETE:
+                await self.delete_result(job, payload.member, channel.get_partial_message(payload.message_id))
             else:
                 await self._send_animation(job, channel.get_partial_message(payload.message_id))
         except Refusal as refusal:
@@ -153,6 +155,26 @@ class Dream(commands.Cog):
             await reply(interaction, str(refusal))
             return
         await reply(interaction, f"Queued as job `{new.id}` (seed {new.request.seed}).")
+
+    async def cancel_button(self, interaction: discord.Interaction, job_id: str) -> None:
+        job = await self.bot.store.job(job_id)
+        try:
+            if job is None:
+                raise Refusal("That job is no longer known to the bot.")
+            await self.cancel_job(job, interaction.user, interaction.permissions)
+        except Refusal as refusal:
+            await reply(interaction, str(refusal))
+            return
+        await reply(interaction, f"Job `{job.id}` is cancelled.")
+
+    async def delete_result(self, job: Job, user: Someone, message: discord.PartialMessage) -> None:
+        """🗑️: the owner (or a moderator) takes a finished picture down."""
+        settings = await self.bot.settings.get(job.guild_id)
+        if user.id != job.user_id and not is_moderator(user, settings):
+            raise Refusal(f"Only the member who asked for job {job.id} or a moderator can delete it.")
+        if job.active:
+            raise Refusal(f"job {job.id} is still {job.state.value}; cancel it with ❌ first.")
+        await message.delete()
 
     async def animation_button(self, interaction: discord.Interaction, job_id: str) -> None:
         data = await self.bot.files.read(self.bot.files.animation(job_id))

@@ -105,6 +105,13 @@ async def test_reactions_reroll_cancel_and_animation(bot, emulator):
     await emulator.wait_title(slow, "Cancelled", 60)
     assert (await bot.store.job(slow)).state == "cancelled"
 
+    await emulator.react(int(message["id"]), "🗑️", bob)
+    await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "Only the member who asked" in m["content"]
+                                     and "delete" in m["content"]])  # fmt: skip
+    assert not emulator.messages[int(message["id"])].get("deleted")
+    await emulator.react(int(message["id"]), "🗑️", alice)
+    await emulator.wait_for(lambda: emulator.messages[int(message["id"])].get("deleted"))
+
 
 async def test_queue_and_cancel_commands(bot, emulator):
     alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
@@ -134,10 +141,18 @@ async def test_queue_and_cancel_commands(bot, emulator):
     await emulator.wait_title(alice_second, "Cancelled", 10)
     await emulator.wait_for(lambda: "next in line" in emulator.job_title(bob_first), 10)
 
-    mine = await emulator.slash("cancel", member=alice)
-    assert running in await emulator.wait_for(lambda: emulator.reply_text(mine), 10)
-    await emulator.wait_title(running, "Cancelled", 60)
+    painting = emulator.job_message(running)
+    assert [b["custom_id"] for row in painting["components"] for b in row["components"]] == [f"dream:cancel:{running}"]
+    refused = await emulator.click(int(painting["id"]), f"dream:cancel:{running}", bob)
+    assert "Only the member" in await emulator.wait_for(lambda: emulator.reply_text(refused), 10)
+    clicked = await emulator.click(int(painting["id"]), f"dream:cancel:{running}", alice)
+    assert running in await emulator.wait_for(lambda: emulator.reply_text(clicked), 10)
+    cancelled = await emulator.wait_title(running, "Cancelled", 60)
+    assert cancelled["components"] == [], "a cancelled job has no buttons left"
+
     await emulator.wait_title(bob_first, "Done", 60)
+    nothing = await emulator.slash("cancel", member=bob)
+    assert "no job waiting or running" in await emulator.wait_for(lambda: emulator.reply_text(nothing), 10)
 
 
 async def test_rate_limits_and_deleted_messages_are_survived(bot, emulator):
