@@ -104,22 +104,24 @@ class DiscordReporter:
         self._fresh_preview.pop(job.id, None)
         self._shown_preview.discard(job.id)
 
-    async def finished(self, job: Job, event: Finished) -> None:
-        await self._stop_previews(job)
-        name = f"dream-{job.request.seed}.png"
-        await self._show(job, embeds.done(job, name), [discord.File(io.BytesIO(event.png), name)], result_view(job.id))
-        self._locks.pop(job.id, None)
-
-    async def failed(self, job: Job, reason: str, hint: str) -> None:
-        await self._stop_previews(job)
-        await self._show(job, embeds.failed(job, reason, hint), [])
-        self._locks.pop(job.id, None)
-
-    async def cancelled(self, job: Job) -> None:
+    async def _final(
+        self, job: Job, embed: discord.Embed, files: list[discord.File], view: discord.ui.View | None = None
+    ) -> None:
+        """The job has ended: no more previews or places, and its message shows the outcome."""
         await self._stop_previews(job)
         self._positions.pop(job.id, None)
-        await self._show(job, embeds.cancelled(job), [])
+        await self._show(job, embed, files, view)
         self._locks.pop(job.id, None)
+
+    async def finished(self, job: Job, event: Finished) -> None:
+        name = f"dream-{job.request.seed}.png"
+        await self._final(job, embeds.done(job, name), [discord.File(io.BytesIO(event.png), name)], result_view(job.id))
+
+    async def failed(self, job: Job, reason: str, hint: str) -> None:
+        await self._final(job, embeds.failed(job, reason, hint), [])
+
+    async def cancelled(self, job: Job) -> None:
+        await self._final(job, embeds.cancelled(job), [])
 
     async def queue_moved(self, order: list[Job]) -> None:
         """Update the places shown on the first waiting jobs, in the background (only those that changed)."""

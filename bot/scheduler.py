@@ -111,7 +111,7 @@ class Scheduler:
                     done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
                     await self._report("finished", done, event)
                 elif isinstance(event, Cancelled):
-                    await self._report("cancelled", await self.store.finish(job.id, JobState.CANCELLED))
+                    await self._cancelled(job)
                 elif isinstance(event, Failed):
                     if event.retryable and job.attempts < MAX_ATTEMPTS and job.id not in self._cancelling:
                         log.warning("job %s failed (%s); trying once more", job.id, event.reason)
@@ -121,7 +121,7 @@ class Scheduler:
         except EngineCrashed as crash:
             await self.engine.stop()
             if job.id in self._cancelling:
-                await self._report("cancelled", await self.store.finish(job.id, JobState.CANCELLED))
+                await self._cancelled(job)
                 return False
             if job.attempts < MAX_ATTEMPTS:
                 log.warning("the engine died during job %s (%s); restarting it and trying once more", job.id, crash)
@@ -129,6 +129,9 @@ class Scheduler:
             log.error("the engine died twice during job %s (%s)", job.id, crash)
             await self._fail(job, f"the engine stopped unexpectedly twice while painting this ({crash})", "")
             return False
+
+    async def _cancelled(self, job: Job) -> None:
+        await self._report("cancelled", await self.store.finish(job.id, JobState.CANCELLED))
 
     async def _fail(self, job: Job, reason: str, hint: str) -> None:
         failed = await self.store.finish(job.id, JobState.FAILED, error=reason)

@@ -141,60 +141,64 @@ class Dream(commands.Cog):
             elif emoji == DELETE:
                 await self.delete_result(job, payload.member, channel.get_partial_message(payload.message_id))
             else:
-                await self._send_animation(job, channel.get_partial_message(payload.message_id))
+                await channel.get_partial_message(payload.message_id).reply(file=await self._animation(job), mention_author=False)
         except Refusal as refusal:
             await channel.send(f"{payload.member.display_name}: {refusal}", delete_after=NOTICE_SECONDS)
 
-    async def again_button(self, interaction: discord.Interaction, job_id: str) -> None:
+    async def _answer_button(self, interaction: discord.Interaction, job_id: str, act) -> None:
+        """Run a button's action on its job; the member sees its answer, or why it was refused."""
         job = await self.bot.store.job(job_id)
         try:
             if job is None:
                 raise Refusal("That job is no longer known to the bot.")
-            new = await self.again(job, interaction.user)
+            text, kwargs = await act(job)
         except Refusal as refusal:
             await reply(interaction, str(refusal))
             return
-        await reply(interaction, f"Queued as job `{new.id}` (seed {new.request.seed}).")
+        await reply(interaction, text, **kwargs)
+
+    async def again_button(self, interaction: discord.Interaction, job_id: str) -> None:
+        async def act(job: Job) -> tuple[str, dict]:
+            new = await self.again(job, interaction.user)
+            return f"Queued as job `{new.id}` (seed {new.request.seed}).", {}
+
+        await self._answer_button(interaction, job_id, act)
 
     async def cancel_button(self, interaction: discord.Interaction, job_id: str) -> None:
-        job = await self.bot.store.job(job_id)
-        try:
-            if job is None:
-                raise Refusal("That job is no longer known to the bot.")
+        async def act(job: Job) -> tuple[str, dict]:
             await self.cancel_job(job, interaction.user, interaction.permissions)
-        except Refusal as refusal:
-            await reply(interaction, str(refusal))
-            return
-        await reply(interaction, f"Job `{job.id}` is cancelled.")
+            return f"Job `{job.id}` is cancelled.", {}
+
+        await self._answer_button(interaction, job_id, act)
+
+    async def animation_button(self, interaction: discord.Interaction, job_id: str) -> None:
+        async def act(job: Job) -> tuple[str, dict]:
+            return "The run, frame by frame:", {"file": await self._animation(job)}
+
+        await self._answer_button(interaction, job_id, act)
+
+    async def _animation(self, job: Job) -> discord.File:
+        data = await self.bot.files.read(self.bot.files.animation(job.id))
+        if data is None:
+            raise Refusal("There is no animation of that job (it has not finished, was too short, or its files were cleaned up).")
+        return discord.File(io.BytesIO(data), f"dream-{job.id}.gif")
+
+    async def _check_owner(self, job: Job, user: Someone, verb: str, permissions: discord.Permissions | None = None) -> None:
+        settings = await self.bot.settings.get(job.guild_id)
+        if user.id != job.user_id and not is_moderator(user, settings, permissions):
+            raise Refusal(f"Only the member who asked for job {job.id} or a moderator can {verb} it.")
 
     async def delete_result(self, job: Job, user: Someone, message: discord.PartialMessage) -> None:
         """🗑️: the owner (or a moderator) takes a finished picture down."""
-        settings = await self.bot.settings.get(job.guild_id)
-        if user.id != job.user_id and not is_moderator(user, settings):
-            raise Refusal(f"Only the member who asked for job {job.id} or a moderator can delete it.")
+        await self._check_owner(job, user, "delete")
         if job.active:
             raise Refusal(f"job {job.id} is still {job.state.value}; cancel it with ❌ first.")
         await message.delete()
 
-    async def animation_button(self, interaction: discord.Interaction, job_id: str) -> None:
-        data = await self.bot.files.read(self.bot.files.animation(job_id))
-        if data is None:
-            await reply(interaction, "There is no animation of that job (it was too short, or its files were cleaned up).")
-            return
-        await reply(interaction, "The run, frame by frame:", file=discord.File(io.BytesIO(data), f"dream-{job_id}.gif"))
-
-    async def _send_animation(self, job: Job, message: discord.PartialMessage) -> None:
-        data = await self.bot.files.read(self.bot.files.animation(job.id))
-        if data is None:
-            raise Refusal("there is no animation of that job yet.")
-        await message.reply(file=discord.File(io.BytesIO(data), f"dream-{job.id}.gif"), mention_author=False)
-
     # cancelling and the queue
 
     async def cancel_job(self, job: Job, user: Someone, permissions: discord.Permissions | None = None) -> None:
-        settings = await self.bot.settings.get(job.guild_id)
-        if user.id != job.user_id and not is_moderator(user, settings, permissions):
-            raise Refusal(f"Only the member who asked for job {job.id} or a moderator can cancel it.")
+        await self._check_owner(job, user, "cancel", permissions)
         if not job.active or not await self.bot.scheduler.cancel(job):
             raise Refusal(f"Job {job.id} has already {job.state.value if not job.active else 'ended'}.")
 

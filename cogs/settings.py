@@ -41,17 +41,19 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
     @app_commands.describe(key="which setting", value="its new value")
     async def set(self, interaction: discord.Interaction, key: str, value: str) -> None:
         assert interaction.guild_id is not None
-        updated = await self.bot.settings.set(interaction.guild_id, key.strip(), value)
-        shown = SETTINGS[key.strip()].show(getattr(updated, key.strip()))
+        key = key.strip()
+        updated = await self.bot.settings.set(interaction.guild_id, key, value)
+        shown = SETTINGS[key].show(getattr(updated, key))
         log.info("%s set %s = %s in server %s", interaction.user.id, key, shown, interaction.guild_id)
-        await reply(interaction, f"**{key.strip()}** is now {shown}.")
+        await reply(interaction, f"**{key}** is now {shown}.")
 
     @app_commands.command(name="reset", description="Put one setting back to the bot's default")
     @app_commands.describe(key="which setting")
     async def reset(self, interaction: discord.Interaction, key: str) -> None:
         assert interaction.guild_id is not None
-        updated = await self.bot.settings.reset(interaction.guild_id, key.strip())
-        await reply(interaction, f"**{key.strip()}** is back to {SETTINGS[key.strip()].show(getattr(updated, key.strip()))}.")
+        key = key.strip()
+        updated = await self.bot.settings.reset(interaction.guild_id, key)
+        await reply(interaction, f"**{key}** is back to {SETTINGS[key].show(getattr(updated, key))}.")
 
     @set.autocomplete("key")
     @reset.autocomplete("key")
