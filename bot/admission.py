@@ -13,7 +13,7 @@ from bot.settings import GuildSettings
 from engine.errors import EngineError
 from engine.prompts import MAX_PROMPT_CHARS, parse_prompts
 from engine.protocol import RenderRequest
-from engine.validation import check_size, parse_size
+from engine.validation import check_size, parse_size, size_for
 from engine.weights import generator_names
 
 MAX_SEED = 2**63 - 1
@@ -65,7 +65,7 @@ def build_request(
     if not 1 <= steps <= settings.max_steps:
         raise Refusal(f"Steps must be between 1 and {settings.max_steps} on this server, not {steps}.")
     try:
-        width, height = parse_size(options.size or settings.size)
+        width, height = size_for(model, options.size, settings.size)
         max_width, max_height = parse_size(settings.max_size)
     except EngineError as error:
         raise Refusal(f"The size is not usable: {error}.") from None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
 from engine.errors import EngineError
+from engine.options import FAMILY_OPTIONS
 from engine.protocol import MAX_STEPS, OPTIMIZERS, RenderRequest
 
 log = logging.getLogger("dreambot")
@@ -35,10 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", parents=[parent], help="make one image on this machine")
     render.add_argument("prompt", help='prompts as "text[:weight[:stop]] | ..."')
-    render.add_argument("--model", help="generator, e.g. vqgan-imagenet-f16-16384 or tiny-vqgan")
+    render.add_argument("--model", help="generator, e.g. vqgan-imagenet-f16-16384, biggan-deep-256, siren, pixels")
     render.add_argument("--perceptor", help="open_clip MODEL/PRETRAINED, e.g. ViT-B-32/openai, or tiny-clip")
     render.add_argument("--steps", type=int, help=f"optimization steps (1-{MAX_STEPS})")
-    render.add_argument("--size", help="WIDTHxHEIGHT, e.g. 256x256")
+    render.add_argument("--size", help="WIDTHxHEIGHT, e.g. 256x256 (default: the model's own size, else [defaults] size)")
     render.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
     render.add_argument("--init-image", metavar="PATH", help="start from this picture")
     render.add_argument("--init-weight", type=float, default=0.0, help="how strongly to stay close to the init image")
@@ -46,8 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--noise-prompt", action="append", default=[], metavar="SEED[:W]", help="steer towards random noise")
     render.add_argument("--cutn", type=int, default=32, help="cutouts per step")
     render.add_argument("--cut-pow", type=float, default=1.0, help="cutout size exponent (higher: smaller cutouts)")
-    render.add_argument("--lr", type=float, default=0.1, help="learning rate")
+    render.add_argument("--lr", type=float, help="learning rate (default: the generator's own)")
     render.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    for family, family_options in FAMILY_OPTIONS.items():
+        for option in family_options:
+            default = "off" if option.default is None else option.default
+            render.add_argument(option.flag, type=option.kind, help=f"{family}: {option.help} (default {default})")
     render.add_argument("--preview-every", type=int, default=10, metavar="N", help="keep a frame every N steps")
     render.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: [engine] device)")
     render.add_argument("--out", metavar="PATH", help="PNG to write (default: outputs/<prompt>-<seed>.png)")
@@ -74,12 +79,16 @@ def _slug(text: str) -> str:
 
 
 def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
-    from engine.validation import parse_size
+    from engine.validation import size_for
 
-    width, height = parse_size(args.size or config.defaults.size)
+    model = args.model or config.defaults.model
+    width, height = size_for(model, args.size, config.defaults.size)
+    options = {
+        o.name: getattr(args, o.name) for opts in FAMILY_OPTIONS.values() for o in opts if getattr(args, o.name) is not None
+    }
     return RenderRequest(
         prompt=args.prompt,
-        model=args.model or config.defaults.model,
+        model=model,
         perceptor=args.perceptor or config.defaults.perceptor,
         width=width,
         height=height,
@@ -94,6 +103,7 @@ def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
         image_prompts=tuple(args.image_prompt),
         noise_prompts=tuple(args.noise_prompt),
         preview_every=args.preview_every,
+        options=options,
     )
 
 
@@ -139,6 +149,7 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
             "steps": request.steps,
             "width": request.width,
             "height": request.height,
+            "options": request.options,
             "seconds": round(result.seconds, 3),
             "device": str(engine.device),
             "losses": result.losses,
@@ -161,11 +172,22 @@ def cmd_weights(args: argparse.Namespace, config: Config) -> int:
         print(f"weights folder: {store.root}")
         for name in list(weights.REGISTRY) + [n for n in weights.KNOWN_PERCEPTORS if n not in weights.REGISTRY]:
             spec = weights.lookup(name)
-            state = "present" if not store.missing(spec) else "made on first use" if spec.synthetic else "missing"
+            state = (
+                "no weights needed"
+                if not spec.needs_weights
+                else "present"
+                if not store.missing(spec)
+                else "made on first use"
+                if spec.synthetic
+                else "missing"
+            )
             print(f"{name:28} {spec.family:7} {state:18} {spec.description}")
         print("any open_clip MODEL/PRETRAINED pair published on Hugging Face works as a perceptor")
         return 0
     spec = weights.lookup(args.name)
+    if not spec.needs_weights:
+        print(f"{spec.name} needs no weights: it is trained from scratch for each image")
+        return 0
     if args.action == "path":
         print(store.folder(spec))
         return 0

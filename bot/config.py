@@ -105,7 +105,7 @@ def load_config(explicit: str | None = None) -> Config:
 def _check_values(config: Config) -> None:
     """Values of the right type can still be unusable; say which before anything starts."""
     from engine.errors import EngineError
-    from engine.validation import check_size, parse_size
+    from engine.validation import check_size, parse_size, size_for
     from engine.weights import generator_names
 
     if not config.discord.api_base.startswith(("http://", "https://")):
@@ -119,6 +119,7 @@ def _check_values(config: Config) -> None:
     if not 1 <= config.defaults.steps <= MAX_STEPS:
         raise ConfigError(f"[defaults] steps must be between 1 and {MAX_STEPS}")
     try:
-        check_size(config.defaults.model, *parse_size(config.defaults.size))
+        parse_size(config.defaults.size)
+        check_size(config.defaults.model, *size_for(config.defaults.model, None, config.defaults.size))
     except EngineError as error:
         raise ConfigError(f"[defaults] size: {error}") from None

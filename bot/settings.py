@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import EngineError
 from engine.protocol import MAX_STEPS
-from engine.validation import MAX_SIDE, check_size, parse_size
+from engine.validation import MAX_SIDE, check_size, parse_size, size_for
 from engine.weights import generator_names
 
 if TYPE_CHECKING:
@@ -71,8 +71,8 @@ class GuildSettings:
         max_width, max_height = parse_size(self.max_size)
         if width > max_width or height > max_height:
             raise SettingError(f"the default size ({self.size}) would be larger than max_size ({self.max_size})")
-        try:
-            check_size(self.model, width, height)
+        try:  # what a /dream without a size paints: a fixed-size model's own size, else the default
+            check_size(self.model, *size_for(self.model, None, self.size))
         except EngineError as error:
             raise SettingError(f"the default size does not suit the default model: {error}") from None
 

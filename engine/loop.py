@@ -1,7 +1,8 @@
-"""The CLIP-steered optimization loop (VQGAN+CLIP "z+quantize", Crowson 2021).
+"""The CLIP-steered optimization loop (after Crowson's VQGAN+CLIP, 2021), the same for every generator.
 
 Each step: decode the image, cut it into augmented cutouts, embed them all at once, and move
-the generator's parameters down the weighted spherical distance to every prompt. No I/O here:
+the generator's parameters down the weighted spherical distance to every prompt (plus the
+generator's own regularizer, if it has one). No I/O here:
 progress goes to ``callback``, and ``should_stop`` is checked between steps.
 """
 
@@ -16,17 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import Cancelled
-
-
-class Generator(Protocol):
-    """What the loop needs of a painter: parameters to optimize and an image in [0, 1]."""
-
-    def parameters(self) -> list[torch.Tensor]: ...
-
-    def decode(self) -> torch.Tensor: ...
-
-    def clamp_(self) -> None:
-        """Pull the parameters back into their valid range (called without grad after each step)."""
+from engine.generators.base import Generator
 
 
 class Judge(Protocol):
@@ -76,8 +67,8 @@ def dream(
 ) -> list[float]:
     """Run ``steps`` optimization steps and return the loss of each.
 
-    ``callback`` gets ``{"step", "loss", "image"}`` after every step (``image`` is the picture the
-    step was judged on, detached). Raises ``Cancelled`` when ``should_stop()`` turns true.
+    ``callback`` gets ``{"step", "loss"}`` after every step. Raises ``Cancelled`` when
+    ``should_stop()`` turns true.
     """
     losses = []
     for step in range(1, steps + 1):
@@ -89,10 +80,12 @@ def dream(
         loss = sum(target_loss(embeds, t) for t in targets)
         if init_image is not None and init_weight:
             loss = loss + init_weight * F.mse_loss(image, init_image)
+        if (penalty := generator.penalty()) is not None:
+            loss = loss + penalty
         loss.backward()
         optimizer.step()
-        generator.clamp_()
+        generator.after_step()
         losses.append(loss.item())
         if callback is not None:
-            callback({"step": step, "loss": losses[-1], "image": image.detach()})
+            callback({"step": step, "loss": losses[-1]})
     return losses

@@ -7,6 +7,7 @@ import io
 import torch
 from PIL import Image, PngImagePlugin
 
+from engine import options, weights
 from engine.protocol import RenderRequest
 
 PREVIEW_QUALITY = 80
@@ -19,8 +20,13 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def parameters_text(request: RenderRequest, seconds: float, version: str) -> str:
-    """The Stable Diffusion web UI "PNG Info" layout: the prompt, then one line of ``Key: value`` pairs."""
-    pairs = {
+    """The Stable Diffusion web UI "PNG Info" layout: the prompt, then one line of ``Key: value`` pairs.
+
+    Generator options are written with their resolved values, defaults included, so the line alone
+    reproduces the picture.
+    """
+    family = weights.lookup(request.model).family
+    pairs: dict[str, object] = {
         "Steps": request.steps,
         "Seed": request.seed,
         "Size": request.size,
@@ -29,8 +35,11 @@ def parameters_text(request: RenderRequest, seconds: float, version: str) -> str
         "Cutn": request.cutn,
         "Cut pow": request.cut_pow,
         "Optimizer": request.optimizer,
-        "LR": request.lr,
+        "LR": options.learning_rate(request.lr, family),
     }
+    for name, value in options.resolve(family, request.model, request.options).items():
+        if value is not None:
+            pairs[options.ALL_OPTIONS[name].label] = value
     if request.init_image:
         pairs["Init image"] = request.init_image
         pairs["Init weight"] = request.init_weight

@@ -12,17 +12,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
-from engine import output, weights
+from engine import options, output, weights
 from engine.cutouts import MakeCutouts
 from engine.errors import OutOfMemory, WeightsError
-from engine.generators import VQGANGenerator, resize_image
+from engine.generators import generator_class
+from engine.images import image_tensor, resize_image
 from engine.loop import Target, dream, make_optimizer
 from engine.perceptor import Perceptor, load_perceptor
 from engine.prompts import parse_item, parse_noise_prompt, parse_prompts
 from engine.protocol import Progress, RenderRequest
 from engine.validation import open_image, validate
-from engine.vqgan import VQGAN, load_vqgan
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def image_tensor(image: Image.Image, device: torch.device) -> torch.Tensor:
-    """RGB image to ``[1, 3, H, W]`` in [0, 1]."""
-    array = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-    return array.view(image.height, image.width, 3).permute(2, 0, 1)[None].float().div(255).to(device)
-
-
 @dataclass
 class RenderResult:
     request: RenderRequest
@@ -71,7 +66,7 @@ class Engine:
     def __init__(self, store: weights.WeightStore, device: str = "auto") -> None:
         self.store = store
         self.device = resolve_device(device)
-        self._generators: dict[str, VQGAN] = {}
+        self._networks: dict[str, nn.Module | None] = {}
         self._perceptors: dict[str, Perceptor] = {}
 
     def _load(self, name: str, loader: Callable[[Path], object], main_file: str):
@@ -84,10 +79,14 @@ class Engine:
         except Exception as error:  # any unreadable byte or mismatched shape means the same to the user
             raise self.store.corrupt(spec, folder / main_file, f"{type(error).__name__}: {error}") from error
 
-    def vqgan(self, name: str) -> VQGAN:
-        if name not in self._generators:
-            self._generators[name] = self._load(name, load_vqgan, "last.ckpt").to(self.device)
-        return self._generators[name]
+    def network(self, name: str) -> nn.Module | None:
+        """The generator's pretrained network (None for painters trained from scratch)."""
+        if name not in self._networks:
+            spec = weights.lookup(name)
+            painter = generator_class(spec.family)
+            net = self._load(name, painter.load_network, painter.weights_file) if spec.needs_weights else None
+            self._networks[name] = net if net is None else net.to(self.device)
+        return self._networks[name]
 
     def perceptor(self, name: str) -> Perceptor:
         if name not in self._perceptors:
@@ -98,7 +97,7 @@ class Engine:
 
     def load(self, request: RenderRequest) -> None:
         """Load (or find cached) the request's models, so missing weights fail before any work starts."""
-        self.vqgan(request.model)
+        self.network(request.model)
         self.perceptor(request.perceptor)
 
     def render(
@@ -121,24 +120,26 @@ class Engine:
 
     def _render(self, request, on_progress, should_stop, keep_frames, job_id) -> RenderResult:
         start = time.perf_counter()
-        net = self.vqgan(request.model)
+        family = weights.lookup(request.model).family
+        net = self.network(request.model)
         perceptor = self.perceptor(request.perceptor)
         torch.manual_seed(request.seed)
         make_cutouts = MakeCutouts(perceptor.input_size, request.cutn, request.cut_pow)
-        generator = VQGANGenerator(net, request.width, request.height, self.device)
+        settings = options.resolve(family, request.model, request.options)
+        generator = generator_class(family)(net, request.width, request.height, self.device, **settings)
         init = None
         if request.init_image:
             init = resize_image(image_tensor(open_image(request.init_image), self.device), request.width, request.height)
             generator.init_from_image(init)
         targets = self._targets(request, perceptor, make_cutouts)
-        optimizer = make_optimizer(request.optimizer, generator.parameters(), request.lr)
+        optimizer = make_optimizer(request.optimizer, generator.parameters(), options.learning_rate(request.lr, family))
         frames: list[Image.Image] = []
 
         def callback(info: dict) -> None:
             step = info["step"]
             preview = None
             if step % request.preview_every == 0 or step == request.steps:
-                picture = output.to_pil(info["image"])
+                picture = output.to_pil(generator.image())
                 preview = output.preview_bytes(picture)
                 if keep_frames:
                     frames.append(picture)
@@ -157,8 +158,7 @@ class Engine:
             init_image=init,
             init_weight=request.init_weight,
         )
-        with torch.no_grad():
-            image = output.to_pil(generator.decode())
+        image = output.to_pil(generator.image())
         seconds = time.perf_counter() - start
         png = output.png_bytes(image, output.parameters_text(request, seconds, package_version()))
         return RenderResult(request, image, png, losses, seconds, frames)

@@ -30,18 +30,20 @@ class RenderRequest:
     seed: int = 0
     cutn: int = 32
     cut_pow: float = 1.0
-    lr: float = 0.1
+    lr: float | None = None  # None: the generator's own default
     optimizer: str = "adam"
     init_image: str | None = None
     init_weight: float = 0.0
     image_prompts: tuple[str, ...] = ()
     noise_prompts: tuple[str, ...] = ()
     preview_every: int = 10
+    options: dict[str, int | float] = field(default_factory=dict)  # generator options, see engine.options
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["image_prompts"] = list(self.image_prompts)
         data["noise_prompts"] = list(self.noise_prompts)
+        data["options"] = dict(self.options)
         return data
 
     @classmethod

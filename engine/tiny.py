@@ -6,6 +6,7 @@ weights. They let anyone check an install in seconds on a CPU; their pictures ar
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -48,6 +49,26 @@ TINY_CLIP_CFG = {
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 32, "patch_size": 16, "head_width": 16},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
 }
+TINY_BIGGAN_CONFIG = {
+    "output_dim": 64,
+    "z_dim": 16,
+    "class_embed_dim": 16,
+    "channel_width": 4,
+    "num_classes": 1000,
+    "layers": [
+        [False, 16, 16],
+        [True, 16, 8],
+        [False, 8, 8],
+        [True, 8, 4],
+        [False, 4, 4],
+        [True, 4, 2],
+        [False, 2, 2],
+        [True, 2, 1],
+    ],
+    "attention_layer_position": 6,
+    "eps": 1e-4,
+    "n_stats": 51,
+}
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -63,6 +84,36 @@ def save_vqgan(folder: Path, config: dict, seed: int = SEED) -> None:
     checkpoint = {"epoch": 0, "global_step": 0, "pytorch-lightning_version": "1.0.8", "state_dict": model.state_dict()}
     _atomic(folder / vqgan.CONFIG_FILE, lambda p: p.write_text(yaml.safe_dump(config)))
     _atomic(folder / vqgan.CHECKPOINT_FILE, lambda p: torch.save(checkpoint, p))
+
+
+def random_biggan(config: dict, seed: int = SEED):
+    """A BigGAN-deep of ``config`` with random weights that still paint finite pictures."""
+    from engine import biggan  # deferred: pytorch-pretrained-biggan imports scipy
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = biggan.build(config)
+    with torch.no_grad():
+        # The library leaves the last batch norm's affine as uninitialized memory.
+        model.generator.bn.weight.fill_(1.0)
+        model.generator.bn.bias.zero_()
+        # Spectral norm starts from random singular-vector estimates; a trained file holds
+        # converged ones, so store the exact top singular vectors, as training would have.
+        for module in model.modules():
+            if hasattr(module, "weight_orig"):
+                u, _, vh = torch.linalg.svd(module.weight_orig.flatten(1), full_matrices=False)
+                module.weight_u.copy_(u[:, 0])
+                module.weight_v.copy_(vh[0])
+    return model
+
+
+def save_biggan(folder: Path, config: dict, seed: int = SEED) -> None:
+    """Write the official ``config.json`` + ``pytorch_model.bin`` pair for a random BigGAN-deep of ``config``."""
+    from engine import biggan
+
+    model = random_biggan(config, seed)
+    _atomic(folder / biggan.CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2)))
+    _atomic(folder / biggan.WEIGHTS_FILE, lambda p: torch.save(model.state_dict(), p))
 
 
 def save_clip(folder: Path, seed: int = SEED) -> None:
@@ -98,6 +149,8 @@ def make(name: str, folder: Path) -> None:
     log.info("making %s in %s (random weights, for smoke tests)", name, folder)
     if name == "tiny-vqgan":
         save_vqgan(folder, TINY_VQGAN_YAML)
+    elif name == "tiny-biggan":
+        save_biggan(folder, TINY_BIGGAN_CONFIG)
     elif name == "tiny-clip":
         save_clip(folder)
     else:

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine import weights
+from engine import options, weights
 from engine.errors import BadRequest, WeightsError
 from engine.prompts import parse_item, parse_noise_prompt, parse_prompts
 from engine.protocol import MAX_STEPS, OPTIMIZERS, RenderRequest
 
 MAX_SIDE = 2048
+MIN_SIDE = 16
 MAX_CUTN = 256
 MAX_IMAGE_PIXELS = 40_000_000
 _SIZE = re.compile(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*")
@@ -30,11 +31,27 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+def size_for(model: str, requested: str | None, default: str) -> tuple[int, int]:
+    """The size to paint: the one asked for, else the model's only size if it has one, else ``default``."""
+    if requested:
+        return parse_size(requested)
+    native = weights.lookup(model).native_size
+    return (native, native) if native else parse_size(default)
+
+
 def check_size(model: str, width: int, height: int) -> None:
-    multiple = weights.lookup(model).size_multiple
+    spec = weights.lookup(model)
+    if spec.native_size and (width, height) != (spec.native_size, spec.native_size):
+        sizes = ", ".join(f"{s.native_size}x{s.native_size} ({s.name})" for s in weights.fixed_size_generators(spec.family))
+        raise BadRequest(
+            f"{model} paints {spec.native_size}x{spec.native_size} only, not {width}x{height}; "
+            f"leave the size out, or pick the model for the size you want: {sizes}"
+        )
+    multiple = spec.size_multiple
+    low = max(multiple, MIN_SIDE)
     for side, value in (("width", width), ("height", height)):
-        if not multiple <= value <= MAX_SIDE:
-            raise BadRequest(f"{side} {value} is out of range: {model} makes sides from {multiple} to {MAX_SIDE} pixels")
+        if not low <= value <= MAX_SIDE:
+            raise BadRequest(f"{side} {value} is out of range: {model} makes sides from {low} to {MAX_SIDE} pixels")
         if value % multiple:
             raise BadRequest(
                 f"{model} makes sides that are multiples of {multiple}; {width}x{height} is not "
@@ -69,6 +86,7 @@ def validate(request: RenderRequest) -> None:
         raise BadRequest(str(error)) from None
     if spec.family == "clip":
         raise BadRequest(f"{request.model} is a perceptor, not a generator; generators: {', '.join(weights.generator_names())}")
+    options.resolve(spec.family, request.model, request.options)
     if "/" not in request.perceptor and request.perceptor not in weights.REGISTRY:
         raise BadRequest(
             f"perceptor {request.perceptor!r} must be tiny-clip or an open_clip MODEL/PRETRAINED pair, e.g. ViT-B-32/openai"
@@ -79,7 +97,7 @@ def validate(request: RenderRequest) -> None:
     if not 1 <= request.cutn <= MAX_CUTN:
         raise BadRequest(f"cutn must be between 1 and {MAX_CUTN}, not {request.cutn}")
     for name, value in (("cut_pow", request.cut_pow), ("lr", request.lr)):
-        if not (math.isfinite(value) and value > 0):
+        if value is not None and not (math.isfinite(value) and value > 0):
             raise BadRequest(f"{name} must be a positive number, not {value}")
     if request.optimizer not in OPTIMIZERS:
         raise BadRequest(f"optimizer {request.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 HF = "https://huggingface.co"
 HEIBOX = "https://heibox.uni-heidelberg.de"
+BIGGAN_S3 = "https://s3.amazonaws.com/models.huggingface.co/biggan"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class ModelSpec:
     files: tuple[WeightFile, ...] = ()
     synthetic: bool = False
     size_multiple: int = 1
+    native_size: int | None = None  # generators that paint one square size only
+
+    @property
+    def needs_weights(self) -> bool:
+        return bool(self.files)
 
     @property
     def folder_name(self) -> str:
@@ -56,6 +62,15 @@ def _heibox_pair(share: str, ckpt_size: str) -> tuple[WeightFile, ...]:
     return (
         WeightFile("model.yaml", (f"{base}%2Fconfigs%2Fmodel.yaml&dl=1",), approx_size="1 KB"),
         WeightFile("last.ckpt", (f"{base}%2Fckpts%2Flast.ckpt&dl=1",), approx_size=ckpt_size),
+    )
+
+
+def _biggan_files(name: str, bin_size: str, mirror: str | None = None) -> tuple[WeightFile, ...]:
+    """The official ``config.json`` + ``pytorch_model.bin`` pair of pytorch-pretrained-biggan."""
+    mirrors = (f"{HF}/{mirror}/resolve/main",) if mirror else ()
+    return tuple(
+        WeightFile(file, (f"{BIGGAN_S3}/{name}-{file}", *(f"{m}/{file}" for m in mirrors)), approx_size=size)
+        for file, size in (("config.json", "1 KB"), ("pytorch_model.bin", bin_size))
     )
 
 
@@ -89,6 +104,26 @@ _GENERATORS = (
         synthetic=True,
         size_multiple=2,
     ),
+    *(
+        ModelSpec(
+            f"biggan-deep-{side}",
+            "biggan",
+            f"BigGAN-deep {side}x{side}, ImageNet classes (The Big Sleep; pytorch-pretrained-biggan)",
+            _biggan_files(f"biggan-deep-{side}", size, mirror),
+            native_size=side,
+        )
+        for side, size, mirror in ((128, "211 MB", "osanseviero/BigGAN-deep-128"), (256, "234 MB", None), (512, "236 MB", None))
+    ),
+    ModelSpec(
+        "tiny-biggan",
+        "biggan",
+        "random-weight BigGAN-deep for smoke tests (its pictures are noise)",
+        (WeightFile("config.json"), WeightFile("pytorch_model.bin")),
+        synthetic=True,
+        native_size=64,
+    ),
+    ModelSpec("siren", "siren", "SIREN coordinate network trained from scratch for each image (Deep Daze); no weights"),
+    ModelSpec("pixels", "pixels", "the image itself in a decorrelated Fourier basis; no weights"),
 )
 _PERCEPTORS = (
     ModelSpec(
@@ -105,6 +140,11 @@ REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _GENERATORS + _PER
 
 def generator_names() -> list[str]:
     return [spec.name for spec in _GENERATORS]
+
+
+def fixed_size_generators(family: str) -> list[ModelSpec]:
+    """The real (not synthetic) generators of ``family`` that paint one size only."""
+    return [s for s in _GENERATORS if s.family == family and s.native_size and not s.synthetic]
 
 
 def clip_spec(name: str) -> ModelSpec:

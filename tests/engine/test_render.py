@@ -63,7 +63,7 @@ def test_init_image_is_honoured(engine, tmp_path):
     """VQGAN starts from the init image's codes: one tiny step later the picture is its reconstruction."""
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "init.png")
-    net = engine.vqgan("tiny-vqgan")
+    net = engine.network("tiny-vqgan")
     init = torch.from_numpy(np.asarray(Image.open(tmp_path / "init.png"))).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         reconstruction = net.decode(net.encode(init * 2 - 1)).add(1).div(2).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255
@@ -162,4 +162,4 @@ def test_corrupt_checkpoint_is_named(weights_dir: Path, tmp_path):
     shutil.copytree(weights_dir / "tiny-vqgan", tmp_path / "tiny-vqgan")
     (tmp_path / "tiny-vqgan" / "last.ckpt").write_bytes(b"\x00" * 100)
     with pytest.raises(WeightsError, match=r"last.ckpt for tiny-vqgan is corrupt.*dreambot weights download tiny-vqgan"):
-        Engine(WeightStore(tmp_path), "cpu").vqgan("tiny-vqgan")
+        Engine(WeightStore(tmp_path), "cpu").network("tiny-vqgan")

@@ -1,0 +1,77 @@
+"""What every painter offers the loop, with the defaults most of them share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _ClampWithGrad(torch.autograd.Function):
+    """Clamp whose gradient still flows where it pushes the value back into range."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        ctx.low, ctx.high = low, high
+        ctx.save_for_backward(x)
+        return x.clamp(low, high)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        inward = grad * (grad * (x - x.clamp(ctx.low, ctx.high)) >= 0)
+        return inward, None, None
+
+
+def clamp_with_grad(x: torch.Tensor, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+    return _ClampWithGrad.apply(x, low, high)
+
+
+class Generator(ABC):
+    """Owns the tensors being optimized and turns them into an RGB image ``[1, 3, H, W]`` in [0, 1].
+
+    Subclasses take ``(network, width, height, device, **options)``, where ``network`` is what
+    ``load_network`` returned (None for painters without weights) and the options are those of
+    their family in ``engine.options``. Random initial values are drawn from the global torch
+    generator on the CPU, so a seed gives the same start on every device.
+    """
+
+    weights_file: ClassVar[str] = ""  # the file to blame when loading fails
+    prime_steps: ClassVar[int] = 100  # MSE steps of ``init_from_image`` when there is no encoder
+    prime_lr: ClassVar[float] = 0.01
+
+    @staticmethod
+    def load_network(folder: Path) -> nn.Module:
+        raise NotImplementedError("this generator has no weights")
+
+    @abstractmethod
+    def parameters(self) -> list[torch.Tensor]: ...
+
+    @abstractmethod
+    def decode(self) -> torch.Tensor:
+        """The picture the step is judged on, differentiable in ``parameters()``."""
+
+    def penalty(self) -> torch.Tensor | None:
+        """A regularizer added to the loss (None: nothing to add)."""
+        return None
+
+    def after_step(self) -> None:
+        """Called without grad after every optimizer step: clamp, average, ..."""
+        return None
+
+    @torch.no_grad()
+    def image(self) -> torch.Tensor:
+        """The picture to show and save."""
+        return self.decode()
+
+    def init_from_image(self, image: torch.Tensor) -> None:
+        """Start from ``image`` by fitting the parameters to it; painters with an encoder override this."""
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.prime_lr)
+        for _ in range(self.prime_steps):
+            optimizer.zero_grad(set_to_none=True)
+            F.mse_loss(self.decode(), image).backward()
+            optimizer.step()

@@ -1,0 +1,81 @@
+"""Deep Daze (SIREN+CLIP): a sine-activated coordinate network, trained from scratch for each image.
+
+The network maps each pixel's (x, y) to its colour, so the picture is smooth at every size. The
+initialization is the SIREN paper's: the first layer sees frequencies up to ``w0``, the hidden
+layers are scaled so that activations stay arcsine-distributed however deep the network is.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from engine.generators.base import Generator, clamp_with_grad
+
+HEAD_SCALE = 0.1  # start from a quiet grey: at full scale a third of the pixels begin clipped, with no gradient
+
+
+class SineLayer(nn.Module):
+    def __init__(self, fan_in: int, fan_out: int, w0: float, first: bool) -> None:
+        super().__init__()
+        self.w0 = w0
+        self.linear = nn.Linear(fan_in, fan_out)
+        bound = 1 / fan_in if first else math.sqrt(6 / fan_in) / w0
+        nn.init.uniform_(self.linear.weight, -bound, bound)
+        nn.init.uniform_(self.linear.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.w0 * self.linear(x))
+
+
+class Siren(nn.Module):
+    """``layers`` sine layers of ``width`` units, then a linear layer to RGB in about [-1, 1]."""
+
+    def __init__(self, layers: int, width: int, w0: float) -> None:
+        super().__init__()
+        hidden = [SineLayer(width, width, 1.0, first=False) for _ in range(layers - 1)]
+        self.body = nn.Sequential(SineLayer(2, width, w0, first=True), *hidden)
+        self.head = nn.Linear(width, 3)
+        bound = HEAD_SCALE * math.sqrt(6 / width)
+        nn.init.uniform_(self.head.weight, -bound, bound)
+        nn.init.uniform_(self.head.bias, -bound, bound)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(coords))
+
+
+def pixel_grid(width: int, height: int) -> torch.Tensor:
+    """``[H * W, 2]`` pixel centres as (x, y), the longer side spanning [-1, 1] so pixels stay square."""
+    scale = max(width, height)
+    xs = (torch.arange(width) + 0.5 - width / 2) * (2 / scale)
+    ys = (torch.arange(height) + 0.5 - height / 2) * (2 / scale)
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack((x, y), dim=-1).reshape(-1, 2)
+
+
+class SirenGenerator(Generator):
+    prime_steps = 200
+    prime_lr = 1e-4
+
+    def __init__(
+        self,
+        net: None,
+        width: int,
+        height: int,
+        device: torch.device,
+        layers: int = 16,
+        hidden_width: int = 256,
+        w0: float = 30.0,
+    ) -> None:
+        self.width, self.height = width, height
+        self.net = Siren(layers, hidden_width, w0).to(device)
+        self.coords = pixel_grid(width, height).to(device)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.net.parameters())
+
+    def decode(self) -> torch.Tensor:
+        rgb = self.net(self.coords).T.reshape(1, 3, self.height, self.width)
+        return clamp_with_grad(rgb.add(1).div(2))
