@@ -71,8 +71,11 @@ class GuildSettings:
         max_width, max_height = parse_size(self.max_size)
         if width > max_width or height > max_height:
             raise SettingError(f"the default size ({self.size}) would be larger than max_size ({self.max_size})")
-        try:  # what a /dream without a size paints: a fixed-size model's own size, else the default
-            check_size(self.model, *size_for(self.model, None, self.size))
+        width, height = size_for(self.model, None, self.size)  # what a /dream without a size paints
+        if width > max_width or height > max_height:
+            raise SettingError(f"the default model paints {width}x{height}, larger than max_size ({self.max_size})")
+        try:
+            check_size(self.model, width, height)
         except EngineError as error:
             raise SettingError(f"the default size does not suit the default model: {error}") from None
 

@@ -27,6 +27,8 @@ from engine.validation import open_image, validate
 
 log = logging.getLogger(__name__)
 
+MAX_REASON = 300  # torch's load errors list every tensor; the user needs the first lines
+
 
 def package_version() -> str:
     try:
@@ -77,7 +79,8 @@ class Engine:
         except WeightsError:
             raise
         except Exception as error:  # any unreadable byte or mismatched shape means the same to the user
-            raise self.store.corrupt(spec, folder / main_file, f"{type(error).__name__}: {error}") from error
+            why = f"{type(error).__name__}: {error}"
+            raise self.store.corrupt(spec, folder / main_file, why if len(why) <= MAX_REASON else why[:MAX_REASON] + "…") from error
 
     def network(self, name: str) -> nn.Module | None:
         """The generator's pretrained network (None for painters trained from scratch)."""

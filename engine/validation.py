@@ -44,7 +44,7 @@ def check_size(model: str, width: int, height: int) -> None:
     if spec.native_size and (width, height) != (spec.native_size, spec.native_size):
         sizes = ", ".join(f"{s.native_size}x{s.native_size} ({s.name})" for s in weights.fixed_size_generators(spec.family))
         raise BadRequest(
-            f"{model} paints {spec.native_size}x{spec.native_size} only, not {width}x{height}; "
+            f"the model {model} paints {spec.native_size}x{spec.native_size} only, not {width}x{height}; "
             f"leave the size out, or pick the model for the size you want: {sizes}"
         )
     multiple = spec.size_multiple
@@ -54,7 +54,7 @@ def check_size(model: str, width: int, height: int) -> None:
             raise BadRequest(f"{side} {value} is out of range: {model} makes sides from {low} to {MAX_SIDE} pixels")
         if value % multiple:
             raise BadRequest(
-                f"{model} makes sides that are multiples of {multiple}; {width}x{height} is not "
+                f"the model {model} makes sides that are multiples of {multiple}; {width}x{height} is not "
                 f"(try {_round(width, multiple)}x{_round(height, multiple)})"
             )
 

@@ -60,9 +60,36 @@ def test_render_json_summary(weights_dir, tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("model", "size", "options"),
+    [("tiny-biggan", None, ["--truncation", "0.8"]), ("siren", "64x64", ["--layers", "6"]), ("pixels", "64x64", [])],
+)
+def test_render_with_each_new_painter(weights_dir, tmp_path, model, size, options):
+    """The issue's acceptance commands: each writes a PNG of the right size, and its loss falls."""
+    args = ["the grand canyon in 3d", "--model", model, "--perceptor", "tiny-clip", "--steps", "30", "--seed", "3"]
+    args += ["--out", "canyon.png", "--json", *options, *(["--size", size] if size else [])]
+    result = dreambot("render", *args, weights_dir=weights_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["model"], summary["width"], summary["height"]) == (model, 64, 64)
+    losses = summary["losses"]
+    assert len(losses) == 30 and sum(losses[-5:]) < sum(losses[:5])
+    image = Image.open(tmp_path / "canyon.png")
+    assert image.size == (64, 64)
+    parameters = image.text["parameters"]
+    assert f"Model: {model}" in parameters
+    if options:
+        name, value = options
+        assert summary["options"] == {name[2:]: float(value) if "." in value else int(value)}
+        assert f"{name[2:].capitalize()}: {value}" in parameters
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["", "--model", "tiny-vqgan"], "prompt is empty"),
+        (["x", "--model", "tiny-biggan", "--size", "128x128"], "tiny-biggan paints 64x64 only"),
+        (["x", "--model", "tiny-biggan", "--max-classes", "0"], "max_classes must be between 1 and 1000, not 0"),
+        (["x", "--model", "pixels", "--w0", "5"], "pixels has no option 'w0'"),
         (["x", "--model", "no-such-model"], "unknown model 'no-such-model'"),
         (["x", "--model", "tiny-vqgan", "--size", "64by64"], "not of the form WIDTHxHEIGHT"),
         (["x", "--model", "tiny-vqgan", "--size", "65x64"], "multiples of 2"),
@@ -87,6 +114,9 @@ def test_weights_commands(weights_dir, tmp_path):
     assert path.stdout.strip() == str(weights_dir / "ViT-B-32__openai")
     made = dreambot("weights", "download", "tiny-vqgan", weights_dir=weights_dir, cwd=tmp_path)
     assert made.returncode == 0 and (weights_dir / "tiny-vqgan" / "last.ckpt").is_file()
+    assert "no weights needed" in next(line for line in listing.stdout.splitlines() if line.startswith("siren "))
+    scratch = dreambot("weights", "download", "pixels", weights_dir=weights_dir, cwd=tmp_path)
+    assert scratch.returncode == 0 and "pixels needs no weights" in scratch.stdout
     unknown = dreambot("weights", "path", "nope", weights_dir=weights_dir, cwd=tmp_path)
     assert unknown.returncode == 2 and "unknown model 'nope'" in unknown.stderr
 

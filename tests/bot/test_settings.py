@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from bot.admission import DreamOptions, Refusal, banned_word, build_request, check_quota, styled
@@ -21,6 +23,8 @@ BASE = GuildSettings(model="tiny-vqgan", steps=50, size="64x64")
         ("moderator_role", "none", None),
         ("style", " unreal engine ", "unreal engine"),
         ("model", "vqgan-imagenet-f16-1024", "vqgan-imagenet-f16-1024"),
+        ("model", "biggan-deep-256", "biggan-deep-256"),
+        ("model", " siren ", "siren"),
     ],
 )
 def test_values_parse(key, text, value):
@@ -77,6 +81,27 @@ def test_requests_take_server_defaults_and_limits():
     assert len(seeds) > 1 and all(0 <= seed < 2**31 for seed in seeds)
     with pytest.raises(Refusal, match="seed"):
         build_request(DreamOptions("a castle", seed=-1), BASE, "tiny-clip", 10)
+
+
+def test_the_size_follows_a_fixed_size_model():
+    """BigGAN paints one size: without a size a request gets it; another size, or one above the limit, is refused."""
+    request = build_request(DreamOptions("a castle", model="biggan-deep-128"), BASE, "tiny-clip", 10)
+    assert (request.model, request.size) == ("biggan-deep-128", "128x128")
+    assert build_request(DreamOptions("a castle", model="siren"), BASE, "tiny-clip", 10).size == "64x64"
+    with pytest.raises(Refusal, match="biggan-deep-128 paints 128x128 only, not 64x64"):
+        build_request(DreamOptions("a castle", model="biggan-deep-128", size="64x64"), BASE, "tiny-clip", 10)
+    small = dataclasses.replace(BASE, max_size="256x256")
+    with pytest.raises(Refusal, match=r"512x512 is larger than this server allows \(256x256\)"):
+        build_request(DreamOptions("a castle", model="biggan-deep-512"), small, "tiny-clip", 10)
+
+
+def test_a_fixed_size_default_model_keeps_the_default_size_for_other_models():
+    biggan_server = GuildSettings("biggan-deep-256", 50, "64x64")
+    biggan_server.check()
+    assert build_request(DreamOptions("a castle"), biggan_server, "tiny-clip", 10).size == "256x256"
+    assert build_request(DreamOptions("a castle", model="pixels"), biggan_server, "tiny-clip", 10).size == "64x64"
+    with pytest.raises(SettingError, match=r"the default model paints 512x512, larger than max_size \(256x256\)"):
+        GuildSettings("biggan-deep-512", 50, "64x64", max_size="256x256").check()
 
 
 def test_quota_and_cooldown():

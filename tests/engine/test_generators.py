@@ -194,7 +194,7 @@ def test_biggan_start_class_and_average(engine):
 
 def test_fourier_image_takes_an_init_image_exactly(tmp_path):
     noise_image(tmp_path / "init.png", 40)
-    image = torch.from_numpy(np.asarray(Image.open(tmp_path / "init.png"))).permute(2, 0, 1)[None].float() / 255
+    image = torch.from_numpy(np.array(Image.open(tmp_path / "init.png"))).permute(2, 0, 1)[None].float() / 255
     image = image[:, :, :, :37]  # an odd width, where the real FFT is least forgiving
     generator = FourierImage(None, 37, 40, CPU)
     generator.init_from_image(image)
