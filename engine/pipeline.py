@@ -80,7 +80,8 @@ class Engine:
             raise
         except Exception as error:  # any unreadable byte or mismatched shape means the same to the user
             why = f"{type(error).__name__}: {error}"
-            raise self.store.corrupt(spec, folder / main_file, why if len(why) <= MAX_REASON else why[:MAX_REASON] + "…") from error
+            why = why if len(why) <= MAX_REASON else why[:MAX_REASON] + "…"
+            raise self.store.corrupt(spec, folder / main_file, why) from error
 
     def network(self, name: str) -> nn.Module | None:
         """The generator's pretrained network (None for painters trained from scratch)."""
