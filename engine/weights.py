@@ -74,6 +74,12 @@ def _biggan_files(name: str, bin_size: str, mirror: str | None = None) -> tuple[
     )
 
 
+def _tiny_generator(name: str, family: str, what: str, files: tuple[str, ...], **size: int) -> ModelSpec:
+    """A smoke-test generator: no URL, its files are made on first use (``engine.tiny``)."""
+    description = f"random-weight {what} for smoke tests (its pictures are noise)"
+    return ModelSpec(name, family, description, tuple(WeightFile(f) for f in files), synthetic=True, **size)
+
+
 _GENERATORS = (
     ModelSpec(
         "vqgan-imagenet-f16-16384",
@@ -96,14 +102,7 @@ _GENERATORS = (
         _heibox_pair("2e5662443a6b4307b470", "376 MB"),
         size_multiple=8,
     ),
-    ModelSpec(
-        "tiny-vqgan",
-        "vqgan",
-        "random-weight VQGAN for smoke tests (its pictures are noise)",
-        (WeightFile("model.yaml"), WeightFile("last.ckpt")),
-        synthetic=True,
-        size_multiple=2,
-    ),
+    _tiny_generator("tiny-vqgan", "vqgan", "VQGAN", ("model.yaml", "last.ckpt"), size_multiple=2),
     *(
         ModelSpec(
             f"biggan-deep-{side}",
@@ -114,14 +113,7 @@ _GENERATORS = (
         )
         for side, size, mirror in ((128, "211 MB", "osanseviero/BigGAN-deep-128"), (256, "234 MB", None), (512, "236 MB", None))
     ),
-    ModelSpec(
-        "tiny-biggan",
-        "biggan",
-        "random-weight BigGAN-deep for smoke tests (its pictures are noise)",
-        (WeightFile("config.json"), WeightFile("pytorch_model.bin")),
-        synthetic=True,
-        native_size=64,
-    ),
+    _tiny_generator("tiny-biggan", "biggan", "BigGAN-deep", ("config.json", "pytorch_model.bin"), native_size=64),
     ModelSpec("siren", "siren", "SIREN coordinate network trained from scratch for each image (Deep Daze); no weights"),
     ModelSpec("pixels", "pixels", "the image itself in a decorrelated Fourier basis; no weights"),
 )
