@@ -13,11 +13,15 @@ import re
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
 from engine.errors import EngineError
-from engine.options import FAMILY_OPTIONS
+from engine.options import ALL_OPTIONS, FAMILY_OPTIONS
 from engine.protocol import MAX_STEPS, OPTIMIZERS, RenderRequest
+
+if TYPE_CHECKING:
+    from engine.weights import ModelSpec, WeightStore
 
 log = logging.getLogger("dreambot")
 
@@ -83,9 +87,7 @@ def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
 
     model = args.model or config.defaults.model
     width, height = size_for(model, args.size, config.defaults.size)
-    options = {
-        o.name: getattr(args, o.name) for opts in FAMILY_OPTIONS.values() for o in opts if getattr(args, o.name) is not None
-    }
+    options = {name: value for name in ALL_OPTIONS if (value := getattr(args, name)) is not None}
     return RenderRequest(
         prompt=args.prompt,
         model=model,
@@ -172,16 +174,7 @@ def cmd_weights(args: argparse.Namespace, config: Config) -> int:
         print(f"weights folder: {store.root}")
         for name in list(weights.REGISTRY) + [n for n in weights.KNOWN_PERCEPTORS if n not in weights.REGISTRY]:
             spec = weights.lookup(name)
-            state = (
-                "no weights needed"
-                if not spec.needs_weights
-                else "present"
-                if not store.missing(spec)
-                else "made on first use"
-                if spec.synthetic
-                else "missing"
-            )
-            print(f"{name:28} {spec.family:7} {state:18} {spec.description}")
+            print(f"{name:28} {spec.family:7} {_weights_state(store, spec):18} {spec.description}")
         print("any open_clip MODEL/PRETRAINED pair published on Hugging Face works as a perceptor")
         return 0
     spec = weights.lookup(args.name)
@@ -193,6 +186,14 @@ def cmd_weights(args: argparse.Namespace, config: Config) -> int:
         return 0
     print(store.download(spec))
     return 0
+
+
+def _weights_state(store: WeightStore, spec: ModelSpec) -> str:
+    if not spec.needs_weights:
+        return "no weights needed"
+    if not store.missing(spec):
+        return "present"
+    return "made on first use" if spec.synthetic else "missing"
 
 
 def configure_logging(verbose: bool) -> None:

@@ -65,6 +65,20 @@ async def test_dream_answers_at_once_then_shows_previews_and_the_final_png(bot, 
     assert stored.state == "done" and stored.message_id == message_id and stored.user_id == alice.id
 
 
+async def test_dream_with_each_painter_through_the_engine_process(bot, emulator):
+    """The model option reaches the engine process: BigGAN at its own size, pixels at the server's default."""
+    _, text = await dream(emulator, "a canyon", option("model", "tiny-biggan"), option("seed", 3, 4))
+    biggan = await emulator.wait_title(job_id_of(text), "Done")
+    _, text = await dream(emulator, "a canyon", option("model", "pixels"), option("seed", 3, 4))
+    pixels = await emulator.wait_title(job_id_of(text), "Done")
+    for message, model, size in ((biggan, "tiny-biggan", (64, 64)), (pixels, "pixels", (32, 32))):
+        png = Image.open(io.BytesIO(emulator.files[int(message["id"])]["dream-3.png"]))
+        assert png.size == size
+        assert f"Model: {model}" in png.info["parameters"]
+    _, refusal = await dream(emulator, "a canyon", option("model", "tiny-biggan"), option("size", "32x32"))
+    assert "paints 64x64 only, not 32x32" in refusal
+
+
 async def test_reactions_reroll_cancel_and_animation(bot, emulator):
     alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
     _, text = await dream(emulator, "a lighthouse", option("seed", 3, 4), member=alice)
