@@ -64,7 +64,7 @@ def test_init_image_is_honoured(engine, tmp_path):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "init.png")
     net = engine.network("tiny-vqgan")
-    init = torch.from_numpy(np.asarray(Image.open(tmp_path / "init.png"))).permute(2, 0, 1)[None].float() / 255
+    init = torch.from_numpy(np.array(Image.open(tmp_path / "init.png"))).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         reconstruction = net.decode(net.encode(init * 2 - 1)).add(1).div(2).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255
 
