@@ -23,15 +23,14 @@ PENALTY_WEIGHT = 0.01  # The Big Sleep weighs CLIP 100 to 1 against its regulari
 
 
 def soft_top_k(logits: torch.Tensor, k: int, temperature: float) -> torch.Tensor:
-    """Rows of at most ``k`` nonzero weights: the softmax of the best class, then of the best left, k times."""
-    picked = torch.zeros_like(logits)
-    for i in range(k):
-        probabilities = (logits / temperature).softmax(dim=-1)
-        value, index = probabilities.max(dim=-1, keepdim=True)
-        picked = picked + torch.zeros_like(logits).scatter(-1, index, value)
-        if i < k - 1:
-            logits = logits.scatter(-1, index, float("-inf"))
-    return picked
+    """Rows of at most ``k`` nonzero weights: the softmax of the best class, then of the best left, k times.
+
+    Computed in one pass rather than k: the i-th best class's weight is its softmax over itself and
+    every class below it, i.e. its scaled logit minus the log-sum-exp of the sorted tail.
+    """
+    ordered, order = (logits / temperature).sort(dim=-1, descending=True, stable=True)
+    tail = ordered.flip(-1).logcumsumexp(dim=-1).flip(-1)
+    return torch.zeros_like(logits).scatter(-1, order[..., :k], (ordered[..., :k] - tail[..., :k]).exp())
 
 
 def latent_penalty(z: torch.Tensor) -> torch.Tensor:
@@ -116,7 +115,7 @@ class BigGANGenerator(Generator):
 
     @torch.no_grad()
     def image(self) -> torch.Tensor:
-        if self._decayed == 1.0:  # no step yet, or averaging off
+        if self._decayed == 1.0:  # no step since the start (or since priming): nothing averaged yet
             return self.decode()
         z, logits = (total / (1 - self._decayed) for total in self._sums)
         return self._paint(z, logits)
