@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
             render.add_argument(option.flag, type=option.kind, help=f"{family}: {option.help} (default {default})")
     render.add_argument("--preview-every", type=int, default=10, metavar="N", help="keep a frame every N steps")
     render.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: [engine] device)")
+    render.add_argument("--speed", help="fast or plain, then +SWITCH/-SWITCH, e.g. fast,+compile (default: [engine] speed)")
     render.add_argument("--out", metavar="PATH", help="PNG to write (default: outputs/<prompt>-<seed>.png)")
     render.add_argument("--frames", metavar="DIR", help="also save the kept frames as PNGs in DIR")
     render.add_argument("--animation", metavar="PATH", help="also save the run as a GIF")
@@ -110,16 +111,18 @@ def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
+    from engine.speed import Speed
     from engine.validation import validate
 
     request = build_request(args, config)
     validate(request)  # before torch loads: bad input fails in a blink and writes nothing
+    speed = Speed.parse(args.speed or config.engine.speed)
     from tqdm import tqdm
 
     from engine.pipeline import Engine
     from engine.weights import WeightStore
 
-    engine = Engine(WeightStore(Path(config.engine.weights_dir)), args.device or config.engine.device)
+    engine = Engine(WeightStore(Path(config.engine.weights_dir)), args.device or config.engine.device, speed)
     out = Path(args.out or f"outputs/{_slug(request.prompt)}-{request.seed}.png")
     engine.load(request)
     log.info(
@@ -153,6 +156,7 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
             "height": request.height,
             "options": request.options,
             "seconds": round(result.seconds, 3),
+            "speed": str(engine.speed),
             "device": str(engine.device),
             "losses": result.losses,
         }

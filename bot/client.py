@@ -50,7 +50,8 @@ class DreamBot(commands.AutoShardedBot):
             shard_count=None,
         )
         self.config = config
-        self.engine_argv = list(engine_argv or EngineCommand(config.engine.device, config.engine.weights_dir).argv())
+        engine = config.engine
+        self.engine_argv = list(engine_argv or EngineCommand(engine.device, engine.weights_dir, engine.speed).argv())
         self.tree.on_error = self.on_app_command_error
         self._scheduler_task: asyncio.Task | None = None
 

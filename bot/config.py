@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.protocol import DEFAULT_MODEL, DEFAULT_PERCEPTOR, MAX_STEPS
+from engine.speed import Speed, SpeedError
 from engine.weights import default_weights_dir
 
 
@@ -28,6 +29,7 @@ class EngineConfig:
     device: str = "auto"
     weights_dir: str = field(default_factory=lambda: str(default_weights_dir()))
     preview_every: int = 10
+    speed: str = "fast"
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,10 @@ def _check_values(config: Config) -> None:
         raise ConfigError("[discord] preview_interval must be a positive number of seconds")
     if config.engine.preview_every < 1:
         raise ConfigError("[engine] preview_every must be at least 1")
+    try:
+        Speed.parse(config.engine.speed)
+    except SpeedError as error:
+        raise ConfigError(f"[engine] {error}") from None
     if config.defaults.model not in generator_names():
         raise ConfigError(f"[defaults] model {config.defaults.model!r} is not one of: {', '.join(generator_names())}")
     if not 1 <= config.defaults.steps <= MAX_STEPS:

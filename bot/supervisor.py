@@ -32,10 +32,12 @@ class EngineCommand:
 
     device: str
     weights_dir: str
+    speed: str = "fast"
     python: str = sys.executable
 
     def argv(self) -> list[str]:
-        return [self.python, "-m", "engine.worker", "--device", self.device, "--weights-dir", self.weights_dir]
+        worker = [self.python, "-m", "engine.worker"]
+        return [*worker, "--device", self.device, "--weights-dir", self.weights_dir, "--speed", self.speed]
 
 
 class EngineSupervisor:

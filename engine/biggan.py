@@ -15,6 +15,8 @@ import torch
 from pytorch_pretrained_biggan import BigGAN, BigGANConfig
 from pytorch_pretrained_biggan.model import GenBlock
 
+from engine.recompute import segment
+
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "pytorch_model.bin"
 
@@ -58,12 +60,13 @@ def num_latents(model: BigGAN) -> int:
     return 1 + sum(isinstance(layer, GenBlock) for layer in model.generator.layers)
 
 
-def paint(model: BigGAN, z: torch.Tensor, classes: torch.Tensor, truncation: float) -> torch.Tensor:
+def paint(model: BigGAN, z: torch.Tensor, classes: torch.Tensor, truncation: float, checkpoint: bool = False) -> torch.Tensor:
     """Image in [-1, 1] from per-layer noise ``[L, z_dim]`` and class weights ``[L, num_classes]``.
 
     The Big Sleep's hierarchical conditioning: the library's forward shares one condition vector
     across all layers; giving each layer its own lets CLIP steer coarse and fine structure apart.
-    With identical rows it computes exactly the library's forward.
+    With identical rows it computes exactly the library's forward. ``checkpoint`` recomputes each
+    block's activations in the backward pass instead of keeping them all.
     """
     cond = torch.cat((z, model.embeddings(classes)), dim=1)
     g = model.generator
@@ -71,9 +74,9 @@ def paint(model: BigGAN, z: torch.Tensor, classes: torch.Tensor, truncation: flo
     index = 1
     for layer in g.layers:
         if isinstance(layer, GenBlock):
-            x = layer(x, cond[index : index + 1], truncation)
+            x = segment(checkpoint, layer, x, cond[index : index + 1], truncation)
             index += 1
         else:
-            x = layer(x)
+            x = segment(checkpoint, layer, x)
     x = g.conv_to_rgb(g.relu(g.bn(x, truncation)))
     return g.tanh(x[:, :3])

@@ -1,7 +1,8 @@
 """Random cutouts of the image, as CLIP sees them.
 
 All ``cutn`` crops are resampled in one batched operation: each crop is a pair of separable
-resampling matrices (rows and columns), so the whole batch is one ``einsum``. The matrices use a
+resampling matrices (rows and columns), so the whole batch is one ``einsum`` (``batched=False``
+does the same arithmetic one crop at a time, the way the notebooks loop, for the benchmark). The matrices use a
 triangle filter widened by the downscale factor, i.e. antialiased bilinear, and unlike
 ``grid_sample`` the backward pass is plain matrix products (deterministic on every device).
 """
@@ -35,9 +36,17 @@ def default_augmentations() -> nn.Module:
 class MakeCutouts(nn.Module):
     """``cutn`` crops with side ``min + (max - min) * u ** cut_pow``, augmented and noised."""
 
-    def __init__(self, cut_size: int, cutn: int, cut_pow: float = 1.0, noise_fac: float = 0.1, augment: bool = True) -> None:
+    def __init__(
+        self,
+        cut_size: int,
+        cutn: int,
+        cut_pow: float = 1.0,
+        noise_fac: float = 0.1,
+        augment: bool = True,
+        batched: bool = True,
+    ) -> None:
         super().__init__()
-        self.cut_size, self.cutn, self.cut_pow, self.noise_fac = cut_size, cutn, cut_pow, noise_fac
+        self.cut_size, self.cutn, self.cut_pow, self.noise_fac, self.batched = cut_size, cutn, cut_pow, noise_fac, batched
         self.augs = default_augmentations() if augment else nn.Identity()
 
     def crops(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,7 +64,10 @@ class MakeCutouts(nn.Module):
         """``image`` ``[1, 3, H, W]`` to ``[cutn, 3, cut_size, cut_size]``."""
         _, _, height, width = image.shape
         rows, cols = (m.to(image.device, image.dtype, non_blocking=True) for m in self.crops(height, width))
-        batch = torch.einsum("nyh,chw,nxw->ncyx", rows, image[0], cols)
+        if self.batched:
+            batch = torch.einsum("nyh,chw,nxw->ncyx", rows, image[0], cols)
+        else:
+            batch = torch.stack([torch.einsum("yh,chw,xw->cyx", r, image[0], c) for r, c in zip(rows, cols, strict=True)])
         batch = self.augs(batch)
         if self.noise_fac:
             facs = torch.rand(self.cutn, 1, 1, 1).to(batch.device, batch.dtype, non_blocking=True) * self.noise_fac

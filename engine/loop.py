@@ -2,22 +2,24 @@
 
 Each step: decode the image, cut it into augmented cutouts, embed them all at once, and move
 the generator's parameters down the weighted spherical distance to every prompt (plus the
-generator's own regularizer, if it has one). No I/O here:
-progress goes to ``callback``, and ``should_stop`` is checked between steps.
+generator's own regularizer, if it has one). Several dreams that share a generator network and a
+perceptor can run as one batch: one decode and one CLIP pass per step for all of them. No I/O
+here: progress goes to each dream's ``on_step``, and its ``should_stop`` is checked between steps.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
-from engine.errors import Cancelled
 from engine.generators.base import Generator
+from engine.speed import PLAIN, Speed
 
 
 class Judge(Protocol):
@@ -53,39 +55,92 @@ def make_optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.op
     return optimizers[name](params, lr=lr)
 
 
-def dream(
-    generator: Generator,
-    perceptor: Judge,
-    targets: list[Target],
-    make_cutouts: Callable[[torch.Tensor], torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    steps: int,
-    callback: Callable[[dict], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    init_image: torch.Tensor | None = None,
-    init_weight: float = 0.0,
-) -> list[float]:
-    """Run ``steps`` optimization steps and return the loss of each.
+@dataclass
+class Dream:
+    """One picture being steered: its painter, prompts and optimizer, and how it is cut, reported and stopped.
 
-    ``callback`` gets ``{"step", "loss"}`` after every step. Raises ``Cancelled`` when
-    ``should_stop()`` turns true.
+    ``rng`` is the CPU random state its cutouts draw from when it shares a batch, so that it draws
+    exactly what it would alone (None: the global stream, for a dream on its own).
     """
-    losses = []
-    for step in range(1, steps + 1):
-        if should_stop is not None and should_stop():
-            raise Cancelled(f"cancelled after {step - 1} of {steps} steps", step - 1)
-        optimizer.zero_grad(set_to_none=True)
-        image = generator.decode()
-        embeds = perceptor.encode_image(make_cutouts(image))
-        loss = sum(target_loss(embeds, t) for t in targets)
-        if init_image is not None and init_weight:
-            loss = loss + init_weight * F.mse_loss(image, init_image)
-        if (penalty := generator.penalty()) is not None:
+
+    generator: Generator
+    targets: list[Target]
+    optimizer: torch.optim.Optimizer
+    make_cutouts: Callable[[torch.Tensor], torch.Tensor]
+    steps: int
+    report_every: int = 1
+    init_image: torch.Tensor | None = None
+    init_weight: float = 0.0
+    on_step: Callable[[int, float], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+    rng: torch.Tensor | None = None
+    losses: list[float] = field(default_factory=list)
+    stopped_at: int | None = None
+    _unread: list[torch.Tensor] = field(default_factory=list, repr=False)
+
+    def cut(self, image: torch.Tensor) -> torch.Tensor:
+        if self.rng is None:
+            return self.make_cutouts(image)
+        outer = torch.get_rng_state()
+        torch.set_rng_state(self.rng)
+        try:
+            return self.make_cutouts(image)
+        finally:
+            self.rng = torch.get_rng_state()
+            torch.set_rng_state(outer)
+
+    def ends_before(self, step: int) -> bool:
+        """Whether the dream is over before ``step``: its steps are done, or it was asked to stop (``stopped_at``)."""
+        if step > self.steps:
+            return True
+        if self.should_stop is not None and self.should_stop():
+            self.stopped_at = step - 1
+            return True
+        return False
+
+    def loss(self, image: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
+        loss = sum(target_loss(embeds, t) for t in self.targets)
+        if self.init_image is not None and self.init_weight:
+            loss = loss + self.init_weight * F.mse_loss(image, self.init_image)
+        if (penalty := self.generator.penalty()) is not None:
             loss = loss + penalty
-        loss.backward()
-        optimizer.step()
-        generator.after_step()
-        losses.append(loss.item())
-        if callback is not None:
-            callback({"step": step, "loss": losses[-1]})
-    return losses
+        return loss
+
+    def read_losses(self) -> None:
+        """Bring the losses still on the device to the host: the loop's only synchronisation."""
+        if self._unread:
+            self.losses += torch.stack(self._unread).tolist()
+            self._unread.clear()
+
+
+def dream(dreams: Sequence[Dream], perceptor: Judge, speed: Speed = PLAIN) -> None:
+    """Step every dream until it has made its ``steps`` or its ``should_stop()`` turned true.
+
+    All dreams of one call share the generator's network (``decode_batch``) and ``perceptor``. Each
+    dream's losses land in ``dream.losses``; a stopped one leaves the batch with ``stopped_at`` set.
+    With ``speed.sync_free`` the losses are read back only at step 1, every ``report_every`` steps
+    and the last step, and ``on_step`` gets the latest loss read; otherwise after every step.
+    """
+    active = list(dreams)
+    device_type = active[0].generator.parameters()[0].device.type
+    for step in itertools.count(1):
+        active = [d for d in active if not d.ends_before(step)]
+        if not active:
+            return
+        for d in active:
+            d.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=speed.autocast):
+            images = type(active[0].generator).decode_batch([d.generator for d in active])
+            cutouts = [d.cut(images[i : i + 1]) for i, d in enumerate(active)]
+            embeds = perceptor.encode_image(torch.cat(cutouts) if len(cutouts) > 1 else cutouts[0])
+        parts = embeds.split([len(c) for c in cutouts])
+        losses = [d.loss(images[i : i + 1], part) for i, (d, part) in enumerate(zip(active, parts, strict=True))]
+        sum(losses).backward()
+        for d, loss in zip(active, losses, strict=True):
+            d.optimizer.step()
+            d.generator.after_step()
+            d._unread.append(loss.detach())
+            if not speed.sync_free or step == 1 or step % d.report_every == 0 or step == d.steps:
+                d.read_losses()
+            if d.on_step is not None:
+                d.on_step(step, d.losses[-1])

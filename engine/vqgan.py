@@ -17,10 +17,11 @@ from typing import Any
 
 import torch
 import yaml
-from taming.modules.diffusionmodules.model import Decoder, Encoder
+from taming.modules.diffusionmodules.model import Decoder, Encoder, nonlinearity
 from torch import nn
 
 from engine.checkpoints import load_checkpoint, state_dict_of
+from engine.recompute import segment
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +99,31 @@ class VQGAN(nn.Module):
             return self.codebook[codes].movedim(3, 1)
         return vector_quantize(h.movedim(1, 3), self.codebook).movedim(3, 1)
 
-    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
-        """Quantized latent to image in about [-1, 1]."""
-        return self.decoder(self.post_quant_conv(z_q))
+    def decode(self, z_q: torch.Tensor, checkpoint: bool = False) -> torch.Tensor:
+        """Quantized latent to image in about [-1, 1]; ``checkpoint`` keeps one block's activations at a time."""
+        h = self.post_quant_conv(z_q)
+        return decode_in_segments(self.decoder, h) if checkpoint else self.decoder(h)
+
+
+def _head(decoder: Decoder, h: torch.Tensor) -> torch.Tensor:
+    return decoder.conv_out(nonlinearity(decoder.norm_out(h)))
+
+
+def decode_in_segments(decoder: Decoder, h: torch.Tensor) -> torch.Tensor:
+    """taming's ``Decoder.forward``, each block a checkpointed segment: the backward pass recomputes a
+    block's activations when it reaches it, so memory holds one block's worth instead of all of them."""
+    h = decoder.conv_in(h)
+    h = segment(True, decoder.mid.block_1, h, None)
+    h = segment(True, decoder.mid.attn_1, h)
+    h = segment(True, decoder.mid.block_2, h, None)
+    for level in reversed(decoder.up):
+        for i, block in enumerate(level.block):
+            h = segment(True, block, h, None)
+            if len(level.attn):
+                h = segment(True, level.attn[i], h)
+        if hasattr(level, "upsample"):
+            h = segment(True, level.upsample, h)
+    return segment(True, _head, decoder, h)
 
 
 def vector_quantize(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:

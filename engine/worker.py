@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--weights-dir", required=True)
+    parser.add_argument("--speed", default="fast", help="fast, plain, or either with +SWITCH/-SWITCH (engine/speed.py)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("engine").setLevel(logging.INFO)
@@ -108,14 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     from engine.pipeline import Engine
+    from engine.speed import Speed
     from engine.weights import WeightStore
 
-    engine = Engine(WeightStore(Path(args.weights_dir)), args.device)
+    engine = Engine(WeightStore(Path(args.weights_dir)), args.device, Speed.parse(args.speed))
     jobs: queue.Queue = queue.Queue()
     cancelled: set[str] = set()
     threading.Thread(target=read_commands, args=(sys.stdin, jobs, cancelled), daemon=True).start()
     channel.send(Ready("", str(engine.device)))
-    log.info("engine ready on %s", engine.device)
+    log.info("engine ready on %s (speed: %s)", engine.device, engine.speed)
     while (command := jobs.get()) is not None:
         if command["job_id"] in cancelled:
             cancelled.discard(command["job_id"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -43,6 +44,8 @@ class Generator(ABC):
     weights_file: ClassVar[str] = ""  # the file to blame when loading fails
     prime_steps: ClassVar[int] = 100  # MSE steps of ``init_from_image`` when there is no encoder
     prime_lr: ClassVar[float] = 0.01
+    compiled_parts: ClassVar[tuple[str, ...]] = ()  # the network's submodules worth torch.compile (lists: each item)
+    checkpoint: bool = False  # set by the engine for large pictures: recompute activations in the backward pass
 
     @staticmethod
     def load_network(folder: Path) -> nn.Module:
@@ -54,6 +57,13 @@ class Generator(ABC):
     @abstractmethod
     def decode(self) -> torch.Tensor:
         """The picture the step is judged on, differentiable in ``parameters()``."""
+
+    @classmethod
+    def decode_batch(cls, generators: Sequence[Generator]) -> torch.Tensor:
+        """Every generator's picture, ``[n, 3, H, W]``; painters that share a network override this to run it once."""
+        if len(generators) == 1:
+            return generators[0].decode()
+        return torch.cat([g.decode() for g in generators])
 
     def penalty(self) -> torch.Tensor | None:
         """A regularizer added to the loss (None: nothing to add)."""

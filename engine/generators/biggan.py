@@ -44,6 +44,7 @@ def latent_penalty(z: torch.Tensor) -> torch.Tensor:
 
 class BigGANGenerator(Generator):
     weights_file = biggan.WEIGHTS_FILE
+    compiled_parts = ("generator.layers",)
     prime_steps = 50
     prime_lr = 0.05
 
@@ -91,7 +92,8 @@ class BigGANGenerator(Generator):
         return soft_top_k(logits, self.max_classes, self.class_temperature)
 
     def _paint(self, z: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        return biggan.paint(self.net, z * self.truncation, self._class_weights(logits), self.truncation).add(1).div(2)
+        weights = self._class_weights(logits)
+        return biggan.paint(self.net, z * self.truncation, weights, self.truncation, self.checkpoint).add(1).div(2)
 
     def decode(self) -> torch.Tensor:
         return self._paint(self.z, self.logits)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from engine.generators.base import Generator, clamp_with_grad
+from engine.recompute import segment
 
 HEAD_SCALE = 0.1  # start from a quiet grey: at full scale a third of the pixels begin clipped, with no gradient
 
@@ -42,8 +43,11 @@ class Siren(nn.Module):
         nn.init.uniform_(self.head.weight, -bound, bound)
         nn.init.uniform_(self.head.bias, -bound, bound)
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(coords))
+    def forward(self, coords: torch.Tensor, checkpoint: bool = False) -> torch.Tensor:
+        h = coords
+        for layer in self.body:
+            h = segment(checkpoint, layer, h)
+        return self.head(h)
 
 
 def pixel_grid(width: int, height: int) -> torch.Tensor:
@@ -77,5 +81,5 @@ class SirenGenerator(Generator):
         return list(self.net.parameters())
 
     def decode(self) -> torch.Tensor:
-        rgb = self.net(self.coords).T.reshape(1, 3, self.height, self.width)
+        rgb = self.net(self.coords, self.checkpoint).T.reshape(1, 3, self.height, self.width)
         return clamp_with_grad(rgb.add(1).div(2))

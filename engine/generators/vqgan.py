@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ class VQGANGenerator(Generator):
     """Straight-through quantization; ``z`` stays inside the codebook's bounding box."""
 
     weights_file = CHECKPOINT_FILE
+    compiled_parts = ("decoder",)
 
     @staticmethod
     def load_network(folder: Path) -> VQGAN:
@@ -39,9 +41,18 @@ class VQGANGenerator(Generator):
         """Start from the latent the encoder gives ``image``."""
         self.z.copy_(self.net.encode(image * 2 - 1))
 
+    def quantized(self) -> torch.Tensor:
+        return vector_quantize(self.z.movedim(1, 3), self.net.codebook).movedim(3, 1)
+
     def decode(self) -> torch.Tensor:
-        z_q = vector_quantize(self.z.movedim(1, 3), self.net.codebook).movedim(3, 1)
-        return clamp_with_grad(self.net.decode(z_q).add(1).div(2))
+        return self.decode_batch([self])
+
+    @classmethod
+    def decode_batch(cls, generators: Sequence[VQGANGenerator]) -> torch.Tensor:
+        """One decoder pass for every latent (they share the network and the size)."""
+        first = generators[0]
+        z_q = torch.cat([g.quantized() for g in generators]) if len(generators) > 1 else first.quantized()
+        return clamp_with_grad(first.net.decode(z_q, checkpoint=first.checkpoint).add(1).div(2))
 
     @torch.no_grad()
     def after_step(self) -> None:

@@ -41,6 +41,8 @@ def test_render_json_summary(weights_dir, tmp_path):
         "--json",
         "--animation",
         "run.gif",
+        "--speed",
+        "plain,+channels_last",
         weights_dir=weights_dir,
         cwd=tmp_path,
     )
@@ -50,6 +52,7 @@ def test_render_json_summary(weights_dir, tmp_path):
     assert (summary["model"], summary["perceptor"], summary["seed"], summary["steps"]) == ("tiny-vqgan", "tiny-clip", 7, 30)
     assert (summary["width"], summary["height"]) == (64, 64)
     assert summary["seconds"] > 0
+    assert summary["speed"] == "channels_last"
     losses = summary["losses"]
     assert len(losses) == 30 and all(isinstance(x, float) for x in losses)
     assert sum(losses[-5:]) < sum(losses[:5])
@@ -96,6 +99,8 @@ def test_render_with_each_new_painter(weights_dir, tmp_path, model, size, option
         (["x", "--model", "tiny-vqgan", "--steps", "0"], "steps must be between"),
         (["x", "--model", "tiny-vqgan", "--init-image", "missing.png"], "does not exist"),
         (["x"], "dreambot weights download vqgan-imagenet-f16-16384"),
+        (["x", "--model", "tiny-vqgan", "--speed", "turbo"], "speed 'turbo' must start with fast or plain"),
+        (["x", "--model", "tiny-vqgan", "--speed", "fast,-warp"], "'-warp' in speed 'fast,-warp' is not +SWITCH or -SWITCH"),
     ],
 )
 def test_bad_render_arguments_exit_nonzero_and_write_nothing(weights_dir, tmp_path, args, message):
@@ -156,6 +161,7 @@ def test_bad_config_is_refused(tmp_path, text, message):
         ('[discord]\napi_base = "discord.com"\n', "must be an http(s) URL"),
         ("[discord]\npreview_interval = 0\n", "preview_interval must be a positive"),
         ("[engine]\npreview_every = 0\n", "preview_every must be at least 1"),
+        ('[engine]\nspeed = "fast,+magic"\n', "[engine] '+magic' in speed 'fast,+magic' is not +SWITCH or -SWITCH"),
         ('[defaults]\nmodel = "dall-e"\n', "model 'dall-e' is not one of"),
         ("[defaults]\nsteps = 0\n", "steps must be between"),
         ('[defaults]\nsize = "100x100"\n', "multiples of 16"),

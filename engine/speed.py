@@ -1,0 +1,84 @@
+"""How fast the loop runs: switches that change the speed of the arithmetic, not what it computes.
+
+``bench/bench_engine.py`` measures each switch on its own (docs/PERFORMANCE.md). ``fast`` turns on
+what won there, ``plain`` turns everything off and is the reference the fast path is tested
+against. A switch the device cannot use (bf16 without native bf16, cuDNN on a CPU) is dropped by
+``for_device``, so one setting serves every machine. No torch here: the bot validates the
+``[engine] speed`` setting without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from engine.errors import BadRequest
+
+CHECKPOINT_PIXELS = 256 * 256  # larger pictures recompute the decoder in the backward pass
+
+SWITCHES = {
+    "autocast": "bf16 autocast of the generator and CLIP, where the device computes bf16 natively",
+    "channels_last": "NHWC memory layout for the generator's convolutions",
+    "batched_cutouts": "every cutout resampled by one batched einsum instead of one crop at a time",
+    "sync_free": "losses are read back from the device only at preview steps, not after every step",
+    "compile": "torch.compile the generator network and CLIP's image tower (pays off after its warm-up)",
+    "cudnn_benchmark": "cuDNN times its kernels for each shape and keeps the fastest (CUDA only)",
+    "checkpoint": f"recompute the decoder's activations in the backward pass above {CHECKPOINT_PIXELS} pixels",
+}
+
+
+class SpeedError(BadRequest):
+    """A speed setting that does not parse."""
+
+
+@dataclass(frozen=True)
+class Speed:
+    autocast: bool = False
+    channels_last: bool = False
+    batched_cutouts: bool = False
+    sync_free: bool = False
+    compile: bool = False
+    cudnn_benchmark: bool = False
+    checkpoint: bool = False
+
+    @classmethod
+    def fast(cls) -> Speed:
+        """The default: every switch that won in docs/PERFORMANCE.md."""
+        return cls(
+            autocast=True,
+            channels_last=True,
+            batched_cutouts=True,
+            sync_free=True,
+            cudnn_benchmark=True,
+            checkpoint=True,
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> Speed:
+        """``fast`` or ``plain``, then comma-separated ``+switch`` / ``-switch`` changes, e.g. ``fast,-checkpoint``."""
+        base, *changes = [part.strip() for part in text.split(",")]
+        presets = {"fast": cls.fast(), "plain": cls()}
+        if base not in presets:
+            raise SpeedError(f"speed {text!r} must start with fast or plain, e.g. 'fast' or 'fast,-compile'")
+        values = dataclasses.asdict(presets[base])
+        for change in changes:
+            name = change[1:]
+            if not change or change[0] not in "+-" or name not in SWITCHES:
+                raise SpeedError(f"{change!r} in speed {text!r} is not +SWITCH or -SWITCH; switches: {', '.join(SWITCHES)}")
+            values[name] = change[0] == "+"
+        return cls(**values)
+
+    def for_device(self, device_type: str, native_bf16: bool) -> Speed:
+        """Drop what ``device_type`` cannot use: bf16 without native support, cuDNN off CUDA."""
+        cuda = device_type == "cuda"
+        return dataclasses.replace(self, autocast=self.autocast and native_bf16, cudnn_benchmark=self.cudnn_benchmark and cuda)
+
+    def checkpoint_for(self, width: int, height: int) -> bool:
+        return self.checkpoint and width * height > CHECKPOINT_PIXELS
+
+    def __str__(self) -> str:
+        on = [name for name in SWITCHES if getattr(self, name)]
+        return ",".join(on) if on else "plain"
+
+
+PLAIN = Speed()
