@@ -4,11 +4,14 @@ Random weights cost exactly the compute of trained ones, so no download is neede
 16384 (the default generator's architecture), BigGAN-deep at its three sizes, SIREN and the
 Fourier image at their default settings, each steered by open_clip ViT-B-32. Every case runs under
 every ``--speeds`` setting (see engine/speed.py; the first is the reference of the ratio column)
-and every ``--batches`` size, each in its own process so that peak memory is that run's own.
+and every ``--batches`` size. By default each of these variants runs in its own process, so that
+peak memory is its own. With ``--interleave R`` the variants of a case share one process and take
+turns for R rounds (the median round counts): a shared machine's speed drifts by 10% and more
+between processes, and taking turns makes the ratios immune to that.
 
-    python -m bench.bench_engine --steps 2                                     # plain and fast, 256 and 512
-    python -m bench.bench_engine --cases vqgan:256 --speeds plain plain,+channels_last plain,+compile
-    python -m bench.bench_engine --cases vqgan:256 --speeds fast --batches 1 2 4   # images per hour
+    python -m bench.bench_engine --steps 2                                      # plain and fast, 256 and 512
+    python -m bench.bench_engine --cases vqgan:256 --speeds plain plain,+channels_last fast --interleave 3
+    python -m bench.bench_engine --cases vqgan:256 --speeds fast --batches 1 2 4 --interleave 3   # images/hour
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import dataclasses
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -77,8 +81,9 @@ def network(family: str, size: int):
     return None
 
 
-def measure(family: str, size: int, steps: int, device_name: str, cutn: int, speed_text: str, batch: int) -> dict:
-    """Time ``steps`` steps of ``batch`` dreams after one warm-up step, in this process."""
+def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int, rounds: int, device_name: str, cutn: int):
+    """Time every ``(speed, batch)`` variant in this process: one warm-up step each, then ``rounds``
+    rounds in which the variants take turns running ``steps`` steps; a variant's median round counts."""
     import open_clip
     import torch
 
@@ -91,64 +96,86 @@ def measure(family: str, size: int, steps: int, device_name: str, cutn: int, spe
     from engine.speed import Speed
 
     device = torch.device(device_name)
-    speed = Speed.parse(speed_text).for_device(device.type, native_bf16(device))
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = speed.cudnn_benchmark
+    cuda = device.type == "cuda"
+    speeds = [Speed.parse(text, device.type).for_device(device.type, native_bf16(device)) for text, _ in variants]
+    if len({speed.compile for speed in speeds}) > 1:
+        raise SystemExit("a compiled module cannot be uncompiled: measure +compile and its reference without --interleave")
     torch.manual_seed(0)
     painter = generator_class(family)
-    net = prepare_network(network(family, size), painter, speed, device)
+    net = prepare_network(network(family, size), painter, speeds[0], device)
     clip = open_clip.create_model("ViT-B-32", force_quick_gelu=True)
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
-    perceptor = prepare_perceptor(Perceptor("ViT-B-32/random", clip, tokenizer, (0.5,) * 3, (0.25,) * 3), speed, device)
+    perceptor = prepare_perceptor(Perceptor("ViT-B-32/random", clip, tokenizer, (0.5,) * 3, (0.25,) * 3), speeds[0], device)
     targets = [Target(perceptor.encode_text(["a magic fairy house, unreal engine"]))]
     options = {o.name: o.default for o in FAMILY_OPTIONS[family]}
-    dreams = []
-    for _ in range(batch):
-        generator = painter(net, size, size, device, **options)
-        generator.checkpoint = speed.checkpoint_for(size, size)
-        optimizer = make_optimizer("adam", generator.parameters(), DEFAULT_LR[family])
-        cutouts = MakeCutouts(perceptor.input_size, cutn, batched=speed.batched_cutouts)
-        rng = torch.get_rng_state() if batch > 1 else None
-        dreams.append(Dream(generator, targets, optimizer, cutouts, 1, report_every=10, rng=rng))
 
-    def run(n: int) -> float:
+    def dreams_for(speed: Speed, batch: int) -> list[Dream]:
+        dreams = []
+        for _ in range(batch):
+            generator = painter(net, size, size, device, **options)
+            generator.checkpoint = speed.checkpoint_for(size, size)
+            optimizer = make_optimizer("adam", generator.parameters(), DEFAULT_LR[family])
+            cutouts = MakeCutouts(perceptor.input_size, cutn, batched=speed.batched_cutouts)
+            rng = torch.get_rng_state() if batch > 1 else None
+            dreams.append(Dream(generator, targets, optimizer, cutouts, 1, report_every=10, rng=rng))
+        return dreams
+
+    def run(speed: Speed, dreams: list[Dream], n: int) -> float:
+        if net is not None:  # the layout is the one switch that lives in the shared network
+            net.to(memory_format=torch.channels_last if speed.channels_last else torch.contiguous_format)
         for d in dreams:
             d.steps = n
-        if device.type == "cuda":
+        if cuda:
+            torch.backends.cudnn.benchmark = speed.cudnn_benchmark
             torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         dream(dreams, perceptor, speed)
-        if device.type == "cuda":
+        if cuda:
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
-    warmup = run(1)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    seconds = run(steps) / steps
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**30
-        machine = torch.cuda.get_device_name(device)
+    runs = [dreams_for(speed, batch) for speed, (_, batch) in zip(speeds, variants, strict=True)]
+    warmups = [run(speed, dreams, 1) for speed, dreams in zip(speeds, runs, strict=True)]
+    times: list[list[float]] = [[] for _ in variants]
+    peaks = [0.0] * len(variants)
+    for _ in range(rounds):
+        for i, (speed, dreams) in enumerate(zip(speeds, runs, strict=True)):
+            times[i].append(run(speed, dreams, steps) / steps)
+            if cuda:
+                peaks[i] = max(peaks[i], torch.cuda.max_memory_allocated() / 2**30)
+    if cuda:
+        machine, memory_kind = torch.cuda.get_device_name(device), "max allocated (CUDA)"
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         machine = f"{_cpu_name()}, {torch.get_num_threads()} threads"
-    return {
-        "generator": family,
-        "size": f"{size}x{size}",
-        "cutn": cutn,
-        "speed": speed_text,
-        "effective": str(dataclasses.replace(speed, checkpoint=speed.checkpoint_for(size, size))),
-        "batch": batch,
-        "device": device.type,
-        "machine": machine,
-        "warmup_seconds": round(warmup, 2),
-        "seconds_per_step": round(seconds, 4),
-        "steps_per_second": round(batch / seconds, 3),
-        "images_per_hour": round(3600 * batch / (seconds * IMAGE_STEPS), 2),
-        "peak_memory_gib": round(peak, 2),
-        "peak_memory_kind": "max allocated (CUDA)" if device.type == "cuda" else "max RSS (process)",
-        "torch": torch.__version__,
-    }
+        peaks = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20] * len(variants)
+        memory_kind = "max RSS (process)" if len(variants) == 1 else "max RSS (process, shared by its variants)"
+    rows = []
+    for (text, batch), speed, seconds, warmup, peak in zip(variants, speeds, times, warmups, peaks, strict=True):
+        step = statistics.median(seconds)
+        effective = dataclasses.replace(speed, checkpoint=speed.checkpoint_for(size, size))
+        rows.append(
+            {
+                "generator": family,
+                "size": f"{size}x{size}",
+                "cutn": cutn,
+                "speed": text,
+                "effective": str(effective),
+                "batch": batch,
+                "device": device.type,
+                "machine": machine,
+                "rounds": rounds,
+                "round_seconds_per_step": [round(t, 4) for t in seconds],
+                "warmup_seconds": round(warmup, 2),
+                "seconds_per_step": round(step, 4),
+                "steps_per_second": round(batch / step, 3),
+                "images_per_hour": round(3600 * batch / (step * IMAGE_STEPS), 2),
+                "peak_memory_gib": round(peak, 2),
+                "peak_memory_kind": memory_kind,
+                "torch": torch.__version__,
+            }
+        )
+    return rows
 
 
 def bf16_probe(device_name: str) -> str:
@@ -186,32 +213,41 @@ def main() -> int:
     parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, metavar="GENERATOR:SIZE")
     parser.add_argument("--speeds", nargs="+", default=["plain", "fast"], metavar="SPEED")
     parser.add_argument("--batches", nargs="+", type=int, default=[1], metavar="N")
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per round")
+    parser.add_argument("--interleave", type=int, default=0, metavar="ROUNDS", help="variants of a case share a process")
     parser.add_argument("--cutn", type=int, default=32)
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
-    parser.add_argument("--one", metavar="GENERATOR:SIZE:SPEED:BATCH", help=argparse.SUPPRESS)
+    parser.add_argument("--one", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        family, size, speed, batch = args.one.split(":")
-        print(json.dumps(measure(family, int(size), args.steps, args.device, args.cutn, speed, int(batch))))
+        job = json.loads(args.one)
+        family, size = job["case"].split(":")
+        rows = measure(family, int(size), job["variants"], args.steps, job["rounds"], args.device, args.cutn)
+        print(json.dumps(rows))
         return 0
+    variants = [(speed, batch) for speed in args.speeds for batch in args.batches]
+    groups = [[v] for v in variants] if not args.interleave else [variants]
     rows = []
     for case in args.cases:
-        for speed in args.speeds:
-            for batch in args.batches:
-                one = f"{case}:{speed}:{batch}"
-                cmd = [sys.executable, "-m", "bench.bench_engine", "--one", one, "--steps", str(args.steps)]
-                cmd += ["--cutn", str(args.cutn), "--device", args.device]
-                done = subprocess.run(cmd, capture_output=True, text=True)
-                if done.returncode:
-                    print(f"{one}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
-                    continue
-                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-                print(f"{one}: {rows[-1]['seconds_per_step']} s/step", file=sys.stderr)
+        for group in groups:
+            job = {"case": case, "variants": group, "rounds": args.interleave or 1}
+            cmd = [sys.executable, "-m", "bench.bench_engine", "--one", json.dumps(job), "--steps", str(args.steps)]
+            cmd += ["--cutn", str(args.cutn), "--device", args.device]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode:
+                print(f"{case} {group}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+                continue
+            rows += json.loads(done.stdout.strip().splitlines()[-1])
+            timings = ", ".join(f"{r['seconds_per_step']} s/step" for r in rows[-len(group) :])
+            print(f"{case} {group}: {timings}", file=sys.stderr)
     if not rows:
         return 1
+    how = "each variant in its own process"
+    if args.interleave:
+        how = f"the variants of a case interleaved in one process, median of {args.interleave} rounds"
     print(f"machine: {rows[0]['machine']} ({rows[0]['device']}, torch {rows[0]['torch']}); {bf16_probe(args.device)}")
+    print(f"{how}; {args.steps} timed steps per round; peak memory: {rows[0]['peak_memory_kind']}")
     print("| generator | size | speed | in effect | batch | s/step | steps/s | images/h | peak GiB | warm-up s | ratio |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     columns = ("generator", "size", "speed", "effective", "batch", "seconds_per_step", "steps_per_second")

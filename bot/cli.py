@@ -116,7 +116,8 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
 
     request = build_request(args, config)
     validate(request)  # before torch loads: bad input fails in a blink and writes nothing
-    speed = Speed.parse(args.speed or config.engine.speed)
+    speed = args.speed or config.engine.speed
+    Speed.parse(speed)
     from tqdm import tqdm
 
     from engine.pipeline import Engine

@@ -131,7 +131,9 @@ def dream(dreams: Sequence[Dream], perceptor: Judge, speed: Speed = PLAIN) -> No
             d.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=speed.autocast):
             images = type(active[0].generator).decode_batch([d.generator for d in active])
-            cutouts = [d.cut(images[i : i + 1]) for i, d in enumerate(active)]
+        # Cutout geometry stays in float32: kornia's warps turn bf16 pictures into NaN now and then.
+        cutouts = [d.cut(images[i : i + 1].float()) for i, d in enumerate(active)]
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=speed.autocast):
             embeds = perceptor.encode_image(torch.cat(cutouts) if len(cutouts) > 1 else cutouts[0])
         parts = embeds.split([len(c) for c in cutouts])
         losses = [d.loss(images[i : i + 1], part) for i, (d, part) in enumerate(zip(active, parts, strict=True))]

@@ -90,10 +90,10 @@ def native_bf16(device: torch.device) -> bool:
 class Engine:
     """Loads models once and renders requests, one after another or in batches, on one device."""
 
-    def __init__(self, store: weights.WeightStore, device: str = "auto", speed: Speed | None = None) -> None:
+    def __init__(self, store: weights.WeightStore, device: str = "auto", speed: str = "fast") -> None:
         self.store = store
         self.device = resolve_device(device)
-        self.speed = (Speed.fast() if speed is None else speed).for_device(self.device.type, native_bf16(self.device))
+        self.speed = Speed.parse(speed, self.device.type).for_device(self.device.type, native_bf16(self.device))
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = self.speed.cudnn_benchmark
         self._networks: dict[str, nn.Module | None] = {}

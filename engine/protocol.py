@@ -117,7 +117,11 @@ class Started(Event):
 
 @dataclass(frozen=True)
 class Progress(Event):
-    """One step done; ``preview`` (a JPEG, no metadata) comes every ``preview_every`` steps."""
+    """One step done; ``preview`` (a JPEG, no metadata) comes every ``preview_every`` steps.
+
+    ``loss`` is the latest loss read back from the device: the step's own on the plain path; on
+    the sync-free fast path, that of step 1, of the latest preview step, or of the last step.
+    """
 
     step: int = 0
     total_steps: int = 0

@@ -109,10 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     from engine.pipeline import Engine
-    from engine.speed import Speed
     from engine.weights import WeightStore
 
-    engine = Engine(WeightStore(Path(args.weights_dir)), args.device, Speed.parse(args.speed))
+    engine = Engine(WeightStore(Path(args.weights_dir)), args.device, args.speed)
     jobs: queue.Queue = queue.Queue()
     cancelled: set[str] = set()
     threading.Thread(target=read_commands, args=(sys.stdin, jobs, cancelled), daemon=True).start()

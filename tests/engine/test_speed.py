@@ -1,16 +1,18 @@
 """The fast path computes what the plain path computes: same losses within a stated tolerance, same determinism.
 
-Tolerances, on losses of about 1.0 over 20 steps of the tiny models:
+Tolerances, on losses of about 1.0 over 10 to 20 steps of the tiny models:
 - float32 switches (channels_last, batched cutouts, sync-free, checkpointing) and batching: 5e-3.
   They only reorder float sums, but VQGAN's nearest-code quantization can turn a last-bit
   difference into another code, so its trajectory drifts by up to about 1e-3;
 - bf16 autocast: 2e-2 (seen: at most 9.5e-3, with the Fourier image).
+This CPU has no native bf16, so the bf16 path runs emulated (about 50x slower) on small requests.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import re
 
 import pytest
 import torch
@@ -53,9 +55,9 @@ def max_gap(a: list[float], b: list[float]) -> float:
 def engines(weights_dir, everything_on_for_tiny_models):
     store = WeightStore(weights_dir)
     return {
-        "plain": Engine(store, "cpu", Speed()),
-        "fast32": Engine(store, "cpu", Speed.parse("fast,-autocast")),
-        "bf16": Engine(store, "cpu", Speed.parse("plain,+autocast")),
+        "plain": Engine(store, "cpu", "plain"),
+        "fast32": Engine(store, "cpu", "fast,-autocast,+checkpoint"),
+        "bf16": Engine(store, "cpu", "plain,+autocast"),
     }
 
 
@@ -69,26 +71,26 @@ def everything_on_for_tiny_models():
 
 
 @pytest.mark.parametrize(("model", "options"), PAINTERS)
-def test_fast_path_follows_the_plain_loss_trajectory(engines, model, options):
-    assert engines["fast32"].speed.checkpoint_for(64, 64) and engines["bf16"].speed.autocast
+def test_float32_fast_path_follows_the_plain_loss_trajectory(engines, model, options):
+    assert engines["fast32"].speed.checkpoint_for(64, 64)
     plain = engines["plain"].render(request(model, options)).losses
     fast = engines["fast32"].render(request(model, options)).losses
-    bf16 = engines["bf16"].render(request(model, options)).losses
     assert max_gap(plain, fast) <= FLOAT32_TOLERANCE
+
+
+@pytest.mark.parametrize(("model", "options"), [PAINTERS[0], PAINTERS[3]])
+def test_bf16_autocast_follows_the_plain_loss_trajectory(engines, model, options, tmp_path):
+    init = tmp_path / "init.png"
+    Image.effect_noise((32, 32), 64).convert("RGB").save(init)
+    small = request(model, options, width=32, height=32, cutn=8, steps=10, init_image=str(init), init_weight=0.2)
+    plain = engines["plain"].render(small).losses
+    bf16 = engines["bf16"].render(small).losses
+    assert engines["bf16"].speed.autocast and plain != bf16  # it really ran in bf16
     assert max_gap(plain, bf16) <= BF16_TOLERANCE
-    assert plain != bf16  # autocast really ran in bf16
+    assert engines["bf16"].render(small).losses == bf16
 
 
-def test_fast_path_with_an_init_image(engines, tmp_path):
-    path = tmp_path / "init.png"
-    Image.effect_noise((64, 64), 64).convert("RGB").save(path)
-    steered = request("tiny-vqgan", {}, steps=10, init_image=str(path), init_weight=0.5)
-    plain = engines["plain"].render(steered).losses
-    assert max_gap(plain, engines["fast32"].render(steered).losses) <= FLOAT32_TOLERANCE
-    assert max_gap(plain, engines["bf16"].render(steered).losses) <= BF16_TOLERANCE
-
-
-@pytest.mark.parametrize("path", ["plain", "fast32", "bf16"])
+@pytest.mark.parametrize("path", ["plain", "fast32"])
 def test_each_path_is_deterministic(engines, path):
     engine = engines[path]
     first = engine.render(request("tiny-vqgan", {}, steps=8))
@@ -201,8 +203,13 @@ def test_speed_parses(text, expected):
     ],
 )
 def test_bad_speed_is_refused_with_the_switches(text, message):
-    with pytest.raises(SpeedError, match=message):
+    with pytest.raises(SpeedError, match=re.escape(message)):
         Speed.parse(text)
+
+
+def test_the_fast_preset_checkpoints_on_gpus_only():
+    assert Speed.parse("fast", "cuda").checkpoint and Speed.parse("fast,-checkpoint", "cuda") == Speed.fast("cpu")
+    assert not Speed.parse("fast", "cpu").checkpoint and Speed.parse("fast,+checkpoint", "cpu") == Speed.fast("cuda")
 
 
 def test_a_device_keeps_only_what_it_can_use():
