@@ -1,10 +1,10 @@
 """Random cutouts of the image, as CLIP sees them.
 
 All ``cutn`` crops are resampled in one batched operation: each crop is a pair of separable
-resampling matrices (rows and columns), so the whole batch is one ``einsum`` (``batched=False``
-does the same arithmetic one crop at a time, the way the notebooks loop, for the benchmark). The matrices use a
-triangle filter widened by the downscale factor, i.e. antialiased bilinear, and unlike
-``grid_sample`` the backward pass is plain matrix products (deterministic on every device).
+resampling matrices (rows and columns), so the whole batch is one ``einsum``; ``batched=False``
+does the same arithmetic one crop at a time, as the notebooks loop, for the benchmark. The
+matrices use a triangle filter widened by the downscale factor, i.e. antialiased bilinear, and
+unlike ``grid_sample`` the backward pass is plain matrix products (deterministic on every device).
 """
 
 from __future__ import annotations

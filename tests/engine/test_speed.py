@@ -51,23 +51,17 @@ def max_gap(a: list[float], b: list[float]) -> float:
     return max(abs(x - y) for x, y in zip(a, b, strict=True))
 
 
-@pytest.fixture(scope="module")
-def engines(weights_dir, everything_on_for_tiny_models):
+@pytest.fixture
+def engines(weights_dir, monkeypatch):
+    """Checkpoint even the tiny pictures, and let this CPU run bf16 (slowly: it emulates it) so both paths are tested."""
+    monkeypatch.setattr(speed_module, "CHECKPOINT_PIXELS", 0)
+    monkeypatch.setattr(pipeline, "native_bf16", lambda device: True)
     store = WeightStore(weights_dir)
     return {
         "plain": Engine(store, "cpu", "plain"),
         "fast32": Engine(store, "cpu", "fast,-autocast,+checkpoint"),
         "bf16": Engine(store, "cpu", "plain,+autocast"),
     }
-
-
-@pytest.fixture(scope="module")
-def everything_on_for_tiny_models():
-    """Checkpoint even the tiny pictures, and let this CPU run bf16 (slowly: it emulates it) so both paths are tested."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(speed_module, "CHECKPOINT_PIXELS", 0)
-        patch.setattr(pipeline, "native_bf16", lambda device: True)
-        yield
 
 
 @pytest.mark.parametrize(("model", "options"), PAINTERS)
@@ -151,14 +145,14 @@ def test_plain_progress_reports_each_steps_own_loss(engines):
     assert [e.loss for e in events] == result.losses
 
 
-@pytest.mark.parametrize("model", ["tiny-vqgan", "tiny-biggan"])
-def test_checkpointed_decoder_gives_the_same_picture_and_gradient(engines, model):
+@pytest.mark.parametrize(("model", "options"), PAINTERS[:3])
+def test_checkpointed_network_gives_the_same_picture_and_gradient(engines, model, options):
     from engine.generators import generator_class
     from engine.weights import lookup
 
     net = engines["plain"].network(model)
     torch.manual_seed(0)
-    generator = generator_class(lookup(model).family)(net, 64, 64, torch.device("cpu"))
+    generator = generator_class(lookup(model).family)(net, 64, 64, torch.device("cpu"), **options)
     pictures, grads = [], []
     for checkpoint in (False, True):
         generator.checkpoint = checkpoint
