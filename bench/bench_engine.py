@@ -203,8 +203,8 @@ def bf16_probe(device_name: str) -> str:
 
 
 def ratio(row: dict, rows: list[dict]) -> str:
-    """Speed-up against the reference: the first speed of the same case at batch 1 (images per hour)."""
-    ref = next(r for r in rows if (r["generator"], r["size"], r["batch"]) == (row["generator"], row["size"], 1))
+    """Images per hour against the case's first row (its first speed and batch size)."""
+    ref = next(r for r in rows if (r["generator"], r["size"]) == (row["generator"], row["size"]))
     return f"{row['images_per_hour'] / ref['images_per_hour']:.2f}x"
 
 

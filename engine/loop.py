@@ -106,9 +106,11 @@ class Dream:
             loss = loss + penalty
         return loss
 
-    def read_losses(self) -> None:
-        """Bring the losses still on the device to the host: the loop's only synchronisation."""
-        if self._unread:
+    def record(self, loss: torch.Tensor, read_back: bool) -> None:
+        """Keep the step's loss on the device; with ``read_back``, bring every kept one to the host
+        (the loop's only synchronisation with the device)."""
+        self._unread.append(loss.detach())
+        if read_back:
             self.losses += torch.stack(self._unread).tolist()
             self._unread.clear()
 
@@ -141,8 +143,6 @@ def dream(dreams: Sequence[Dream], perceptor: Judge, speed: Speed = PLAIN) -> No
         for d, loss in zip(active, losses, strict=True):
             d.optimizer.step()
             d.generator.after_step()
-            d._unread.append(loss.detach())
-            if not speed.sync_free or step == 1 or step % d.report_every == 0 or step == d.steps:
-                d.read_losses()
+            d.record(loss, not speed.sync_free or step == 1 or step % d.report_every == 0 or step == d.steps)
             if d.on_step is not None:
                 d.on_step(step, d.losses[-1])
