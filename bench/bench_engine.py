@@ -92,12 +92,12 @@ def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int,
     from engine.loop import Dream, Target, dream, make_optimizer
     from engine.options import DEFAULT_LR, FAMILY_OPTIONS
     from engine.perceptor import Perceptor
-    from engine.pipeline import native_bf16, prepare_network, prepare_perceptor
+    from engine.pipeline import device_speed, prepare_network, prepare_perceptor
     from engine.speed import Speed
 
     device = torch.device(device_name)
     cuda = device.type == "cuda"
-    speeds = [Speed.parse(text, device.type).for_device(device.type, native_bf16(device)) for text, _ in variants]
+    speeds = [device_speed(text, device) for text, _ in variants]
     if len({speed.compile for speed in speeds}) > 1:
         raise SystemExit("a compiled module cannot be uncompiled: measure +compile and its reference without --interleave")
     torch.manual_seed(0)

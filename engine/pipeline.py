@@ -87,13 +87,18 @@ def native_bf16(device: torch.device) -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
+def device_speed(text: str, device: torch.device) -> Speed:
+    """The speed setting ``text`` as it runs on ``device``: that device's preset, less what it cannot use."""
+    return Speed.parse(text, device.type).for_device(device.type, native_bf16(device))
+
+
 class Engine:
     """Loads models once and renders requests, one after another or in batches, on one device."""
 
     def __init__(self, store: weights.WeightStore, device: str = "auto", speed: str = "fast") -> None:
         self.store = store
         self.device = resolve_device(device)
-        self.speed = Speed.parse(speed, self.device.type).for_device(self.device.type, native_bf16(self.device))
+        self.speed = device_speed(speed, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = self.speed.cudnn_benchmark
         self._networks: dict[str, nn.Module | None] = {}
