@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.protocol import DEFAULT_MODEL, DEFAULT_PERCEPTOR, MAX_STEPS
+from engine.speed import DEFAULT as DEFAULT_SPEED
 from engine.speed import Speed, SpeedError
 from engine.weights import default_weights_dir
 
@@ -29,7 +30,7 @@ class EngineConfig:
     device: str = "auto"
     weights_dir: str = field(default_factory=lambda: str(default_weights_dir()))
     preview_every: int = 10
-    speed: str = "fast"
+    speed: str = DEFAULT_SPEED
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from engine.protocol import Cancelled, Event, Failed, Finished, Ready, RenderRequest, cancel_command, render_command
+from engine.speed import DEFAULT as DEFAULT_SPEED
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class EngineCommand:
 
     device: str
     weights_dir: str
-    speed: str = "fast"
+    speed: str = DEFAULT_SPEED
     python: str = sys.executable
 
     def argv(self) -> list[str]:

@@ -23,6 +23,7 @@ from engine.loop import Dream, Target, dream, make_optimizer
 from engine.perceptor import Perceptor, load_perceptor
 from engine.prompts import parse_item, parse_noise_prompt, parse_prompts
 from engine.protocol import Progress, RenderRequest
+from engine.speed import DEFAULT as DEFAULT_SPEED
 from engine.speed import Speed
 from engine.validation import open_image, validate
 
@@ -95,7 +96,7 @@ def device_speed(text: str, device: torch.device) -> Speed:
 class Engine:
     """Loads models once and renders requests, one after another or in batches, on one device."""
 
-    def __init__(self, store: weights.WeightStore, device: str = "auto", speed: str = "fast") -> None:
+    def __init__(self, store: weights.WeightStore, device: str = "auto", speed: str = DEFAULT_SPEED) -> None:
         self.store = store
         self.device = resolve_device(device)
         self.speed = device_speed(speed, self.device)

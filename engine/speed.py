@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from engine.errors import BadRequest
 
+DEFAULT = "fast"  # what the engine runs when nothing says otherwise
 CHECKPOINT_PIXELS = 256 * 256  # larger pictures recompute the decoder in the backward pass
 
 SWITCHES = {

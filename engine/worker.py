@@ -19,6 +19,7 @@ from typing import IO, Any
 from engine.errors import BadRequest, Cancelled, OutOfMemory, WeightsError
 from engine.protocol import Cancelled as CancelledEvent
 from engine.protocol import Event, Failed, Finished, Ready, RenderRequest, Started
+from engine.speed import DEFAULT as DEFAULT_SPEED
 
 log = logging.getLogger("engine.worker")
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--weights-dir", required=True)
-    parser.add_argument("--speed", default="fast", help="fast, plain, or either with +SWITCH/-SWITCH (engine/speed.py)")
+    parser.add_argument("--speed", default=DEFAULT_SPEED, help="fast, plain, or either with +SWITCH/-SWITCH (engine/speed.py)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("engine").setLevel(logging.INFO)
