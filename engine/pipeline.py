@@ -166,9 +166,10 @@ class Engine:
             return self._render(jobs)
         except torch.OutOfMemoryError as error:
             request = jobs[0].request
+            pictures = request.size if len(jobs) == 1 else f"{len(jobs)} pictures of {request.size}"
             raise OutOfMemory(
-                f"the {self.device} device ran out of memory rendering {len(jobs)} x {request.size} "
-                f"with {request.cutn} cutouts; try a smaller size or fewer cutouts"
+                f"the {self.device} device ran out of memory rendering {pictures} with {request.cutn} cutouts; "
+                "try a smaller size or fewer cutouts"
             ) from error
 
     def _render(self, jobs: list[Job]) -> list[RenderResult | Cancelled]:
