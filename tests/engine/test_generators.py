@@ -20,6 +20,7 @@ from engine.generators.siren import SirenGenerator
 from engine.pipeline import Engine
 from engine.protocol import RenderRequest
 from engine.weights import WeightStore, lookup
+from tests.support.pictures import pixels
 
 CPU = torch.device("cpu")
 SMALL_SIREN = {"layers": 4, "hidden_width": 64}
@@ -30,10 +31,6 @@ PAINTERS = [("tiny-biggan", 64, {}), ("siren", 64, SMALL_SIREN), ("pixels", 64, 
 def request(model: str, size: int, options: dict, **overrides) -> RenderRequest:
     values = dict(prompt="the grand canyon in 3d", model=model, perceptor="tiny-clip", width=size, height=size, steps=5, seed=3)
     return RenderRequest(**{**values, "options": options, **overrides})
-
-
-def pixels(png: bytes) -> bytes:
-    return Image.open(io.BytesIO(png)).tobytes()
 
 
 def noise_image(path, size: int) -> None:

@@ -15,15 +15,12 @@ from engine.errors import BadRequest, Cancelled, WeightsError
 from engine.pipeline import Engine
 from engine.protocol import RenderRequest
 from engine.weights import WeightStore, lookup
+from tests.support.pictures import pixels
 
 
 def request(**overrides) -> RenderRequest:
     values = dict(prompt="a magic fairy house", model="tiny-vqgan", perceptor="tiny-clip", width=32, height=32, steps=5, seed=7)
     return RenderRequest(**{**values, **overrides})
-
-
-def pixels(png: bytes) -> bytes:
-    return Image.open(io.BytesIO(png)).tobytes()
 
 
 def embed(engine: Engine, image: Image.Image) -> torch.Tensor:

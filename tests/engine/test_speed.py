@@ -11,7 +11,6 @@ This CPU has no native bf16, so the bf16 path runs emulated (about 50x slower) o
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
 
 import pytest
@@ -26,6 +25,7 @@ from engine.protocol import RenderRequest
 from engine.speed import Speed, SpeedError
 from engine.vqgan import decode_in_segments
 from engine.weights import WeightStore
+from tests.support.pictures import pixels
 
 FLOAT32_TOLERANCE = 5e-3
 BF16_TOLERANCE = 2e-2
@@ -40,10 +40,6 @@ PAINTERS = [
 def request(model: str, options: dict, **overrides) -> RenderRequest:
     values = dict(prompt="a magic fairy house", model=model, perceptor="tiny-clip", width=64, height=64, steps=20, seed=3)
     return RenderRequest(**{**values, "options": options, **overrides})
-
-
-def pixels(png: bytes) -> bytes:
-    return Image.open(io.BytesIO(png)).tobytes()
 
 
 def max_gap(a: list[float], b: list[float]) -> float:
