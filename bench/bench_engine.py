@@ -71,11 +71,11 @@ def network(family: str, size: int):
     import yaml
 
     if family == "vqgan":
-        from engine.vqgan import VQGAN, VQGANConfig
+        from engine.networks.vqgan import VQGAN, VQGANConfig
 
         return VQGAN(VQGANConfig.from_yaml(yaml.safe_dump(VQGAN_F16_16384))).eval().requires_grad_(False)
     if family == "biggan":
-        from engine import biggan, tiny
+        from engine.networks import biggan, tiny
 
         return biggan.freeze(tiny.random_biggan(biggan_deep(size)))
     return None
@@ -87,13 +87,12 @@ def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int,
     import open_clip
     import torch
 
+    from contract.families import FAMILIES, load_attribute
+    from contract.speed import Speed
     from engine.cutouts import MakeCutouts
-    from engine.generators import generator_class
-    from engine.loop import Dream, Target, dream, make_optimizer
-    from engine.options import DEFAULT_LR, FAMILY_OPTIONS
+    from engine.loop import Optimization, Target, make_optimizer, optimize
     from engine.perceptor import Perceptor
     from engine.pipeline import device_speed, prepare_network, prepare_perceptor
-    from engine.speed import Speed
 
     device = torch.device(device_name)
     cuda = device.type == "cuda"
@@ -101,47 +100,50 @@ def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int,
     if len({speed.compile for speed in speeds}) > 1:
         raise SystemExit("a compiled module cannot be uncompiled: measure +compile and its reference without --interleave")
     torch.manual_seed(0)
-    painter = generator_class(family)
-    net = prepare_network(network(family, size), painter, speeds[0], device)
+    record = FAMILIES[family]
+    painter = load_attribute(record.painter)
+    net = network(family, size)
+    if net is not None:
+        net = prepare_network(net, record.network, speeds[0], device)
     clip = open_clip.create_model("ViT-B-32", force_quick_gelu=True)
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
-    perceptor = prepare_perceptor(Perceptor("ViT-B-32/random", clip, tokenizer, (0.5,) * 3, (0.25,) * 3), speeds[0], device)
+    perceptor = prepare_perceptor(Perceptor(clip, tokenizer, (0.5,) * 3, (0.25,) * 3), speeds[0], device)
     targets = [Target(perceptor.encode_text(["a magic fairy house, unreal engine"]))]
-    options = {o.name: o.default for o in FAMILY_OPTIONS[family]}
+    options = {o.name: o.default for o in record.options}
 
-    def dreams_for(speed: Speed, batch: int) -> list[Dream]:
-        dreams = []
+    def optimizations_for(speed: Speed, batch: int) -> list[Optimization]:
+        optimizations = []
         for _ in range(batch):
             generator = painter(net, size, size, device, **options)
             generator.checkpoint = speed.checkpoint_for(size, size)
-            optimizer = make_optimizer("adam", generator.parameters(), DEFAULT_LR[family])
+            optimizer = make_optimizer("adam", generator.parameters(), record.lr)
             cutouts = MakeCutouts(perceptor.input_size, cutn, batched=speed.batched_cutouts)
             rng = torch.get_rng_state() if batch > 1 else None
-            dreams.append(Dream(generator, targets, optimizer, cutouts, 1, report_every=10, rng=rng))
-        return dreams
+            optimizations.append(Optimization(generator, targets, optimizer, cutouts, 1, report_every=10, rng=rng))
+        return optimizations
 
-    def run(speed: Speed, dreams: list[Dream], n: int) -> float:
+    def run(speed: Speed, optimizations: list[Optimization], n: int) -> float:
         if net is not None:  # the layout is the one switch that lives in the shared network
             net.to(memory_format=torch.channels_last if speed.channels_last else torch.contiguous_format)
-        for d in dreams:
-            d.steps = n
+        for o in optimizations:
+            o.steps = n
         if cuda:
             torch.backends.cudnn.benchmark = speed.cudnn_benchmark
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
-        dream(dreams, perceptor, speed)
+        optimize(optimizations, perceptor, speed)
         if cuda:
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
-    runs = [dreams_for(speed, batch) for speed, (_, batch) in zip(speeds, variants, strict=True)]
-    warmups = [run(speed, dreams, 1) for speed, dreams in zip(speeds, runs, strict=True)]
+    runs = [optimizations_for(speed, batch) for speed, (_, batch) in zip(speeds, variants, strict=True)]
+    warmups = [run(speed, optimizations, 1) for speed, optimizations in zip(speeds, runs, strict=True)]
     times: list[list[float]] = [[] for _ in variants]
     peaks = [0.0] * len(variants)
     for _ in range(rounds):
-        for i, (speed, dreams) in enumerate(zip(speeds, runs, strict=True)):
-            times[i].append(run(speed, dreams, steps) / steps)
+        for i, (speed, optimizations) in enumerate(zip(speeds, runs, strict=True)):
+            times[i].append(run(speed, optimizations, steps) / steps)
             if cuda:
                 peaks[i] = max(peaks[i], torch.cuda.max_memory_allocated() / 2**30)
     if cuda:

@@ -1,1 +1,1 @@
-"""The dreambot process: configuration, the command line, and (later) the Discord client. Never imports torch."""
+"""The bot process: the command line, the configuration, the Discord client and the job queue. Never imports torch."""

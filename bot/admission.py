@@ -6,17 +6,19 @@ Every refusal is a ``Refusal`` whose message is shown to the member as it is; no
 from __future__ import annotations
 
 import re
-import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from bot.settings import GuildSettings
-from engine.errors import EngineError
-from engine.prompts import MAX_PROMPT_CHARS, parse_prompts
-from engine.protocol import RenderRequest
-from engine.validation import check_size, parse_size, size_for
-from engine.weights import generator_names
+from contract.errors import EngineError
+from contract.limits import new_seed
+from contract.prompts import parse_prompts
+from contract.protocol import RenderRequest
+from contract.registry import generator_names
+from contract.validation import check_seed, check_size, parse_size, size_for
 
-MAX_SEED = 2**63 - 1
+T = TypeVar("T")
 
 
 class Refusal(Exception):
@@ -47,15 +49,20 @@ def styled(prompt: str, style: str) -> str:
     return f"{prompt} | {style}" if style and style.lower() not in prompt.lower() else prompt
 
 
+def _as_refusal(check: Callable[..., T], *args: Any) -> T:
+    """``check(*args)``, its ``EngineError`` turned into a sentence for the member."""
+    try:
+        return check(*args)
+    except EngineError as error:
+        raise Refusal(f"{str(error)[:1].upper()}{str(error)[1:]}.") from None
+
+
 def build_request(
     options: DreamOptions, settings: GuildSettings, perceptor: str, preview_every: int, init_image: str | None = None
 ) -> RenderRequest:
     """The render request for ``options`` under ``settings``, or a ``Refusal`` naming the first problem."""
     prompt = options.prompt.strip()
-    if not prompt:
-        raise Refusal("The prompt is empty: describe the picture you want.")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise Refusal(f"The prompt is {len(prompt)} characters long; at most {MAX_PROMPT_CHARS}.")
+    _as_refusal(parse_prompts, prompt)
     if word := banned_word(prompt, settings.banned_words):
         raise Refusal(f"The prompt contains a word this server does not allow ({word!r}).")
     model = options.model or settings.model
@@ -71,15 +78,11 @@ def build_request(
         raise Refusal(f"The size is not usable: {error}.") from None
     if width > max_width or height > max_height:
         raise Refusal(f"{width}x{height} is larger than this server allows ({settings.max_size}).")
-    seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
-    if not 0 <= seed <= MAX_SEED:
-        raise Refusal(f"The seed must be between 0 and {MAX_SEED}.")
+    seed = options.seed if options.seed is not None else new_seed()
+    _as_refusal(check_seed, seed)
     full_prompt = styled(prompt, settings.style)
-    try:
-        check_size(model, width, height)
-        parse_prompts(full_prompt)
-    except EngineError as error:
-        raise Refusal(f"{str(error)[:1].upper()}{str(error)[1:]}.") from None
+    _as_refusal(check_size, model, width, height)
+    _as_refusal(parse_prompts, full_prompt)
     return RenderRequest(
         prompt=full_prompt, model=model, perceptor=perceptor, width=width, height=height, steps=steps, seed=seed,
         init_image=init_image, preview_every=preview_every,

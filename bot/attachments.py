@@ -12,7 +12,7 @@ import aiohttp
 from PIL import Image
 
 from bot.admission import Refusal
-from engine.validation import MAX_IMAGE_PIXELS
+from contract.limits import MAX_IMAGE_PIXELS
 
 CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
 MAX_BYTES = 8 * 1024 * 1024
@@ -63,5 +63,8 @@ def sanitize(data: bytes) -> bytes:
     return out.getvalue()
 
 
-async def init_image(session: aiohttp.ClientSession, url: str, size: int, api_base: str) -> bytes:
-    return await asyncio.to_thread(sanitize, await fetch(session, url, size, api_base))
+async def init_image(url: str, size: int, api_base: str) -> bytes:
+    """The attachment at ``url``, checked and re-encoded; one session per download, as members upload rarely."""
+    async with aiohttp.ClientSession() as session:
+        data = await fetch(session, url, size, api_base)
+    return await asyncio.to_thread(sanitize, data)

@@ -1,4 +1,4 @@
-"""The ``dreambot`` command line: ``run``, ``render`` and ``weights`` (see DESIGN.md for the contract).
+"""The ``dreambot`` command line: ``run``, ``render`` and ``weights`` (README.md describes each).
 
 The engine is imported inside the commands that need it, so ``dreambot --help`` stays fast and
 the bot process never loads torch.
@@ -10,18 +10,27 @@ import argparse
 import json
 import logging
 import re
-import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
-from engine.errors import EngineError
-from engine.options import ALL_OPTIONS, FAMILY_OPTIONS
-from engine.protocol import MAX_STEPS, OPTIMIZERS, RenderRequest
+from contract.errors import EngineError
+from contract.families import ALL_OPTIONS, FAMILIES
+from contract.limits import (
+    DEFAULT_CUT_POW,
+    DEFAULT_CUTN,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_PREVIEW_EVERY,
+    MAX_STEPS,
+    OPTIMIZERS,
+    new_seed,
+)
+from contract.protocol import RenderRequest
 
 if TYPE_CHECKING:
-    from engine.weights import ModelSpec, WeightStore
+    from contract.models import ModelSpec
+    from engine.weights import WeightStore
 
 log = logging.getLogger("dreambot")
 
@@ -49,15 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--init-weight", type=float, default=0.0, help="how strongly to stay close to the init image")
     render.add_argument("--image-prompt", action="append", default=[], metavar="PATH[:W[:STOP]]", help="steer towards a picture")
     render.add_argument("--noise-prompt", action="append", default=[], metavar="SEED[:W]", help="steer towards random noise")
-    render.add_argument("--cutn", type=int, default=32, help="cutouts per step")
-    render.add_argument("--cut-pow", type=float, default=1.0, help="cutout size exponent (higher: smaller cutouts)")
+    render.add_argument("--cutn", type=int, default=DEFAULT_CUTN, help="cutouts per step")
+    render.add_argument("--cut-pow", type=float, default=DEFAULT_CUT_POW, help="cutout size exponent (higher: smaller cutouts)")
     render.add_argument("--lr", type=float, help="learning rate (default: the generator's own)")
-    render.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    for family, family_options in FAMILY_OPTIONS.items():
-        for option in family_options:
+    render.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER)
+    for family in FAMILIES.values():
+        for option in family.options:
             default = "off" if option.default is None else option.default
-            render.add_argument(option.flag, type=option.kind, help=f"{family}: {option.help} (default {default})")
-    render.add_argument("--preview-every", type=int, default=10, metavar="N", help="keep a frame every N steps")
+            render.add_argument(option.flag, type=option.kind, help=f"{family.name}: {option.help} (default {default})")
+    render.add_argument(
+        "--preview-every", type=int, default=DEFAULT_PREVIEW_EVERY, metavar="N", help="keep a frame every N steps"
+    )
     render.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: [engine] device)")
     render.add_argument("--speed", help="fast or plain, then +SWITCH/-SWITCH, e.g. fast,+compile (default: [engine] speed)")
     render.add_argument("--out", metavar="PATH", help="PNG to write (default: outputs/<prompt>-<seed>.png)")
@@ -84,7 +95,7 @@ def _slug(text: str) -> str:
 
 
 def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
-    from engine.validation import size_for
+    from contract.validation import size_for
 
     model = args.model or config.defaults.model
     width, height = size_for(model, args.size, config.defaults.size)
@@ -96,7 +107,7 @@ def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
         width=width,
         height=height,
         steps=args.steps if args.steps is not None else config.defaults.steps,
-        seed=args.seed if args.seed is not None else secrets.randbelow(2**31),
+        seed=args.seed if args.seed is not None else new_seed(),
         cutn=args.cutn,
         cut_pow=args.cut_pow,
         lr=args.lr,
@@ -111,8 +122,8 @@ def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:
-    from engine.speed import Speed
-    from engine.validation import validate
+    from contract.speed import Speed
+    from contract.validation import validate
 
     request = build_request(args, config)
     validate(request)  # before torch loads: bad input fails in a blink and writes nothing
@@ -172,17 +183,18 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_weights(args: argparse.Namespace, config: Config) -> int:
-    from engine import weights
+    from contract.registry import KNOWN_PERCEPTORS, REGISTRY
+    from engine.weights import WeightStore, spec_for
 
-    store = weights.WeightStore(Path(config.engine.weights_dir))
+    store = WeightStore(Path(config.engine.weights_dir))
     if args.action == "list":
         print(f"weights folder: {store.root}")
-        for name in list(weights.REGISTRY) + [n for n in weights.KNOWN_PERCEPTORS if n not in weights.REGISTRY]:
-            spec = weights.lookup(name)
+        for name in list(REGISTRY) + [n for n in KNOWN_PERCEPTORS if n not in REGISTRY]:
+            spec = spec_for(name)
             print(f"{name:28} {spec.family:7} {_weights_state(store, spec):18} {spec.description}")
         print("any open_clip MODEL/PRETRAINED pair published on Hugging Face works as a perceptor")
         return 0
-    spec = weights.lookup(args.name)
+    spec = spec_for(args.name)
     if not spec.needs_weights:
         print(f"{spec.name} needs no weights: it is trained from scratch for each image")
         return 0

@@ -12,7 +12,6 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -20,9 +19,11 @@ from discord.ext import commands
 from bot.admission import Refusal
 from bot.config import Config
 from bot.files import JobFiles
+from bot.job_actions import JobActions
+from bot.replies import reply
 from bot.reporter import DiscordReporter
 from bot.scheduler import Scheduler
-from bot.settings import GuildSettings, ServerSettings, SettingError
+from bot.settings import GuildSettings, SettingError, SettingsStore
 from bot.store import Store
 from bot.supervisor import EngineCommand, EngineSupervisor
 from bot.views import JobButton
@@ -38,6 +39,8 @@ def use_api_base(api_base: str) -> None:
 
 
 class DreamBot(commands.AutoShardedBot):
+    """The Discord client and the services it owns; the cogs reach them as its attributes."""
+
     def __init__(self, config: Config, engine_argv: Sequence[str] | None = None) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
@@ -51,7 +54,15 @@ class DreamBot(commands.AutoShardedBot):
         )
         self.config = config
         engine = config.engine
-        self.engine_argv = list(engine_argv or EngineCommand(engine.device, engine.weights_dir, engine.speed).argv())
+        argv = list(engine_argv or EngineCommand(engine.device, engine.weights_dir, engine.speed).argv())
+        defaults = config.defaults
+        self.store = Store(config.storage.path)
+        self.files = JobFiles(config.storage.files)
+        self.settings = SettingsStore(self.store, GuildSettings.from_defaults(defaults.model, defaults.steps, defaults.size))
+        self.supervisor = EngineSupervisor(argv)
+        self.reporter = DiscordReporter(self, self.store, config.discord.preview_interval)
+        self.scheduler = Scheduler(self.store, self.supervisor, self.reporter, self.files)
+        self.actions = JobActions(self.store, self.settings, self.scheduler, self.reporter, self.files)
         self.tree.on_error = self.on_app_command_error
         self._scheduler_task: asyncio.Task | None = None
 
@@ -60,14 +71,7 @@ class DreamBot(commands.AutoShardedBot):
         await super().login(token)
 
     async def setup_hook(self) -> None:
-        self.store = await Store.open(self.config.storage.path)
-        self.files = JobFiles(self.config.storage.files)
-        defaults = self.config.defaults
-        self.settings = ServerSettings(self.store, GuildSettings.from_defaults(defaults.model, defaults.steps, defaults.size))
-        self.session = aiohttp.ClientSession()
-        self.engine = EngineSupervisor(self.engine_argv)
-        self.reporter = DiscordReporter(self, self.store, self.config.discord.preview_interval)
-        self.scheduler = Scheduler(self.store, self.engine, self.reporter, self.files)
+        await self.store.connect()
         self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -96,20 +100,10 @@ class DreamBot(commands.AutoShardedBot):
             self._scheduler_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler_task
-        if hasattr(self, "reporter"):
-            await self.reporter.close()
-            await self.engine.stop()
-            await self.session.close()
-            await self.store.close()
+        await self.reporter.close()
+        await self.supervisor.stop()
+        await self.store.close()
         await super().close()
-
-
-async def reply(interaction: discord.Interaction, text: str, **kwargs) -> None:
-    """An ephemeral answer, whether or not the interaction was answered or deferred already."""
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, **kwargs)
-    else:
-        await interaction.response.send_message(text, ephemeral=True, **kwargs)
 
 
 def _crash_report(task: asyncio.Task) -> None:

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.protocol import DEFAULT_MODEL, DEFAULT_PERCEPTOR, MAX_STEPS
-from engine.speed import DEFAULT as DEFAULT_SPEED
-from engine.speed import Speed, SpeedError
-from engine.weights import default_weights_dir
+from contract.errors import EngineError
+from contract.limits import DEFAULT_MODEL, DEFAULT_PERCEPTOR, DEFAULT_PREVIEW_EVERY, DEFAULT_SIZE, DEFAULT_STEPS, MAX_STEPS
+from contract.registry import default_weights_dir, generator_names
+from contract.speed import DEFAULT as DEFAULT_SPEED
+from contract.speed import Speed, SpeedError
+from contract.validation import check_size, parse_size, size_for
 
 
 class ConfigError(Exception):
@@ -29,7 +31,7 @@ class DiscordConfig:
 class EngineConfig:
     device: str = "auto"
     weights_dir: str = field(default_factory=lambda: str(default_weights_dir()))
-    preview_every: int = 10
+    preview_every: int = DEFAULT_PREVIEW_EVERY
     speed: str = DEFAULT_SPEED
 
 
@@ -37,8 +39,8 @@ class EngineConfig:
 class DefaultsConfig:
     model: str = DEFAULT_MODEL
     perceptor: str = DEFAULT_PERCEPTOR
-    steps: int = 300
-    size: str = "256x256"
+    steps: int = DEFAULT_STEPS
+    size: str = DEFAULT_SIZE
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,6 @@ def load_config(explicit: str | None = None) -> Config:
 
 def _check_values(config: Config) -> None:
     """Values of the right type can still be unusable; say which before anything starts."""
-    from engine.errors import EngineError
-    from engine.validation import check_size, parse_size, size_for
-    from engine.weights import generator_names
-
     if not config.discord.api_base.startswith(("http://", "https://")):
         raise ConfigError(f"[discord] api_base must be an http(s) URL, not {config.discord.api_base!r}")
     if not config.discord.preview_interval > 0:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import discord
 
+from bot.emoji import AGAIN, ANIMATION, CANCEL, DELETE
 from bot.jobs import Job
-from engine.protocol import Progress
+from contract.protocol import Progress
 
 BAR_WIDTH = 20
 PROMPT_CHARS = 1000
 COLOURS = {"queued": 0x99AAB5, "running": 0x5865F2, "done": 0x57F287, "failed": 0xED4245, "cancelled": 0x4F545C}
-FOOTER = "🔁 another seed · 🎞️ the animation · ❌ cancel · 🗑️ delete (owner or moderator)"
+FOOTER = f"{AGAIN} another seed · {ANIMATION} the animation · {CANCEL} cancel · {DELETE} delete (owner or moderator)"
 
 
 def duration(seconds: float) -> str:

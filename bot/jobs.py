@@ -6,7 +6,7 @@ import enum
 import secrets
 from dataclasses import dataclass
 
-from engine.protocol import RenderRequest
+from contract.protocol import RenderRequest
 
 
 class JobState(enum.StrEnum):

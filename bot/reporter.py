@@ -20,7 +20,7 @@ from bot.jobs import Job, JobState
 from bot.store import Store
 from bot.throttle import Throttle
 from bot.views import progress_view, result_view
-from engine.protocol import Finished, Progress
+from contract.protocol import Finished, Progress
 
 log = logging.getLogger(__name__)
 

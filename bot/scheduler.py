@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Protocol
 
 from bot.fairness import round_robin
@@ -15,7 +16,7 @@ from bot.files import JobFiles
 from bot.jobs import Job, JobState
 from bot.store import Store
 from bot.supervisor import EngineCrashed, EngineSupervisor
-from engine.protocol import Cancelled, Failed, Finished, Progress
+from contract.protocol import Cancelled, Failed, Finished, Progress
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,9 @@ class Reporter(Protocol):
 
 
 class Scheduler:
-    def __init__(self, store: Store, engine: EngineSupervisor, reporter: Reporter, files: JobFiles) -> None:
+    def __init__(self, store: Store, supervisor: EngineSupervisor, reporter: Reporter, files: JobFiles) -> None:
         self.store = store
-        self.engine = engine
+        self.supervisor = supervisor
         self.reporter = reporter
         self.files = files
         self.current: Job | None = None
@@ -70,15 +71,16 @@ class Scheduler:
                 await self._run(order[0])
             except Exception:  # a bug here must cost one job, not the whole queue
                 log.exception("job %s broke the scheduler; marking it failed", order[0].id)
-                await self.engine.stop()
+                await self.supervisor.stop()
                 await self._fail(order[0], "the bot hit an internal error while running this job", "")
 
-    async def _report(self, name: str, *args) -> None:
+    @staticmethod
+    async def _report(report: Awaitable[None]) -> None:
         """A reporter that fails (Discord down, message gone) must not stop the queue."""
         try:
-            await getattr(self.reporter, name)(*args)
+            await report
         except Exception:
-            log.exception("reporting %s failed", name)
+            log.exception("reporting to Discord failed")
 
     async def _run(self, job: Job) -> None:
         while True:
@@ -86,8 +88,8 @@ class Scheduler:
             if claimed is None:
                 return  # cancelled while it waited
             self.current, self.last_progress = claimed, None
-            await self._report("started", claimed)
-            await self._report("queue_moved", await self.order())
+            await self._report(self.reporter.started(claimed))
+            await self._report(self.reporter.queue_moved(await self.order()))
             try:
                 retry = await self._attempt(claimed)
             finally:
@@ -100,16 +102,16 @@ class Scheduler:
     async def _attempt(self, job: Job) -> bool:
         """One run on the engine; True if the job should run once more."""
         try:
-            async for event in self.engine.render(job.id, job.request):
+            async for event in self.supervisor.render(job.id, job.request):
                 if isinstance(event, Progress):
                     self.last_progress = event
-                    await self._report("progress", job, event)
+                    await self._report(self.reporter.progress(job, event))
                 elif isinstance(event, Finished):
                     await self.files.write(self.files.result(job.id), event.png)
                     if event.animation:
                         await self.files.write(self.files.animation(job.id), event.animation)
                     done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
-                    await self._report("finished", done, event)
+                    await self._report(self.reporter.finished(done, event))
                 elif isinstance(event, Cancelled):
                     await self._cancelled(job)
                 elif isinstance(event, Failed):
@@ -119,7 +121,7 @@ class Scheduler:
                     await self._fail(job, event.reason, event.hint)
             return False
         except EngineCrashed as crash:
-            await self.engine.stop()
+            await self.supervisor.stop()
             if job.id in self._cancelling:
                 await self._cancelled(job)
                 return False
@@ -131,21 +133,21 @@ class Scheduler:
             return False
 
     async def _cancelled(self, job: Job) -> None:
-        await self._report("cancelled", await self.store.finish(job.id, JobState.CANCELLED))
+        await self._report(self.reporter.cancelled(await self.store.finish(job.id, JobState.CANCELLED)))
 
     async def _fail(self, job: Job, reason: str, hint: str) -> None:
         failed = await self.store.finish(job.id, JobState.FAILED, error=reason)
-        await self._report("failed", failed, reason, hint)
+        await self._report(self.reporter.failed(failed, reason, hint))
 
     async def cancel(self, job: Job) -> bool:
         """Cancel a waiting job at once, or ask the engine to stop a running one; False if it already ended."""
         if await self.store.cancel_if_queued(job.id):
             cancelled = await self.store.job(job.id)
-            await self._report("cancelled", cancelled)
-            await self._report("queue_moved", await self.order())
+            await self._report(self.reporter.cancelled(cancelled))
+            await self._report(self.reporter.queue_moved(await self.order()))
             return True
         if self.current is not None and self.current.id == job.id:
             self._cancelling.add(job.id)
-            await self.engine.cancel(job.id)
+            await self.supervisor.cancel(job.id)
             return True
         return False

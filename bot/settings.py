@@ -1,4 +1,5 @@
-"""Per-server settings: declared once here, so an unknown key is an error and never a silent write.
+"""Per-server settings: each declared once, as a field of ``GuildSettings``, so an unknown key is an
+error and never a silent write.
 
 Each setting has a parser that turns what a moderator typed into a value or raises ``SettingError``
 with the reason and what would be accepted. ``GuildSettings.check`` refuses combinations that
@@ -11,13 +12,13 @@ import asyncio
 import dataclasses
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import EngineError
-from engine.protocol import MAX_STEPS
-from engine.validation import MAX_SIDE, check_size, parse_size, size_for
-from engine.weights import generator_names
+from contract.errors import EngineError
+from contract.limits import MAX_SIDE, MAX_STEPS
+from contract.registry import generator_names
+from contract.validation import check_size, parse_size, size_for
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -35,57 +36,15 @@ class SettingError(Exception):
 
 
 @dataclass(frozen=True)
-class GuildSettings:
-    model: str
-    steps: int
-    size: str
-    style: str = ""
-    max_steps: int = 1000
-    max_size: str = "512x512"
-    jobs_per_user: int = 3
-    cooldown: int = 0
-    channels: tuple[int, ...] = ()
-    banned_words: tuple[str, ...] = ()
-    moderator_role: int | None = None
-
-    @classmethod
-    def from_defaults(cls, model: str, steps: int, size: str) -> GuildSettings:
-        """A new server's settings: the config's defaults, with limits raised to admit them."""
-        start = cls(model, steps, size)
-        width, height = parse_size(size)
-        max_width, max_height = parse_size(start.max_size)
-        return dataclasses.replace(
-            start, max_steps=max(start.max_steps, steps), max_size=f"{max(width, max_width)}x{max(height, max_height)}"
-        )
-
-    def with_values(self, values: dict[str, Any]) -> GuildSettings:
-        """These settings with stored overrides applied (lists come back from JSON as lists)."""
-        known = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in SETTINGS}
-        return dataclasses.replace(self, **known)
-
-    def check(self) -> None:
-        """Refuse defaults that break the server's own limits."""
-        if self.steps > self.max_steps:
-            raise SettingError(f"the default steps ({self.steps}) would be above max_steps ({self.max_steps})")
-        width, height = parse_size(self.size)
-        max_width, max_height = parse_size(self.max_size)
-        if width > max_width or height > max_height:
-            raise SettingError(f"the default size ({self.size}) would be larger than max_size ({self.max_size})")
-        width, height = size_for(self.model, None, self.size)  # what a /dream without a size paints
-        if width > max_width or height > max_height:
-            raise SettingError(f"the default model paints {width}x{height}, larger than max_size ({self.max_size})")
-        try:
-            check_size(self.model, width, height)
-        except EngineError as error:
-            raise SettingError(f"the default size does not suit the default model: {error}") from None
-
-
-@dataclass(frozen=True)
 class Setting:
-    key: str
     help: str
     parse: Callable[[str], Any]
     show: Callable[[Any], str] = str
+
+
+def setting(description: str, parse: Callable[[str], Any], show: Callable[[Any], str] = str, **default: Any) -> Any:
+    """A ``GuildSettings`` field that is a setting; ``default`` (if given) is its value on a new server."""
+    return field(metadata={"setting": Setting(description, parse, show)}, **default)
 
 
 def _int(low: int, high: int) -> Callable[[str], int]:
@@ -174,23 +133,59 @@ def _list(values: tuple, render: Callable[[Any], str] = str) -> str:
     return ", ".join(render(v) for v in values) if values else "none"
 
 
-SETTINGS: dict[str, Setting] = {
-    s.key: s
-    for s in (
-        Setting("model", "default generator", _model),
-        Setting("steps", "default number of steps", _int(1, MAX_STEPS)),
-        Setting("size", "default size, WIDTHxHEIGHT", _size),
-        Setting("style", 'a prompt added to every dream, e.g. "unreal engine"', _style, lambda v: v or "none"),
-        Setting("max_steps", "most steps a member may ask for", _int(1, MAX_STEPS)),
-        Setting("max_size", "largest size a member may ask for, WIDTHxHEIGHT", _size),
-        Setting("jobs_per_user", "how many jobs one member may have waiting or running", _int(1, MAX_JOBS_PER_USER)),
-        Setting("cooldown", "seconds a member waits between dreams (30, 5m, 1h)", _duration, lambda v: f"{v}s"),
-        Setting("channels", "channels where /dream works (none: everywhere)", _channels, lambda v: _list(v, "<#{}>".format)),
-        Setting("banned_words", "comma-separated words refused in prompts", _words, _list),
-        Setting("moderator_role", "a role that may change settings, besides Manage Server", _role,
-                lambda v: f"<@&{v}>" if v else "none"),
+@dataclass(frozen=True)
+class GuildSettings:
+    """One server's settings. Each field is a setting: its help, parser and display are declared with it."""
+
+    model: str = setting("default generator", _model)
+    steps: int = setting("default number of steps", _int(1, MAX_STEPS))
+    size: str = setting("default size, WIDTHxHEIGHT", _size)
+    style: str = setting('a prompt added to every dream, e.g. "unreal engine"', _style, lambda v: v or "none", default="")
+    max_steps: int = setting("most steps a member may ask for", _int(1, MAX_STEPS), default=1000)
+    max_size: str = setting("largest size a member may ask for, WIDTHxHEIGHT", _size, default="512x512")
+    jobs_per_user: int = setting("how many jobs one member may have waiting or running", _int(1, MAX_JOBS_PER_USER), default=3)
+    cooldown: int = setting("seconds a member waits between dreams (30, 5m, 1h)", _duration, lambda v: f"{v}s", default=0)
+    channels: tuple[int, ...] = setting(
+        "channels where /dream works (none: everywhere)", _channels, lambda v: _list(v, "<#{}>".format), default=()
     )
-}  # fmt: skip
+    banned_words: tuple[str, ...] = setting("comma-separated words refused in prompts", _words, _list, default=())
+    moderator_role: int | None = setting(
+        "a role that may change settings, besides Manage Server", _role, lambda v: f"<@&{v}>" if v else "none", default=None
+    )
+
+    @classmethod
+    def from_defaults(cls, model: str, steps: int, size: str) -> GuildSettings:
+        """A new server's settings: the config's defaults, with limits raised to admit them."""
+        start = cls(model, steps, size)
+        width, height = parse_size(size)
+        max_width, max_height = parse_size(start.max_size)
+        return dataclasses.replace(
+            start, max_steps=max(start.max_steps, steps), max_size=f"{max(width, max_width)}x{max(height, max_height)}"
+        )
+
+    def with_values(self, values: dict[str, Any]) -> GuildSettings:
+        """These settings with stored overrides applied (lists come back from JSON as lists)."""
+        known = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in SETTINGS}
+        return dataclasses.replace(self, **known)
+
+    def check(self) -> None:
+        """Refuse defaults that break the server's own limits."""
+        if self.steps > self.max_steps:
+            raise SettingError(f"the default steps ({self.steps}) would be above max_steps ({self.max_steps})")
+        width, height = parse_size(self.size)
+        max_width, max_height = parse_size(self.max_size)
+        if width > max_width or height > max_height:
+            raise SettingError(f"the default size ({self.size}) would be larger than max_size ({self.max_size})")
+        width, height = size_for(self.model, None, self.size)  # what a /dream without a size paints
+        if width > max_width or height > max_height:
+            raise SettingError(f"the default model paints {width}x{height}, larger than max_size ({self.max_size})")
+        try:
+            check_size(self.model, width, height)
+        except EngineError as error:
+            raise SettingError(f"the default size does not suit the default model: {error}") from None
+
+
+SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in dataclasses.fields(GuildSettings)}
 
 
 def parse_setting(key: str, text: str) -> Any:
@@ -210,7 +205,7 @@ def describe(settings: GuildSettings) -> list[tuple[str, str, str]]:
     return [(key, s.show(getattr(settings, key)), s.help) for key, s in SETTINGS.items()]
 
 
-class ServerSettings:
+class SettingsStore:
     """Per-server settings over the store: reads merge overrides onto the config's defaults; writes
     are checked whole and happen under a lock, so two moderators never leave a half-written mix."""
 

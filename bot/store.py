@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 
 from bot.jobs import Job, JobState
-from engine.protocol import RenderRequest
+from contract.protocol import RenderRequest
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,26 @@ def _job(row: aiosqlite.Row) -> Job:
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self.db = db
+    """The database at ``path``; made at once, opened on the event loop by ``connect`` (or ``open``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
+        store = cls(path)
+        await store.connect()
+        return store
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError(f"the database {self.path} is not open")
+        return self._db
+
+    async def connect(self) -> None:
+        path = self.path
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -83,24 +98,25 @@ class Store:
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA foreign_keys=ON")
-        store = cls(db)
         try:
-            await store._migrate(path)
+            await self._migrate(db)
         except BaseException:
             await db.close()
             raise
-        return store
+        self._db = db
 
-    async def _migrate(self, path: str | Path) -> None:
-        (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        (version,) = await (await db.execute("PRAGMA user_version")).fetchone()
         if version > SCHEMA_VERSION:
-            raise StoreError(f"{path} was written by a newer dreambot (schema {version}, this one knows {SCHEMA_VERSION})")
+            raise StoreError(f"{self.path} was written by a newer dreambot (schema {version}, this one knows {SCHEMA_VERSION})")
         if version == 0:
-            await self.db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
-            await self.db.commit()
+            await db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            await db.commit()
 
     async def close(self) -> None:
-        await self.db.close()
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
 
     async def _one(self, sql: str, args: Iterable[Any] = ()) -> Job | None:
         row = await (await self.db.execute(f"SELECT {_COLUMNS} FROM jobs {sql}", tuple(args))).fetchone()

@@ -14,8 +14,8 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from engine.protocol import Cancelled, Event, Failed, Finished, Ready, RenderRequest, cancel_command, render_command
-from engine.speed import DEFAULT as DEFAULT_SPEED
+from contract.protocol import Cancelled, Event, Failed, Finished, Ready, RenderRequest, cancel_command, render_command
+from contract.speed import DEFAULT as DEFAULT_SPEED
 
 log = logging.getLogger(__name__)
 

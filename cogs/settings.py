@@ -8,9 +8,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import DreamBot, reply
+from bot.client import DreamBot
+from bot.job_actions import is_moderator
+from bot.replies import reply
 from bot.settings import SETTINGS, GuildSettings, describe
-from cogs.dream import is_moderator
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 
 Each step: decode the image, cut it into augmented cutouts, embed them all at once, and move
 the generator's parameters down the weighted spherical distance to every prompt (plus the
-generator's own regularizer, if it has one). Several dreams that share a generator network and a
+generator's own regularizer, if it has one). Several pictures that share a generator network and a
 perceptor can run as one batch: one decode and one CLIP pass per step for all of them. No I/O
-here: progress goes to each dream's ``on_step``, and its ``should_stop`` is checked between steps.
+here: progress goes to each one's ``on_step``, and its ``should_stop`` is checked between steps.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from contract.speed import PLAIN, Speed
 from engine.generators.base import Generator
-from engine.speed import PLAIN, Speed
 
 
 class Judge(Protocol):
@@ -56,11 +56,11 @@ def make_optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.op
 
 
 @dataclass
-class Dream:
-    """One picture being steered: its painter, prompts and optimizer, and how it is cut, reported and stopped.
+class Optimization:
+    """One picture being optimized: its painter, prompts and optimizer, and how it is cut, reported and stopped.
 
     ``rng`` is the CPU random state its cutouts draw from when it shares a batch, so that it draws
-    exactly what it would alone (None: the global stream, for a dream on its own).
+    exactly what it would alone (None: the global stream, for one on its own).
     """
 
     generator: Generator
@@ -90,7 +90,7 @@ class Dream:
             torch.set_rng_state(outer)
 
     def ends_before(self, step: int) -> bool:
-        """Whether the dream is over before ``step``: its steps are done, or it was asked to stop (``stopped_at``)."""
+        """Whether the optimization is over before ``step``: its steps are done, or it was asked to stop (``stopped_at``)."""
         if step > self.steps:
             return True
         if self.should_stop is not None and self.should_stop():
@@ -115,15 +115,15 @@ class Dream:
             self._unread.clear()
 
 
-def dream(dreams: Sequence[Dream], perceptor: Judge, speed: Speed = PLAIN) -> None:
-    """Step every dream until it has made its ``steps`` or its ``should_stop()`` turned true.
+def optimize(runs: Sequence[Optimization], perceptor: Judge, speed: Speed = PLAIN) -> None:
+    """Step every optimization until it has made its ``steps`` or its ``should_stop()`` turned true.
 
-    All dreams of one call share the generator's network (``decode_batch``) and ``perceptor``. Each
-    dream's losses land in ``dream.losses``; a stopped one leaves the batch with ``stopped_at`` set.
+    All of one call share the generator's network (``decode_batch``) and ``perceptor``. Each one's
+    losses land in its ``losses``; a stopped one leaves the batch with ``stopped_at`` set.
     With ``speed.sync_free`` the losses are read back only at step 1, every ``report_every`` steps
     and the last step, and ``on_step`` gets the latest loss read; otherwise after every step.
     """
-    active = list(dreams)
+    active = list(runs)
     device_type = active[0].generator.parameters()[0].device.type
     for step in itertools.count(1):
         active = [d for d in active if not d.ends_before(step)]

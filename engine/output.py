@@ -7,8 +7,8 @@ import io
 import torch
 from PIL import Image, PngImagePlugin
 
-from engine import options, weights
-from engine.protocol import RenderRequest
+from contract.families import ALL_OPTIONS
+from contract.validation import ResolvedRequest
 
 PREVIEW_QUALITY = 80
 
@@ -19,13 +19,13 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array, "RGB")
 
 
-def parameters_text(request: RenderRequest, seconds: float, version: str) -> str:
+def parameters_text(resolved: ResolvedRequest, seconds: float, version: str) -> str:
     """The Stable Diffusion web UI "PNG Info" layout: the prompt, then one line of ``Key: value`` pairs.
 
     Generator options are written with their resolved values, defaults included, so the line alone
     reproduces the picture.
     """
-    family = weights.lookup(request.model).family
+    request = resolved.request
     pairs: dict[str, object] = {
         "Steps": request.steps,
         "Seed": request.seed,
@@ -35,11 +35,11 @@ def parameters_text(request: RenderRequest, seconds: float, version: str) -> str
         "Cutn": request.cutn,
         "Cut pow": request.cut_pow,
         "Optimizer": request.optimizer,
-        "LR": options.learning_rate(request.lr, family),
+        "LR": resolved.lr,
     }
-    for name, value in options.resolve(family, request.model, request.options).items():
+    for name, value in resolved.options.items():
         if value is not None:
-            pairs[options.ALL_OPTIONS[name].label] = value
+            pairs[ALL_OPTIONS[name].label] = value
     if request.init_image:
         pairs["Init image"] = request.init_image
         pairs["Init weight"] = request.init_weight

@@ -1,47 +1,19 @@
-"""CLIP, through open_clip, as the judge of how well the picture matches the prompts.
-
-Every perceptor is loaded from a folder in open_clip's ``local-dir`` layout
-(``open_clip_config.json`` + weights), the same layout for real and tiny models, so nothing
-is fetched behind our back at render time.
-"""
+"""CLIP as the judge of how well the picture matches the prompts (the network is read in ``engine/networks/clip.py``)."""
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 
-import open_clip
 import torch
 import torch.nn.functional as F
 
-log = logging.getLogger(__name__)
-
-CONFIG_FILE = "open_clip_config.json"
-
-
-def write_config(folder: Path, model_cfg: dict, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-    """Write the ``open_clip_config.json`` that ``local-dir:`` loading reads."""
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {"model_cfg": model_cfg, "preprocess_cfg": {"mean": list(mean), "std": list(std)}}
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-
-
-def write_pretrained_config(folder: Path, name: str) -> None:
-    """Describe an open_clip ``MODEL/PRETRAINED`` pair from open_clip's own tables."""
-    model, _, tag = name.partition("/")
-    cfg = open_clip.get_pretrained_cfg(model, tag)
-    model_cfg = dict(open_clip.get_model_config(model))
-    if cfg.get("quick_gelu"):
-        model_cfg["quick_gelu"] = True
-    write_config(folder, model_cfg, cfg.get("mean", open_clip.OPENAI_DATASET_MEAN), cfg.get("std", open_clip.OPENAI_DATASET_STD))
+from engine.networks.clip import load_clip
 
 
 class Perceptor:
     """Embeds text and images into CLIP's space, unit-normalized."""
 
-    def __init__(self, name: str, model: torch.nn.Module, tokenizer, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        self.name = name
+    def __init__(self, model: torch.nn.Module, tokenizer, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         size = model.visual.image_size
@@ -67,9 +39,4 @@ class Perceptor:
 
 def load_perceptor(name: str, folder: Path) -> Perceptor:
     """Load a perceptor from its weights folder (``WeightStore.ensure`` made sure it is complete)."""
-    if not (folder / CONFIG_FILE).is_file():
-        write_pretrained_config(folder, name)
-    source = f"local-dir:{folder}"
-    model = open_clip.create_model(source, require_pretrained=True)
-    config = json.loads((folder / CONFIG_FILE).read_text())["preprocess_cfg"]
-    return Perceptor(name, model, open_clip.get_tokenizer(source), tuple(config["mean"]), tuple(config["std"]))
+    return Perceptor(*load_clip(name, folder))

@@ -14,18 +14,21 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from engine import options, output, weights
+from contract import registry
+from contract.errors import JobCancelled, OutOfMemory, WeightsError
+from contract.families import Network, load_attribute
+from contract.models import CLIP_WEIGHTS, ModelSpec
+from contract.prompts import parse_item, parse_noise_prompt, parse_prompts
+from contract.protocol import Progress, RenderRequest
+from contract.speed import DEFAULT as DEFAULT_SPEED
+from contract.speed import Speed
+from contract.validation import ResolvedRequest, open_image, validate
+from engine import output
 from engine.cutouts import MakeCutouts
-from engine.errors import Cancelled, OutOfMemory, WeightsError
-from engine.generators import Generator, generator_class
 from engine.images import image_tensor, resize_image
-from engine.loop import Dream, Target, dream, make_optimizer
+from engine.loop import Optimization, Target, make_optimizer, optimize
 from engine.perceptor import Perceptor, load_perceptor
-from engine.prompts import parse_item, parse_noise_prompt, parse_prompts
-from engine.protocol import Progress, RenderRequest
-from engine.speed import DEFAULT as DEFAULT_SPEED
-from engine.speed import Speed
-from engine.validation import open_image, validate
+from engine.weights import WeightStore, spec_for
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ class RenderResult:
 
 
 @dataclass
-class Job:
+class RenderTask:
     """A request and how its progress is reported and its cancel asked."""
 
     request: RenderRequest
@@ -96,7 +99,7 @@ def device_speed(text: str, device: torch.device) -> Speed:
 class Engine:
     """Loads models once and renders requests, one after another or in batches, on one device."""
 
-    def __init__(self, store: weights.WeightStore, device: str = "auto", speed: str = DEFAULT_SPEED) -> None:
+    def __init__(self, store: WeightStore, device: str = "auto", speed: str = DEFAULT_SPEED) -> None:
         self.store = store
         self.device = resolve_device(device)
         self.speed = device_speed(speed, self.device)
@@ -105,8 +108,7 @@ class Engine:
         self._networks: dict[str, nn.Module | None] = {}
         self._perceptors: dict[str, Perceptor] = {}
 
-    def _load(self, name: str, loader: Callable[[Path], object], main_file: str):
-        spec = weights.lookup(name)
+    def _load(self, spec: ModelSpec, loader: Callable[[Path], object], main_file: str):
         folder = self.store.ensure(spec)
         try:
             return loader(folder)
@@ -120,15 +122,18 @@ class Engine:
     def network(self, name: str) -> nn.Module | None:
         """The generator's pretrained network (None for painters trained from scratch)."""
         if name not in self._networks:
-            spec = weights.lookup(name)
-            painter = generator_class(spec.family)
-            net = self._load(name, painter.load_network, painter.weights_file) if spec.needs_weights else None
-            self._networks[name] = prepare_network(net, painter, self.speed, self.device)
+            spec = registry.lookup(name)
+            network = registry.family_of(spec).network
+            if network is None:
+                self._networks[name] = None
+            else:
+                net = self._load(spec, load_attribute(network.loader), network.main_file)
+                self._networks[name] = prepare_network(net, network, self.speed, self.device)
         return self._networks[name]
 
     def perceptor(self, name: str) -> Perceptor:
         if name not in self._perceptors:
-            perceptor = self._load(name, lambda folder: load_perceptor(name, folder), "open_clip_model.safetensors")
+            perceptor = self._load(spec_for(name), lambda folder: load_perceptor(name, folder), CLIP_WEIGHTS)
             self._perceptors[name] = prepare_perceptor(perceptor, self.speed, self.device)
         return self._perceptors[name]
 
@@ -145,78 +150,85 @@ class Engine:
         keep_frames: bool = False,
         job_id: str = "",
     ) -> RenderResult:
-        """Render ``request``; raises ``BadRequest``, ``WeightsError``, ``OutOfMemory`` or ``Cancelled``."""
-        outcome = self.render_batch([Job(request, on_progress, should_stop, keep_frames, job_id)])[0]
-        if isinstance(outcome, Cancelled):
+        """Render ``request``; raises ``BadRequest``, ``WeightsError``, ``OutOfMemory`` or ``JobCancelled``."""
+        outcome = self.render_batch([RenderTask(request, on_progress, should_stop, keep_frames, job_id)])[0]
+        if isinstance(outcome, JobCancelled):
             raise outcome
         return outcome
 
-    def render_batch(self, jobs: list[Job]) -> list[RenderResult | Cancelled]:
-        """Render jobs that share a ``batch_key`` as one batch: one decode and one CLIP pass per step.
+    def render_batch(self, tasks: list[RenderTask]) -> list[RenderResult | JobCancelled]:
+        """Render tasks that share a ``batch_key`` as one batch: one decode and one CLIP pass per step.
 
-        Each job gets what it would get alone (its own seed, cutouts and optimizer), to float
-        tolerance. Returns each job's result, or ``Cancelled`` for a job stopped on the way; raises
-        ``BadRequest`` before any work if one job is invalid.
+        Each task gets what it would get alone (its own seed, cutouts and optimizer), to float
+        tolerance. Returns each task's result, or ``JobCancelled`` for one stopped on the way; raises
+        ``BadRequest`` before any work if one request is invalid.
         """
-        for job in jobs:
-            validate(job.request)
-        if len({batch_key(job.request) for job in jobs}) != 1:
+        resolved = [validate(task.request) for task in tasks]
+        if len({batch_key(task.request) for task in tasks}) != 1:
             raise ValueError("a batch needs one model, perceptor and size")
         try:
-            return self._render(jobs)
+            return self._render(tasks, resolved)
         except torch.OutOfMemoryError as error:
-            request = jobs[0].request
-            pictures = request.size if len(jobs) == 1 else f"{len(jobs)} pictures of {request.size}"
+            request = tasks[0].request
+            pictures = request.size if len(tasks) == 1 else f"{len(tasks)} pictures of {request.size}"
             raise OutOfMemory(
                 f"the {self.device} device ran out of memory rendering {pictures} with {request.cutn} cutouts; "
                 "try a smaller size or fewer cutouts"
             ) from error
 
-    def _render(self, jobs: list[Job]) -> list[RenderResult | Cancelled]:
+    def _render(self, tasks: list[RenderTask], resolved: list[ResolvedRequest]) -> list[RenderResult | JobCancelled]:
         start = time.perf_counter()
-        first = jobs[0].request
+        first = tasks[0].request
         net = self.network(first.model)  # before any seeding: building a network draws random numbers
         perceptor = self.perceptor(first.perceptor)
-        dreams = [self._dream(job, net, perceptor, start, own_rng=len(jobs) > 1) for job in jobs]
-        dream(dreams, perceptor, self.speed)
-        outcomes: list[RenderResult | Cancelled] = []
-        for job, run in zip(jobs, dreams, strict=True):
+        own_rng = len(tasks) > 1
+        runs = [self._optimization(task, r, net, perceptor, start, own_rng) for task, r in zip(tasks, resolved, strict=True)]
+        optimize(runs, perceptor, self.speed)
+        outcomes: list[RenderResult | JobCancelled] = []
+        for task, r, run in zip(tasks, resolved, runs, strict=True):
             if run.stopped_at is not None:
-                outcomes.append(Cancelled(f"cancelled after {run.stopped_at} of {run.steps} steps", run.stopped_at))
+                outcomes.append(JobCancelled(f"cancelled after {run.stopped_at} of {run.steps} steps", run.stopped_at))
                 continue
             image = output.to_pil(run.generator.image())
             seconds = time.perf_counter() - start
-            png = output.png_bytes(image, output.parameters_text(job.request, seconds, package_version()))
-            outcomes.append(RenderResult(job.request, image, png, run.losses, seconds, job.frames))
+            png = output.png_bytes(image, output.parameters_text(r, seconds, package_version()))
+            outcomes.append(RenderResult(task.request, image, png, run.losses, seconds, task.frames))
         return outcomes
 
-    def _dream(self, job: Job, net: nn.Module | None, perceptor: Perceptor, start: float, own_rng: bool) -> Dream:
-        """Set up one job from its seed: generator, init image, targets, optimizer."""
-        request = job.request
-        family = weights.lookup(request.model).family
+    def _optimization(
+        self,
+        task: RenderTask,
+        resolved: ResolvedRequest,
+        net: nn.Module | None,
+        perceptor: Perceptor,
+        start: float,
+        own_rng: bool,
+    ) -> Optimization:
+        """Set up one task from its seed: generator, init image, targets, optimizer."""
+        request = task.request
         torch.manual_seed(request.seed)
         make_cutouts = MakeCutouts(perceptor.input_size, request.cutn, request.cut_pow, batched=self.speed.batched_cutouts)
-        settings = options.resolve(family, request.model, request.options)
-        generator = generator_class(family)(net, request.width, request.height, self.device, **settings)
+        painter = load_attribute(resolved.family.painter)
+        generator = painter(net, request.width, request.height, self.device, **resolved.options)
         generator.checkpoint = self.speed.checkpoint_for(request.width, request.height)
         init = None
         if request.init_image:
             init = resize_image(image_tensor(open_image(request.init_image), self.device), request.width, request.height)
             generator.init_from_image(init)
         targets = self._targets(request, perceptor, make_cutouts)
-        optimizer = make_optimizer(request.optimizer, generator.parameters(), options.learning_rate(request.lr, family))
+        optimizer = make_optimizer(request.optimizer, generator.parameters(), resolved.lr)
 
         def on_step(step: int, loss: float) -> None:
             preview = None
             if step % request.preview_every == 0 or step == request.steps:
                 picture = output.to_pil(generator.image())
                 preview = output.preview_bytes(picture)
-                if job.keep_frames:
-                    job.frames.append(picture)
-            if job.on_progress is not None:
-                job.on_progress(Progress(job.job_id, step, request.steps, loss, time.perf_counter() - start, preview))
+                if task.keep_frames:
+                    task.frames.append(picture)
+            if task.on_progress is not None:
+                task.on_progress(Progress(task.job_id, step, request.steps, loss, time.perf_counter() - start, preview))
 
-        return Dream(
+        return Optimization(
             generator,
             targets,
             optimizer,
@@ -226,7 +238,7 @@ class Engine:
             init_image=init,
             init_weight=request.init_weight,
             on_step=on_step,
-            should_stop=job.should_stop,
+            should_stop=task.should_stop,
             rng=torch.get_rng_state() if own_rng else None,
         )
 
@@ -247,12 +259,10 @@ class Engine:
         return targets
 
 
-def prepare_network(net: nn.Module | None, painter: type[Generator], speed: Speed, device: torch.device) -> nn.Module | None:
+def prepare_network(net: nn.Module, network: Network, speed: Speed, device: torch.device) -> nn.Module:
     """Move a generator network to ``device`` in the memory layout ``speed`` asks for, compiled if it asks."""
-    if net is None:
-        return None
     net = net.to(device, memory_format=torch.channels_last if speed.channels_last else torch.preserve_format)
-    for part in painter.compiled_parts if speed.compile else ():
+    for part in network.compiled_parts if speed.compile else ():
         _compile(net.get_submodule(part))
     return net
 

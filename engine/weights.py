@@ -1,10 +1,10 @@
-"""Where model weights come from and where they live.
+"""The weights cache: where a model's files live, and fetching them.
 
-The registry maps the contract names in DESIGN.md to files, mirror URLs and (where known)
-checksums. Files live in ``{weights_dir}/{name}/``; downloads resume from a ``.part`` file,
-show a progress bar and are verified before they are moved into place. The ``tiny-*`` models
-have no URL: they are made deterministically on first use (see ``engine.tiny``) and then load
-through exactly the same code as the real files.
+Files live in ``{weights_dir}/{name}/``; downloads resume from a ``.part`` file, show a progress
+bar and are verified before they are moved into place. Which files a model has, and their mirrors
+and checksums, is the registry's (``contract.registry``). The ``tiny-*`` models have no URL: they
+are made deterministically on first use (``engine/networks/tiny.py``) and then load through exactly
+the same code as the real files.
 """
 
 from __future__ import annotations
@@ -18,157 +18,22 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import DownloadError, WeightsError
+from contract import registry
+from contract.errors import DownloadError, WeightsError
+from contract.models import ModelSpec, WeightFile
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
-HF = "https://huggingface.co"
-HEIBOX = "https://heibox.uni-heidelberg.de"
-BIGGAN_S3 = "https://s3.amazonaws.com/models.huggingface.co/biggan"
 
 
-@dataclass(frozen=True)
-class WeightFile:
-    """One file of a model; ``urls`` are mirrors tried in order."""
-
-    name: str
-    urls: tuple[str, ...] = ()
-    sha256: str | None = None
-    approx_size: str = ""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    family: str  # "vqgan", "clip", "biggan", "siren", "pixels"
-    description: str
-    files: tuple[WeightFile, ...] = ()
-    synthetic: bool = False
-    size_multiple: int = 1
-    native_size: int | None = None  # generators that paint one square size only
-
-    @property
-    def needs_weights(self) -> bool:
-        return bool(self.files)
-
-    @property
-    def folder_name(self) -> str:
-        return self.name.replace("/", "__")
-
-
-def _heibox_pair(share: str, ckpt_size: str) -> tuple[WeightFile, ...]:
-    base = f"{HEIBOX}/d/{share}/files/?p="
-    return (
-        WeightFile("model.yaml", (f"{base}%2Fconfigs%2Fmodel.yaml&dl=1",), approx_size="1 KB"),
-        WeightFile("last.ckpt", (f"{base}%2Fckpts%2Flast.ckpt&dl=1",), approx_size=ckpt_size),
-    )
-
-
-def _biggan_files(name: str, bin_size: str, mirror: str | None = None) -> tuple[WeightFile, ...]:
-    """The official ``config.json`` + ``pytorch_model.bin`` pair of pytorch-pretrained-biggan."""
-    mirrors = (f"{HF}/{mirror}/resolve/main",) if mirror else ()
-    return tuple(
-        WeightFile(file, (f"{BIGGAN_S3}/{name}-{file}", *(f"{m}/{file}" for m in mirrors)), approx_size=size)
-        for file, size in (("config.json", "1 KB"), ("pytorch_model.bin", bin_size))
-    )
-
-
-def _tiny_generator(name: str, family: str, what: str, files: tuple[str, ...], **size: int) -> ModelSpec:
-    """A smoke-test generator: no URL, its files are made on first use (``engine.tiny``)."""
-    description = f"random-weight {what} for smoke tests (its pictures are noise)"
-    return ModelSpec(name, family, description, tuple(WeightFile(f) for f in files), synthetic=True, **size)
-
-
-_GENERATORS = (
-    ModelSpec(
-        "vqgan-imagenet-f16-16384",
-        "vqgan",
-        "VQGAN ImageNet, f16, 16384 codes (taming-transformers)",
-        _heibox_pair("a7530b09fed84f80a887", "980 MB"),
-        size_multiple=16,
-    ),
-    ModelSpec(
-        "vqgan-imagenet-f16-1024",
-        "vqgan",
-        "VQGAN ImageNet, f16, 1024 codes (taming-transformers)",
-        _heibox_pair("8088892a516d4e3baf92", "958 MB"),
-        size_multiple=16,
-    ),
-    ModelSpec(
-        "vqgan-openimages-f8-8192",
-        "vqgan",
-        "Gumbel VQGAN OpenImages, f8, 8192 codes (taming-transformers)",
-        _heibox_pair("2e5662443a6b4307b470", "376 MB"),
-        size_multiple=8,
-    ),
-    _tiny_generator("tiny-vqgan", "vqgan", "VQGAN", ("model.yaml", "last.ckpt"), size_multiple=2),
-    *(
-        ModelSpec(
-            f"biggan-deep-{side}",
-            "biggan",
-            f"BigGAN-deep {side}x{side}, ImageNet classes (The Big Sleep; pytorch-pretrained-biggan)",
-            _biggan_files(f"biggan-deep-{side}", size, mirror),
-            native_size=side,
-        )
-        for side, size, mirror in ((128, "211 MB", "osanseviero/BigGAN-deep-128"), (256, "234 MB", None), (512, "236 MB", None))
-    ),
-    _tiny_generator("tiny-biggan", "biggan", "BigGAN-deep", ("config.json", "pytorch_model.bin"), native_size=64),
-    ModelSpec("siren", "siren", "SIREN coordinate network trained from scratch for each image (Deep Daze); no weights"),
-    ModelSpec("pixels", "pixels", "the image itself in a decorrelated Fourier basis; no weights"),
-)
-_PERCEPTORS = (
-    ModelSpec(
-        "tiny-clip",
-        "clip",
-        "random-weight CLIP for smoke tests (it understands nothing)",
-        (WeightFile("open_clip_config.json"), WeightFile("open_clip_model.safetensors")),
-        synthetic=True,
-    ),
-)
-KNOWN_PERCEPTORS = ("ViT-B-32/openai", "ViT-B-16/openai", "ViT-L-14/openai", "ViT-B-32/laion2b_s34b_b79k")
-REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _GENERATORS + _PERCEPTORS}
-
-
-def generator_names() -> list[str]:
-    return [spec.name for spec in _GENERATORS]
-
-
-def fixed_size_generators(family: str) -> list[ModelSpec]:
-    """The real (not synthetic) generators of ``family`` that paint one size only."""
-    return [s for s in _GENERATORS if s.family == family and s.native_size and not s.synthetic]
-
-
-def clip_spec(name: str) -> ModelSpec:
-    """Spec for an open_clip ``MODEL/PRETRAINED`` name; the weights come from its Hugging Face repo."""
-    model, sep, tag = name.partition("/")
-    if not sep or not model or not tag:
-        raise WeightsError(f"perceptor {name!r} must look like MODEL/PRETRAINED, e.g. ViT-B-32/openai")
-    import open_clip  # deferred: pulls in torch
-
-    cfg = open_clip.get_pretrained_cfg(model, tag)
-    if not cfg:
-        known = ", ".join(KNOWN_PERCEPTORS)
-        raise WeightsError(f"open_clip has no pretrained weights {tag!r} for {model!r} (try one of: {known})")
-    hub = cfg.get("hf_hub", "").strip("/")
-    if not hub:
-        raise WeightsError(f"{name} has no Hugging Face copy; only open_clip weights published there are supported")
-    url = f"{HF}/{hub}/resolve/main/open_clip_model.safetensors"
-    return ModelSpec(name, "clip", f"open_clip {model} trained on {tag}", (WeightFile("open_clip_model.safetensors", (url,)),))
-
-
-def lookup(name: str) -> ModelSpec:
-    """Spec of any known generator or perceptor name."""
-    if name in REGISTRY:
-        return REGISTRY[name]
+def spec_for(name: str) -> ModelSpec:
+    """Spec of any model name: a registered one, or an open_clip ``MODEL/PRETRAINED`` perceptor."""
     if "/" in name:
+        from engine.networks.clip import clip_spec  # deferred: open_clip pulls in torch
+
         return clip_spec(name)
-    raise WeightsError(f"unknown model {name!r}; known models: {', '.join(generator_names())}")
-
-
-def default_weights_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "dreambot" / "weights"
+    return registry.lookup(name)
 
 
 @dataclass(frozen=True)
@@ -187,7 +52,7 @@ class WeightStore:
         """The model's folder with every file present, making synthetic models on first use."""
         missing = self.missing(spec)
         if missing and spec.synthetic:
-            from engine import tiny  # deferred: needs torch
+            from engine.networks import tiny  # deferred: needs torch
 
             tiny.make(spec.name, self.folder(spec))
             missing = self.missing(spec)

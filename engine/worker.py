@@ -16,14 +16,13 @@ import threading
 import traceback
 from typing import IO, Any
 
-from engine.errors import BadRequest, Cancelled, OutOfMemory, WeightsError
-from engine.protocol import Cancelled as CancelledEvent
-from engine.protocol import Event, Failed, Finished, Ready, RenderRequest, Started
-from engine.speed import DEFAULT as DEFAULT_SPEED
+from contract.errors import BadRequest, JobCancelled, OutOfMemory, WeightsError
+from contract.protocol import Cancelled, Event, Failed, Finished, Ready, RenderRequest, Started
+from contract.speed import DEFAULT as DEFAULT_SPEED
 
 log = logging.getLogger("engine.worker")
 
-OOM_HINT = "try a smaller size (e.g. 256x256) or fewer steps; a smaller picture needs much less memory"
+OOM_HINT = "try a smaller size (e.g. 256x256) or fewer cutouts; memory grows with the picture's pixels, not with the steps"
 WEIGHTS_HINT = "the bot's owner must fetch the weights on the GPU machine (dreambot weights download NAME)"
 
 
@@ -73,8 +72,8 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
             job_id=job_id,
         )
         channel.send(Finished(job_id, result.png, result.seconds, tuple(result.losses), result.animation()))
-    except Cancelled as error:
-        channel.send(CancelledEvent(job_id, error.step))
+    except JobCancelled as error:
+        channel.send(Cancelled(job_id, error.step))
     except OutOfMemory as error:
         channel.send(Failed(job_id, str(error), OOM_HINT))
     except WeightsError as error:
@@ -100,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--weights-dir", required=True)
-    parser.add_argument("--speed", default=DEFAULT_SPEED, help="fast, plain, or either with +SWITCH/-SWITCH (engine/speed.py)")
+    parser.add_argument("--speed", default=DEFAULT_SPEED, help="fast, plain, or either with +SWITCH/-SWITCH (contract/speed.py)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("engine").setLevel(logging.INFO)
@@ -121,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     while (command := jobs.get()) is not None:
         if command["job_id"] in cancelled:
             cancelled.discard(command["job_id"])
-            channel.send(CancelledEvent(command["job_id"], 0))
+            channel.send(Cancelled(command["job_id"], 0))
             continue
         run_job(engine, command, channel, cancelled)
     return 0

@@ -1,10 +1,16 @@
-"""Shared fixtures: one weights cache per test session, so the tiny models are made once."""
+"""Shared fixtures: one weights cache per test session (the tiny models are made once), an engine
+on the CPU, and a bot running against the Discord emulator with the real engine process."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from bot.config import Config, DefaultsConfig, DiscordConfig, EngineConfig, StorageConfig
+from tests.support.discord_bot import running_bot
+from tests.support.discord_emulator import DiscordEmulator
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +24,27 @@ def engine(weights_dir: Path):
     from engine.weights import WeightStore
 
     return Engine(WeightStore(weights_dir), "cpu")
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[DiscordEmulator]:
+    emulator = DiscordEmulator()
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+
+
+@pytest.fixture
+def config(emulator: DiscordEmulator, weights_dir: Path, tmp_path: Path) -> Config:
+    return Config(
+        discord=DiscordConfig(api_base=emulator.api_base, preview_interval=0.2),
+        engine=EngineConfig(device="cpu", weights_dir=str(weights_dir), preview_every=2),
+        defaults=DefaultsConfig(model="tiny-vqgan", perceptor="tiny-clip", steps=6, size="32x32"),
+        storage=StorageConfig(path=str(tmp_path / "dreambot.sqlite3"), files=str(tmp_path / "files")),
+    )
+
+
+@pytest.fixture
+async def bot(config: Config, emulator: DiscordEmulator):
+    async with running_bot(config, emulator) as bot:
+        yield bot

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from pathlib import Path
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 
 class _ClampWithGrad(torch.autograd.Function):
@@ -35,21 +33,15 @@ def clamp_with_grad(x: torch.Tensor, low: float = 0.0, high: float = 1.0) -> tor
 class Generator(ABC):
     """Owns the tensors being optimized and turns them into an RGB image ``[1, 3, H, W]`` in [0, 1].
 
-    Subclasses take ``(network, width, height, device, **options)``, where ``network`` is what
-    ``load_network`` returned (None for painters without weights) and the options are those of
-    their family in ``engine.options``. Random initial values are drawn from the global torch
+    Subclasses take ``(network, width, height, device, **options)``, where ``network`` is the
+    family's pretrained network (None for families without one) and the options are those of
+    their family in ``contract.families``. Random initial values are drawn from the global torch
     generator on the CPU, so a seed gives the same start on every device.
     """
 
-    weights_file: ClassVar[str] = ""  # the file to blame when loading fails
     prime_steps: ClassVar[int] = 100  # MSE steps of ``init_from_image`` when there is no encoder
     prime_lr: ClassVar[float] = 0.01
-    compiled_parts: ClassVar[tuple[str, ...]] = ()  # the network's submodules worth torch.compile (lists: each item)
     checkpoint: bool = False  # set by the engine for large pictures: recompute activations in the backward pass
-
-    @staticmethod
-    def load_network(folder: Path) -> nn.Module:
-        raise NotImplementedError("this generator has no weights")
 
     @abstractmethod
     def parameters(self) -> list[torch.Tensor]: ...

@@ -29,7 +29,7 @@ def frequency_scale(width: int, height: int, decay_power: float) -> torch.Tensor
     return frequency.pow(-decay_power)
 
 
-class FourierImage(Generator):
+class PixelsGenerator(Generator):
     def __init__(self, net: None, width: int, height: int, device: torch.device, decay_power: float = 1.0) -> None:
         self.width, self.height = width, height
         self.scale = frequency_scale(width, height, decay_power).to(device)

@@ -1,6 +1,6 @@
 from bot import embeds
 from bot.jobs import Job
-from engine.protocol import Progress, RenderRequest
+from contract.protocol import Progress, RenderRequest
 
 JOB = Job("ab12", 1, 2, 3, "alice", RenderRequest("a **bold** @everyone castle", seed=42, steps=300, width=256, height=128))
 

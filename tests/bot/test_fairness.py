@@ -1,6 +1,6 @@
 from bot.fairness import round_robin
 from bot.jobs import Job
-from engine.protocol import RenderRequest
+from contract.protocol import RenderRequest
 
 
 def job(job_id: str, user: int, created: float) -> Job:

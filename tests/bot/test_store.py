@@ -5,7 +5,7 @@ import pytest
 
 from bot.jobs import Job, JobState
 from bot.store import Store, StoreError
-from engine.protocol import RenderRequest
+from contract.protocol import RenderRequest
 
 
 def job(job_id: str, user: int = 1, created: float = 0.0) -> Job:

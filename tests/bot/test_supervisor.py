@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from bot.supervisor import EngineCommand, EngineCrashed, EngineSupervisor
-from engine.protocol import Cancelled, Finished, Progress, RenderRequest
+from contract.protocol import Cancelled, Finished, Progress, RenderRequest
 
 REQUEST = RenderRequest("a fairy", model="tiny-vqgan", perceptor="tiny-clip", width=32, height=32, steps=4, preview_every=2)
 
@@ -65,4 +65,3 @@ async def test_garbled_lines_and_other_jobs_events_are_skipped():
         assert got == [Cancelled("j1", 2)] and supervisor.device == "fake"
     finally:
         await supervisor.stop()
-

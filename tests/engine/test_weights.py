@@ -1,4 +1,5 @@
-"""Registry, cache folder errors, and downloads against a local HTTP server (resume, checksums, offline)."""
+"""Model names to specs (open_clip perceptors included), cache folder errors, and downloads against a
+local HTTP server (resume, checksums, offline)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from contract.errors import DownloadError, WeightsError
+from contract.models import WeightFile
 from engine import weights
-from engine.errors import DownloadError, WeightsError
 
 
 class _RangeHandler(http.server.BaseHTTPRequestHandler):
@@ -46,26 +48,8 @@ def server():
     httpd.shutdown()
 
 
-def test_contract_names_are_registered():
-    names = ["vqgan-imagenet-f16-16384", "vqgan-imagenet-f16-1024", "vqgan-openimages-f8-8192", "biggan-deep-128"]
-    names += ["biggan-deep-256", "biggan-deep-512", "siren", "pixels", "tiny-vqgan", "tiny-biggan", "tiny-clip"]
-    for name in names:
-        assert weights.lookup(name).name == name
-    assert set(weights.generator_names()) == set(names) - {"tiny-clip"}
-    real = weights.lookup("vqgan-imagenet-f16-16384")
-    assert {f.name for f in real.files} == {"model.yaml", "last.ckpt"}
-    assert all(f.urls and f.urls[0].startswith("https://") for f in real.files)
-    for side in (128, 256, 512):
-        spec = weights.lookup(f"biggan-deep-{side}")
-        assert (spec.family, spec.native_size) == ("biggan", side)
-        assert [f.name for f in spec.files] == ["config.json", "pytorch_model.bin"]
-        assert spec.files[1].urls[0] == f"https://s3.amazonaws.com/models.huggingface.co/biggan/biggan-deep-{side}-pytorch_model.bin"
-    assert weights.lookup("biggan-deep-128").files[1].urls[1].startswith("https://huggingface.co/osanseviero/BigGAN-deep-128/")
-    assert not weights.lookup("siren").needs_weights and not weights.lookup("pixels").needs_weights
-
-
 def test_clip_spec_points_at_hugging_face():
-    spec = weights.lookup("ViT-B-32/openai")
+    spec = weights.spec_for("ViT-B-32/openai")
     assert spec.family == "clip"
     assert spec.files[0].urls[0] == (
         "https://huggingface.co/timm/vit_base_patch32_clip_224.openai/resolve/main/open_clip_model.safetensors"
@@ -79,13 +63,13 @@ def test_clip_spec_points_at_hugging_face():
 )
 def test_unknown_names(name, message):
     with pytest.raises(WeightsError, match=message):
-        weights.lookup(name)
+        weights.spec_for(name)
 
 
 def test_missing_file_error_names_file_folder_and_command(tmp_path):
     store = weights.WeightStore(tmp_path)
     with pytest.raises(WeightsError) as info:
-        store.ensure(weights.lookup("vqgan-imagenet-f16-16384"))
+        store.ensure(weights.spec_for("vqgan-imagenet-f16-16384"))
     message = str(info.value)
     assert str(tmp_path / "vqgan-imagenet-f16-16384" / "model.yaml") in message
     assert "dreambot weights download vqgan-imagenet-f16-16384" in message
@@ -96,7 +80,7 @@ def test_download_and_resume(server, tmp_path):
     dest = tmp_path / "file.bin"
     (tmp_path / "file.bin.part").write_bytes(payload[:1000])
     digest = hashlib.sha256(payload).hexdigest()
-    weights.fetch(weights.WeightFile("file.bin", (f"{server}/file",), sha256=digest), dest, progress=False)
+    weights.fetch(WeightFile("file.bin", (f"{server}/file",), sha256=digest), dest, progress=False)
     assert dest.read_bytes() == payload
     assert _RangeHandler.requests == ["bytes=1000-"]
     assert not (tmp_path / "file.bin.part").exists()
@@ -104,20 +88,20 @@ def test_download_and_resume(server, tmp_path):
 
 def test_dead_mirror_falls_through_to_next(server, tmp_path):
     dest = tmp_path / "file.bin"
-    weights.fetch(weights.WeightFile("file.bin", (f"{server}/missing", f"{server}/file")), dest, progress=False)
+    weights.fetch(WeightFile("file.bin", (f"{server}/missing", f"{server}/file")), dest, progress=False)
     assert dest.read_bytes() == _RangeHandler.payload
 
 
 def test_checksum_mismatch_removes_partial_file(server, tmp_path):
     dest = tmp_path / "file.bin"
     with pytest.raises(DownloadError, match="expected 00"):
-        weights.fetch(weights.WeightFile("file.bin", (f"{server}/file",), sha256="00" * 32), dest, progress=False)
+        weights.fetch(WeightFile("file.bin", (f"{server}/file",), sha256="00" * 32), dest, progress=False)
     assert not dest.exists()
     assert not (tmp_path / "file.bin.part").exists()
 
 
 def test_offline_download_says_so(tmp_path):
-    file = weights.WeightFile("last.ckpt", ("http://nonexistent.invalid/last.ckpt",))
+    file = WeightFile("last.ckpt", ("http://nonexistent.invalid/last.ckpt",))
     with pytest.raises(DownloadError, match="could not reach nonexistent.invalid.*offline.*save it as"):
         weights.fetch(file, tmp_path / "last.ckpt", progress=False)
     assert not (tmp_path / "last.ckpt").exists()
@@ -125,6 +109,6 @@ def test_offline_download_says_so(tmp_path):
 
 def test_store_download_makes_synthetic_models(weights_dir: Path):
     store = weights.WeightStore(weights_dir)
-    folder = store.download(weights.lookup("tiny-clip"), progress=False)
+    folder = store.download(weights.spec_for("tiny-clip"), progress=False)
     assert (folder / "open_clip_config.json").is_file()
     assert (folder / "open_clip_model.safetensors").is_file()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from engine.errors import BadRequest, Cancelled, OutOfMemory, WeightsError
-from engine.protocol import Event, Progress, RenderRequest, render_command
+from contract.errors import BadRequest, JobCancelled, OutOfMemory, WeightsError
+from contract.protocol import Event, Progress, RenderRequest, render_command
 from engine.worker import OOM_HINT, Channel, read_commands, run_job
 
 
@@ -42,7 +42,7 @@ def test_other_outcomes():
     crash = events_of(RuntimeError("CUDA error: an illegal memory access"))[-1]
     assert crash.kind == "failed" and crash.retryable and "illegal memory access" in crash.reason
     cancelled = set()
-    stopped = events_of(Cancelled("cancelled after 3 of 4 steps", 3), cancelled)[-1]
+    stopped = events_of(JobCancelled("cancelled after 3 of 4 steps", 3), cancelled)[-1]
     assert stopped.kind == "cancelled" and stopped.step == 3 and not cancelled
 
 

@@ -332,7 +332,7 @@ class DiscordEmulator:
                 return _json(list(self.commands.values()))
             case "POST", ["interactions", interaction_id, token, "callback"]:
                 return self._callback(int(interaction_id), token, call)
-            case ("PATCH" | "GET" | "DELETE"), ["webhooks", _, token, "messages", message]:
+            case (("PATCH" | "GET" | "DELETE"), ["webhooks", _, token, "messages", message]):
                 if token in self.expired_tokens:
                     return _json({"message": "Invalid Webhook Token", "code": 50027}, 401)
                 return self._message_op(call, self._original.get(token) if message == "@original" else int(message))
@@ -342,7 +342,7 @@ class DiscordEmulator:
                 return _json(self._new_message(self.channel_id, call))
             case "POST", ["channels", channel_id, "messages"]:
                 return _json(self._new_message(int(channel_id), call))
-            case ("PATCH" | "GET" | "DELETE"), ["channels", _, "messages", message_id]:
+            case (("PATCH" | "GET" | "DELETE"), ["channels", _, "messages", message_id]):
                 return self._message_op(call, int(message_id))
             case "PUT", ["channels", _, "messages", _, "reactions", _, "@me"]:
                 return web.Response(status=204)

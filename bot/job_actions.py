@@ -1,0 +1,114 @@
+"""What members do with jobs, however they ask (a command, a button or a reaction): queue one,
+🔁 paint it again, ❌ cancel it, 🗑️ delete its result, 🎞️ get its animation.
+
+Each action checks who may do it (the job's owner or a moderator) and raises ``Refusal`` with the
+sentence to show; the cogs and the buttons call these directly and only choose how to answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+
+import discord
+
+from bot.admission import Refusal, check_channel, check_quota
+from bot.emoji import CANCEL
+from bot.files import JobFiles
+from bot.jobs import Job, new_job_id
+from bot.reporter import DiscordReporter
+from bot.scheduler import Scheduler
+from bot.settings import GuildSettings, SettingsStore
+from bot.store import Store
+from contract.limits import new_seed
+
+Someone = discord.Member | discord.User
+
+
+def is_moderator(member: Someone, settings: GuildSettings, permissions: discord.Permissions | None = None) -> bool:
+    """Manage Server (in the channel's ``permissions`` when given), or the server's moderator role."""
+    if not isinstance(member, discord.Member):
+        return False
+    permissions = permissions or member.guild_permissions
+    return permissions.manage_guild or any(role.id == settings.moderator_role for role in member.roles)
+
+
+class JobActions:
+    def __init__(self, store: Store, settings: SettingsStore, scheduler: Scheduler, reporter: DiscordReporter, files: JobFiles):
+        self.store = store
+        self.settings = settings
+        self.scheduler = scheduler
+        self.reporter = reporter
+        self.files = files
+
+    async def job(self, job_id: str) -> Job:
+        job = await self.store.job(job_id)
+        if job is None:
+            raise Refusal("That job is no longer known to the bot.")
+        return job
+
+    # queueing
+
+    async def admit(self, guild_id: int, channel_id: int, user: Someone, settings: GuildSettings) -> None:
+        """The server's channel list, the member's cap on waiting jobs and their cooldown."""
+        check_channel(settings, channel_id)
+        active = await self.store.active_jobs(guild_id, user.id)
+        check_quota(settings, len(active), await self.store.last_created(guild_id, user.id), time.time())
+
+    async def position(self, job_id: str) -> int:
+        order = await self.scheduler.order()
+        return next((index for index, job in enumerate(order, 1) if job.id == job_id), 1)
+
+    async def queue(self, job: Job) -> int:
+        """Store the job and wake the scheduler; returns its place in the queue."""
+        await self.store.add_job(job)
+        self.scheduler.wake()
+        return await self.position(job.id)
+
+    async def announce(self, job: Job, position: int) -> str | None:
+        """Post the job's message; if the channel refuses it, cancel the job and say why."""
+        try:
+            await self.reporter.queued(job, position)
+        except discord.HTTPException as error:
+            await self.scheduler.cancel(job)
+            return f"I cannot post in this channel ({error.text or error.status}), so job `{job.id}` was cancelled."
+        await self.reporter.queue_moved(await self.scheduler.order())  # a newcomer may go before others
+        return None
+
+    async def again(self, original: Job, user: Someone) -> Job:
+        """🔁: the same prompt with a new seed, owned by whoever asked for it."""
+        settings = await self.settings.get(original.guild_id)
+        await self.admit(original.guild_id, original.channel_id, user, settings)
+        request = dataclasses.replace(original.request, seed=new_seed())
+        job = Job(new_job_id(), original.guild_id, original.channel_id, user.id, user.display_name, request, parent=original.id)
+        if problem := await self.announce(job, await self.queue(job)):
+            raise Refusal(problem)
+        return job
+
+    # the owner's (or a moderator's) actions
+
+    async def check_owner(self, job: Job, user: Someone, verb: str, permissions: discord.Permissions | None = None) -> None:
+        settings = await self.settings.get(job.guild_id)
+        if user.id != job.user_id and not is_moderator(user, settings, permissions):
+            raise Refusal(f"Only the member who asked for job {job.id} or a moderator can {verb} it.")
+
+    async def cancel(self, job: Job, user: Someone, permissions: discord.Permissions | None = None) -> None:
+        """❌: a waiting job ends at once, a running one after its current step."""
+        await self.check_owner(job, user, "cancel", permissions)
+        if not job.active or not await self.scheduler.cancel(job):
+            raise Refusal(f"Job {job.id} has already {job.state.value if not job.active else 'ended'}.")
+
+    async def delete(self, job: Job, user: Someone, message: discord.PartialMessage) -> None:
+        """🗑️: the owner (or a moderator) takes a finished picture down."""
+        await self.check_owner(job, user, "delete")
+        if job.active:
+            raise Refusal(f"job {job.id} is still {job.state.value}; cancel it with {CANCEL} first.")
+        await message.delete()
+
+    async def animation(self, job: Job) -> discord.File:
+        """🎞️: the run as the engine recorded it."""
+        data = await self.files.read(self.files.animation(job.id))
+        if data is None:
+            raise Refusal("There is no animation of that job (it has not finished, was too short, or its files were cleaned up).")
+        return discord.File(io.BytesIO(data), f"dream-{job.id}.gif")

@@ -1,0 +1,195 @@
+"""Generator families, one declaration each: the painter, its network, its options, its learning
+rate and the models it paints with.
+
+A new painter is one module in ``engine/generators/`` plus one ``Family`` here. The torch side is
+named by import path (``"module:attribute"``) and imported on first use, so the bot and the command
+line read options and models from this table without loading torch, and rendering with one family
+never imports another's libraries (pytorch-pretrained-biggan pulls in scipy).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from contract.errors import BadRequest
+from contract.models import (
+    BIGGAN_CONFIG,
+    BIGGAN_WEIGHTS,
+    VQGAN_CHECKPOINT,
+    VQGAN_CONFIG,
+    ModelSpec,
+    biggan_files,
+    heibox_vqgan,
+    tiny_model,
+)
+from contract.options import Option, Value
+
+
+def load_attribute(path: str) -> Any:
+    """The object named ``"module:attribute"``, importing its module."""
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A family's pretrained network: the function that reads it from a weights folder, and what to tune on it."""
+
+    loader: str  # "module:function" taking the model's weights folder and returning the network
+    main_file: str  # the file to blame when loading fails
+    compiled_parts: tuple[str, ...] = ()  # submodules worth torch.compile (a ModuleList: each item)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    painter: str  # "module:Class" of its ``engine.generators.Generator``
+    lr: float  # the Adam learning rate that suits its parameterization
+    models: tuple[ModelSpec, ...]
+    network: Network | None = None  # None: nothing pretrained to load
+    options: tuple[Option, ...] = ()
+
+    def __post_init__(self) -> None:
+        if strays := [spec.name for spec in self.models if spec.family != self.name]:
+            raise ValueError(f"the {self.name} family declares models of another family: {', '.join(strays)}")
+
+    def resolve_options(self, model: str, given: Mapping[str, object]) -> dict[str, Value | None]:
+        """Every option of the family with ``given`` checked and applied over the defaults."""
+        options = {o.name: o for o in self.options}
+        for name in given:
+            if name not in options:
+                takes = f"its options are {', '.join(options)}" if options else "it takes none"
+                raise BadRequest(f"{model} has no option {name!r}; {takes}")
+        return {
+            name: option.default if given.get(name) is None else option.check(given[name]) for name, option in options.items()
+        }
+
+    def learning_rate(self, lr: float | None) -> float:
+        """The request's learning rate, or the family's own when it leaves it out."""
+        return self.lr if lr is None else lr
+
+
+# Learning rates from the VQGAN+CLIP notebooks, The Big Sleep, SIREN image fitting and Lucid's Fourier images.
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family(
+            "vqgan",
+            painter="engine.generators.z_quantize:VQGANGenerator",
+            lr=0.1,
+            network=Network("engine.networks.vqgan:load_vqgan", VQGAN_CHECKPOINT, compiled_parts=("decoder",)),
+            models=(
+                ModelSpec(
+                    "vqgan-imagenet-f16-16384",
+                    "vqgan",
+                    "VQGAN ImageNet, f16, 16384 codes (taming-transformers)",
+                    heibox_vqgan("a7530b09fed84f80a887"),
+                    size_multiple=16,
+                ),
+                ModelSpec(
+                    "vqgan-imagenet-f16-1024",
+                    "vqgan",
+                    "VQGAN ImageNet, f16, 1024 codes (taming-transformers)",
+                    heibox_vqgan("8088892a516d4e3baf92"),
+                    size_multiple=16,
+                ),
+                ModelSpec(
+                    "vqgan-openimages-f8-8192",
+                    "vqgan",
+                    "Gumbel VQGAN OpenImages, f8, 8192 codes (taming-transformers)",
+                    heibox_vqgan("2e5662443a6b4307b470"),
+                    size_multiple=8,
+                ),
+                tiny_model("tiny-vqgan", "vqgan", "VQGAN", (VQGAN_CONFIG, VQGAN_CHECKPOINT), size_multiple=2),
+            ),
+        ),
+        Family(
+            "biggan",
+            painter="engine.generators.big_sleep:BigGANGenerator",
+            lr=0.07,
+            network=Network("engine.networks.biggan:load_biggan", BIGGAN_WEIGHTS, compiled_parts=("generator.layers",)),
+            models=(
+                *(
+                    ModelSpec(
+                        f"biggan-deep-{side}",
+                        "biggan",
+                        f"BigGAN-deep {side}x{side}, ImageNet classes (The Big Sleep; pytorch-pretrained-biggan)",
+                        biggan_files(f"biggan-deep-{side}", mirror),
+                        native_size=side,
+                    )
+                    for side, mirror in ((128, "osanseviero/BigGAN-deep-128"), (256, None), (512, None))
+                ),
+                tiny_model("tiny-biggan", "biggan", "BigGAN-deep", (BIGGAN_CONFIG, BIGGAN_WEIGHTS), native_size=64),
+            ),
+            options=(
+                Option(
+                    "truncation", float, 1.0, lambda v: 0 < v <= 1, "above 0 and at most 1", "BigGAN truncation: lower is tamer"
+                ),
+                Option(
+                    "max_classes", int, None, lambda v: 1 <= v <= 1000, "between 1 and 1000", "most ImageNet classes that may mix"
+                ),
+                Option(
+                    "class_temperature",
+                    float,
+                    2.0,
+                    lambda v: 0 < v <= 100,
+                    "above 0 and at most 100",
+                    "softness of the class choice",
+                ),
+                Option(
+                    "ema_decay",
+                    float,
+                    0.99,
+                    lambda v: 0 <= v < 1,
+                    "at least 0 and below 1",
+                    "averaging of the latents shown (0: off)",
+                ),
+                Option(
+                    "start_class",
+                    int,
+                    None,
+                    lambda v: 0 <= v <= 999,
+                    "an ImageNet class index, 0 to 999",
+                    "ImageNet class to start from",
+                ),
+            ),
+        ),
+        Family(
+            "siren",
+            painter="engine.generators.deep_daze:SirenGenerator",
+            lr=1e-4,
+            models=(
+                ModelSpec(
+                    "siren", "siren", "SIREN coordinate network trained from scratch for each image (Deep Daze); no weights"
+                ),
+            ),
+            options=(
+                Option("layers", int, 16, lambda v: 2 <= v <= 64, "between 2 and 64", "SIREN sine layers"),
+                Option("hidden_width", int, 256, lambda v: 8 <= v <= 1024, "between 8 and 1024", "SIREN units per layer"),
+                Option(
+                    "w0",
+                    float,
+                    30.0,
+                    lambda v: 0 < v <= 1000,
+                    "above 0 and at most 1000",
+                    "SIREN first-layer frequency: higher is finer",
+                ),
+            ),
+        ),
+        Family(
+            "pixels",
+            painter="engine.generators.pixels:PixelsGenerator",
+            lr=0.05,
+            models=(ModelSpec("pixels", "pixels", "the image itself in a decorrelated Fourier basis; no weights"),),
+            options=(
+                Option(
+                    "decay_power", float, 1.0, lambda v: 0 <= v <= 4, "between 0 and 4", "Fourier falloff: higher is smoother"
+                ),
+            ),
+        ),
+    )
+}
+ALL_OPTIONS: dict[str, Option] = {o.name: o for family in FAMILIES.values() for o in family.options}

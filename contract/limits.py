@@ -1,0 +1,32 @@
+"""Every limit and default of a request, written once: the bot, the command line, the config and
+the engine all read them from here."""
+
+from __future__ import annotations
+
+import secrets
+
+MAX_STEPS = 10_000
+MIN_SIDE = 16
+MAX_SIDE = 2048
+MAX_CUTN = 256
+MAX_PROMPT_CHARS = 1000
+MAX_IMAGE_PIXELS = 40_000_000  # init and image prompts: larger pictures are refused before decoding
+MAX_SEED = 2**53  # Discord's integer options end here, so every seed the CLI takes can be typed into /dream
+NEW_SEED_BELOW = 2**31  # a fresh seed (CLI, /dream, 🔁) stays short enough to read and type
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+DEFAULT_MODEL = "vqgan-imagenet-f16-16384"
+DEFAULT_PERCEPTOR = "ViT-B-32/openai"
+DEFAULT_STEPS = 300
+DEFAULT_WIDTH = DEFAULT_HEIGHT = 256
+DEFAULT_SIZE = f"{DEFAULT_WIDTH}x{DEFAULT_HEIGHT}"
+DEFAULT_CUTN = 32
+DEFAULT_CUT_POW = 1.0
+DEFAULT_OPTIMIZER = "adam"
+DEFAULT_PREVIEW_EVERY = 10
+
+
+def new_seed() -> int:
+    """A fresh random seed for a request that gave none."""
+    return secrets.randbelow(NEW_SEED_BELOW)

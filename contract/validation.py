@@ -1,0 +1,133 @@
+"""Checks a request before anything heavy is loaded, so bad input fails fast and writes nothing.
+
+``validate`` turns a request into a ``ResolvedRequest``: the model's spec, its family and the
+options and learning rate it runs with, looked up once. The engine, the loop and the PNG writer
+take that object rather than looking the names up again.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from contract import registry
+from contract.errors import BadRequest, WeightsError
+from contract.families import Family
+from contract.limits import MAX_CUTN, MAX_IMAGE_PIXELS, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE, OPTIMIZERS
+from contract.models import PERCEPTOR_KIND, ModelSpec
+from contract.options import Value
+from contract.prompts import parse_item, parse_noise_prompt, parse_prompts
+from contract.protocol import RenderRequest
+
+_SIZE = re.compile(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"WxH"`` to ``(width, height)``."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise BadRequest(f"size {text!r} is not of the form WIDTHxHEIGHT, e.g. 256x256")
+    return int(match[1]), int(match[2])
+
+
+def size_for(model: str, requested: str | None, default: str) -> tuple[int, int]:
+    """The size to paint: the one asked for, else the model's only size if it has one, else ``default``."""
+    if requested:
+        return parse_size(requested)
+    native = registry.lookup(model).native_size
+    return (native, native) if native else parse_size(default)
+
+
+def check_size(model: str, width: int, height: int) -> None:
+    spec = registry.lookup(model)
+    if spec.native_size and (width, height) != (spec.native_size, spec.native_size):
+        sizes = ", ".join(f"{s.native_size}x{s.native_size} ({s.name})" for s in registry.fixed_size_generators(spec.family))
+        raise BadRequest(
+            f"the model {model} paints {spec.native_size}x{spec.native_size} only, not {width}x{height}; "
+            f"leave the size out, or pick the model for the size you want: {sizes}"
+        )
+    multiple = spec.size_multiple
+    low = max(multiple, MIN_SIDE)
+    for side, value in (("width", width), ("height", height)):
+        if not low <= value <= MAX_SIDE:
+            raise BadRequest(f"{side} {value} is out of range: {model} makes sides from {low} to {MAX_SIDE} pixels")
+        if value % multiple:
+            raise BadRequest(
+                f"the model {model} makes sides that are multiples of {multiple}; {width}x{height} is not "
+                f"(try {_round(width, multiple)}x{_round(height, multiple)})"
+            )
+
+
+def _round(value: int, multiple: int) -> int:
+    return max(multiple, round(value / multiple) * multiple)
+
+
+def open_image(path: str) -> Image.Image:
+    """Open and fully decode an image file as RGB, refusing decompression bombs."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise BadRequest(f"image {path!r} does not exist or is not a file")
+    try:
+        with Image.open(file) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise BadRequest(f"image {path!r} is {image.width}x{image.height}, more than {MAX_IMAGE_PIXELS} pixels")
+            return image.convert("RGB")
+    except (OSError, Image.DecompressionBombError, ValueError) as error:
+        raise BadRequest(f"image {path!r} could not be read as a picture ({error})") from None
+
+
+@dataclass(frozen=True)
+class ResolvedRequest:
+    """A valid request with everything its names stand for, looked up once."""
+
+    request: RenderRequest
+    spec: ModelSpec
+    family: Family
+    options: dict[str, Value | None]  # every option of the family, defaults included
+    lr: float
+
+
+def validate(request: RenderRequest) -> ResolvedRequest:
+    """The request resolved, or ``BadRequest`` naming the first problem with it."""
+    parse_prompts(request.prompt)
+    try:
+        spec = registry.lookup(request.model)
+    except WeightsError as error:
+        raise BadRequest(str(error)) from None
+    if spec.family == PERCEPTOR_KIND:
+        raise BadRequest(f"{request.model} is a perceptor, not a generator; generators: {', '.join(registry.generator_names())}")
+    family = registry.family_of(spec)
+    options = family.resolve_options(request.model, request.options)
+    if "/" not in request.perceptor and request.perceptor not in registry.REGISTRY:
+        raise BadRequest(
+            f"perceptor {request.perceptor!r} must be tiny-clip or an open_clip MODEL/PRETRAINED pair, e.g. ViT-B-32/openai"
+        )
+    if not 1 <= request.steps <= MAX_STEPS:
+        raise BadRequest(f"steps must be between 1 and {MAX_STEPS}, not {request.steps}")
+    check_size(request.model, request.width, request.height)
+    if not 1 <= request.cutn <= MAX_CUTN:
+        raise BadRequest(f"cutn must be between 1 and {MAX_CUTN}, not {request.cutn}")
+    for name, value in (("cut_pow", request.cut_pow), ("lr", request.lr)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise BadRequest(f"{name} must be a positive number, not {value}")
+    if request.optimizer not in OPTIMIZERS:
+        raise BadRequest(f"optimizer {request.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+    if request.preview_every < 1:
+        raise BadRequest("preview_every must be at least 1")
+    check_seed(request.seed)
+    if request.init_image:
+        open_image(request.init_image)
+    for item in request.image_prompts:
+        open_image(parse_item(item).text)
+    for item in request.noise_prompts:
+        parse_noise_prompt(item)
+    return ResolvedRequest(request, spec, family, options, family.learning_rate(request.lr))
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise BadRequest(f"the seed must be between 0 and {MAX_SEED}, not {seed}")

@@ -1,0 +1,280 @@
+"""/dream end to end: the real discord.py client, the emulator over loopback, the real engine process.
+
+Every refusal is an ephemeral message and queues nothing; init images come only from Discord.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import time
+import zlib
+
+import pytest
+from PIL import Image
+
+from tests.support.discord_bot import EPHEMERAL, dream, job_id_of, option, settings
+from tests.support.discord_emulator import Member
+
+
+async def test_dream_answers_at_once_then_shows_previews_and_the_final_png(bot, emulator):
+    alice = Member(emulator.snowflake(), "alice")
+    sent = time.monotonic()
+    interaction, text = await dream(emulator, "a magic fairy house", option("seed", 7, 4), option("steps", 12, 4), member=alice)
+    answered = emulator.interaction_replies(interaction)[0].at - sent
+    assert answered < 3.0
+    assert emulator.reply_flags(interaction) & EPHEMERAL
+    assert "it starts next" in text
+    job = job_id_of(text)
+    emulator.expired_tokens.add(f"token-{interaction}")  # everything after the answer must use the bot's own token
+
+    message = await emulator.wait_title(job, "Done")
+    message_id = int(message["id"])
+    edits = emulator.calls_to("PATCH", f"/messages/{message_id}")
+    painting = [c.json for c in edits if c.json and "Painting" in c.json["embeds"][0]["title"]]
+    assert painting, "no progress edit was made"
+    progress = painting[-1]["embeds"][0]
+    assert {f["name"] for f in progress["fields"]} >= {"Progress", "Step", "ETA"}
+    assert re.search(r"\d+/12", next(f["value"] for f in progress["fields"] if f["name"] == "Step"))
+    previews = [c for c in edits if "preview.jpg" in {name for name, _ in c.files.values()}]
+    assert previews, "no preview image was uploaded"
+    preview = Image.open(io.BytesIO(next(iter(previews[-1].files.values()))[1]))
+    assert preview.format == "JPEG" and "parameters" not in preview.info
+
+    final = message["embeds"][0]
+    fields = {f["name"]: f["value"] for f in final["fields"]}
+    assert fields["Seed"] == "7" and fields["Steps"] == "12" and fields["Size"] == "32x32" and fields["Model"] == "tiny-vqgan"
+    assert final["description"] == "a magic fairy house" and "alice" in final["footer"]["text"]
+    png = Image.open(io.BytesIO(emulator.files[message_id]["dream-7.png"]))
+    assert png.size == (32, 32)
+    assert png.info["parameters"].startswith("a magic fairy house\nSteps: 12, Seed: 7, Size: 32x32, Model: tiny-vqgan")
+    assert final["image"]["url"] == "attachment://dream-7.png"
+    buttons = [b["custom_id"] for row in message["components"] for b in row["components"]]
+    assert buttons == [f"dream:again:{job}", f"dream:gif:{job}"]
+
+    assert not emulator.calls_to("PATCH", "/webhooks/") and not emulator.calls_to("POST", "/webhooks/")
+    assert all(c.json.get("allowed_mentions") == {"parse": []} for c in emulator.calls_to("POST", "/channels/") if c.json)
+    stored = await bot.store.job(job)
+    assert stored.state == "done" and stored.message_id == message_id and stored.user_id == alice.id
+
+
+async def test_dream_with_each_painter_through_the_engine_process(bot, emulator):
+    """The model option reaches the engine process: BigGAN at its own size, pixels at the server's default."""
+    _, text = await dream(emulator, "a canyon", option("model", "tiny-biggan"), option("seed", 3, 4))
+    biggan = await emulator.wait_title(job_id_of(text), "Done")
+    _, text = await dream(emulator, "a canyon", option("model", "pixels"), option("seed", 3, 4))
+    pixels = await emulator.wait_title(job_id_of(text), "Done")
+    for message, model, size in ((biggan, "tiny-biggan", (64, 64)), (pixels, "pixels", (32, 32))):
+        png = Image.open(io.BytesIO(emulator.files[int(message["id"])]["dream-3.png"]))
+        assert png.size == size
+        assert f"Model: {model}" in png.info["parameters"]
+    _, refusal = await dream(emulator, "a canyon", option("model", "tiny-biggan"), option("size", "32x32"))
+    assert "paints 64x64 only, not 32x32" in refusal
+
+
+async def test_reactions_reroll_cancel_and_animation(bot, emulator):
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    _, text = await dream(emulator, "a lighthouse", option("seed", 3, 4), member=alice)
+    first = job_id_of(text)
+    message = await emulator.wait_title(first, "Done")
+
+    await emulator.react(int(message["id"]), "🔁", Member(emulator.app_id, "dreambot"))  # the bot's own reaction
+    await emulator.react(int(message["id"]), "🔁", bob)
+    rerun = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if m is not message and m["embeds"]
+                                            and m["embeds"][0]["description"] == "a lighthouse"], 30)  # fmt: skip
+    assert len(rerun) == 1, "the bot's own reaction must be ignored"
+    second = re.search(r"job ([0-9a-f]+) ", rerun[0]["embeds"][0]["footer"]["text"])[1]
+    done = await emulator.wait_title(second, "Done")
+    stored = await bot.store.job(second)
+    assert stored.user_id == bob.id and stored.parent == first and stored.request.prompt == "a lighthouse"
+    assert stored.request.seed != 3
+    assert {f["name"]: f["value"] for f in done["embeds"][0]["fields"]}["Seed"] == str(stored.request.seed)
+
+    await emulator.react(int(message["id"]), "🎞️", bob)
+    name = f"dream-{first}.gif"
+    files = emulator.files
+    gif = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if name in files.get(int(m["id"]), {})])
+    assert Image.open(io.BytesIO(files[int(gif[0]["id"])][name])).format == "GIF"
+
+    clicked = await emulator.click(int(message["id"]), f"dream:gif:{first}", bob)
+    await emulator.wait_for(lambda: emulator.interaction_replies(clicked))
+    reply = emulator.interaction_replies(clicked)[0]
+    assert reply.json["data"]["flags"] & EPHEMERAL and any(name.endswith(".gif") for name, _ in reply.files.values())
+
+    _, text = await dream(emulator, "a slow sunrise", option("steps", 1000, 4), member=alice)
+    slow = job_id_of(text)
+    painting = await emulator.wait_title(slow, "Painting", 60)
+    await emulator.react(int(painting["id"]), "❌", bob)
+    notice = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "Only the member" in m["content"]])
+    assert "bob" in notice[0]["content"] and notice[0]["allowed_mentions"] == {"parse": []}
+    assert (await bot.store.job(slow)).state == "running"
+    await emulator.react(int(painting["id"]), "❌", alice)
+    await emulator.wait_title(slow, "Cancelled", 60)
+    assert (await bot.store.job(slow)).state == "cancelled"
+
+    await emulator.react(int(message["id"]), "🗑️", bob)
+    await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "Only the member who asked" in m["content"]
+                                     and "delete" in m["content"]])  # fmt: skip
+    assert not emulator.messages[int(message["id"])].get("deleted")
+    await emulator.react(int(message["id"]), "🗑️", alice)
+    await emulator.wait_for(lambda: emulator.messages[int(message["id"])].get("deleted"))
+
+
+async def test_queue_and_cancel_commands(bot, emulator):
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    _, text = await dream(emulator, "first", option("steps", 1000, 4), member=alice)
+    running = job_id_of(text)
+    await emulator.wait_title(running, "Painting", 60)
+    _, text = await dream(emulator, "second", member=alice)
+    alice_second = job_id_of(text)
+    _, text = await dream(emulator, "third", member=bob)
+    assert "position 1" in text or "starts next" in text, "bob goes before alice's second job"
+    bob_first = job_id_of(text)
+    await emulator.wait_for(lambda: "position 2" in emulator.job_title(alice_second), 10)
+
+    listing = await emulator.slash("queue", member=bob)
+    text = await emulator.wait_for(lambda: emulator.reply_text(listing), 10)
+    lines = text.splitlines()
+    assert lines[0].startswith(f"▶️ `{running}`") and "alice" in lines[0]
+    assert lines[1].startswith(f"1. `{bob_first}`") and lines[2].startswith(f"2. `{alice_second}`")
+
+    refused = await emulator.slash("cancel", [option("job", alice_second)], member=bob)
+    assert "Only the member" in await emulator.wait_for(lambda: emulator.reply_text(refused), 10)
+    assert (await bot.store.job(alice_second)).state == "queued"
+
+    mod = Member(emulator.snowflake(), "mod", roles=(emulator.mod_role_id,), permissions=1 << 5)
+    done = await emulator.slash("cancel", [option("job", alice_second)], member=mod)
+    assert "cancelled" in await emulator.wait_for(lambda: emulator.reply_text(done), 10)
+    await emulator.wait_title(alice_second, "Cancelled", 10)
+    await emulator.wait_for(lambda: "next in line" in emulator.job_title(bob_first), 10)
+
+    painting = emulator.job_message(running)
+    assert [b["custom_id"] for row in painting["components"] for b in row["components"]] == [f"dream:cancel:{running}"]
+    refused = await emulator.click(int(painting["id"]), f"dream:cancel:{running}", bob)
+    assert "Only the member" in await emulator.wait_for(lambda: emulator.reply_text(refused), 10)
+    clicked = await emulator.click(int(painting["id"]), f"dream:cancel:{running}", alice)
+    assert running in await emulator.wait_for(lambda: emulator.reply_text(clicked), 10)
+    cancelled = await emulator.wait_title(running, "Cancelled", 60)
+    assert cancelled["components"] == [], "a cancelled job has no buttons left"
+
+    await emulator.wait_title(bob_first, "Done", 60)
+    nothing = await emulator.slash("cancel", member=bob)
+    assert "no job waiting or running" in await emulator.wait_for(lambda: emulator.reply_text(nothing), 10)
+
+
+async def test_rate_limits_and_deleted_messages_are_survived(bot, emulator):
+    emulator.rate_limit_edits = 3
+    _, text = await dream(emulator, "a storm", option("steps", 40, 4))
+    job = job_id_of(text)
+    painting = await emulator.wait_title(job, "Painting", 60)
+    emulator.delete(int(painting["id"]))
+    done = await emulator.wait_title(job, "Done", 120)
+    assert done["id"] != painting["id"], "a deleted message is posted again"
+    assert (await bot.store.job(job)).message_id == int(done["id"])
+    assert (await bot.store.job_for_message(int(done["id"]))).id == job
+    assert emulator.rate_limit_edits == 0, "the 429s were answered and waited out"
+
+
+def png(width: int = 40, height: int = 24) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 90)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def bomb_png(side: int = 30_000) -> bytes:
+    """A tiny file whose header claims ``side``x``side`` pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (side * 3 + 1) * 4)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+async def refused(emulator, bot, name: str, options: list[dict], member: Member | None = None, **kwargs) -> str:
+    before = len(await bot.store.queued()) + len(await bot.store.running())
+    messages = len(emulator.messages)
+    interaction = await emulator.slash(name, options, member=member, **kwargs)
+    text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+    assert emulator.reply_flags(interaction) & EPHEMERAL, text
+    assert len(await bot.store.queued()) + len(await bot.store.running()) == before, f"something was queued: {text}"
+    posted = list(emulator.messages.values())[messages:]
+    assert posted and all(m["flags"] & EPHEMERAL for m in posted), "only ephemeral answers may be posted"
+    return text
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ([option("prompt", "   ")], "prompt is empty"),
+        ([option("prompt", "x" * 1001)], "1001 characters"),
+        ([option("prompt", "a castle"), option("steps", 5000, 4)], "between 1 and 1000"),
+        ([option("prompt", "a castle"), option("steps", 0, 4)], "between 1 and 1000"),
+        ([option("prompt", "a castle"), option("size", "big")], "WIDTHxHEIGHT"),
+        ([option("prompt", "a castle"), option("size", "1024x1024")], "larger than this server allows (512x512)"),
+        ([option("prompt", "a castle"), option("size", "33x32")], "multiples of 2"),
+        ([option("prompt", "a castle"), option("model", "stable-diffusion")], "Unknown model 'stable-diffusion'"),
+        ([option("prompt", "a castle"), option("model", "ViT-B-32/openai")], "Unknown model"),
+        ([option("prompt", "a castle | | fog")], "empty part between '|'"),
+        ([option("prompt", "a castle:-1")], "needs a positive weight"),
+    ],
+)
+async def test_bad_dreams_are_refused(bot, emulator, options, expected):
+    assert expected in await refused(emulator, bot, "dream", options)
+
+
+async def test_server_rules_refuse_politely(bot, emulator):
+    mod = Member(emulator.snowflake(), "mod", permissions=1 << 5)
+    rules = {"banned_words": "gore, Blood", "channels": f"<#{emulator.channel_id}>", "cooldown": "1h", "jobs_per_user": "1"}
+    for key, value in rules.items():
+        assert "is now" in await settings(emulator, "set", mod, key=key, value=value)
+
+    text = await refused(emulator, bot, "dream", [option("prompt", "a BLOOD moon")])
+    assert "'blood'" in text
+    text = await refused(emulator, bot, "dream", [option("prompt", "a moon")], channel_id=emulator.other_channel_id)
+    assert "not painted in this channel" in text and f"<#{emulator.channel_id}>" in text
+
+    alice = Member(emulator.snowflake(), "alice")
+    first = await emulator.slash("dream", [option("prompt", "a moon"), option("steps", 1000, 4)], member=alice)
+    queued = await emulator.wait_for(lambda: emulator.reply_text(first), 10)
+    await emulator.wait_title(queued.split("`")[1], "Painting", 60)
+    assert "already have 1 job" in await refused(emulator, bot, "dream", [option("prompt", "another moon")], member=alice)
+    cancel = await emulator.slash("cancel", member=alice)
+    await emulator.wait_for(lambda: emulator.reply_text(cancel), 10)
+    await emulator.wait_title(queued.split("`")[1], "Cancelled", 60)
+    assert "dream again in" in await refused(emulator, bot, "dream", [option("prompt", "another moon")], member=alice)
+
+
+async def test_init_images_only_from_discord_and_safely_decoded(bot, emulator):
+    def with_attachment(attachment: dict) -> dict:
+        return {"options": [option("prompt", "a castle"), option("init_image", attachment["id"], 11)],
+                "attachments": {attachment["id"]: attachment}}  # fmt: skip
+
+    evil = emulator.attachment("evil.png", png(), url="https://evil.example.com/evil.png")
+    args = with_attachment(evil)
+    assert "uploaded to Discord" in await refused(emulator, bot, "dream", args["options"], attachments=args["attachments"])
+
+    huge = emulator.attachment("huge.png", png())
+    huge["size"] = 50 * 1024 * 1024
+    args = with_attachment(huge)
+    assert "50.0 MiB" in await refused(emulator, bot, "dream", args["options"], attachments=args["attachments"])
+
+    bad = (
+        ("bomb.png", bomb_png(), "too many pixels"),
+        ("big.png", bomb_png(8000), "8000x8000"),
+        ("notes.png", b"text", "could not be read"),
+    )
+    for name, data, expected in bad:
+        args = with_attachment(emulator.attachment(name, data))
+        assert expected in await refused(emulator, bot, "dream", args["options"], attachments=args["attachments"])
+
+    args = with_attachment(emulator.attachment("start.png", png()))
+    interaction = await emulator.slash("dream", args["options"], attachments=args["attachments"])
+    text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+    assert "Queued" in text
+    job = await bot.store.job(text.split("`")[1])
+    stored = Image.open(job.request.init_image)
+    assert stored.format == "PNG" and stored.size == (40, 24) and stored.getpixel((0, 0)) == (200, 30, 90)
+    await emulator.wait_title(job.id, "Done")

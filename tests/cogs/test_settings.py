@@ -1,0 +1,54 @@
+"""/settings: moderators only; unknown keys and bad values refused with what would work; nothing
+half-written; settings survive a restart."""
+
+from __future__ import annotations
+
+from tests.support.discord_bot import option, running_bot, settings
+from tests.support.discord_emulator import MANAGE_GUILD, Member
+
+
+async def test_only_moderators_change_settings(bot, emulator):
+    member = Member(emulator.snowflake(), "member")
+    assert "Only moderators" in await settings(emulator, "set", member, key="max_steps", value="50")
+    assert (await bot.settings.get(emulator.guild_id)).max_steps == 1000
+
+    role_holder = Member(emulator.snowflake(), "helper", roles=(emulator.mod_role_id,))
+    assert "Only moderators" in await settings(emulator, "show", role_holder)
+    owner = Member(emulator.snowflake(), "owner", permissions=MANAGE_GUILD)
+    assert "is now <@&" in await settings(emulator, "set", owner, key="moderator_role", value=f"<@&{emulator.mod_role_id}>")
+    assert "is now 50" in await settings(emulator, "set", role_holder, key="max_steps", value="50")
+
+
+async def test_set_show_reset_and_refusals(bot, emulator):
+    mod = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    shown = await settings(emulator, "show", mod)
+    assert "**steps** = 6" in shown and "**max_size** = 512x512" in shown and "**style** = none" in shown
+
+    text = await settings(emulator, "set", mod, key="colour", value="blue")
+    assert "no setting 'colour'" in text and "max_steps" in text and "banned_words" in text
+    assert "not a whole number" in await settings(emulator, "set", mod, key="steps", value="lots")
+    assert "choose one of" in await settings(emulator, "set", mod, key="model", value="dall-e")
+    assert "not a duration" in await settings(emulator, "set", mod, key="cooldown", value="soon")
+    assert "default steps (6) would be above max_steps (4)" in await settings(emulator, "set", mod, key="max_steps", value="4")
+    assert "multiples of 2" in await settings(emulator, "set", mod, key="size", value="33x33")
+    assert await bot.store.settings(emulator.guild_id) == {}, "a refused value must write nothing"
+
+    assert "is now unreal engine" in await settings(emulator, "set", mod, key="style", value="unreal engine")
+    assert "is now 300s" in await settings(emulator, "set", mod, key="cooldown", value="5m")
+    assert "is now 64x64" in await settings(emulator, "set", mod, key="size", value="64X64")
+    interaction = await emulator.slash("dream", [option("prompt", "a fairy house")])
+    text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+    job = await bot.store.job(text.split("`")[1])
+    assert job.request.prompt == "a fairy house | unreal engine" and job.request.size == "64x64"
+
+    assert "is back to none" in await settings(emulator, "reset", mod, key="style")
+    assert await bot.store.settings(emulator.guild_id) == {"cooldown": 300, "size": "64x64"}
+
+
+async def test_settings_survive_a_restart(config, emulator):
+    mod = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    async with running_bot(config, emulator):
+        assert "is now" in await settings(emulator, "set", mod, key="banned_words", value="gore, spiders")
+    async with running_bot(config, emulator) as bot:
+        assert (await bot.settings.get(emulator.guild_id)).banned_words == ("gore", "spiders")
+        assert "**banned_words** = gore, spiders" in await settings(emulator, "show", mod)

@@ -1,0 +1,169 @@
+"""The whole engine on tiny models: the loss falls, seeds reproduce, prompts and init images steer."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from contract.errors import BadRequest, JobCancelled, WeightsError
+from contract.protocol import RenderRequest
+from contract.registry import lookup
+from engine.pipeline import Engine
+from engine.weights import WeightStore
+from tests.support.pictures import pixels
+
+
+def request(**overrides) -> RenderRequest:
+    values = dict(prompt="a magic fairy house", model="tiny-vqgan", perceptor="tiny-clip", width=32, height=32, steps=5, seed=7)
+    return RenderRequest(**{**values, **overrides})
+
+
+def embed(engine: Engine, image: Image.Image) -> torch.Tensor:
+    perceptor = engine.perceptor("tiny-clip")
+    x = torch.from_numpy(np.asarray(image.resize((perceptor.input_size,) * 2))).permute(2, 0, 1)[None] / 255
+    with torch.no_grad():
+        return perceptor.encode_image(x.float())
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_loss_falls_over_30_steps(engine, seed):
+    losses = engine.render(request(width=64, height=64, steps=30, seed=seed)).losses
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.005
+
+
+def test_same_seed_same_pixels_other_seed_other_pixels(engine):
+    first = engine.render(request())
+    again = engine.render(request())
+    other = engine.render(request(seed=8))
+    assert pixels(first.png) == pixels(again.png)
+    assert first.losses == again.losses
+    assert pixels(first.png) != pixels(other.png)
+
+
+def test_output_has_requested_size_and_parameters(engine):
+    result = engine.render(request(width=48, height=32, prompt="castle:2 | fog:-0.5"))
+    png = Image.open(io.BytesIO(result.png))
+    assert png.size == (48, 32)
+    prompt, params = png.text["parameters"].split("\n")
+    assert prompt == "castle:2 | fog:-0.5"
+    for part in ("Steps: 5", "Seed: 7", "Size: 48x32", "Model: tiny-vqgan", "Perceptor: tiny-clip", "Cutn: 32"):
+        assert part in params
+
+
+def test_init_image_is_honoured(engine, tmp_path):
+    """VQGAN starts from the init image's codes: one tiny step later the picture is its reconstruction."""
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "init.png")
+    net = engine.network("tiny-vqgan")
+    init = torch.from_numpy(np.array(Image.open(tmp_path / "init.png"))).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        reconstruction = net.decode(net.encode(init * 2 - 1)).add(1).div(2).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255
+
+    def error(result) -> float:
+        return float(np.abs(np.asarray(result.image, dtype=np.float64) - reconstruction).mean())
+
+    plain = engine.render(request(steps=1, lr=1e-6))
+    steered = engine.render(request(steps=1, lr=1e-6, init_image=str(tmp_path / "init.png"), init_weight=1.0))
+    assert error(steered) < 1.0 < error(plain)
+    assert "Init image:" in Image.open(io.BytesIO(steered.png)).text["parameters"]
+    assert (
+        engine.render(request(init_image=str(tmp_path / "init.png"), init_weight=5.0)).losses
+        != engine.render(request(init_image=str(tmp_path / "init.png"))).losses
+    )
+
+
+def test_negative_prompt_moves_the_image_away(engine):
+    away = engine.perceptor("tiny-clip").encode_text(["a dragon"])
+    plain = engine.render(request(steps=30, width=64, height=64))
+    pushed = engine.render(request(steps=30, width=64, height=64, prompt="a magic fairy house | a dragon:-1"))
+    similarity_plain = (embed(engine, plain.image) @ away.T).item()
+    similarity_pushed = (embed(engine, pushed.image) @ away.T).item()
+    assert similarity_pushed < similarity_plain - 0.01
+
+
+def test_image_and_noise_prompts_change_the_result(engine, tmp_path):
+    Image.new("RGB", (32, 32), (0, 0, 255)).save(tmp_path / "blue.png")
+    plain = engine.render(request())
+    steered = engine.render(request(image_prompts=(f"{tmp_path / 'blue.png'}:2",), noise_prompts=("3:0.5",)))
+    assert pixels(plain.png) != pixels(steered.png)
+    assert "Image prompts:" in Image.open(io.BytesIO(steered.png)).text["parameters"]
+
+
+def test_progress_previews_and_animation(engine):
+    events = []
+    result = engine.render(request(steps=6, preview_every=2), on_progress=events.append, keep_frames=True, job_id="j1")
+    assert [e.step for e in events] == [1, 2, 3, 4, 5, 6]
+    assert all(e.job_id == "j1" and e.total_steps == 6 for e in events)
+    previews = [e for e in events if e.preview]
+    assert [e.step for e in previews] == [2, 4, 6]
+    preview = Image.open(io.BytesIO(previews[0].preview))
+    assert preview.format == "JPEG" and "parameters" not in preview.info
+    assert events[-1].loss == result.losses[-1]
+    gif = Image.open(io.BytesIO(result.animation()))
+    assert len(result.frames) == 3
+    assert gif.format == "GIF" and gif.n_frames >= 2
+
+
+def test_cancellation_stops_within_one_step(engine):
+    events = []
+    with pytest.raises(JobCancelled, match="after 3 of 50 steps"):
+        engine.render(request(steps=50), on_progress=events.append, should_stop=lambda: len(events) >= 3)
+    assert len(events) == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"prompt": "  "}, "prompt is empty"),
+        ({"model": "vqgan-nope"}, "unknown model 'vqgan-nope'"),
+        ({"model": "tiny-clip"}, "is a perceptor, not a generator"),
+        ({"perceptor": "clip"}, "MODEL/PRETRAINED"),
+        ({"width": 33}, "multiples of 2; 33x32 is not"),
+        ({"model": "vqgan-imagenet-f16-16384", "width": 100}, r"multiples of 16; 100x32 is not \(try 96x32\)"),
+        ({"height": 4096}, "height 4096 is out of range"),
+        ({"steps": 0}, "steps must be between 1 and 10000"),
+        ({"steps": 10001}, "steps must be between 1 and 10000"),
+        ({"cutn": 0}, "cutn must be between"),
+        ({"lr": -1.0}, "lr must be a positive number"),
+        ({"optimizer": "lion"}, "optimizer 'lion' is not one of"),
+        ({"init_image": "/no/such/file.png"}, "does not exist"),
+        ({"image_prompts": ("/no/such.png:2",)}, "does not exist"),
+        ({"noise_prompts": ("x",)}, "SEED or SEED:WEIGHT"),
+    ],
+)
+def test_bad_requests_are_refused_before_any_work(engine, overrides, message):
+    with pytest.raises(BadRequest, match=message):
+        engine.render(request(**overrides))
+
+
+def test_unreadable_init_image(engine, tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"not a png at all")
+    with pytest.raises(BadRequest, match="could not be read as a picture"):
+        engine.render(request(init_image=str(tmp_path / "broken.png")))
+
+
+def test_default_model_without_weights_fails_clearly(tmp_path):
+    engine = Engine(WeightStore(tmp_path), "cpu")
+    with pytest.raises(WeightsError, match="dreambot weights download vqgan-imagenet-f16-16384"):
+        engine.render(request(model="vqgan-imagenet-f16-16384", width=256, height=256))
+
+
+def test_corrupt_checkpoint_is_named(weights_dir: Path, tmp_path):
+    WeightStore(weights_dir).ensure(lookup("tiny-vqgan"))
+    shutil.copytree(weights_dir / "tiny-vqgan", tmp_path / "tiny-vqgan")
+    (tmp_path / "tiny-vqgan" / "last.ckpt").write_bytes(b"\x00" * 100)
+    with pytest.raises(WeightsError, match=r"last.ckpt for tiny-vqgan is corrupt.*dreambot weights download tiny-vqgan"):
+        Engine(WeightStore(tmp_path), "cpu").network("tiny-vqgan")
+
+
+def test_painters_without_weights_load_nothing(tmp_path):
+    engine = Engine(WeightStore(tmp_path), "cpu")
+    assert engine.network("siren") is None and engine.network("pixels") is None
+    assert not any(tmp_path.iterdir())

@@ -1,0 +1,56 @@
+"""Driving the bot through the Discord emulator: start it, send slash commands as members, read answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
+from bot.client import DreamBot
+from bot.config import Config
+from tests.support.discord_emulator import DiscordEmulator, Member
+
+EPHEMERAL = 64  # the message flag of an answer only its member sees
+
+
+@contextlib.asynccontextmanager
+async def running_bot(config: Config, emulator: DiscordEmulator) -> AsyncIterator[DreamBot]:
+    """Start the bot, wait until it is logged in and has seen the guild; close it afterwards."""
+    emulator.ready.clear()
+    bot = DreamBot(config)
+    task = asyncio.create_task(bot.start("test-token"))
+    try:
+        await asyncio.wait_for(bot.wait_until_ready(), 30)
+        yield bot
+    finally:
+        await bot.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 30)
+
+
+def option(name: str, value, kind: int = 3) -> dict:
+    """One slash-command option as Discord sends it (3 string, 4 integer, 11 attachment)."""
+    return {"name": name, "type": kind, "value": value}
+
+
+def subcommand(name: str, **values: str) -> list[dict]:
+    """The options of ``/settings NAME key:... value:...`` as Discord sends them."""
+    return [{"name": name, "type": 1, "options": [option(key, value) for key, value in values.items()]}]
+
+
+async def settings(emulator: DiscordEmulator, name: str, member: Member, **values: str) -> str:
+    """Run ``/settings NAME`` as ``member``; returns the (ephemeral) answer."""
+    interaction = await emulator.slash("settings", subcommand(name, **values), member=member)
+    return await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+
+
+def job_id_of(text: str) -> str:
+    """The job id in the bot's answer to /dream."""
+    return re.search(r"job `([0-9a-f]+)`", text)[1]
+
+
+async def dream(emulator: DiscordEmulator, prompt: str, *options: dict, member: Member | None = None) -> tuple[int, str]:
+    """Send /dream and wait for the answer; returns the interaction id and the answer's text."""
+    interaction = await emulator.slash("dream", [option("prompt", prompt), *options], member=member)
+    return interaction, await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)

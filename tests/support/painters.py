@@ -1,0 +1,17 @@
+"""Requests for the painters at their tiny smoke-test settings."""
+
+from __future__ import annotations
+
+import torch
+
+from contract.protocol import RenderRequest
+
+CPU = torch.device("cpu")
+SMALL_SIREN = {"layers": 4, "hidden_width": 64}
+# Each painter at its tiny smoke-test settings: (model, size, options).
+PAINTERS = [("tiny-biggan", 64, {}), ("siren", 64, SMALL_SIREN), ("pixels", 64, {})]
+
+
+def request(model: str, size: int, options: dict, **overrides) -> RenderRequest:
+    values = dict(prompt="the grand canyon in 3d", model=model, perceptor="tiny-clip", width=size, height=size, steps=5, seed=3)
+    return RenderRequest(**{**values, "options": options, **overrides})
