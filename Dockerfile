@@ -15,6 +15,7 @@ RUN pip install torch==2.14.1 torchvision==0.29.1
 COPY pyproject.toml README.md ./
 COPY bot bot
 COPY cogs cogs
+COPY contract contract
 COPY engine engine
 RUN pip install .
 

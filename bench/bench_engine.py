@@ -26,8 +26,10 @@ import subprocess
 import sys
 import time
 
+from contract.limits import DEFAULT_OPTIMIZER, DEFAULT_STEPS
+
 DEFAULT_CASES = ["vqgan:256", "vqgan:512", "biggan:256", "biggan:512", "siren:256", "siren:512", "pixels:256", "pixels:512"]
-IMAGE_STEPS = 300  # steps of one picture (the default request), for images per hour
+IMAGE_STEPS = DEFAULT_STEPS  # steps of one picture (the default request), for images per hour
 VQGAN_F16_16384 = {
     "model": {
         "target": "taming.models.vqgan.VQModel",
@@ -116,7 +118,7 @@ def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int,
         for _ in range(batch):
             generator = painter(net, size, size, device, **options)
             generator.checkpoint = speed.checkpoint_for(size, size)
-            optimizer = make_optimizer("adam", generator.parameters(), record.lr)
+            optimizer = make_optimizer(DEFAULT_OPTIMIZER, generator.parameters(), record.lr)
             cutouts = MakeCutouts(perceptor.input_size, cutn, batched=speed.batched_cutouts)
             rng = torch.get_rng_state() if batch > 1 else None
             optimizations.append(Optimization(generator, targets, optimizer, cutouts, 1, report_every=10, rng=rng))

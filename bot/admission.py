@@ -15,7 +15,7 @@ from contract.errors import EngineError
 from contract.limits import new_seed
 from contract.prompts import parse_prompts
 from contract.protocol import RenderRequest
-from contract.registry import generator_names
+from contract.registry import generator_names, lookup
 from contract.validation import check_seed, check_size, parse_size, size_for
 
 T = TypeVar("T")
@@ -81,7 +81,7 @@ def build_request(
     seed = options.seed if options.seed is not None else new_seed()
     _as_refusal(check_seed, seed)
     full_prompt = styled(prompt, settings.style)
-    _as_refusal(check_size, model, width, height)
+    _as_refusal(check_size, lookup(model), width, height)
     _as_refusal(parse_prompts, full_prompt)
     return RenderRequest(
         prompt=full_prompt, model=model, perceptor=perceptor, width=width, height=height, steps=steps, seed=seed,

@@ -11,7 +11,7 @@ from typing import Any
 
 from contract.errors import EngineError
 from contract.limits import DEFAULT_MODEL, DEFAULT_PERCEPTOR, DEFAULT_PREVIEW_EVERY, DEFAULT_SIZE, DEFAULT_STEPS, MAX_STEPS
-from contract.registry import default_weights_dir, generator_names
+from contract.registry import default_weights_dir, generator_names, lookup
 from contract.speed import DEFAULT as DEFAULT_SPEED
 from contract.speed import Speed, SpeedError
 from contract.validation import check_size, parse_size, size_for
@@ -125,6 +125,6 @@ def _check_values(config: Config) -> None:
         raise ConfigError(f"[defaults] steps must be between 1 and {MAX_STEPS}")
     try:
         parse_size(config.defaults.size)
-        check_size(config.defaults.model, *size_for(config.defaults.model, None, config.defaults.size))
+        check_size(lookup(config.defaults.model), *size_for(config.defaults.model, None, config.defaults.size))
     except EngineError as error:
         raise ConfigError(f"[defaults] size: {error}") from None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from contract.errors import EngineError
 from contract.limits import MAX_SIDE, MAX_STEPS
-from contract.registry import generator_names
+from contract.registry import generator_names, lookup
 from contract.validation import check_size, parse_size, size_for
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ class GuildSettings:
         if width > max_width or height > max_height:
             raise SettingError(f"the default model paints {width}x{height}, larger than max_size ({self.max_size})")
         try:
-            check_size(self.model, width, height)
+            check_size(lookup(self.model), width, height)
         except EngineError as error:
             raise SettingError(f"the default size does not suit the default model: {error}") from None
 

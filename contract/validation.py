@@ -42,8 +42,9 @@ def size_for(model: str, requested: str | None, default: str) -> tuple[int, int]
     return (native, native) if native else parse_size(default)
 
 
-def check_size(model: str, width: int, height: int) -> None:
-    spec = registry.lookup(model)
+def check_size(spec: ModelSpec, width: int, height: int) -> None:
+    """Refuse a size the model cannot paint, naming the sizes it can."""
+    model = spec.name
     if spec.native_size and (width, height) != (spec.native_size, spec.native_size):
         sizes = ", ".join(f"{s.native_size}x{s.native_size} ({s.name})" for s in registry.fixed_size_generators(spec.family))
         raise BadRequest(
@@ -108,7 +109,7 @@ def validate(request: RenderRequest) -> ResolvedRequest:
         )
     if not 1 <= request.steps <= MAX_STEPS:
         raise BadRequest(f"steps must be between 1 and {MAX_STEPS}, not {request.steps}")
-    check_size(request.model, request.width, request.height)
+    check_size(spec, request.width, request.height)
     if not 1 <= request.cutn <= MAX_CUTN:
         raise BadRequest(f"cutn must be between 1 and {MAX_CUTN}, not {request.cutn}")
     for name, value in (("cut_pow", request.cut_pow), ("lr", request.lr)):

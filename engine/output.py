@@ -7,7 +7,6 @@ import io
 import torch
 from PIL import Image, PngImagePlugin
 
-from contract.families import ALL_OPTIONS
 from contract.validation import ResolvedRequest
 
 PREVIEW_QUALITY = 80
@@ -37,9 +36,9 @@ def parameters_text(resolved: ResolvedRequest, seconds: float, version: str) -> 
         "Optimizer": request.optimizer,
         "LR": resolved.lr,
     }
-    for name, value in resolved.options.items():
-        if value is not None:
-            pairs[ALL_OPTIONS[name].label] = value
+    for option in resolved.family.options:
+        if (value := resolved.options[option.name]) is not None:
+            pairs[option.label] = value
     if request.init_image:
         pairs["Init image"] = request.init_image
         pairs["Init weight"] = request.init_weight
