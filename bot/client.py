@@ -59,7 +59,7 @@ class DreamBot(commands.AutoShardedBot):
         self.store = Store(config.storage.path)
         self.files = JobFiles(config.storage.files)
         self.settings = SettingsStore(self.store, GuildSettings.from_defaults(defaults.model, defaults.steps, defaults.size))
-        self.supervisor = EngineSupervisor(argv)
+        self.supervisor = EngineSupervisor(argv, stall_timeout=engine.stall_timeout)
         self.reporter = DiscordReporter(self, self.store, config.discord.preview_interval)
         self.scheduler = Scheduler(self.store, self.supervisor, self.reporter, self.files)
         self.actions = JobActions(self.store, self.settings, self.scheduler, self.reporter, self.files)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.supervisor import STALL_TIMEOUT
 from contract.errors import EngineError
 from contract.limits import DEFAULT_MODEL, DEFAULT_PERCEPTOR, DEFAULT_PREVIEW_EVERY, DEFAULT_SIZE, DEFAULT_STEPS, MAX_STEPS
 from contract.registry import default_weights_dir, generator_names, lookup
@@ -33,6 +34,7 @@ class EngineConfig:
     weights_dir: str = field(default_factory=lambda: str(default_weights_dir()))
     preview_every: int = DEFAULT_PREVIEW_EVERY
     speed: str = DEFAULT_SPEED
+    stall_timeout: float = STALL_TIMEOUT  # seconds without a sign of life from a running job before its engine is killed
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ def _check_values(config: Config) -> None:
         raise ConfigError("[discord] preview_interval must be a positive number of seconds")
     if config.engine.preview_every < 1:
         raise ConfigError("[engine] preview_every must be at least 1")
+    if not config.engine.stall_timeout > 0:
+        raise ConfigError("[engine] stall_timeout must be a positive number of seconds")
     try:
         Speed.parse(config.engine.speed)
     except SpeedError as error:

@@ -21,7 +21,7 @@ ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 
 
 def new_job_id() -> str:
-    return secrets.token_hex(4)
+    return secrets.token_hex(8)  # 64 bits: no collision in any bot's lifetime
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from bot.jobs import Job, JobState
 from bot.store import Store
 from bot.throttle import Throttle
 from bot.views import progress_view, result_view
-from contract.protocol import Finished, Progress
+from contract.protocol import Progress
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,11 @@ class DiscordReporter:
         self._positions.pop(job.id, None)
         await self._show(job, embed, files, view)
         self._locks.pop(job.id, None)
+        await self.store.mark_shown(job.id, job.state)
 
-    async def finished(self, job: Job, event: Finished) -> None:
+    async def finished(self, job: Job, png: bytes) -> None:
         name = f"dream-{job.request.seed}.png"
-        await self._final(job, embeds.done(job, name), [discord.File(io.BytesIO(event.png), name)], result_view(job.id))
+        await self._final(job, embeds.done(job, name), [discord.File(io.BytesIO(png), name)], result_view(job.id))
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:
         await self._final(job, embeds.failed(job, reason, hint), [])

@@ -1,7 +1,12 @@
 """Runs queued jobs on the engine one at a time, in round-robin order, and tells a reporter.
 
-The scheduler knows nothing of Discord: the reporter (``bot/reporter.py``) turns what happens
-into messages. A job whose engine dies is retried once on a fresh engine, then reported failed.
+The scheduler knows nothing of Discord: the reporter (``bot/reporter.py``) turns what happens into
+messages. A job whose engine dies or fails in a way worth retrying is retried once on a fresh engine,
+then reported failed. Nothing stops the queue: an error outside a job (a locked database, a full
+disk) is logged and the loop tries again after a pause that doubles up to ``MAX_BACKOFF``. At start,
+and after such an error, jobs left running are queued again unless they already had their tries
+(a job that keeps crashing the bot is failed, not retried for ever), and every finished job whose
+message does not show its outcome yet is shown.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from contract.protocol import Cancelled, Failed, Finished, Progress
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2
+FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
 
 
 class Reporter(Protocol):
@@ -28,7 +35,7 @@ class Reporter(Protocol):
 
     async def progress(self, job: Job, event: Progress) -> None: ...
 
-    async def finished(self, job: Job, event: Finished) -> None: ...
+    async def finished(self, job: Job, png: bytes) -> None: ...
 
     async def failed(self, job: Job, reason: str, hint: str) -> None: ...
 
@@ -58,21 +65,57 @@ class Scheduler:
         return round_robin(await self.store.queued(), await self.store.last_started())
 
     async def run(self) -> None:
-        """Forever: take the next job in round-robin order and run it."""
-        for job in await self.store.requeue_running():
-            log.info("job %s was running when the bot stopped; it is queued again", job.id)
+        """Forever: take the next job in round-robin order and run it; no exception ends this loop."""
+        delay, recovered = FIRST_BACKOFF, False
         while True:
-            order = await self.order()
-            if not order:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
             try:
-                await self._run(order[0])
-            except Exception:  # a bug here must cost one job, not the whole queue
-                log.exception("job %s broke the scheduler; marking it failed", order[0].id)
-                await self.supervisor.stop()
-                await self._fail(order[0], "the bot hit an internal error while running this job", "")
+                if not recovered:
+                    await self.recover()
+                    recovered = True
+                await self._serve_next()
+                delay = FIRST_BACKOFF
+            except Exception:
+                log.exception("the queue hit an error; it goes on in %.1fs", delay)
+                recovered = False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    async def recover(self) -> None:
+        """Requeue what was left running (failing jobs that had their tries) and show every unshown outcome."""
+        for job in await self.store.requeue_running():
+            if job.attempts >= MAX_ATTEMPTS:
+                log.error("job %s was running at %d starts or errors; it is failed, not run again", job.id, job.attempts)
+                await self._fail(job, f"painting this stopped the bot {job.attempts} times, so it was not tried again", "")
+            else:
+                log.info("job %s was running when the bot stopped; it is queued again", job.id)
+        for job in await self.store.unshown():
+            await self._report(self._show_outcome(job))
+
+    async def _show_outcome(self, job: Job) -> None:
+        if job.state == JobState.DONE:
+            png = await self.files.read(self.files.result(job.id))
+            if png is not None:
+                await self.reporter.finished(job, png)
+                return
+            job = await self.store.finish(job.id, JobState.FAILED, error="the finished picture was lost before it was posted")
+        if job.state == JobState.FAILED:
+            await self.reporter.failed(job, job.error or "unknown", "")
+        else:
+            await self.reporter.cancelled(job)
+
+    async def _serve_next(self) -> None:
+        order = await self.order()
+        if not order:
+            self._wake.clear()
+            await self._wake.wait()
+            return
+        job = order[0]
+        try:
+            await self._run(job)
+        except Exception:  # a bug here must cost one job, not the whole queue
+            log.exception("job %s broke the scheduler; marking it failed", job.id)
+            await self.supervisor.stop()
+            await self._fail(job, "the bot hit an internal error while running this job", "")
 
     @staticmethod
     async def _report(report: Awaitable[None]) -> None:
@@ -107,16 +150,13 @@ class Scheduler:
                     self.last_progress = event
                     await self._report(self.reporter.progress(job, event))
                 elif isinstance(event, Finished):
-                    await self.files.write(self.files.result(job.id), event.png)
-                    if event.animation:
-                        await self.files.write(self.files.animation(job.id), event.animation)
-                    done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
-                    await self._report(self.reporter.finished(done, event))
+                    await self._finished(job, event)
                 elif isinstance(event, Cancelled):
                     await self._cancelled(job)
                 elif isinstance(event, Failed):
                     if event.retryable and job.attempts < MAX_ATTEMPTS and job.id not in self._cancelling:
-                        log.warning("job %s failed (%s); trying once more", job.id, event.reason)
+                        log.warning("job %s failed (%s); trying once more on a fresh engine", job.id, event.reason)
+                        await self.supervisor.stop()  # a sticky device error would fail the retry too
                         return True
                     await self._fail(job, event.reason, event.hint)
             return False
@@ -131,6 +171,19 @@ class Scheduler:
             log.error("the engine died twice during job %s (%s)", job.id, crash)
             await self._fail(job, f"the engine stopped unexpectedly twice while painting this ({crash})", "")
             return False
+
+    async def _finished(self, job: Job, event: Finished) -> None:
+        """Keep the files, then mark the job done, then show it: a crash in between leaves it unshown, not lost."""
+        try:
+            await self.files.write(self.files.result(job.id), event.png)
+            if event.animation:
+                await self.files.write(self.files.animation(job.id), event.animation)
+        except OSError as error:
+            log.error("job %s: could not save its files: %s", job.id, error)
+            await self._fail(job, f"the bot could not save the picture ({error.strerror or 'disk error'})", "")
+            return
+        done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
+        await self._report(self.reporter.finished(done, event.png))
 
     async def _cancelled(self, job: Job) -> None:
         await self._report(self.reporter.cancelled(await self.store.finish(job.id, JobState.CANCELLED)))

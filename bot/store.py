@@ -19,38 +19,48 @@ from contract.protocol import RenderRequest
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE jobs (
-    id TEXT PRIMARY KEY,
-    guild_id INTEGER NOT NULL,
-    channel_id INTEGER NOT NULL,
-    user_id INTEGER NOT NULL,
-    user_name TEXT NOT NULL,
-    request TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    message_id INTEGER,
-    error TEXT,
-    seconds REAL,
-    parent TEXT
-);
-CREATE INDEX jobs_by_state ON jobs (state, created);
-CREATE INDEX jobs_by_user ON jobs (guild_id, user_id, created);
-CREATE TABLE messages (
-    message_id INTEGER PRIMARY KEY,
-    job_id TEXT NOT NULL REFERENCES jobs (id)
-);
-CREATE TABLE settings (
-    guild_id INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (guild_id, key)
-);
-"""
+BUSY_SECONDS = 10.0  # how long a query waits for a lock held by another connection before it fails
+# Each step brings the schema one version up, in one transaction with its version number: a crash
+# in the middle of a step leaves the database as it was before the step.
+MIGRATIONS = (
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        guild_id INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        user_name TEXT NOT NULL,
+        request TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        started REAL,
+        finished REAL,
+        message_id INTEGER,
+        error TEXT,
+        seconds REAL,
+        parent TEXT
+    );
+    CREATE INDEX jobs_by_state ON jobs (state, created);
+    CREATE INDEX jobs_by_user ON jobs (guild_id, user_id, created);
+    CREATE TABLE messages (
+        message_id INTEGER PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs (id)
+    );
+    CREATE TABLE settings (
+        guild_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (guild_id, key)
+    );
+    """,
+    # 2: which outcome a job's message shows, so a crash between the database and Discord is mended at start-up
+    """
+    ALTER TABLE jobs ADD COLUMN shown TEXT;
+    UPDATE jobs SET shown = state WHERE state IN ('done', 'failed', 'cancelled');
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMNS = (
     "id, guild_id, channel_id, user_id, user_name, request, state, attempts, created, started, finished, "
     "message_id, error, seconds, parent"
@@ -92,7 +102,7 @@ class Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = await aiosqlite.connect(path)
+            db = await aiosqlite.connect(path, timeout=BUSY_SECONDS)
         except Exception as error:  # sqlite3.OperationalError and friends
             raise StoreError(f"cannot open the database {path}: {error}") from error
         db.row_factory = aiosqlite.Row
@@ -109,9 +119,14 @@ class Store:
         (version,) = await (await db.execute("PRAGMA user_version")).fetchone()
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer dreambot (schema {version}, this one knows {SCHEMA_VERSION})")
-        if version == 0:
-            await db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
-            await db.commit()
+        for number, step in enumerate(MIGRATIONS[version:], version + 1):
+            try:
+                await db.executescript(f"BEGIN;\n{step}\nPRAGMA user_version = {number};\nCOMMIT;")
+            except Exception as error:
+                if db.in_transaction:
+                    await db.rollback()
+                raise StoreError(f"could not bring {self.path} to schema {number}: {error}") from error
+            log.info("database %s is at schema %d", self.path, number)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -204,6 +219,14 @@ class Store:
         await self.db.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
         await self.db.commit()
         return jobs
+
+    async def unshown(self) -> list[Job]:
+        """Jobs that ended but whose message may not show it yet (the bot stopped or Discord failed in between)."""
+        return await self._many("WHERE state IN ('done', 'failed', 'cancelled') AND shown IS NOT state ORDER BY finished")
+
+    async def mark_shown(self, job_id: str, state: JobState) -> None:
+        await self.db.execute("UPDATE jobs SET shown = ? WHERE id = ?", (state.value, job_id))
+        await self.db.commit()
 
     # messages
 

@@ -1,8 +1,12 @@
-"""Starts the engine process, streams its events to the bot, and notices when it dies.
+"""Starts the engine process, streams its events to the bot, and notices when it dies or hangs.
 
-The engine speaks JSON lines (see ``engine/worker.py``). Reading them is awaited on the event loop,
-so the bot never blocks while the GPU works. A dead engine surfaces as ``EngineCrashed``; the next
-job starts a fresh process.
+The engine reads JSON-line commands on stdin and writes JSON-line events on a pipe of its own (the
+descriptor named by ``EVENTS_FD_VARIABLE``); its stdout goes to the bot's stderr, so nothing a C
+library or a compile worker prints can corrupt the event stream. Reading is awaited on the event
+loop, so the bot never blocks while the GPU works. A dead engine surfaces as ``EngineCrashed``; the
+next job starts a fresh process. A watchdog kills an engine that sends nothing for ``stall_timeout``
+seconds, or that has not ended a cancelled job within ``cancel_grace`` seconds. The engine gets an
+explicit environment without the bot's secrets.
 """
 
 from __future__ import annotations
@@ -10,21 +14,41 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import re
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from contract.protocol import Cancelled, Event, Failed, Finished, Ready, RenderRequest, cancel_command, render_command
+from contract.protocol import (
+    EVENTS_FD_VARIABLE,
+    Cancelled,
+    Event,
+    Failed,
+    Finished,
+    Ready,
+    RenderRequest,
+    cancel_command,
+    render_command,
+)
 from contract.speed import DEFAULT as DEFAULT_SPEED
 
 log = logging.getLogger(__name__)
 
 LINE_LIMIT = 256 * 1024 * 1024  # a final PNG and its GIF travel base64-encoded on one line
 TERMINAL = (Finished, Failed, Cancelled)
+STALL_TIMEOUT = 300.0  # seconds without any event from a running job before its engine is killed
+CANCEL_GRACE = 15.0  # seconds a cancelled job may take to stop before its engine is killed
+SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY", re.IGNORECASE)
 
 
 class EngineCrashed(Exception):
-    """The engine process exited or could not be started while a job was in flight."""
+    """The engine process exited, hung, or could not be started while a job was in flight."""
+
+
+def engine_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The bot's environment without anything that looks like a secret (``DISCORD_TOKEN`` first of all)."""
+    return {name: value for name, value in environ.items() if not SECRET.search(name)}
 
 
 @dataclass(frozen=True)
@@ -44,13 +68,26 @@ class EngineCommand:
 class EngineSupervisor:
     """One engine process at a time, started on demand and restarted after a crash."""
 
-    def __init__(self, argv: Sequence[str], ready_timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        ready_timeout: float = 600.0,
+        stall_timeout: float = STALL_TIMEOUT,
+        cancel_grace: float = CANCEL_GRACE,
+    ) -> None:
         self.argv = list(argv)
         self.ready_timeout = ready_timeout
+        self.stall_timeout = stall_timeout
+        self.cancel_grace = cancel_grace
         self.device: str | None = None
         self._process: asyncio.subprocess.Process | None = None
+        self._events: asyncio.StreamReader | None = None
+        self._transport: asyncio.BaseTransport | None = None
         self._lock = asyncio.Lock()
         self._cancel_on_send: set[str] = set()  # cancels that came before the job reached the engine
+        self._cancel_asked: dict[str, float] = {}  # running job -> when its cancel was sent
+        self._last_event = 0.0
+        self._kill_reason: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -63,14 +100,24 @@ class EngineSupervisor:
         if self.running():
             return
         log.info("starting the engine: %s", " ".join(self.argv))
+        loop = asyncio.get_running_loop()
+        read_end, write_end = os.pipe()
+        env = {**engine_environment(os.environ), EVENTS_FD_VARIABLE: str(write_end)}
         try:
             self._process = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=LINE_LIMIT
+                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=sys.stderr.fileno(), pass_fds=(write_end,), env=env
             )
         except OSError as error:
+            os.close(read_end)
             raise EngineCrashed(f"the engine could not be started ({error})") from error
+        finally:
+            os.close(write_end)  # the engine holds its own copy: end of file here means the engine is gone
+        self._events = asyncio.StreamReader(limit=LINE_LIMIT)
+        reader = self._events
+        self._transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb"))
+        self._kill_reason = None
         try:
-            event = await asyncio.wait_for(self._read(self._process), self.ready_timeout)
+            event = await asyncio.wait_for(self._read(), self.ready_timeout)
         except TimeoutError:
             await self.stop()
             raise EngineCrashed(f"the engine did not report ready within {self.ready_timeout:.0f}s") from None
@@ -80,14 +127,15 @@ class EngineSupervisor:
         self.device = event.device
         log.info("engine ready on %s (pid %d)", event.device, self.pid)
 
-    @staticmethod
-    async def _read(process: asyncio.subprocess.Process) -> Event:
-        assert process.stdout is not None
+    async def _read(self) -> Event:
+        process, events = self._process, self._events
+        assert process is not None and events is not None
         while True:
-            line = await process.stdout.readline()
+            line = await events.readline()
             if not line:
                 code = await process.wait()
-                raise EngineCrashed(f"the engine process exited with code {code}")
+                raise EngineCrashed(self._kill_reason or f"the engine process exited with code {code}")
+            self._last_event = asyncio.get_running_loop().time()
             try:
                 return Event.from_dict(json.loads(line))
             except (ValueError, KeyError, TypeError) as error:
@@ -106,31 +154,64 @@ class EngineSupervisor:
         async with self._lock:
             await self.start()
             process = self._process
-            await self._send(render_command(job_id, request))
-            if job_id in self._cancel_on_send:
-                await self._send(cancel_command(job_id))
-            while True:
-                event = await self._read(process)
-                if event.job_id != job_id:
-                    log.warning("dropping an event for job %r while %s runs", event.job_id, job_id)
-                    continue
-                yield event
-                if isinstance(event, TERMINAL):
-                    self._cancel_on_send.discard(job_id)
-                    return
+            assert process is not None
+            self._last_event = asyncio.get_running_loop().time()
+            watchdog = asyncio.create_task(self._watch(process, job_id), name=f"watchdog {job_id}")
+            try:
+                await self._send(render_command(job_id, request))
+                if job_id in self._cancel_on_send:
+                    await self._send(cancel_command(job_id))
+                    self._cancel_asked[job_id] = asyncio.get_running_loop().time()
+                while True:
+                    event = await self._read()
+                    if event.job_id != job_id:
+                        log.warning("dropping an event for job %r while %s runs", event.job_id, job_id)
+                        continue
+                    yield event
+                    if isinstance(event, TERMINAL):
+                        return
+            finally:
+                watchdog.cancel()
+                self._cancel_on_send.discard(job_id)
+                self._cancel_asked.pop(job_id, None)
+
+    async def _watch(self, process: asyncio.subprocess.Process, job_id: str) -> None:
+        """Kill ``process`` when the job sends nothing for too long, or outlives its cancel's grace."""
+        loop = asyncio.get_running_loop()
+        tick = min(1.0, self.stall_timeout / 4, self.cancel_grace / 4)
+        while process.returncode is None:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            if job_id in self._cancel_asked and now - self._cancel_asked[job_id] > self.cancel_grace:
+                reason = f"the engine did not stop the cancelled job within {self.cancel_grace:g}s"
+            elif now - self._last_event > self.stall_timeout:
+                reason = f"the engine sent nothing for {self.stall_timeout:g}s and was stopped"
+            else:
+                continue
+            log.error("job %s: %s (pid %d)", job_id, reason, process.pid)
+            self._kill_reason = reason
+            process.kill()
+            return
 
     async def cancel(self, job_id: str) -> None:
-        """Ask the engine to stop ``job_id`` after its current step, now or as soon as the job reaches it."""
+        """Ask the engine to stop ``job_id`` after its current step, now or as soon as the job reaches it.
+
+        A running job that has not stopped ``cancel_grace`` seconds later is ended by killing its engine.
+        """
         self._cancel_on_send.add(job_id)
         if self.running():
             try:
                 await self._send(cancel_command(job_id))
             except EngineCrashed:
                 log.warning("could not send the cancel for %s: the engine is gone", job_id)
+            self._cancel_asked.setdefault(job_id, asyncio.get_running_loop().time())
 
     async def stop(self, grace: float = 3.0) -> None:
         """Close the engine's input (an idle engine exits), then terminate it, then kill it."""
         process, self._process = self._process, None
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
         if process is None or process.returncode is not None:
             return
         if process.stdin is not None:

@@ -22,6 +22,8 @@ from contract.limits import (
     DEFAULT_WIDTH,
 )
 
+EVENTS_FD_VARIABLE = "DREAMBOT_EVENTS_FD"  # the engine writes its events to this descriptor (default: stdout)
+
 
 @dataclass(frozen=True)
 class RenderRequest:

@@ -1,8 +1,9 @@
-"""The engine process: reads commands as JSON lines on stdin, writes events as JSON lines on stdout.
+"""The engine process: reads commands as JSON lines on stdin, writes events as JSON lines on its
+events descriptor (``$DREAMBOT_EVENTS_FD``, which the bot's supervisor opens; stdout when run by hand).
 
 The bot starts it (``python -m engine.worker``) and supervises it. It owns the device and runs one
 job at a time; a reader thread keeps listening while a job runs, so a cancel lands between steps.
-Everything else this process prints goes to stderr, so stdout carries only events.
+Descriptor 1 is pointed at stderr, so nothing printed by Python or a C library reaches the events.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import queue
 import sys
 import threading
@@ -17,7 +19,7 @@ import traceback
 from typing import IO, Any
 
 from contract.errors import BadRequest, JobCancelled, OutOfMemory, WeightsError
-from contract.protocol import Cancelled, Event, Failed, Finished, Ready, RenderRequest, Started
+from contract.protocol import EVENTS_FD_VARIABLE, Cancelled, Event, Failed, Finished, Ready, RenderRequest, Started
 from contract.speed import DEFAULT as DEFAULT_SPEED
 
 log = logging.getLogger("engine.worker")
@@ -88,6 +90,17 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
         _release_memory()
 
 
+def events_stream() -> IO[str]:
+    """The stream events go to; descriptor 1 then points at stderr, so stray output from Python or C code
+    (compile workers, CUDA libraries) lands in the log and never between two events."""
+    fd = os.environ.get(EVENTS_FD_VARIABLE)
+    stream = os.fdopen(int(fd), "w", encoding="utf-8") if fd else os.fdopen(os.dup(1), "w", encoding="utf-8")
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return stream
+
+
 def _release_memory() -> None:
     import torch
 
@@ -103,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("engine").setLevel(logging.INFO)
-    channel = Channel(sys.stdout)
-    sys.stdout = sys.stderr  # a stray print from any library must not corrupt the event stream
+    channel = Channel(events_stream())
 
     from pathlib import Path
 

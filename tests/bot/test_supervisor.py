@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
@@ -37,7 +38,12 @@ def stand_in(script: str) -> list[str]:
     return [sys.executable, "-c", script]
 
 
-READY = "import json,sys; print(json.dumps({'kind': 'ready', 'job_id': '', 'device': 'fake'}), flush=True); "
+# A stand-in engine: ``emit`` writes one event on the descriptor the supervisor gives it.
+EMIT = (
+    "import json, os, sys, time; events = os.fdopen(int(os.environ['DREAMBOT_EVENTS_FD']), 'w'); "
+    "emit = lambda event: (events.write(json.dumps(event) + '\\n'), events.flush()); "
+)
+READY = EMIT + "emit({'kind': 'ready', 'job_id': '', 'device': 'fake'}); "
 
 
 async def test_a_process_that_exits_is_a_crash():
@@ -55,9 +61,9 @@ async def test_an_engine_that_never_gets_ready_is_stopped():
 
 async def test_garbled_lines_and_other_jobs_events_are_skipped():
     script = READY + (
-        "sys.stdin.readline(); print('garbage', flush=True); "
-        "print(json.dumps({'kind': 'cancelled', 'job_id': 'other', 'step': 0}), flush=True); "
-        "print(json.dumps({'kind': 'cancelled', 'job_id': 'j1', 'step': 2}), flush=True); sys.stdin.readline()"
+        "sys.stdin.readline(); events.write('garbage\\n'); "
+        "emit({'kind': 'cancelled', 'job_id': 'other', 'step': 0}); "
+        "emit({'kind': 'cancelled', 'job_id': 'j1', 'step': 2}); sys.stdin.readline()"
     )
     supervisor = EngineSupervisor(stand_in(script))
     try:
@@ -65,3 +71,66 @@ async def test_garbled_lines_and_other_jobs_events_are_skipped():
         assert got == [Cancelled("j1", 2)] and supervisor.device == "fake"
     finally:
         await supervisor.stop()
+
+
+async def test_the_engine_inherits_no_secrets(monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", "a-real-token")
+    monkeypatch.setenv("HF_TOKEN", "another")
+    monkeypatch.setenv("DREAMBOT_TEST_VISIBLE", "yes")
+    script = EMIT + (
+        "seen = sorted(k for k in os.environ if k in ('DISCORD_TOKEN', 'HF_TOKEN', 'DREAMBOT_TEST_VISIBLE')); "
+        "emit({'kind': 'ready', 'job_id': '', 'device': ','.join(seen)}); sys.stdin.readline()"
+    )
+    supervisor = EngineSupervisor(stand_in(script))
+    try:
+        await supervisor.start()
+        assert supervisor.device == "DREAMBOT_TEST_VISIBLE"
+    finally:
+        await supervisor.stop()
+
+
+async def test_output_on_descriptor_1_never_reaches_the_events(weights_dir):
+    """A library that writes to descriptor 1 (here: a thread, every millisecond, no newline) cannot corrupt an event."""
+    noisy = (
+        "import os, runpy, sys, threading, time\n"
+        "def noise():\n"
+        "    while True:\n"
+        "        os.write(1, b'noise')\n"
+        "        time.sleep(0.001)\n"
+        "threading.Thread(target=noise, daemon=True).start()\n"
+        "sys.argv = ['engine.worker', *sys.argv[1:]]\n"
+        "runpy.run_module('engine.worker', run_name='__main__')\n"
+    )
+    argv = EngineCommand("cpu", str(weights_dir)).argv()
+    supervisor = EngineSupervisor([argv[0], "-c", noisy, *argv[3:]])
+    try:
+        done = await asyncio.wait_for(events(supervisor, "j1"), 60)
+        assert [e.kind for e in done] == ["started", "progress", "progress", "progress", "progress", "finished"]
+    finally:
+        await supervisor.stop()
+
+
+async def test_a_hung_engine_is_killed_and_the_job_reported():
+    script = READY + "sys.stdin.readline(); emit({'kind': 'started', 'job_id': 'j1', 'total_steps': 4}); time.sleep(60)"
+    supervisor = EngineSupervisor(stand_in(script), stall_timeout=1.0)
+    started = asyncio.get_running_loop().time()
+    got = []
+    with pytest.raises(EngineCrashed, match="sent nothing for 1s"):
+        async for event in supervisor.render("j1", REQUEST):
+            got.append(event.kind)
+    assert got == ["started"] and asyncio.get_running_loop().time() - started < 10
+    assert not supervisor.running()
+
+
+async def test_a_cancelled_job_that_does_not_stop_ends_with_its_engine():
+    script = READY + (
+        "sys.stdin.readline(); emit({'kind': 'started', 'job_id': 'j1', 'total_steps': 1000}); step = 0\n"
+        "while True:\n"
+        "    step += 1; emit({'kind': 'progress', 'job_id': 'j1', 'step': step, 'total_steps': 1000}); time.sleep(0.05)"
+    )
+    supervisor = EngineSupervisor(stand_in(script), stall_timeout=30.0, cancel_grace=0.5)
+    with pytest.raises(EngineCrashed, match="did not stop the cancelled job within 0.5s"):
+        async for event in supervisor.render("j1", REQUEST):
+            if event.kind == "started":
+                await supervisor.cancel("j1")
+    assert not supervisor.running()
