@@ -3,9 +3,22 @@ once on a fresh engine, a second crash fails it and the queue goes on; a restart
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import errno
 import os
 import signal
+import sqlite3
 
+import pytest
+
+from bot import scheduler as scheduler_module
+from bot.files import JobFiles
+from bot.jobs import Job, JobState
+from bot.scheduler import Scheduler
+from bot.store import Store
+from contract.protocol import Failed, Finished, RenderRequest
 from tests.support.discord_bot import dream, job_id_of, option, running_bot
 from tests.support.discord_emulator import Member
 
@@ -83,3 +96,190 @@ async def test_an_engine_failure_reaches_the_member_with_what_to_do(bot, emulato
     assert "dreambot weights download" in fields["Try"]
     stored = await bot.store.job(job)
     assert stored.state == "failed" and stored.attempts == 1, "a failure the engine explains is not retried"
+
+
+# The scheduler alone, with a real store, a stand-in engine and a reporter that takes notes.
+
+
+class StandInEngine:
+    """Plays a script of events per attempt; counts starts and stops like the supervisor's."""
+
+    def __init__(self, *attempts: list) -> None:
+        self.attempts = list(attempts)
+        self.renders: list[str] = []
+        self.stops = 0
+
+    async def render(self, job_id: str, request: RenderRequest):
+        self.renders.append(job_id)
+        script = self.attempts.pop(0) if self.attempts else [Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,))]
+        for event in script:
+            yield dataclasses.replace(event, job_id=job_id)
+
+    async def stop(self) -> None:
+        self.stops += 1
+
+    async def cancel(self, job_id: str) -> None:
+        pass
+
+
+class NoteTaker:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.notes: list[tuple[str, str]] = []
+
+    async def started(self, job: Job) -> None:
+        self.notes.append(("started", job.id))
+
+    async def progress(self, job: Job, event) -> None:
+        pass
+
+    async def finished(self, job: Job, png: bytes) -> None:
+        self.notes.append(("finished", job.id))
+        await self.store.mark_shown(job.id, job.state)
+
+    async def failed(self, job: Job, reason: str, hint: str) -> None:
+        self.notes.append(("failed", f"{job.id}: {reason}"))
+        await self.store.mark_shown(job.id, job.state)
+
+    async def cancelled(self, job: Job) -> None:
+        self.notes.append(("cancelled", job.id))
+        await self.store.mark_shown(job.id, job.state)
+
+    async def queue_moved(self, order: list[Job]) -> None:
+        pass
+
+
+def a_job(job_id: str, user: int = 1) -> Job:
+    return Job(job_id, 10, 20, user, f"member{user}", RenderRequest("a castle", seed=1))
+
+
+@contextlib.asynccontextmanager
+async def scheduling(tmp_path, engine: StandInEngine, store: Store | None = None):
+    store = store or await Store.open(tmp_path / "d.sqlite3")
+    reporter = NoteTaker(store)
+    scheduler = Scheduler(store, engine, reporter, JobFiles(tmp_path / "files"))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        yield scheduler, store, reporter
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.close()
+
+
+async def state_of(store: Store, job_id: str, state: str, timeout: float = 10.0) -> Job:
+    async def wait() -> Job:
+        while (job := await store.job(job_id)).state != state:
+            await asyncio.sleep(0.02)
+        return job
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch):
+    monkeypatch.setattr(scheduler_module, "FIRST_BACKOFF", 0.05)
+
+
+async def test_the_queue_survives_a_locked_database_and_recovers_by_itself(tmp_path, quick_backoff, caplog):
+    async with scheduling(tmp_path, StandInEngine()) as (scheduler, store, reporter):
+        locked = 3
+        real_queued = store.queued
+
+        async def queued():
+            nonlocal locked
+            if locked:
+                locked -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return await real_queued()
+
+        store.queued = queued
+        await store.add_job(a_job("aa"))
+        scheduler.wake()
+        await state_of(store, "aa", "done")
+        assert locked == 0 and ("finished", "aa") in reporter.notes
+        assert caplog.text.count("the queue hit an error") == 3
+
+
+async def test_a_full_disk_fails_the_job_and_the_next_one_runs(tmp_path, quick_backoff, monkeypatch):
+    async with scheduling(tmp_path, StandInEngine()) as (scheduler, store, _reporter):
+        real_write, full = JobFiles.write, [True]
+
+        async def write(self, path, data):
+            if full[0]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return await real_write(self, path, data)
+
+        monkeypatch.setattr(JobFiles, "write", write)
+        await store.add_job(a_job("aa"))
+        scheduler.wake()
+        failed = await state_of(store, "aa", "failed")
+        assert failed.error == "the bot could not save the picture (No space left on device)"
+        full[0] = False
+        await store.add_job(a_job("bb"))
+        scheduler.wake()
+        await state_of(store, "bb", "done")
+
+
+async def test_an_error_while_failing_a_job_does_not_stop_the_queue(tmp_path, quick_backoff):
+    engine = StandInEngine([Failed("", "the request was refused: nope")])
+    async with scheduling(tmp_path, engine) as (scheduler, store, _reporter):
+        real_finish, broken = store.finish, [1]
+
+        async def finish(job_id, state, **kwargs):
+            if broken[0]:
+                broken[0] -= 1
+                raise sqlite3.OperationalError("disk I/O error")
+            return await real_finish(job_id, state, **kwargs)
+
+        store.finish = finish
+        await store.add_job(a_job("aa"))
+        await store.add_job(a_job("bb", user=2))
+        scheduler.wake()
+        await state_of(store, "bb", "done")
+        assert (await store.job("aa")).state in ("failed", "done"), "the job whose failure could not be written ends too"
+
+
+async def test_a_retryable_failure_is_retried_on_a_fresh_engine(tmp_path):
+    engine = StandInEngine([Failed("", "CUDA error: an illegal memory access", retryable=True)])
+    async with scheduling(tmp_path, engine) as (scheduler, store, _reporter):
+        await store.add_job(a_job("aa"))
+        scheduler.wake()
+        done = await state_of(store, "aa", "done")
+        assert engine.renders == ["aa", "aa"] and engine.stops == 1 and done.attempts == 2
+
+
+async def test_a_job_that_stopped_the_bot_twice_is_failed_not_run_again(tmp_path):
+    store = await Store.open(tmp_path / "d.sqlite3")
+    await store.add_job(a_job("poison"))
+    await store.add_job(a_job("fine", user=2))
+    for _ in range(2):  # two starts of the bot that died while painting it
+        await store.requeue_running()
+        await store.claim("poison")
+    engine = StandInEngine()
+    async with scheduling(tmp_path, engine, store) as (_scheduler, store, _reporter):
+        failed = await state_of(store, "poison", "failed")
+        await state_of(store, "fine", "done")
+        assert "stopped the bot 2 times" in failed.error and engine.renders == ["fine"]
+
+
+async def test_outcomes_the_channel_never_saw_are_shown_at_start(tmp_path):
+    store = await Store.open(tmp_path / "d.sqlite3")
+    for job_id in ("done", "lost", "failed", "shown"):
+        await store.add_job(a_job(job_id))
+    await JobFiles(tmp_path / "files").write(JobFiles(tmp_path / "files").result("done"), b"\x89PNG-fake")
+    await store.finish("done", JobState.DONE)  # the bot stopped before Discord heard of these
+    await store.finish("lost", JobState.DONE)  # ... and this one's picture is gone too
+    await store.finish("failed", JobState.FAILED, error="out of memory")
+    await store.finish("shown", JobState.CANCELLED)
+    await store.mark_shown("shown", JobState.CANCELLED)
+    async with scheduling(tmp_path, StandInEngine(), store) as (_scheduler, store, reporter):
+        await state_of(store, "lost", "failed")
+        await asyncio.sleep(0.2)
+        assert sorted(reporter.notes) == [
+            ("failed", "failed: out of memory"),
+            ("failed", "lost: the finished picture was lost before it was posted"),
+            ("finished", "done"),
+        ]
+        assert await store.unshown() == []
