@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bot.settings import GuildSettings
+from bot.text import fold
 from contract.errors import EngineError
 from contract.limits import new_seed
 from contract.prompts import parse_prompts
@@ -37,9 +38,10 @@ class DreamOptions:
 
 
 def banned_word(prompt: str, banned: tuple[str, ...]) -> str | None:
-    text = prompt.lower()
+    """The first banned word or phrase ``prompt`` holds as whole words, compared after ``fold``."""
+    text = fold(prompt)
     for word in banned:
-        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text):
+        if re.search(rf"(?<!\w){re.escape(fold(word))}(?!\w)", text):
             return word
     return None
 

@@ -12,7 +12,7 @@ import aiohttp
 from PIL import Image
 
 from bot.admission import Refusal
-from contract.limits import MAX_IMAGE_PIXELS
+from contract.limits import IMAGE_FORMATS, MAX_IMAGE_PIXELS
 
 CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
 MAX_BYTES = 8 * 1024 * 1024
@@ -50,7 +50,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, size: int, api_base: s
 def sanitize(data: bytes) -> bytes:
     """Decode (refusing decompression bombs) and re-encode as RGB PNG; runs in a worker thread."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             if image.width * image.height > MAX_IMAGE_PIXELS:
                 raise Refusal(f"The init image is {image.width}x{image.height}; at most {MAX_IMAGE_PIXELS:,} pixels.")
             rgb = image.convert("RGB")

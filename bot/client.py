@@ -62,7 +62,9 @@ class DreamBot(commands.AutoShardedBot):
         self.supervisor = EngineSupervisor(argv, stall_timeout=engine.stall_timeout)
         self.reporter = DiscordReporter(self, self.store, config.discord.preview_interval)
         self.scheduler = Scheduler(self.store, self.supervisor, self.reporter, self.files)
-        self.actions = JobActions(self.store, self.settings, self.scheduler, self.reporter, self.files)
+        self.actions = JobActions(
+            self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server
+        )
         self.tree.on_error = self.on_app_command_error
         self._scheduler_task: asyncio.Task | None = None
 

@@ -46,6 +46,11 @@ class DefaultsConfig:
 
 
 @dataclass(frozen=True)
+class QueueConfig:
+    max_per_server: int = 200  # waiting jobs of one server; more get "the queue is full"
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     path: str = "dreambot.sqlite3"
     files: str = "dreambot-files"
@@ -57,10 +62,17 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
     source: str | None = None
 
 
-_SECTIONS = {"discord": DiscordConfig, "engine": EngineConfig, "defaults": DefaultsConfig, "storage": StorageConfig}
+_SECTIONS = {
+    "discord": DiscordConfig,
+    "engine": EngineConfig,
+    "defaults": DefaultsConfig,
+    "storage": StorageConfig,
+    "queue": QueueConfig,
+}
 
 
 def _section(cls: type, name: str, values: Any) -> Any:
@@ -117,6 +129,8 @@ def _check_values(config: Config) -> None:
         raise ConfigError("[discord] preview_interval must be a positive number of seconds")
     if config.engine.preview_every < 1:
         raise ConfigError("[engine] preview_every must be at least 1")
+    if config.queue.max_per_server < 1:
+        raise ConfigError("[queue] max_per_server must be at least 1")
     if not config.engine.stall_timeout > 0:
         raise ConfigError("[engine] stall_timeout must be a positive number of seconds")
     try:

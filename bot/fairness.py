@@ -3,6 +3,9 @@ jobs never starve another member's one."""
 
 from __future__ import annotations
 
+import heapq
+import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 
 from bot.jobs import Job
@@ -15,18 +18,21 @@ def round_robin(queued: Sequence[Job], last_started: Mapping[int, float]) -> lis
     since their last start (never started counts as longest) goes first, ties broken by who queued
     first. After a member's turn they go to the back, as if they had just started.
     """
-    per_user: dict[int, list[Job]] = {}
+    per_user: dict[int, deque[Job]] = {}
     for job in sorted(queued, key=lambda j: j.created):
-        per_user.setdefault(job.user_id, []).append(job)
-    turn = {user: (last_started.get(user, float("-inf")), jobs[0].created) for user, jobs in per_user.items()}
+        per_user.setdefault(job.user_id, deque()).append(job)
+    # (their turn, their place among members, the member): a heap, so thousands of jobs take milliseconds
+    turns = [
+        (last_started.get(user, -math.inf), jobs[0].created, place, user) for place, (user, jobs) in enumerate(per_user.items())
+    ]
+    heapq.heapify(turns)
     order: list[Job] = []
     clock = max([*last_started.values(), *(j.created for j in queued), 0.0])
-    while per_user:
-        user = min(per_user, key=lambda u: turn[u])
-        order.append(per_user[user].pop(0))
-        if per_user[user]:
+    while turns:
+        _, _, place, user = heapq.heappop(turns)
+        jobs = per_user[user]
+        order.append(jobs.popleft())
+        if jobs:
             clock += 1.0
-            turn[user] = (clock, per_user[user][0].created)
-        else:
-            del per_user[user]
+            heapq.heappush(turns, (clock, jobs[0].created, place, user))
     return order

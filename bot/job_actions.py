@@ -7,13 +7,17 @@ sentence to show; the cogs and the buttons call these directly and only choose h
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import discord
 
-from bot.admission import Refusal, check_channel, check_quota
+from bot.admission import DreamOptions, Refusal, build_request, check_channel, check_quota
 from bot.emoji import CANCEL
 from bot.files import JobFiles
 from bot.jobs import Job, new_job_id
@@ -21,9 +25,10 @@ from bot.reporter import DiscordReporter
 from bot.scheduler import Scheduler
 from bot.settings import GuildSettings, SettingsStore
 from bot.store import Store
-from contract.limits import new_seed
+from contract.protocol import RenderRequest
 
 Someone = discord.Member | discord.User
+MakeRequest = Callable[[GuildSettings, str], Awaitable[RenderRequest]]  # (the server's settings, the new job's id)
 
 
 def is_moderator(member: Someone, settings: GuildSettings, permissions: discord.Permissions | None = None) -> bool:
@@ -35,12 +40,22 @@ def is_moderator(member: Someone, settings: GuildSettings, permissions: discord.
 
 
 class JobActions:
-    def __init__(self, store: Store, settings: SettingsStore, scheduler: Scheduler, reporter: DiscordReporter, files: JobFiles):
+    def __init__(
+        self,
+        store: Store,
+        settings: SettingsStore,
+        scheduler: Scheduler,
+        reporter: DiscordReporter,
+        files: JobFiles,
+        max_queued: int,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.scheduler = scheduler
         self.reporter = reporter
         self.files = files
+        self.max_queued = max_queued
+        self._members: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def job(self, job_id: str) -> Job:
         job = await self.store.job(job_id)
@@ -51,10 +66,28 @@ class JobActions:
     # queueing
 
     async def admit(self, guild_id: int, channel_id: int, user: Someone, settings: GuildSettings) -> None:
-        """The server's channel list, the member's cap on waiting jobs and their cooldown."""
+        """The server's channel list and queue cap, the member's cap on waiting jobs and their cooldown."""
         check_channel(settings, channel_id)
+        if await self.store.count_queued(guild_id) >= self.max_queued:
+            raise Refusal(f"The queue of this server is full ({self.max_queued} jobs wait); try again when some have run.")
         active = await self.store.active_jobs(guild_id, user.id)
         check_quota(settings, len(active), await self.store.last_created(guild_id, user.id), time.time())
+
+    async def submit(
+        self, guild_id: int, channel_id: int, user: Someone, make_request: MakeRequest, parent: str | None = None
+    ) -> tuple[Job, int]:
+        """Admit a job under the server's current settings and store it; returns it and its place in the queue.
+
+        Admission and storing happen under the member's own lock, so simultaneous requests of one member
+        (20 🔁 at once, a /dream while its init image downloads) never pass a cap meant for one of them.
+        """
+        async with self._members[(guild_id, user.id)]:
+            settings = await self.settings.get(guild_id)
+            await self.admit(guild_id, channel_id, user, settings)
+            job_id = new_job_id()
+            request = await make_request(settings, job_id)
+            job = Job(job_id, guild_id, channel_id, user.id, user.display_name, request, parent=parent)
+            return job, await self.queue(job)
 
     async def position(self, job_id: str) -> int:
         order = await self.scheduler.order()
@@ -77,12 +110,22 @@ class JobActions:
         return None
 
     async def again(self, original: Job, user: Someone) -> Job:
-        """🔁: the same prompt with a new seed, owned by whoever asked for it."""
-        settings = await self.settings.get(original.guild_id)
-        await self.admit(original.guild_id, original.channel_id, user, settings)
-        request = dataclasses.replace(original.request, seed=new_seed())
-        job = Job(new_job_id(), original.guild_id, original.channel_id, user.id, user.display_name, request, parent=original.id)
-        if problem := await self.announce(job, await self.queue(job)):
+        """🔁: the same prompt with a new seed, owned by whoever asked for it, under today's rules of the server."""
+        asked = original.request
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            options = DreamOptions(asked.prompt, steps=asked.steps, size=asked.size, model=asked.model)
+            request = build_request(options, settings, asked.perceptor, asked.preview_every)
+            if asked.init_image is None:
+                return request
+            picture = await self.files.read(Path(asked.init_image))
+            if picture is None:
+                raise Refusal(f"The picture job {original.id} started from was cleaned up; start a new /dream with it.")
+            path = await self.files.write(self.files.init_image(job_id), picture)
+            return dataclasses.replace(request, init_image=str(path))
+
+        job, position = await self.submit(original.guild_id, original.channel_id, user, make_request, parent=original.id)
+        if problem := await self.announce(job, position):
             raise Refusal(problem)
         return job
 

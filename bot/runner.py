@@ -9,7 +9,7 @@ import signal
 from collections.abc import Sequence
 
 import discord
-from dotenv import load_dotenv
+from dotenv import dotenv_values
 
 from bot.client import DreamBot
 from bot.config import Config, ConfigError
@@ -19,9 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def read_token() -> str:
-    """``DISCORD_TOKEN`` from the environment, else from ``.env`` in the working directory."""
-    load_dotenv(".env", override=False)
-    token = os.environ.get("DISCORD_TOKEN", "").strip()
+    """``DISCORD_TOKEN`` from the environment, else from ``.env`` in the working directory.
+
+    ``.env`` is read, not loaded into the environment: nothing the bot starts can inherit the token from it.
+    """
+    token = (os.environ.get("DISCORD_TOKEN") or dotenv_values(".env").get("DISCORD_TOKEN") or "").strip()
     if not token:
         raise ConfigError("DISCORD_TOKEN is not set: export it, or put DISCORD_TOKEN=... in .env in this folder")
     return token

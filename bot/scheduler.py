@@ -21,6 +21,7 @@ from bot.files import JobFiles
 from bot.jobs import Job, JobState
 from bot.store import Store
 from bot.supervisor import EngineCrashed, EngineSupervisor
+from contract.errors import without_paths
 from contract.protocol import Cancelled, Failed, Finished, Progress
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,9 @@ class Scheduler:
         self._wake.set()
 
     async def order(self) -> list[Job]:
-        """Waiting jobs in the order they will run."""
-        return round_robin(await self.store.queued(), await self.store.last_started())
+        """Waiting jobs in the order they will run (worked out off the event loop: the queue may be long)."""
+        queued, last_started = await self.store.queued(), await self.store.last_started()
+        return await asyncio.to_thread(round_robin, queued, last_started)
 
     async def run(self) -> None:
         """Forever: take the next job in round-robin order and run it; no exception ends this loop."""
@@ -169,7 +171,7 @@ class Scheduler:
                 log.warning("the engine died during job %s (%s); restarting it and trying once more", job.id, crash)
                 return True
             log.error("the engine died twice during job %s (%s)", job.id, crash)
-            await self._fail(job, f"the engine stopped unexpectedly twice while painting this ({crash})", "")
+            await self._fail(job, f"the engine stopped unexpectedly twice while painting this ({without_paths(str(crash))})", "")
             return False
 
     async def _finished(self, job: Job, event: Finished) -> None:

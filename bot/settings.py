@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot.text import fold
 from contract.errors import EngineError
 from contract.limits import MAX_SIDE, MAX_STEPS
 from contract.registry import generator_names, lookup
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 MAX_STYLE_CHARS = 200
 MAX_JOBS_PER_USER = 100
 MAX_COOLDOWN = 24 * 3600
-_DURATION = re.compile(r"\s*(\d+)\s*(s|sec|m|min|h)?\s*", re.IGNORECASE)
+_DURATION = re.compile(r"\s*(\d{1,9})\s*(s|sec|m|min|h)?\s*", re.IGNORECASE)
 _SNOWFLAKE = re.compile(r"<[#@]&?(\d+)>|(\d{5,20})")
+SHOWN_CHARS = 300  # a value /settings show prints, at most
+SHOWN_ITEMS = 10  # list items /settings show prints before it says how many more there are
 _CLEAR = {"none", "off", "all", "-", ""}
 
 
@@ -123,14 +126,18 @@ def _role(text: str) -> int | None:
 def _words(text: str) -> tuple[str, ...]:
     if text.strip().lower() in _CLEAR:
         return ()
-    words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    words = [fold(w.strip()) for w in text.split(",") if fold(w.strip())]
     if any(len(w) > 100 for w in words):
         raise SettingError("each banned word or phrase may be at most 100 characters")
     return tuple(dict.fromkeys(words))
 
 
 def _list(values: tuple, render: Callable[[Any], str] = str) -> str:
-    return ", ".join(render(v) for v in values) if values else "none"
+    """At most ``SHOWN_ITEMS`` of ``values``, so ``/settings show`` stays inside one Discord message."""
+    if not values:
+        return "none"
+    shown = ", ".join(render(v) for v in values[:SHOWN_ITEMS])
+    return shown if len(values) <= SHOWN_ITEMS else f"{shown} and {len(values) - SHOWN_ITEMS} more"
 
 
 @dataclass(frozen=True)
@@ -202,7 +209,29 @@ def _setting(key: str) -> Setting:
 
 def describe(settings: GuildSettings) -> list[tuple[str, str, str]]:
     """``(key, shown value, help)`` for every setting, in declaration order."""
-    return [(key, s.show(getattr(settings, key)), s.help) for key, s in SETTINGS.items()]
+    return [(key, _clip(s.show(getattr(settings, key))), s.help) for key, s in SETTINGS.items()]
+
+
+def _clip(shown: str, limit: int = SHOWN_CHARS) -> str:
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ServerRefs:
+    """The roles and channels a server has, to check settings that name them."""
+
+    guild_id: int  # also the id of its @everyone role
+    roles: frozenset[int]
+    channels: frozenset[int]
+
+    def check(self, key: str, value: Any) -> None:
+        if key == "moderator_role" and value is not None:
+            if value == self.guild_id:
+                raise SettingError("@everyone cannot be the moderator role; pick a role that only moderators have")
+            if value not in self.roles:
+                raise SettingError(f"<@&{value}> is not a role of this server; mention one of its roles")
+        if key == "channels" and (strangers := [c for c in value if c not in self.channels]):
+            raise SettingError(f"<#{strangers[0]}> is not a channel of this server; mention its channels (#name)")
 
 
 class SettingsStore:
@@ -217,8 +246,11 @@ class SettingsStore:
     async def get(self, guild_id: int) -> GuildSettings:
         return self.base.with_values(await self.store.settings(guild_id))
 
-    async def set(self, guild_id: int, key: str, text: str) -> GuildSettings:
+    async def set(self, guild_id: int, key: str, text: str, server: ServerRefs | None = None) -> GuildSettings:
+        """Parse, check and store one setting; roles and channels must be the server's own when ``server`` says what it has."""
         value = parse_setting(key, text)
+        if server is not None:
+            server.check(key, value)
         async with self._lock:
             updated = dataclasses.replace(await self.get(guild_id), **{key: value})
             updated.check()

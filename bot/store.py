@@ -165,6 +165,10 @@ class Store:
     async def running(self) -> list[Job]:
         return await self._many("WHERE state = 'running' ORDER BY started")
 
+    async def count_queued(self, guild_id: int) -> int:
+        query = "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND state = 'queued'"
+        return (await (await self.db.execute(query, (guild_id,))).fetchone())[0]
+
     async def active_jobs(self, guild_id: int, user_id: int) -> list[Job]:
         return await self._many(
             "WHERE guild_id = ? AND user_id = ? AND state IN ('queued', 'running') ORDER BY created", (guild_id, user_id)

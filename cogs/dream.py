@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import time
 
 import discord
 from discord import app_commands
@@ -14,21 +16,41 @@ from bot import attachments
 from bot.admission import DreamOptions, Refusal, build_request
 from bot.client import DreamBot
 from bot.emoji import AGAIN, ANIMATION, CANCEL, DELETE, plain
-from bot.jobs import Job, new_job_id
+from bot.jobs import Job
 from bot.replies import reply
+from bot.settings import GuildSettings
+from bot.text import shown_name
 from contract.limits import MAX_SEED
+from contract.protocol import RenderRequest
 from contract.registry import generator_names
 
 log = logging.getLogger(__name__)
 
 NOTICE_SECONDS = 20  # how long a refusal answered in the channel (to a reaction) stays up
 REACTIONS = {plain(emoji) for emoji in (AGAIN, CANCEL, ANIMATION, DELETE)}
+PUBLIC_POST_SECONDS = 10.0  # a member's reactions make the bot post in the channel at most once in this time
+
+
+class MemberCooldown:
+    """At most one event per member every ``seconds`` (monotonic clock); the rest are dropped, not delayed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: dict[int, float] = {}
+
+    def allow(self, member_id: int) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(member_id, -math.inf) < self.seconds:
+            return False
+        self._last[member_id] = now
+        return True
 
 
 class Dream(commands.Cog):
     def __init__(self, bot: DreamBot) -> None:
         self.bot = bot
         self.actions = bot.actions
+        self.public_posts = MemberCooldown(PUBLIC_POST_SECONDS)
 
     @app_commands.command(name="dream", description="Paint a picture from words")
     @app_commands.guild_only()
@@ -51,21 +73,23 @@ class Dream(commands.Cog):
         init_image: discord.Attachment | None = None,
     ) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        settings = await self.bot.settings.get(interaction.guild_id)
-        await self.actions.admit(interaction.guild_id, interaction.channel_id, interaction.user, settings)
         options = DreamOptions(prompt, seed, steps, size, model)
-        request = build_request(options, settings, self.bot.config.defaults.perceptor, self.bot.config.engine.preview_every)
-        job_id = new_job_id()
+        config = self.bot.config
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            request = build_request(options, settings, config.defaults.perceptor, config.engine.preview_every)
+            if init_image is None:
+                return request
+            data = await attachments.init_image(init_image.url, init_image.size, config.discord.api_base)
+            path = await self.bot.files.write(self.bot.files.init_image(job_id), data)
+            return dataclasses.replace(request, init_image=str(path))
+
         if init_image is not None:
             await interaction.response.defer(ephemeral=True, thinking=True)  # the download may take a while
-            data = await attachments.init_image(init_image.url, init_image.size, self.bot.config.discord.api_base)
-            path = await self.bot.files.write(self.bot.files.init_image(job_id), data)
-            request = dataclasses.replace(request, init_image=str(path))
-        user = interaction.user
-        job = Job(job_id, interaction.guild_id, interaction.channel_id, user.id, user.display_name, request)
-        position = await self.actions.queue(job)
+        job, position = await self.actions.submit(interaction.guild_id, interaction.channel_id, interaction.user, make_request)
         where = "it starts next" if position <= 1 else f"position {position} in the queue"
-        await reply(interaction, f"Queued as job `{job.id}` (seed {request.seed}), {where}. Progress appears in this channel.")
+        queued = f"Queued as job `{job.id}` (seed {job.request.seed}), {where}."
+        await reply(interaction, f"{queued} Progress appears in this channel.")
         if problem := await self.actions.announce(job, position):
             await interaction.followup.send(problem, ephemeral=True)
 
@@ -88,7 +112,9 @@ class Dream(commands.Cog):
         message = channel.get_partial_message(payload.message_id)
 
         async def animation() -> None:
-            await message.reply(file=await self.actions.animation(job), mention_author=False)
+            file = await self.actions.animation(job)
+            if self.public_posts.allow(member.id):
+                await message.reply(file=file, mention_author=False)
 
         act = {
             plain(AGAIN): lambda: self.actions.again(job, member),
@@ -99,7 +125,8 @@ class Dream(commands.Cog):
         try:
             await act()
         except Refusal as refusal:
-            await channel.send(f"{member.display_name}: {refusal}", delete_after=NOTICE_SECONDS)
+            if self.public_posts.allow(member.id):
+                await channel.send(f"{shown_name(member.display_name)}: {refusal}", delete_after=NOTICE_SECONDS)
 
     @app_commands.command(name="cancel", description="Cancel your latest waiting or running job (or one by its id)")
     @app_commands.guild_only()
@@ -127,14 +154,16 @@ class Dream(commands.Cog):
         current, progress = self.bot.scheduler.current, self.bot.scheduler.last_progress
         if current is not None:
             step = f"step {progress.step}/{progress.total_steps}" if progress and progress.job_id == current.id else "starting"
-            owner = current.user_name if current.guild_id == interaction.guild_id else "another server"
-            lines.append(f"▶️ `{current.id}` {_short(current)} — {owner}, {step}")
+            if current.guild_id == interaction.guild_id:
+                lines.append(f"▶️ `{current.id}` {_short(current)} — {shown_name(current.user_name)}, {step}")
+            else:  # nothing of another server's job: no prompt, no id, no name
+                lines.append(f"▶️ a job from another server, {step}")
         elsewhere = 0
         for position, job in enumerate(order, 1):
             if job.guild_id != interaction.guild_id:
                 elsewhere += 1
                 continue
-            lines.append(f"{position}. `{job.id}` {_short(job)} — {job.user_name}")
+            lines.append(f"{position}. `{job.id}` {_short(job)} — {shown_name(job.user_name)}")
         if elsewhere:
             lines.append(f"…and {elsewhere} job(s) from other servers.")
         text = "\n".join(lines) if lines else "The queue is empty: nothing is painting and nothing waits."

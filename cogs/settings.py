@@ -11,13 +11,21 @@ from discord.ext import commands
 from bot.client import DreamBot
 from bot.job_actions import is_moderator
 from bot.replies import reply
-from bot.settings import SETTINGS, GuildSettings, describe
+from bot.settings import SETTINGS, GuildSettings, ServerRefs, describe
 
 log = logging.getLogger(__name__)
 
 
+MESSAGE_LIMIT = 2000  # characters in one Discord message
+
+
 def _table(settings: GuildSettings) -> str:
-    return "\n".join(f"**{key}** = {value}  ·  {help_text}" for key, value, help_text in describe(settings))
+    """Every setting with its help; without the help when that would not fit one message."""
+    rows = describe(settings)
+    text = "\n".join(f"**{key}** = {value}  ·  {help_text}" for key, value, help_text in rows)
+    if len(text) > MESSAGE_LIMIT:
+        text = "\n".join(f"**{key}** = {value}" for key, value, _ in rows)
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 @app_commands.guild_only()
@@ -43,7 +51,11 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
     async def set(self, interaction: discord.Interaction, key: str, value: str) -> None:
         assert interaction.guild_id is not None
         key = key.strip()
-        updated = await self.bot.settings.set(interaction.guild_id, key, value)
+        guild = interaction.guild
+        server = None
+        if guild is not None:
+            server = ServerRefs(guild.id, frozenset(r.id for r in guild.roles), frozenset(c.id for c in guild.channels))
+        updated = await self.bot.settings.set(interaction.guild_id, key, value, server)
         shown = SETTINGS[key].show(getattr(updated, key))
         log.info("%s set %s = %s in server %s", interaction.user.id, key, shown, interaction.guild_id)
         await reply(interaction, f"**{key}** is now {shown}.")

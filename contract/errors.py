@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+_PATH = re.compile(r"(?<![\w:/\\])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\"(),;:]+){2,}[\\/]?")  # two parts at least: not "/dream"
+
 
 class EngineError(Exception):
     """Base class: ``str(error)`` is a complete, user-facing sentence."""
@@ -29,3 +33,9 @@ class JobCancelled(EngineError):
 
 class OutOfMemory(EngineError):
     """The device ran out of memory; the message suggests a smaller size or fewer cutouts."""
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute file path cut to its last part: what reaches a channel or a PNG
+    must not show how the owner's machine is laid out."""
+    return _PATH.sub(lambda match: match[0].rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or "/", text)

@@ -11,6 +11,7 @@ MAX_SIDE = 2048
 MAX_CUTN = 256
 MAX_PROMPT_CHARS = 1000
 MAX_IMAGE_PIXELS = 40_000_000  # init and image prompts: larger pictures are refused before decoding
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")  # the only decoders a member's picture may reach
 MAX_SEED = 2**53  # Discord's integer options end here, so every seed the CLI takes can be typed into /dream
 NEW_SEED_BELOW = 2**31  # a fresh seed (CLI, /dream, 🔁) stays short enough to read and type
 

@@ -17,13 +17,13 @@ from PIL import Image
 from contract import registry
 from contract.errors import BadRequest, WeightsError
 from contract.families import Family
-from contract.limits import MAX_CUTN, MAX_IMAGE_PIXELS, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE, OPTIMIZERS
+from contract.limits import IMAGE_FORMATS, MAX_CUTN, MAX_IMAGE_PIXELS, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE, OPTIMIZERS
 from contract.models import PERCEPTOR_KIND, ModelSpec
 from contract.options import Value
 from contract.prompts import parse_item, parse_noise_prompt, parse_prompts
 from contract.protocol import RenderRequest
 
-_SIZE = re.compile(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*")
+_SIZE = re.compile(r"\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -73,7 +73,7 @@ def open_image(path: str) -> Image.Image:
     if not file.is_file():
         raise BadRequest(f"image {path!r} does not exist or is not a file")
     try:
-        with Image.open(file) as image:
+        with Image.open(file, formats=IMAGE_FORMATS) as image:
             if image.width * image.height > MAX_IMAGE_PIXELS:
                 raise BadRequest(f"image {path!r} is {image.width}x{image.height}, more than {MAX_IMAGE_PIXELS} pixels")
             return image.convert("RGB")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import torch
 from PIL import Image, PngImagePlugin
 
+from contract.errors import without_paths
 from contract.validation import ResolvedRequest
 
 PREVIEW_QUALITY = 80
@@ -40,10 +42,10 @@ def parameters_text(resolved: ResolvedRequest, seconds: float, version: str) -> 
         if (value := resolved.options[option.name]) is not None:
             pairs[option.label] = value
     if request.init_image:
-        pairs["Init image"] = request.init_image
+        pairs["Init image"] = Path(request.init_image).name  # the file's name: not where it lives on this machine
         pairs["Init weight"] = request.init_weight
     if request.image_prompts:
-        pairs["Image prompts"] = " | ".join(request.image_prompts)
+        pairs["Image prompts"] = " | ".join(without_paths(item) for item in request.image_prompts)
     if request.noise_prompts:
         pairs["Noise prompts"] = " | ".join(request.noise_prompts)
     pairs["Time"] = f"{seconds:.1f}s"

@@ -66,7 +66,7 @@ class WeightStore:
     def corrupt(self, spec: ModelSpec, path: Path, why: str) -> WeightsError:
         """The error for a file that exists but cannot be read."""
         return WeightsError(
-            f"weights file {path} for {spec.name} is corrupt or incomplete ({why}). "
+            f"weights file {path} for {spec.name} is corrupt, incomplete or unsafe ({why}). "
             f"Delete it and fetch it again with: dreambot weights download {spec.name}"
         )
 

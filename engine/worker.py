@@ -18,7 +18,7 @@ import threading
 import traceback
 from typing import IO, Any
 
-from contract.errors import BadRequest, JobCancelled, OutOfMemory, WeightsError
+from contract.errors import BadRequest, JobCancelled, OutOfMemory, WeightsError, without_paths
 from contract.protocol import EVENTS_FD_VARIABLE, Cancelled, Event, Failed, Finished, Ready, RenderRequest, Started
 from contract.speed import DEFAULT as DEFAULT_SPEED
 
@@ -77,14 +77,16 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
     except JobCancelled as error:
         channel.send(Cancelled(job_id, error.step))
     except OutOfMemory as error:
-        channel.send(Failed(job_id, str(error), OOM_HINT))
+        channel.send(Failed(job_id, without_paths(str(error)), OOM_HINT))
     except WeightsError as error:
-        channel.send(Failed(job_id, str(error), WEIGHTS_HINT))
+        log.error("job %s: %s", job_id, error)
+        channel.send(Failed(job_id, without_paths(str(error)), WEIGHTS_HINT))
     except (BadRequest, ValueError, TypeError) as error:
-        channel.send(Failed(job_id, f"the request was refused: {error}"))
+        channel.send(Failed(job_id, f"the request was refused: {without_paths(str(error))}"))
     except Exception as error:  # the job fails; the process and the queue go on
         log.error("job %s failed:\n%s", job_id, traceback.format_exc())
-        channel.send(Failed(job_id, f"the engine hit an internal error ({type(error).__name__}: {error})", retryable=True))
+        reason = f"the engine hit an internal error ({type(error).__name__}); the owner finds the details in its log"
+        channel.send(Failed(job_id, reason, retryable=True))
     finally:
         cancelled.discard(job_id)
         _release_memory()

@@ -1,18 +1,18 @@
-"""Reading the official checkpoint files without the libraries that wrote them.
+"""Reading the official checkpoint files without the libraries that wrote them, and without running them.
 
 The taming-transformers ``.ckpt`` files are PyTorch Lightning checkpoints: besides the
-``state_dict`` they pickle Lightning objects (``ModelCheckpoint`` callbacks and the like).
-``torch.load(weights_only=True)`` refuses them and a plain unpickle would need the Lightning
-release that wrote them. We try the safe loader first and otherwise unpickle with every
-non-torch class replaced by an inert placeholder, so no foreign code runs and nothing from
-Lightning is needed.
+``state_dict`` they pickle Lightning objects (the ``ModelCheckpoint`` callback and its state).
+Every file is read with torch's weights-only unpickler, which resolves only torch's own tensor and
+container types. On top of those, an exact list of Lightning class names (``FOREIGN_CLASSES``)
+resolves to inert placeholders that keep their pickled state and can run nothing. Any other global
+in the file is refused (``UnsafeCheckpoint``), however familiar its module: pickle resolves dotted
+names, so trusting a whole module such as ``torch`` would let a crafted file call any function in it.
 """
 
 from __future__ import annotations
 
 import logging
 import pickle
-import types
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +20,21 @@ import torch
 
 log = logging.getLogger(__name__)
 
-_TRUSTED_MODULES = ("torch", "collections", "numpy", "_codecs")
-_SAFE_BUILTINS = {
-    "set",
-    "frozenset",
-    "slice",
-    "complex",
-    "range",
-    "bytearray",
-    "dict",
-    "list",
-    "tuple",
-    "int",
-    "float",
-    "str",
-    "bool",
-}
+# Classes that real Lightning checkpoints pickle besides tensors; each loads as an inert placeholder.
+FOREIGN_CLASSES = (
+    "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint",
+    "lightning.pytorch.callbacks.model_checkpoint.ModelCheckpoint",
+    "pytorch_lightning.callbacks.early_stopping.EarlyStopping",
+    "pytorch_lightning.utilities.parsing.AttributeDict",
+)
+
+
+class UnsafeCheckpoint(ValueError):
+    """A checkpoint names a global outside the allow-list: it is refused, not run."""
 
 
 class Placeholder:
-    """Stands in for a class the checkpoint names but we neither have nor need."""
+    """Stands in for a class the checkpoint names but we neither have nor need; holds its pickled state."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Placeholder:
         return super().__new__(cls)
@@ -51,28 +46,28 @@ class Placeholder:
         self.state = state
 
 
-class _TolerantUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "builtins":
-            if name in _SAFE_BUILTINS:
-                return super().find_class(module, name)
-        elif module.split(".")[0] in _TRUSTED_MODULES:
-            return super().find_class(module, name)
-        return type(name, (Placeholder,), {"__module__": f"placeholder.{module}"})
+def _placeholder(dotted: str) -> type[Placeholder]:
+    module, _, name = dotted.rpartition(".")
+    return type(name, (Placeholder,), {"__module__": f"placeholder.{module}"})
 
 
-_tolerant_pickle = types.SimpleNamespace(
-    Unpickler=_TolerantUnpickler, load=lambda f, **kw: _TolerantUnpickler(f, **kw).load(), __name__="pickle"
-)
+PLACEHOLDERS = [(_placeholder(dotted), dotted) for dotted in FOREIGN_CLASSES]
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a ``torch.save`` file onto the CPU; foreign classes inside it become placeholders."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        log.debug("weights_only load of %s refused (%s); using placeholders", path, error)
-    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_tolerant_pickle)
+    """Load a ``torch.save`` file onto the CPU; the listed foreign classes become placeholders, any other global is refused."""
+    with torch.serialization.safe_globals(PLACEHOLDERS):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            refused = str(error).split("\n")[0] if "Unsupported global" not in str(error) else _unsupported(str(error))
+            raise UnsafeCheckpoint(f"it names code that is not allowed to load ({refused})") from None
+
+
+def _unsupported(message: str) -> str:
+    """The ``module.name`` torch's unpickler refused, from its long message."""
+    start = message.index("Unsupported global")
+    return message[start:].split(" was not")[0].split("\n")[0]
 
 
 def state_dict_of(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:

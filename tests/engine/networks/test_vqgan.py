@@ -10,9 +10,10 @@ import pytest
 import torch
 import yaml
 
+from contract.errors import WeightsError
 from contract.models import VQGAN_CHECKPOINT
 from engine.networks import tiny
-from engine.networks.checkpoints import load_checkpoint
+from engine.networks.checkpoints import UnsafeCheckpoint, load_checkpoint
 from engine.networks.vqgan import VQGAN, VQGANConfig, decode_in_segments, load_vqgan
 
 GUMBEL_YAML = copy.deepcopy(tiny.TINY_VQGAN_YAML)
@@ -50,7 +51,9 @@ def test_lightning_objects_in_checkpoint_become_placeholders(tmp_path, monkeypat
     """Real .ckpt files pickle Lightning callbacks; we load them without Lightning and without running them."""
     tiny.save_vqgan(tmp_path, tiny.TINY_VQGAN_YAML)
     checkpoint = torch.load(tmp_path / VQGAN_CHECKPOINT, weights_only=True)
-    fake = types.ModuleType("fake_lightning_callbacks")
+    for parent in ("pytorch_lightning", "pytorch_lightning.callbacks"):
+        monkeypatch.setitem(sys.modules, parent, types.ModuleType(parent))
+    fake = types.ModuleType("pytorch_lightning.callbacks.model_checkpoint")
 
     class ModelCheckpoint:
         def __init__(self):
@@ -62,7 +65,7 @@ def test_lightning_objects_in_checkpoint_become_placeholders(tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, fake.__name__, fake)
     checkpoint["callbacks"] = {"ModelCheckpoint": ModelCheckpoint()}
     torch.save(checkpoint, tmp_path / VQGAN_CHECKPOINT)
-    monkeypatch.delitem(sys.modules, fake.__name__)
+    monkeypatch.undo()  # Lightning is not installed: the names must load without it
 
     loaded = load_checkpoint(tmp_path / VQGAN_CHECKPOINT)
     placeholder = loaded["callbacks"]["ModelCheckpoint"]
@@ -85,3 +88,33 @@ def test_decode_in_segments_is_tamings_forward(engine):
     decoder = engine.network("tiny-vqgan").decoder
     h = torch.randn(2, decoder.conv_in.in_channels, 4, 4)
     torch.testing.assert_close(decode_in_segments(decoder, h), decoder(h))
+
+
+class _RunsCode:
+    """Pickles as a call of a function inside torch that executes its argument: pickle resolves dotted
+    names, so a loader that trusts the whole ``torch`` module would run it."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        from torch.fx.graph_module import _exec_with_source
+
+        return _exec_with_source, (f"import pathlib; pathlib.Path({str(self.marker)!r}).write_text('ran')", {})
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    from contract.registry import lookup
+    from engine.pipeline import Engine
+    from engine.weights import WeightStore
+
+    store = WeightStore(tmp_path / "weights")
+    folder = store.ensure(lookup("tiny-vqgan"))
+    marker = tmp_path / "ran"
+    checkpoint = torch.load(folder / VQGAN_CHECKPOINT, weights_only=True)
+    torch.save({**checkpoint, "callbacks": {"x": _RunsCode(marker)}}, folder / VQGAN_CHECKPOINT)
+    with pytest.raises(UnsafeCheckpoint, match="Unsupported global: GLOBAL torch.fx.graph_module._exec_with_source"):
+        load_checkpoint(folder / VQGAN_CHECKPOINT)
+    with pytest.raises(WeightsError, match=r"corrupt, incomplete or unsafe .* dreambot weights download tiny-vqgan"):
+        Engine(store, "cpu").network("tiny-vqgan")
+    assert not marker.exists(), "the file's code ran"
