@@ -31,6 +31,8 @@ from bot.views import JobButton
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.dream", "cogs.settings")
+LOW_DISK = 2 * 2**30  # less free space than this for job files is logged as a warning at start
+PRUNE_EVERY = 3600.0  # seconds between two clean-ups of old job files
 
 
 def use_api_base(api_base: str) -> None:
@@ -67,6 +69,7 @@ class DreamBot(commands.AutoShardedBot):
         )
         self.tree.on_error = self.on_app_command_error
         self._scheduler_task: asyncio.Task | None = None
+        self._janitor_task: asyncio.Task | None = None
 
     async def login(self, token: str) -> None:
         use_api_base(self.config.discord.api_base)
@@ -81,6 +84,25 @@ class DreamBot(commands.AutoShardedBot):
         log.info("synced %d application commands", len(synced))
         self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
         self._scheduler_task.add_done_callback(_crash_report)
+        free, total = await asyncio.to_thread(self.files.free_space)
+        log.log(
+            logging.WARNING if free < LOW_DISK else logging.INFO,
+            "job files in %s: %.1f GiB free of %.1f GiB",
+            self.files.root,
+            free / 2**30,
+            total / 2**30,
+        )
+        self._janitor_task = asyncio.create_task(self._janitor(), name="janitor")
+
+    async def _janitor(self) -> None:
+        """Keep the job files within ``[storage] keep_days`` and ``max_files_gb``: at start, then every hour."""
+        storage = self.config.storage
+        while True:
+            try:
+                await self.files.prune(storage.keep_days, int(storage.max_files_gb * 2**30), await self.store.active_ids())
+            except Exception:
+                log.exception("could not clean up old job files")
+            await asyncio.sleep(PRUNE_EVERY)
 
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s) in %d server(s)", self.user, self.user.id if self.user else "?", len(self.guilds))
@@ -98,10 +120,11 @@ class DreamBot(commands.AutoShardedBot):
         await reply(interaction, text)
 
     async def close(self) -> None:
-        if self._scheduler_task is not None:
-            self._scheduler_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scheduler_task
+        for task in (self._scheduler_task, self._janitor_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.reporter.close()
         await self.supervisor.stop()
         await self.store.close()

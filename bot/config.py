@@ -54,6 +54,8 @@ class QueueConfig:
 class StorageConfig:
     path: str = "dreambot.sqlite3"
     files: str = "dreambot-files"
+    keep_days: float = 30.0  # the files of ended jobs go after this many days (0: kept for ever)
+    max_files_gb: float = 20.0  # and the oldest go while the job files take more than this (0: no limit)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ def _check_values(config: Config) -> None:
         raise ConfigError("[discord] preview_interval must be a positive number of seconds")
     if config.engine.preview_every < 1:
         raise ConfigError("[engine] preview_every must be at least 1")
+    if config.storage.keep_days < 0 or config.storage.max_files_gb < 0:
+        raise ConfigError("[storage] keep_days and max_files_gb must be 0 (no limit) or more")
     if config.queue.max_per_server < 1:
         raise ConfigError("[queue] max_per_server must be at least 1")
     if not config.engine.stall_timeout > 0:

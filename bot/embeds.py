@@ -71,7 +71,7 @@ def painting(job: Job, event: Progress, image: str | None) -> discord.Embed:
     return embed
 
 
-def done(job: Job, image: str) -> discord.Embed:
+def done(job: Job, image: str, note: str | None = None) -> discord.Embed:
     request = job.request
     embed = _base(job, "✨ Done", "done")
     for name, value in (
@@ -83,6 +83,8 @@ def done(job: Job, image: str) -> discord.Embed:
         ("Perceptor", request.perceptor),
     ):
         embed.add_field(name=name, value=value)
+    if note:
+        embed.add_field(name="Note", value=note, inline=False)
     embed.set_image(url=f"attachment://{image}")
     return embed
 

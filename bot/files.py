@@ -1,12 +1,26 @@
 """Files a job leaves behind: its init image, final PNG and animation, one folder per job.
 
-Reads and writes run in a worker thread, so the event loop never waits on the disk.
+Reads and writes run in a worker thread, so the event loop never waits on the disk. ``prune``
+keeps the folder within an age and a size: the folders of ended jobs go, oldest first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    removed: list[str]  # job ids whose folders were removed
+    kept_bytes: int
 
 
 class JobFiles:
@@ -45,3 +59,41 @@ class JobFiles:
                 return None
 
         return await asyncio.to_thread(read)
+
+    async def prune(self, keep_days: float, max_bytes: int, active: Collection[str]) -> Pruned:
+        """Remove the folders of jobs not in ``active`` that are older than ``keep_days`` (0: no age
+        limit), then the oldest of the rest until the folder holds at most ``max_bytes`` (0: no size limit)."""
+        return await asyncio.to_thread(self._prune, keep_days, max_bytes, frozenset(active))
+
+    def _prune(self, keep_days: float, max_bytes: int, active: frozenset[str]) -> Pruned:
+        if not self.root.is_dir():
+            return Pruned([], 0)
+        folders = []  # (last change, bytes, job id) of every ended job's folder
+        kept = 0
+        for folder in self.root.iterdir():
+            if not folder.is_dir():
+                continue
+            files = [f for f in folder.iterdir() if f.is_file()]
+            size = sum(f.stat().st_size for f in files)
+            kept += size
+            if folder.name not in active:
+                changed = max([f.stat().st_mtime for f in files], default=folder.stat().st_mtime)
+                folders.append((changed, size, folder.name))
+        folders.sort()
+        cutoff = time.time() - keep_days * 86400 if keep_days else -1.0
+        removed = []
+        for changed, size, job_id in folders:
+            if changed >= cutoff and (not max_bytes or kept <= max_bytes):
+                continue
+            shutil.rmtree(self.folder(job_id), ignore_errors=True)
+            removed.append(job_id)
+            kept -= size
+        if removed:
+            log.info("removed the files of %d old job(s); %.1f MiB kept", len(removed), kept / 2**20)
+        return Pruned(removed, kept)
+
+    def free_space(self) -> tuple[int, int]:
+        """(free, total) bytes on the disk that holds the job files."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        usage = shutil.disk_usage(self.root)
+        return usage.free, usage.total

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import discord
 
-from bot import embeds
+from bot import embeds, uploads
 from bot.jobs import Job, JobState
 from bot.store import Store
 from bot.throttle import Throttle
@@ -114,9 +114,21 @@ class DiscordReporter:
         self._locks.pop(job.id, None)
         await self.store.mark_shown(job.id, job.state)
 
+    def upload_limit(self, job: Job) -> int:
+        guild = self.client.get_guild(job.guild_id)
+        return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+
     async def finished(self, job: Job, png: bytes) -> None:
-        name = f"dream-{job.request.seed}.png"
-        await self._final(job, embeds.done(job, name), [discord.File(io.BytesIO(png), name)], result_view(job.id))
+        limit = self.upload_limit(job)
+        data, extension = await asyncio.to_thread(uploads.fit, png, limit)
+        name = f"dream-{job.request.seed}.{extension}"
+        note = None
+        if extension != "png":
+            note = (
+                f"The PNG ({len(png) / 2**20:.1f} MiB) is over this server's {limit / 2**20:.0f} MiB upload limit: "
+                "this is a JPEG of it, with the parameters in its comment."
+            )
+        await self._final(job, embeds.done(job, name, note), [discord.File(io.BytesIO(data), name)], result_view(job.id))
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:
         await self._final(job, embeds.failed(job, reason, hint), [])

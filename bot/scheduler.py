@@ -185,7 +185,12 @@ class Scheduler:
             await self._fail(job, f"the bot could not save the picture ({error.strerror or 'disk error'})", "")
             return
         done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
-        await self._report(self.reporter.finished(done, event.png))
+        try:
+            await self.reporter.finished(done, event.png)
+        except Exception:  # the message must not go on saying "Painting"
+            log.exception("could not post the result of job %s", job.id)
+            reason = "the picture is done but could not be posted here; the bot's owner finds it in the job files"
+            await self._report(self.reporter.failed(done, reason, ""))
 
     async def _cancelled(self, job: Job) -> None:
         await self._report(self.reporter.cancelled(await self.store.finish(job.id, JobState.CANCELLED)))

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 MAX_STYLE_CHARS = 200
 MAX_JOBS_PER_USER = 100
 MAX_COOLDOWN = 24 * 3600
-_DURATION = re.compile(r"\s*(\d{1,9})\s*(s|sec|m|min|h)?\s*", re.IGNORECASE)
-_SNOWFLAKE = re.compile(r"<[#@]&?(\d+)>|(\d{5,20})")
+_DURATION = re.compile(r"\s*(\d{1,9})\s*(s|sec|m|min|h)?\s*", re.IGNORECASE | re.ASCII)
+_SNOWFLAKE = re.compile(r"<[#@]&?(\d{1,20})>|(\d{5,20})", re.ASCII)
 SHOWN_CHARS = 300  # a value /settings show prints, at most
 SHOWN_ITEMS = 10  # list items /settings show prints before it says how many more there are
 _CLEAR = {"none", "off", "all", "-", ""}

@@ -165,6 +165,10 @@ class Store:
     async def running(self) -> list[Job]:
         return await self._many("WHERE state = 'running' ORDER BY started")
 
+    async def active_ids(self) -> set[str]:
+        rows = await (await self.db.execute("SELECT id FROM jobs WHERE state IN ('queued', 'running')")).fetchall()
+        return {row[0] for row in rows}
+
     async def count_queued(self, guild_id: int) -> int:
         query = "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND state = 'queued'"
         return (await (await self.db.execute(query, (guild_id,))).fetchone())[0]

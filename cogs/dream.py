@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
+from collections import defaultdict, deque
 
 import discord
 from discord import app_commands
@@ -28,21 +28,23 @@ log = logging.getLogger(__name__)
 
 NOTICE_SECONDS = 20  # how long a refusal answered in the channel (to a reaction) stays up
 REACTIONS = {plain(emoji) for emoji in (AGAIN, CANCEL, ANIMATION, DELETE)}
-PUBLIC_POST_SECONDS = 10.0  # a member's reactions make the bot post in the channel at most once in this time
+PUBLIC_POSTS, PUBLIC_POST_WINDOW = 5, 60.0  # a member's reactions make the bot post in the channel this often at most
 
 
-class MemberCooldown:
-    """At most one event per member every ``seconds`` (monotonic clock); the rest are dropped, not delayed."""
+class PostBudget:
+    """At most ``posts`` events per member in any ``window`` seconds (monotonic clock); the rest are dropped."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._last: dict[int, float] = {}
+    def __init__(self, posts: int, window: float) -> None:
+        self.posts, self.window = posts, window
+        self._recent: defaultdict[int, deque[float]] = defaultdict(deque)
 
     def allow(self, member_id: int) -> bool:
-        now = time.monotonic()
-        if now - self._last.get(member_id, -math.inf) < self.seconds:
+        now, recent = time.monotonic(), self._recent[member_id]
+        while recent and now - recent[0] >= self.window:
+            recent.popleft()
+        if len(recent) >= self.posts:
             return False
-        self._last[member_id] = now
+        recent.append(now)
         return True
 
 
@@ -50,7 +52,7 @@ class Dream(commands.Cog):
     def __init__(self, bot: DreamBot) -> None:
         self.bot = bot
         self.actions = bot.actions
-        self.public_posts = MemberCooldown(PUBLIC_POST_SECONDS)
+        self.public_posts = PostBudget(PUBLIC_POSTS, PUBLIC_POST_WINDOW)
 
     @app_commands.command(name="dream", description="Paint a picture from words")
     @app_commands.guild_only()

@@ -23,7 +23,7 @@ from contract.options import Value
 from contract.prompts import parse_item, parse_noise_prompt, parse_prompts
 from contract.protocol import RenderRequest
 
-_SIZE = re.compile(r"\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*")
+_SIZE = re.compile(r"\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*", re.ASCII)
 
 
 def parse_size(text: str) -> tuple[int, int]:

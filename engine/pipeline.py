@@ -76,7 +76,7 @@ class RenderTask:
     should_stop: Callable[[], bool] | None = None
     keep_frames: bool = False
     job_id: str = ""
-    frames: list[Image.Image] = field(default_factory=list)
+    reel: output.Reel = field(default_factory=output.Reel)
 
 
 def batch_key(request: RenderRequest) -> tuple[str, str, int, int]:
@@ -192,7 +192,7 @@ class Engine:
             image = output.to_pil(run.generator.image())
             seconds = time.perf_counter() - start
             png = output.png_bytes(image, output.parameters_text(r, seconds, package_version()))
-            outcomes.append(RenderResult(task.request, image, png, run.losses, seconds, task.frames))
+            outcomes.append(RenderResult(task.request, image, png, run.losses, seconds, task.reel.frames))
         return outcomes
 
     def _optimization(
@@ -221,10 +221,10 @@ class Engine:
         def on_step(step: int, loss: float) -> None:
             preview = None
             if step % request.preview_every == 0 or step == request.steps:
-                picture = output.to_pil(generator.image())
-                preview = output.preview_bytes(picture)
+                frame = output.small(output.to_pil(generator.image()))
+                preview = output.preview_bytes(frame)
                 if task.keep_frames:
-                    task.frames.append(picture)
+                    task.reel.add(frame)
             if task.on_progress is not None:
                 task.on_progress(Progress(task.job_id, step, request.steps, loss, time.perf_counter() - start, preview))
 

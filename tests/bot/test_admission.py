@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.admission import DreamOptions, Refusal, banned_word, build_request, check_quota, styled
 from bot.settings import GuildSettings, SettingError
@@ -62,3 +64,38 @@ def test_quota_and_cooldown():
         check_quota(strict, 2, None, 0.0)
     with pytest.raises(Refusal, match="again in 30s"):
         check_quota(strict, 0, 1000.0, 1030.0)
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    ["ＧＯＲＥ fest", "g\u200bore", "go\u00adre", "GORE", "gO\u200dRe", "𝐠𝐨𝐫𝐞"],
+    ids=["full-width", "zero-width space", "soft hyphen", "upper case", "zero-width joiner", "bold letters"],
+)
+def test_banned_words_see_through_unicode_disguises(disguised):
+    assert banned_word(f"a {disguised} scene", ("gore",)) == "gore"
+    assert banned_word("a scene", ("gore",)) is None
+
+
+def test_absurd_numbers_are_refused_like_any_bad_value():
+    for size in ("9" * 5000 + "x256", "256x" + "1" * 40):
+        with pytest.raises(Refusal, match="WIDTHxHEIGHT"):
+            build_request(DreamOptions("a castle", size=size), BASE, "tiny-clip", 10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prompt=st.text(max_size=1200),
+    size=st.one_of(st.none(), st.text(max_size=40), st.from_regex(r"\d{1,8}[xX×]\d{1,8}", fullmatch=True)),
+    steps=st.one_of(st.none(), st.integers(-(2**70), 2**70)),
+    seed=st.one_of(st.none(), st.integers(-(2**70), 2**70)),
+    model=st.one_of(st.none(), st.text(max_size=30), st.sampled_from(["tiny-vqgan", "biggan-deep-512", "pixels"])),
+)
+def test_any_dream_is_queued_or_refused_in_words(prompt, size, steps, seed, model):
+    """Whatever a member types, the answer is a request within the server's limits or a ``Refusal``: never a crash."""
+    try:
+        request = build_request(DreamOptions(prompt, seed, steps, size, model), BASE, "tiny-clip", 10)
+    except Refusal as refusal:
+        assert str(refusal).strip()
+        return
+    assert 1 <= request.steps <= BASE.max_steps and 0 <= request.seed <= 2**53
+    assert request.width <= 512 and request.height <= 512

@@ -1,3 +1,8 @@
+"""Round-robin order: no member starves another, and the fast heap order is the rule written plainly."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bot.fairness import round_robin
 from bot.jobs import Job
 from contract.protocol import RenderRequest
@@ -25,3 +30,31 @@ def test_members_take_turns_and_keep_their_own_order():
 
 def test_empty_queue():
     assert round_robin([], {1: 5.0}) == []
+
+
+def reference_order(queued, last_started):
+    """The rule written the slow, obvious way: each turn, the member whose turn is earliest."""
+    per_user: dict[int, list[Job]] = {}
+    for job in sorted(queued, key=lambda j: j.created):
+        per_user.setdefault(job.user_id, []).append(job)
+    turn = {user: (last_started.get(user, float("-inf")), jobs[0].created) for user, jobs in per_user.items()}
+    order, clock = [], max([*last_started.values(), *(j.created for j in queued), 0.0])
+    while per_user:
+        user = min(per_user, key=lambda u: turn[u])
+        order.append(per_user[user].pop(0))
+        if per_user[user]:
+            clock += 1.0
+            turn[user] = (clock, per_user[user][0].created)
+        else:
+            del per_user[user]
+    return order
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    jobs=st.lists(st.tuples(st.integers(1, 6), st.integers(0, 20)), max_size=40),
+    started=st.dictionaries(st.integers(1, 6), st.integers(0, 25).map(float), max_size=6),
+)
+def test_the_fast_order_is_the_rule(jobs, started):
+    queued = [job(f"j{i}", user, float(created)) for i, (user, created) in enumerate(jobs)]
+    assert [j.id for j in round_robin(queued, started)] == [j.id for j in reference_order(queued, started)]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bot.settings import GuildSettings, SettingError, parse_setting
+from bot.settings import SETTINGS, GuildSettings, ServerRefs, SettingError, parse_setting
 
 BASE = GuildSettings(model="tiny-vqgan", steps=50, size="64x64")
 
@@ -67,3 +69,35 @@ def test_new_servers_start_from_the_config_defaults():
     raised = GuildSettings.from_defaults("tiny-vqgan", 3000, "1024x256")
     assert raised.max_steps == 3000 and raised.max_size == "1024x512"
     raised.check()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    key=st.sampled_from(sorted(SETTINGS)),
+    text=st.one_of(st.text(max_size=300), st.from_regex(r"<[#@]&?\d{1,6000}>", fullmatch=True)),
+)
+def test_any_value_is_taken_or_refused_in_words(key, text):
+    """Whatever a moderator types, the answer is a value or a ``SettingError``: never a crash."""
+    try:
+        parse_setting(key, text)
+    except SettingError as error:
+        assert str(error).strip()
+
+
+def test_absurdly_long_numbers_are_refused_in_words():
+    for key, text in (("cooldown", "9" * 5000), ("channels", f"<#{'1' * 5000}>"), ("max_size", "1" * 5000 + "x2")):
+        with pytest.raises(SettingError):
+            parse_setting(key, text)
+
+
+def test_moderator_role_and_channels_must_be_the_servers_own():
+    server = ServerRefs(guild_id=100, roles=frozenset({100, 200}), channels=frozenset({300}))
+    server.check("moderator_role", 200)
+    server.check("channels", (300,))
+    server.check("moderator_role", None)
+    with pytest.raises(SettingError, match="@everyone cannot be the moderator role"):
+        server.check("moderator_role", 100)
+    with pytest.raises(SettingError, match="is not a role of this server"):
+        server.check("moderator_role", 999)
+    with pytest.raises(SettingError, match="<#301> is not a channel of this server"):
+        server.check("channels", (300, 301))

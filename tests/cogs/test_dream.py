@@ -5,6 +5,8 @@ Every refusal is an ephemeral message and queues nothing; init images come only 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import io
 import re
 import struct
@@ -14,7 +16,10 @@ import zlib
 import pytest
 from PIL import Image
 
-from tests.support.discord_bot import EPHEMERAL, dream, job_id_of, option, settings
+from bot.config import QueueConfig
+from bot.jobs import Job
+from contract.protocol import RenderRequest
+from tests.support.discord_bot import EPHEMERAL, dream, job_id_of, option, running_bot, settings
 from tests.support.discord_emulator import Member
 
 
@@ -182,6 +187,12 @@ def png(width: int = 40, height: int = 24) -> bytes:
     return out.getvalue()
 
 
+def tiff() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(out, format="TIFF")
+    return out.getvalue()
+
+
 def bomb_png(side: int = 30_000) -> bytes:
     """A tiny file whose header claims ``side``x``side`` pixels."""
 
@@ -265,6 +276,7 @@ async def test_init_images_only_from_discord_and_safely_decoded(bot, emulator):
         ("bomb.png", bomb_png(), "too many pixels"),
         ("big.png", bomb_png(8000), "8000x8000"),
         ("notes.png", b"text", "could not be read"),
+        ("scan.png", tiff(), "could not be read"),  # a real picture, but no decoder beyond PNG, JPEG, WebP, GIF
     )
     for name, data, expected in bad:
         args = with_attachment(emulator.attachment(name, data))
@@ -278,3 +290,89 @@ async def test_init_images_only_from_discord_and_safely_decoded(bot, emulator):
     stored = Image.open(job.request.init_image)
     assert stored.format == "PNG" and stored.size == (40, 24) and stored.getpixel((0, 0)) == (200, 30, 90)
     await emulator.wait_title(job.id, "Done")
+
+
+# hostile members
+
+
+MODERATOR = 1 << 5  # Manage Server
+
+
+async def count_jobs(bot, member: Member) -> int:
+    return (await (await bot.store.db.execute("SELECT COUNT(*) FROM jobs WHERE user_id = ?", (member.id,))).fetchone())[0]
+
+
+async def test_simultaneous_rerolls_cannot_pass_a_cap_meant_for_one(bot, emulator):
+    mod = Member(emulator.snowflake(), "mod", permissions=MODERATOR)
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    assert "is now" in await settings(emulator, "set", mod, key="jobs_per_user", value="1")
+    _, text = await dream(emulator, "a long lighthouse", option("steps", 1000, 4), member=alice)
+    message = await emulator.wait_title(job_id_of(text), "Painting", 60)
+    await asyncio.gather(*(emulator.react(int(message["id"]), "🔁", bob) for _ in range(20)))
+    await emulator.wait_for(lambda: len([m for m in emulator.channel_messages() if "already have 1 job" in m["content"]]) >= 5)
+    await asyncio.sleep(1.0)  # let every reaction be handled
+    assert await count_jobs(bot, bob) == 1
+
+
+async def test_a_reroll_obeys_the_servers_rules_of_today(bot, emulator):
+    mod = Member(emulator.snowflake(), "mod", permissions=MODERATOR)
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    _, text = await dream(emulator, "a red lighthouse", member=alice)
+    message = await emulator.wait_title(job_id_of(text), "Done")
+    assert "is now" in await settings(emulator, "set", mod, key="banned_words", value="red")
+    await emulator.react(int(message["id"]), "🔁", bob)
+    await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "does not allow ('red')" in m["content"]])
+    assert "is back to" in await settings(emulator, "reset", mod, key="banned_words")
+    assert "is now" in await settings(emulator, "set", mod, key="steps", value="3")
+    assert "is now" in await settings(emulator, "set", mod, key="max_steps", value="5")
+    await emulator.react(int(message["id"]), "🔁", bob)
+    await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "between 1 and 5 on this server" in m["content"]])
+    assert await count_jobs(bot, bob) == 0
+
+
+async def test_the_queue_shows_nothing_of_another_servers_jobs(bot, emulator):
+    secret = Job("feedbeef00000000", 4242, 4343, 77, "stranger", RenderRequest("a secret castle of another server"))
+    bot.scheduler.current = secret  # the engine paints another server's job right now
+    try:
+        interaction = await emulator.slash("queue")
+        text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+    finally:
+        bot.scheduler.current = None
+    assert "a job from another server" in text
+    assert "secret" not in text and secret.id not in text and "stranger" not in text
+
+
+async def test_a_storm_of_reactions_makes_few_public_posts(bot, emulator):
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    _, text = await dream(emulator, "a small lighthouse", member=alice)
+    first = job_id_of(text)
+    message = await emulator.wait_title(first, "Done")
+    for _ in range(12):
+        await emulator.react(int(message["id"]), "🎞️", bob)
+    name = f"dream-{first}.gif"
+    await emulator.wait_for(
+        lambda: len([m for m in emulator.channel_messages() if name in emulator.files.get(int(m["id"]), {})]) >= 5
+    )
+    await asyncio.sleep(1.0)
+    assert len([m for m in emulator.channel_messages() if name in emulator.files.get(int(m["id"]), {})]) == 5
+
+
+async def test_display_names_are_shown_as_text(bot, emulator):
+    alice, mallory = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "**boss** @everyone")
+    _, text = await dream(emulator, "a guarded lighthouse", option("steps", 1000, 4), member=alice)
+    painting = await emulator.wait_title(job_id_of(text), "Painting", 60)
+    await emulator.react(int(painting["id"]), "❌", mallory)
+    notice = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "Only the member" in m["content"]])
+    content = notice[0]["content"]
+    assert content.startswith(r"\*\*boss\*\*") and "@everyone" not in content
+
+
+async def test_a_full_queue_says_so(config, emulator):
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    async with running_bot(dataclasses.replace(config, queue=QueueConfig(max_per_server=2)), emulator) as bot:
+        for prompt in ("a first moon", "a second moon", "a third moon"):
+            _, text = await dream(emulator, prompt, option("steps", 1000, 4), member=alice)
+            assert "Queued" in text
+        assert "queue of this server is full (2 jobs wait)" in await refused(
+            emulator, bot, "dream", [option("prompt", "x")], member=bob
+        )

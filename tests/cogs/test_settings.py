@@ -3,6 +3,10 @@ half-written; settings survive a restart."""
 
 from __future__ import annotations
 
+import dataclasses
+
+from bot.settings import GuildSettings
+from cogs.settings import _table
 from tests.support.discord_bot import option, running_bot, settings
 from tests.support.discord_emulator import MANAGE_GUILD, Member
 
@@ -52,3 +56,14 @@ async def test_settings_survive_a_restart(config, emulator):
     async with running_bot(config, emulator) as bot:
         assert (await bot.settings.get(emulator.guild_id)).banned_words == ("gore", "spiders")
         assert "**banned_words** = gore, spiders" in await settings(emulator, "show", mod)
+
+
+def test_settings_show_fits_one_message_whatever_the_settings_hold():
+    crowded = dataclasses.replace(
+        GuildSettings("tiny-vqgan", 50, "64x64"),
+        style="s" * 200,
+        banned_words=tuple("w" * 100 + str(i) for i in range(300)),
+        channels=tuple(range(10**17, 10**17 + 300)),
+    )
+    table = _table(crowded)
+    assert len(table) <= 2000 and "banned_words" in table and "and 290 more" in table
