@@ -125,7 +125,7 @@ class DiscordReporter:
         note = None
         if extension != "png":
             note = (
-                f"The PNG ({len(png) / 2**20:.1f} MiB) is over this server's {limit / 2**20:.0f} MiB upload limit: "
+                f"The PNG ({len(png) / 2**20:.3g} MiB) is over this server's {limit / 2**20:.3g} MiB upload limit: "
                 "this is a JPEG of it, with the parameters in its comment."
             )
         await self._final(job, embeds.done(job, name, note), [discord.File(io.BytesIO(data), name)], result_view(job.id))

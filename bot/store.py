@@ -156,6 +156,10 @@ class Store:
         await self.db.commit()
         return job
 
+    async def jobs(self) -> list[Job]:
+        """Every job, oldest first."""
+        return await self._many("ORDER BY created, rowid")
+
     async def job(self, job_id: str) -> Job | None:
         return await self._one("WHERE id = ?", (job_id,))
 

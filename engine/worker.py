@@ -37,9 +37,13 @@ class Channel:
 
     def send(self, event: Event) -> None:
         line = json.dumps(event.to_dict())
-        with self._lock:
-            self._stream.write(line + "\n")
-            self._stream.flush()
+        try:
+            with self._lock:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+        except BrokenPipeError:  # the bot is gone: nobody is left to paint for
+            log.info("the events pipe is closed; the engine stops")
+            raise SystemExit(0) from None
 
 
 def read_commands(stream: IO[str], jobs: queue.Queue, cancelled: set[str]) -> None:

@@ -13,6 +13,7 @@ import struct
 import time
 import zlib
 
+import discord
 import pytest
 from PIL import Image
 
@@ -376,3 +377,34 @@ async def test_a_full_queue_says_so(config, emulator):
         assert "queue of this server is full (2 jobs wait)" in await refused(
             emulator, bot, "dream", [option("prompt", "x")], member=bob
         )
+
+
+async def test_a_result_over_the_upload_limit_is_posted_as_a_jpeg(bot, emulator, monkeypatch):
+    monkeypatch.setattr(discord.Guild, "filesize_limit", property(lambda guild: 1500))  # smaller than any tiny PNG
+    _, text = await dream(emulator, "a heavy lighthouse")
+    job = job_id_of(text)
+    message = await emulator.wait_title(job, "Done")
+    stored = await bot.store.job(job)
+    name = f"dream-{stored.request.seed}.jpg"
+    data = emulator.files[int(message["id"])][name]
+    assert len(data) <= 1500 and Image.open(io.BytesIO(data)).format == "JPEG"
+    fields = {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
+    assert "over this server's 0.00143 MiB upload limit" in fields["Note"]
+    assert (await bot.files.read(bot.files.result(job))).startswith(b"\x89PNG"), "the full PNG is kept"
+
+
+async def test_a_reroll_of_a_job_whose_picture_was_cleaned_up_says_so(bot, emulator):
+    alice = Member(emulator.snowflake(), "alice")
+    start = emulator.attachment("start.png", png())
+    interaction = await emulator.slash(
+        "dream", [option("prompt", "a castle"), option("init_image", start["id"], 11)], member=alice,
+        attachments={start["id"]: start},
+    )  # fmt: skip
+    job = job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction), 10))
+    message = await emulator.wait_title(job, "Done")
+    pruned = await bot.files.prune(keep_days=0, max_bytes=1, active=set())
+    assert job in pruned.removed
+    await emulator.react(int(message["id"]), "🔁", alice)
+    await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "was cleaned up" in m["content"]])
+    await emulator.react(int(message["id"]), "🎞️", alice)
+    await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "files were cleaned up" in m["content"]])

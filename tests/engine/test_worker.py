@@ -39,11 +39,19 @@ def test_out_of_memory_fails_with_a_hint():
 def test_other_outcomes():
     assert events_of(WeightsError("weights missing"))[-1].hint.startswith("the bot's owner")
     assert "refused" in events_of(BadRequest("bad size"))[-1].reason
-    crash = events_of(RuntimeError("CUDA error: an illegal memory access"))[-1]
-    assert crash.kind == "failed" and crash.retryable and "illegal memory access" in crash.reason
+    crash = events_of(RuntimeError("CUDA error: an illegal memory access at /opt/app/kernels.cu"))[-1]
+    assert crash.kind == "failed" and crash.retryable and "RuntimeError" in crash.reason
+    assert "illegal memory" not in crash.reason, "exception texts go to the log, not to the channel"
     cancelled = set()
     stopped = events_of(JobCancelled("cancelled after 3 of 4 steps", 3), cancelled)[-1]
     assert stopped.kind == "cancelled" and stopped.step == 3 and not cancelled
+
+
+def test_no_path_of_the_owners_machine_reaches_a_reason():
+    missing = events_of(WeightsError("weights for x are missing: /root/.cache/dreambot/weights/x/last.ckpt not found"))[-1]
+    assert missing.reason == "weights for x are missing: last.ckpt not found"
+    refused = events_of(BadRequest("image '/srv/dreambot-files/ab12/init.png' does not exist"))[-1]
+    assert refused.reason == "the request was refused: image 'init.png' does not exist"
 
 
 def test_commands_are_read_while_a_job_runs():

@@ -15,10 +15,10 @@ EPHEMERAL = 64  # the message flag of an answer only its member sees
 
 
 @contextlib.asynccontextmanager
-async def running_bot(config: Config, emulator: DiscordEmulator) -> AsyncIterator[DreamBot]:
+async def running_bot(config: Config, emulator: DiscordEmulator, engine_argv: list[str] | None = None) -> AsyncIterator[DreamBot]:
     """Start the bot, wait until it is logged in and has seen the guild; close it afterwards."""
     emulator.ready.clear()
-    bot = DreamBot(config)
+    bot = DreamBot(config, engine_argv)
     task = asyncio.create_task(bot.start("test-token"))
     try:
         await asyncio.wait_for(bot.wait_until_ready(), 30)

@@ -15,6 +15,7 @@ from contract.models import VQGAN_CHECKPOINT
 from engine.networks import tiny
 from engine.networks.checkpoints import UnsafeCheckpoint, load_checkpoint
 from engine.networks.vqgan import VQGAN, VQGANConfig, decode_in_segments, load_vqgan
+from tests.support.checkpoints import RunsCode
 
 GUMBEL_YAML = copy.deepcopy(tiny.TINY_VQGAN_YAML)
 GUMBEL_YAML["model"]["target"] = "taming.models.vqgan.GumbelVQ"
@@ -90,19 +91,6 @@ def test_decode_in_segments_is_tamings_forward(engine):
     torch.testing.assert_close(decode_in_segments(decoder, h), decoder(h))
 
 
-class _RunsCode:
-    """Pickles as a call of a function inside torch that executes its argument: pickle resolves dotted
-    names, so a loader that trusts the whole ``torch`` module would run it."""
-
-    def __init__(self, marker) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        from torch.fx.graph_module import _exec_with_source
-
-        return _exec_with_source, (f"import pathlib; pathlib.Path({str(self.marker)!r}).write_text('ran')", {})
-
-
 def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
     from contract.registry import lookup
     from engine.pipeline import Engine
@@ -112,7 +100,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
     folder = store.ensure(lookup("tiny-vqgan"))
     marker = tmp_path / "ran"
     checkpoint = torch.load(folder / VQGAN_CHECKPOINT, weights_only=True)
-    torch.save({**checkpoint, "callbacks": {"x": _RunsCode(marker)}}, folder / VQGAN_CHECKPOINT)
+    torch.save({**checkpoint, "callbacks": {"x": RunsCode(marker)}}, folder / VQGAN_CHECKPOINT)
     with pytest.raises(UnsafeCheckpoint, match="Unsupported global: GLOBAL torch.fx.graph_module._exec_with_source"):
         load_checkpoint(folder / VQGAN_CHECKPOINT)
     with pytest.raises(WeightsError, match=r"corrupt, incomplete or unsafe .* dreambot weights download tiny-vqgan"):
