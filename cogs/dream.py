@@ -3,10 +3,13 @@ live in ``bot/job_actions.py``, shared with the buttons."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 
 import discord
 from discord import app_commands
@@ -26,6 +29,7 @@ from contract.registry import generator_names
 
 log = logging.getLogger(__name__)
 
+DEFER_AFTER = 2.0  # seconds of work after which /dream defers its answer rather than miss Discord's 3
 NOTICE_SECONDS = 20  # how long a refusal answered in the channel (to a reaction) stays up
 REACTIONS = {plain(emoji) for emoji in (AGAIN, CANCEL, ANIMATION, DELETE)}
 PUBLIC_POSTS, PUBLIC_POST_WINDOW = 5, 60.0  # a member's reactions make the bot post in the channel this often at most
@@ -88,7 +92,10 @@ class Dream(commands.Cog):
 
         if init_image is not None:
             await interaction.response.defer(ephemeral=True, thinking=True)  # the download may take a while
-        job, position = await self.actions.submit(interaction.guild_id, interaction.channel_id, interaction.user, make_request)
+        async with answer_in_time(interaction):
+            job, position = await self.actions.submit(
+                interaction.guild_id, interaction.channel_id, interaction.user, make_request
+            )
         where = "it starts next" if position <= 1 else f"position {position} in the queue"
         queued = f"Queued as job `{job.id}` (seed {job.request.seed}), {where}."
         await reply(interaction, f"{queued} Progress appears in this channel.")
@@ -170,6 +177,26 @@ class Dream(commands.Cog):
             lines.append(f"…and {elsewhere} job(s) from other servers.")
         text = "\n".join(lines) if lines else "The queue is empty: nothing is painting and nothing waits."
         await reply(interaction, text[:2000])
+
+
+@contextlib.asynccontextmanager
+async def answer_in_time(interaction: discord.Interaction) -> AsyncIterator[None]:
+    """Defer the answer if the work inside takes longer than ``DEFER_AFTER`` (a busy database): Discord
+    forgets an interaction not answered within 3 seconds. Fast work answers directly, without a webhook."""
+    lock = asyncio.Lock()
+
+    async def defer_when_slow() -> None:
+        await asyncio.sleep(DEFER_AFTER)
+        async with lock:
+            if not interaction.response.is_done():
+                await asyncio.shield(interaction.response.defer(ephemeral=True, thinking=True))
+
+    timer = asyncio.create_task(defer_when_slow())
+    try:
+        yield
+    finally:
+        async with lock:  # a defer already on its way finishes first, so the answer knows about it
+            timer.cancel()
 
 
 def _short(job: Job, limit: int = 60) -> str:
