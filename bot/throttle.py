@@ -1,4 +1,7 @@
-"""Latest-frame-wins edits: at most one edit per interval, always of the newest state.
+"""Keeping the bot's own messages few: latest-frame-wins edits (``Throttle``), and a budget of public
+posts per member (``PostBudget``).
+
+``Throttle``: at most one edit per interval, always of the newest state.
 
 Producers ``push`` as often as they like; a single task edits, so edits never overlap or arrive
 out of order, and ``close`` waits for the one in flight before the final result is posted.
@@ -9,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -50,3 +55,20 @@ class Throttle(Generic[T]):
         self._closing.set()
         self._wake.set()
         await self._task
+
+
+class PostBudget:
+    """At most ``posts`` events per member in any ``window`` seconds (monotonic clock); the rest are dropped."""
+
+    def __init__(self, posts: int, window: float) -> None:
+        self.posts, self.window = posts, window
+        self._recent: defaultdict[int, deque[float]] = defaultdict(deque)
+
+    def allow(self, member_id: int) -> bool:
+        now, recent = time.monotonic(), self._recent[member_id]
+        while recent and now - recent[0] >= self.window:
+            recent.popleft()
+        if len(recent) >= self.posts:
+            return False
+        recent.append(now)
+        return True

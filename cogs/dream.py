@@ -3,13 +3,8 @@ live in ``bot/job_actions.py``, shared with the buttons."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
-import time
-from collections import defaultdict, deque
-from collections.abc import AsyncIterator
 
 import discord
 from discord import app_commands
@@ -20,36 +15,19 @@ from bot.admission import DreamOptions, Refusal, build_request
 from bot.client import DreamBot
 from bot.emoji import AGAIN, ANIMATION, CANCEL, DELETE, plain
 from bot.jobs import Job
-from bot.replies import reply
+from bot.replies import answer_in_time, reply
 from bot.settings import GuildSettings
 from bot.text import shown_name
+from bot.throttle import PostBudget
 from contract.limits import MAX_SEED
 from contract.protocol import RenderRequest
 from contract.registry import generator_names
 
 log = logging.getLogger(__name__)
 
-DEFER_AFTER = 2.0  # seconds of work after which /dream defers its answer rather than miss Discord's 3
 NOTICE_SECONDS = 20  # how long a refusal answered in the channel (to a reaction) stays up
 REACTIONS = {plain(emoji) for emoji in (AGAIN, CANCEL, ANIMATION, DELETE)}
 PUBLIC_POSTS, PUBLIC_POST_WINDOW = 5, 60.0  # a member's reactions make the bot post in the channel this often at most
-
-
-class PostBudget:
-    """At most ``posts`` events per member in any ``window`` seconds (monotonic clock); the rest are dropped."""
-
-    def __init__(self, posts: int, window: float) -> None:
-        self.posts, self.window = posts, window
-        self._recent: defaultdict[int, deque[float]] = defaultdict(deque)
-
-    def allow(self, member_id: int) -> bool:
-        now, recent = time.monotonic(), self._recent[member_id]
-        while recent and now - recent[0] >= self.window:
-            recent.popleft()
-        if len(recent) >= self.posts:
-            return False
-        recent.append(now)
-        return True
 
 
 class Dream(commands.Cog):
@@ -177,26 +155,6 @@ class Dream(commands.Cog):
             lines.append(f"…and {elsewhere} job(s) from other servers.")
         text = "\n".join(lines) if lines else "The queue is empty: nothing is painting and nothing waits."
         await reply(interaction, text[:2000])
-
-
-@contextlib.asynccontextmanager
-async def answer_in_time(interaction: discord.Interaction) -> AsyncIterator[None]:
-    """Defer the answer if the work inside takes longer than ``DEFER_AFTER`` (a busy database): Discord
-    forgets an interaction not answered within 3 seconds. Fast work answers directly, without a webhook."""
-    lock = asyncio.Lock()
-
-    async def defer_when_slow() -> None:
-        await asyncio.sleep(DEFER_AFTER)
-        async with lock:
-            if not interaction.response.is_done():
-                await asyncio.shield(interaction.response.defer(ephemeral=True, thinking=True))
-
-    timer = asyncio.create_task(defer_when_slow())
-    try:
-        yield
-    finally:
-        async with lock:  # a defer already on its way finishes first, so the answer knows about it
-            timer.cancel()
 
 
 def _short(job: Job, limit: int = 60) -> str:

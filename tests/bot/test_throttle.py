@@ -1,6 +1,7 @@
 import asyncio
+import time
 
-from bot.throttle import Throttle
+from bot.throttle import PostBudget, Throttle
 
 
 async def test_latest_frame_wins_and_edits_never_overlap():
@@ -58,3 +59,15 @@ async def test_a_failing_edit_does_not_stop_later_ones():
     await asyncio.sleep(0.05)
     await throttle.close()
     assert applied == [1]
+
+
+def test_a_post_budget_refills_as_its_window_slides(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    budget = PostBudget(posts=2, window=60.0)
+    assert [budget.allow(7) for _ in range(3)] == [True, True, False]
+    assert budget.allow(8), "each member has a budget of their own"
+    now[0] += 59.0
+    assert not budget.allow(7)
+    now[0] += 1.0
+    assert [budget.allow(7) for _ in range(3)] == [True, True, False], "both posts of t=1000 left the window"
