@@ -1,8 +1,8 @@
 """Prompt syntax: ``text[:weight[:stop]]`` separated by ``|``.
 
 Weights and stops are read from the right, and only where the text before them does not end in a
-digit, so ``"4:3"``, ``"12:30"`` and URLs stay text. ``"a 4:3 photo :2"`` (a space before the
-colon) weights such a prompt.
+digit, so ``"4:3"``, ``"12:30"`` and URLs stay text. A space before the colon always makes a weight:
+``"a 4:3 photo :2"`` and ``"a photo 4:3 :2"`` weigh such prompts.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _split_fields(item: str) -> tuple[str, list[float]]:
         if len(parts) != count + 1:
             continue
         text, fields = parts[0], parts[1:]
-        if all(_is_number(f) for f in fields) and not text.rstrip(" ")[-1:].isdigit():
+        if all(_is_number(f) for f in fields) and (text.endswith(" ") or not text[-1:].isdigit()):
             return text, [float(f) for f in fields]
     return item, []
 
@@ -53,6 +53,12 @@ def parse_item(item: str) -> WeightedPrompt:
     if not math.isfinite(weight):
         raise BadRequest(f"prompt weight in {item!r} must be a finite number")
     return WeightedPrompt(text, weight, stop)
+
+
+def format_item(prompt: WeightedPrompt) -> str:
+    """The text ``parse_item`` reads back as ``prompt``: the weight (and a finite stop) after a space."""
+    fields = f"{prompt.weight!r}" if prompt.stop == -math.inf else f"{prompt.weight!r}:{prompt.stop!r}"
+    return f"{prompt.text} :{fields}"
 
 
 def parse_prompts(prompt: str) -> list[WeightedPrompt]:

@@ -58,3 +58,10 @@ def reference_order(queued, last_started):
 def test_the_fast_order_is_the_rule(jobs, started):
     queued = [job(f"j{i}", user, float(created)) for i, (user, created) in enumerate(jobs)]
     assert [j.id for j in round_robin(queued, started)] == [j.id for j in reference_order(queued, started)]
+
+
+def test_each_members_jobs_keep_their_creation_order_whatever_their_ids():
+    later_but_smaller_id = job("a-second", 1, 2.0)
+    earlier_but_larger_id = job("z-first", 1, 1.0)
+    order = round_robin([later_but_smaller_id, earlier_but_larger_id], {})
+    assert [j.id for j in order] == ["z-first", "a-second"]

@@ -273,6 +273,11 @@ async def test_init_images_only_from_discord_and_safely_decoded(bot, emulator):
     args = with_attachment(huge)
     assert "50.0 MiB" in await refused(emulator, bot, "dream", args["options"], attachments=args["attachments"])
 
+    liar = emulator.attachment("liar.png", png() + b"\0" * (9 * 1024 * 1024))  # says 1 KiB, streams 9 MiB
+    liar["size"] = 1024
+    args = with_attachment(liar)
+    assert "larger than 8 MiB" in await refused(emulator, bot, "dream", args["options"], attachments=args["attachments"])
+
     bad = (
         ("bomb.png", bomb_png(), "too many pixels"),
         ("big.png", bomb_png(8000), "8000x8000"),

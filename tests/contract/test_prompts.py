@@ -1,9 +1,11 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contract.errors import BadRequest
-from contract.prompts import WeightedPrompt, parse_noise_prompt, parse_prompts
+from contract.prompts import WeightedPrompt, format_item, parse_item, parse_noise_prompt, parse_prompts
 
 
 @pytest.mark.parametrize(
@@ -51,3 +53,32 @@ def test_noise_prompts():
     assert parse_noise_prompt("7:-0.5") == (7, -0.5)
     with pytest.raises(BadRequest, match="SEED"):
         parse_noise_prompt("abc")
+
+
+def test_a_space_before_the_weight_reads_it_even_after_a_digit():
+    """README: a space before ``:weight`` weighs a text that ends in a digit."""
+    assert parse_prompts("a photo 4:3 :2") == [WeightedPrompt("a photo 4:3", 2.0)]
+    assert parse_prompts("a photo 4:3 :2:0.5") == [WeightedPrompt("a photo 4:3", 2.0, 0.5)]
+    assert parse_prompts("a photo 4:3:2") == [WeightedPrompt("a photo 4:3:2")], "without the space, it stays text"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="|", blacklist_categories=("Cs",)), min_size=1, max_size=40))
+def test_a_parsed_prompt_formats_and_parses_back_to_itself(item):
+    try:
+        prompt = parse_item(item)
+    except BadRequest:
+        return
+    if math.isfinite(prompt.stop) or prompt.stop == -math.inf:
+        assert parse_item(format_item(prompt)) == prompt
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.text(alphabet="abc 4/.", max_size=12).filter(lambda t: t.strip() and not t.endswith(" ")),
+    digits=st.from_regex(r"[0-9]{1,3}", fullmatch=True),
+)
+def test_a_colon_after_a_digit_stays_text(before, digits):
+    """``x4:3``-like text is never read as a weight unless a space comes before the colon."""
+    text = f"{before}4:{digits}"
+    assert parse_item(text).text == text.strip() and parse_item(text).weight == 1.0

@@ -47,6 +47,14 @@ def test_same_seed_same_pixels_other_seed_other_pixels(engine):
     assert pixels(first.png) != pixels(other.png)
 
 
+def test_a_seed_gives_its_pixels_on_a_fresh_engine_and_on_a_used_one(engine, weights_dir):
+    """The seed is set per job: what ran before on the same engine changes nothing."""
+    fresh = Engine(WeightStore(weights_dir), "cpu").render(request(seed=11))
+    engine.render(request(seed=12, steps=3))
+    used = engine.render(request(seed=11))
+    assert pixels(used.png) == pixels(fresh.png) and used.losses == fresh.losses
+
+
 def test_output_has_requested_size_and_parameters(engine):
     result = engine.render(request(width=48, height=32, prompt="castle:2 | fog:-0.5"))
     png = Image.open(io.BytesIO(result.png))
@@ -111,11 +119,12 @@ def test_progress_previews_and_animation(engine):
     assert gif.format == "GIF" and gif.n_frames >= 2
 
 
-def test_cancellation_stops_within_one_step(engine):
+@pytest.mark.parametrize("asked_after", [1, 2, 3, 7])
+def test_cancellation_stops_within_one_step(engine, asked_after):
     events = []
-    with pytest.raises(JobCancelled, match="after 3 of 50 steps"):
-        engine.render(request(steps=50), on_progress=events.append, should_stop=lambda: len(events) >= 3)
-    assert len(events) == 3
+    with pytest.raises(JobCancelled, match=f"after {asked_after} of 50 steps"):
+        engine.render(request(steps=50), on_progress=events.append, should_stop=lambda: len(events) >= asked_after)
+    assert len(events) == asked_after
 
 
 @pytest.mark.parametrize(

@@ -102,9 +102,17 @@ def test_checksum_mismatch_removes_partial_file(server, tmp_path):
 
 def test_offline_download_says_so(tmp_path):
     file = WeightFile("last.ckpt", ("http://nonexistent.invalid/last.ckpt",))
-    with pytest.raises(DownloadError, match="could not reach nonexistent.invalid.*offline.*save it as"):
+    with pytest.raises(DownloadError, match="could not reach nonexistent.invalid.*offline.*save it as") as info:
         weights.fetch(file, tmp_path / "last.ckpt", progress=False)
     assert not (tmp_path / "last.ckpt").exists()
+    message = str(info.value)
+    assert "http://nonexistent.invalid/last.ckpt" in message and str(tmp_path / "last.ckpt") in message, "the URL and the path"
+
+
+def test_an_http_error_names_the_host_the_status_and_the_url(server, tmp_path):
+    with pytest.raises(DownloadError) as info:
+        weights.fetch(WeightFile("file.bin", (f"{server}/missing",)), tmp_path / "file.bin", progress=False)
+    assert f"answered HTTP 404 for {server}/missing" in str(info.value)
 
 
 def test_store_download_makes_synthetic_models(weights_dir: Path):
