@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
-from contract.errors import EngineError
+from contract.errors import BadRequest, EngineError
 from contract.families import ALL_OPTIONS, FAMILIES
 from contract.limits import (
     DEFAULT_CUT_POW,
@@ -48,26 +48,34 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     render = commands.add_parser("render", parents=[parent], help="make one image on this machine")
-    render.add_argument("prompt", help='prompts as "text[:weight[:stop]] | ..."')
+    render.add_argument("prompt", nargs="?", help='prompts as "text[:weight[:stop]] | ..." (may be left out with --from)')
+    render.add_argument(
+        "--from",
+        dest="source",
+        metavar="PICTURE.png",
+        help="paint a dreambot PNG again from its parameters; options given override them",
+    )
     render.add_argument("--model", help="generator, e.g. vqgan-imagenet-f16-16384, biggan-deep-256, siren, pixels")
     render.add_argument("--perceptor", help="open_clip MODEL/PRETRAINED, e.g. ViT-B-32/openai, or tiny-clip")
     render.add_argument("--steps", type=int, help=f"optimization steps (1-{MAX_STEPS})")
     render.add_argument("--size", help="WIDTHxHEIGHT, e.g. 256x256 (default: the model's own size, else [defaults] size)")
     render.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
     render.add_argument("--init-image", metavar="PATH", help="start from this picture")
-    render.add_argument("--init-weight", type=float, default=0.0, help="how strongly to stay close to the init image")
-    render.add_argument("--image-prompt", action="append", default=[], metavar="PATH[:W[:STOP]]", help="steer towards a picture")
-    render.add_argument("--noise-prompt", action="append", default=[], metavar="SEED[:W]", help="steer towards random noise")
-    render.add_argument("--cutn", type=int, default=DEFAULT_CUTN, help="cutouts per step")
-    render.add_argument("--cut-pow", type=float, default=DEFAULT_CUT_POW, help="cutout size exponent (higher: smaller cutouts)")
+    render.add_argument("--init-weight", type=float, help="how strongly to stay close to the init image (default 0)")
+    render.add_argument("--image-prompt", action="append", metavar="PATH[:W[:STOP]]", help="steer towards a picture")
+    render.add_argument("--noise-prompt", action="append", metavar="SEED[:W]", help="steer towards random noise")
+    render.add_argument("--cutn", type=int, help=f"cutouts per step (default {DEFAULT_CUTN})")
+    render.add_argument(
+        "--cut-pow", type=float, help=f"cutout size exponent, higher: smaller cutouts (default {DEFAULT_CUT_POW})"
+    )
     render.add_argument("--lr", type=float, help="learning rate (default: the generator's own)")
-    render.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER)
+    render.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {DEFAULT_OPTIMIZER})")
     for family in FAMILIES.values():
         for option in family.options:
             default = "off" if option.default is None else option.default
             render.add_argument(option.flag, type=option.kind, help=f"{family.name}: {option.help} (default {default})")
     render.add_argument(
-        "--preview-every", type=int, default=DEFAULT_PREVIEW_EVERY, metavar="N", help="keep a frame every N steps"
+        "--preview-every", type=int, metavar="N", help=f"keep a frame every N steps (default {DEFAULT_PREVIEW_EVERY})"
     )
     render.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: [engine] device)")
     render.add_argument("--speed", help="fast or plain, then +SWITCH/-SWITCH, e.g. fast,+compile (default: [engine] speed)")
@@ -95,30 +103,73 @@ def _slug(text: str) -> str:
 
 
 def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
+    """The request the arguments ask for: over the PNG's parameters with ``--from``, else over the defaults."""
     from contract.validation import size_for
 
-    model = args.model or config.defaults.model
-    width, height = size_for(model, args.size, config.defaults.size)
-    options = {name: value for name in ALL_OPTIONS if (value := getattr(args, name)) is not None}
+    recorded = recorded_request(args.source) if args.source else {}
+    if args.model and args.model != recorded.get("model"):  # another model: the picture's options and size were its own
+        recorded = {k: v for k, v in recorded.items() if k not in ("options", "lr", "width", "height")}
+    prompt = args.prompt if args.prompt is not None else recorded.get("prompt")
+    if prompt is None:
+        raise BadRequest("give a prompt, or --from PICTURE.png to paint one of dreambot's pictures again")
+    if recorded.get("init_image") and not args.init_image:
+        raise BadRequest(
+            f"{args.source} started from the picture {recorded['init_image']!r}; give it again with --init-image PATH"
+        )
+    if recorded.get("image_prompts") and not args.image_prompt:
+        raise BadRequest(
+            f"{args.source} was steered by pictures ({' | '.join(recorded['image_prompts'])}); give them with --image-prompt"
+        )
+    model = args.model or recorded.get("model") or config.defaults.model
+    if args.size or "width" not in recorded:
+        width, height = size_for(model, args.size, config.defaults.size)
+    else:
+        width, height = recorded["width"], recorded["height"]
+
+    def pick(name: str, default):
+        """The argument if given, else the picture's value, else ``default``."""
+        value = getattr(args, name)
+        return value if value is not None else recorded.get(name, default)
+
+    seed = pick("seed", None)
     return RenderRequest(
-        prompt=args.prompt,
+        prompt=prompt,
         model=model,
-        perceptor=args.perceptor or config.defaults.perceptor,
+        perceptor=pick("perceptor", config.defaults.perceptor),
         width=width,
         height=height,
-        steps=args.steps if args.steps is not None else config.defaults.steps,
-        seed=args.seed if args.seed is not None else new_seed(),
-        cutn=args.cutn,
-        cut_pow=args.cut_pow,
-        lr=args.lr,
-        optimizer=args.optimizer,
+        steps=pick("steps", config.defaults.steps),
+        seed=new_seed() if seed is None else seed,
+        cutn=pick("cutn", DEFAULT_CUTN),
+        cut_pow=pick("cut_pow", DEFAULT_CUT_POW),
+        lr=pick("lr", None),
+        optimizer=pick("optimizer", DEFAULT_OPTIMIZER),
         init_image=args.init_image,
-        init_weight=args.init_weight,
-        image_prompts=tuple(args.image_prompt),
-        noise_prompts=tuple(args.noise_prompt),
-        preview_every=args.preview_every,
-        options=options,
+        init_weight=pick("init_weight", 0.0),
+        image_prompts=tuple(args.image_prompt or ()),
+        noise_prompts=tuple(args.noise_prompt or recorded.get("noise_prompts", ())),
+        preview_every=args.preview_every or DEFAULT_PREVIEW_EVERY,
+        options={**recorded.get("options", {}), **{n: v for n in ALL_OPTIONS if (v := getattr(args, n)) is not None}},
     )
+
+
+def recorded_request(source: str) -> dict:
+    """The request fields a dreambot PNG records in its ``parameters`` chunk."""
+    from PIL import Image
+
+    from contract import parameters
+
+    try:
+        with Image.open(source, formats=["PNG"]) as picture:
+            text = picture.text.get("parameters")
+    except (OSError, ValueError) as error:
+        raise BadRequest(f"{source} could not be read as a PNG ({error})") from None
+    if text is None:
+        raise BadRequest(f"{source} has no parameters chunk: dreambot did not paint it, or its metadata was removed")
+    try:
+        return parameters.read(text)
+    except BadRequest as error:
+        raise BadRequest(f"{source} cannot be painted again: {error}") from None
 
 
 def cmd_render(args: argparse.Namespace, config: Config) -> int:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from PIL import Image, PngImagePlugin
-
-from contract.errors import without_paths
-from contract.validation import ResolvedRequest
 
 PREVIEW_QUALITY = 80
 PREVIEW_SIDE = 512  # previews and animation frames are at most this wide and high
@@ -50,45 +46,6 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     """``[1, 3, H, W]`` in [0, 1] to an RGB image."""
     array = image[0].detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(array, "RGB")
-
-
-def parameters_text(resolved: ResolvedRequest, seconds: float, version: str) -> str:
-    """The Stable Diffusion web UI "PNG Info" layout: the prompt, then one line of ``Key: value`` pairs.
-
-    Generator options are written with their resolved values, defaults included, so the line alone
-    reproduces the picture.
-    """
-    request = resolved.request
-    pairs: dict[str, object] = {
-        "Steps": request.steps,
-        "Seed": request.seed,
-        "Size": request.size,
-        "Model": request.model,
-        "Perceptor": request.perceptor,
-        "Cutn": request.cutn,
-        "Cut pow": request.cut_pow,
-        "Optimizer": request.optimizer,
-        "LR": resolved.lr,
-    }
-    for option in resolved.family.options:
-        if (value := resolved.options[option.name]) is not None:
-            pairs[option.label] = value
-    if request.init_image:
-        pairs["Init image"] = Path(request.init_image).name  # the file's name: not where it lives on this machine
-        pairs["Init weight"] = request.init_weight
-    if request.image_prompts:
-        pairs["Image prompts"] = " | ".join(without_paths(item) for item in request.image_prompts)
-    if request.noise_prompts:
-        pairs["Noise prompts"] = " | ".join(request.noise_prompts)
-    pairs["Time"] = f"{seconds:.1f}s"
-    pairs["Version"] = f"dreambot {version}"
-    line = ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())
-    return f"{request.prompt}\n{line}"
-
-
-def _quote(value: object) -> str:
-    text = str(value)
-    return f'"{text}"' if "," in text or ":" in text or "\n" in text else text
 
 
 def png_bytes(image: Image.Image, parameters: str) -> bytes:

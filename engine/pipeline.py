@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from contract import registry
+from contract import parameters, registry
 from contract.errors import JobCancelled, OutOfMemory, WeightsError
 from contract.families import Network, load_attribute
 from contract.models import CLIP_WEIGHTS, ModelSpec
@@ -191,7 +191,7 @@ class Engine:
                 continue
             image = output.to_pil(run.generator.image())
             seconds = time.perf_counter() - start
-            png = output.png_bytes(image, output.parameters_text(r, seconds, package_version()))
+            png = output.png_bytes(image, parameters.write(r, seconds, package_version()))
             outcomes.append(RenderResult(task.request, image, png, run.losses, seconds, task.reel.frames))
         return outcomes
 

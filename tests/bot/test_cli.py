@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from bot.config import ConfigError, load_config
 
@@ -172,3 +172,43 @@ def test_unusable_config_values_are_refused(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(str(path))
+
+
+def test_a_picture_is_painted_again_from_its_png(weights_dir, tmp_path):
+    """``--from`` reads everything back from the ``parameters`` chunk: the same pixels; a given option overrides."""
+    first = dreambot(
+        "render", "a magic fairy house | fog:-0.5", "--model", "tiny-biggan", "--perceptor", "tiny-clip", "--steps", "6",
+        "--seed", "9", "--truncation", "0.6", "--noise-prompt", "4:0.5", "--cut-pow", "0.8", "--out", "first.png",
+        weights_dir=weights_dir, cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    again = dreambot("render", "--from", "first.png", "--out", "again.png", "--json", weights_dir=weights_dir, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["seed"] == 9 and summary["model"] == "tiny-biggan" and summary["options"]["truncation"] == 0.6
+    pixels = [Image.open(tmp_path / name).tobytes() for name in ("first.png", "again.png")]
+    assert pixels[0] == pixels[1]
+    other = dreambot("render", "--from", "first.png", "--seed", "5", "--out", "other.png", weights_dir=weights_dir, cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert Image.open(tmp_path / "other.png").tobytes() != pixels[0]
+    assert "Seed: 5" in Image.open(tmp_path / "other.png").text["parameters"]
+
+
+def test_pictures_that_cannot_be_painted_again_say_why(weights_dir, tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
+    foreign = PngImagePlugin.PngInfo()
+    foreign.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512")
+    Image.new("RGB", (8, 8)).save(tmp_path / "foreign.png", pnginfo=foreign)
+    started = PngImagePlugin.PngInfo()
+    started.add_text("parameters", "a cat\nSteps: 5, Seed: 1, Model: pixels, Init image: cat.png, Version: dreambot 0.1.0")
+    Image.new("RGB", (8, 8)).save(tmp_path / "started.png", pnginfo=started)
+    for args, message in (
+        (["--from", "plain.png"], "plain.png has no parameters chunk"),
+        (["--from", "foreign.png"], "foreign.png cannot be painted again: its parameters were not written by dreambot"),
+        (["--from", "started.png"], "started.png started from the picture 'cat.png'; give it again with --init-image PATH"),
+        (["--from", "missing.png"], "missing.png could not be read as a PNG"),
+        ([], "give a prompt, or --from PICTURE.png"),
+    ):
+        result = dreambot("render", *args, "--out", "out.png", weights_dir=weights_dir, cwd=tmp_path)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert not (tmp_path / "out.png").exists()

@@ -1,0 +1,97 @@
+"""The ``parameters`` text a PNG carries, in the Stable Diffusion web UI's "PNG Info" layout: the prompt,
+then one line of ``Key: value`` pairs. Written by the engine for every result; read back by
+``dreambot render --from``, which paints the same picture again from it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from contract.errors import BadRequest, without_paths
+from contract.families import ALL_OPTIONS
+from contract.validation import ResolvedRequest, parse_size
+
+_PAIR = re.compile(r'(?P<key>[A-Z][A-Za-z ]*): (?P<value>"[^"]*"|[^,]*)(?:, |$)')
+_FIELDS: dict[str, tuple[str, type]] = {
+    "Steps": ("steps", int),
+    "Seed": ("seed", int),
+    "Model": ("model", str),
+    "Perceptor": ("perceptor", str),
+    "Cutn": ("cutn", int),
+    "Cut pow": ("cut_pow", float),
+    "Optimizer": ("optimizer", str),
+    "LR": ("lr", float),
+    "Init weight": ("init_weight", float),
+}
+_OPTIONS = {option.label: option for option in ALL_OPTIONS.values()}
+_IGNORED = ("Time", "Version")
+
+
+def write(resolved: ResolvedRequest, seconds: float, version: str) -> str:
+    """The Stable Diffusion web UI "PNG Info" layout: the prompt, then one line of ``Key: value`` pairs.
+
+    Generator options are written with their resolved values, defaults included, so the line alone
+    reproduces the picture.
+    """
+    request = resolved.request
+    pairs: dict[str, object] = {
+        "Steps": request.steps,
+        "Seed": request.seed,
+        "Size": request.size,
+        "Model": request.model,
+        "Perceptor": request.perceptor,
+        "Cutn": request.cutn,
+        "Cut pow": request.cut_pow,
+        "Optimizer": request.optimizer,
+        "LR": resolved.lr,
+    }
+    for option in resolved.family.options:
+        if (value := resolved.options[option.name]) is not None:
+            pairs[option.label] = value
+    if request.init_image:
+        pairs["Init image"] = Path(request.init_image).name  # the file's name: not where it lives on this machine
+        pairs["Init weight"] = request.init_weight
+    if request.image_prompts:
+        pairs["Image prompts"] = " | ".join(without_paths(item) for item in request.image_prompts)
+    if request.noise_prompts:
+        pairs["Noise prompts"] = " | ".join(request.noise_prompts)
+    pairs["Time"] = f"{seconds:.1f}s"
+    pairs["Version"] = f"dreambot {version}"
+    line = ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())
+    return f"{request.prompt}\n{line}"
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return f'"{text}"' if "," in text or ":" in text or "\n" in text else text
+
+
+def read(text: str) -> dict[str, Any]:
+    """The request fields ``text`` records, for ``RenderRequest(**fields)``; ``BadRequest`` when it is
+    not dreambot's. Files it names (an init image, image prompts) are not where they were painted: the
+    fields ``init_image`` and ``image_prompts`` hold their recorded names, to be given again."""
+    prompt, _, line = text.rpartition("\n")
+    pairs = {match["key"]: match["value"].strip('"') for match in _PAIR.finditer(line)}
+    if not prompt or not pairs.get("Version", "").startswith("dreambot"):
+        raise BadRequest("its parameters were not written by dreambot (they name no dreambot version)")
+    fields: dict[str, Any] = {"prompt": prompt, "options": {}}
+    for key, value in pairs.items():
+        try:
+            if key in _FIELDS:
+                name, kind = _FIELDS[key]
+                fields[name] = kind(value)
+            elif key in _OPTIONS:
+                fields["options"][_OPTIONS[key].name] = _OPTIONS[key].kind(value)
+            elif key == "Size":
+                fields["width"], fields["height"] = parse_size(value)
+            elif key == "Init image":
+                fields["init_image"] = value
+            elif key in ("Image prompts", "Noise prompts"):
+                fields[key.lower().replace(" ", "_")] = tuple(value.split(" | "))
+            elif key not in _IGNORED:
+                raise BadRequest(f"its parameters hold {key!r}, which dreambot does not write")
+        except ValueError:
+            raise BadRequest(f"its parameter {key!r} is not readable: {value!r}") from None
+    return fields
