@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from contract.protocol import (
+    BOT_PID_VARIABLE,
     EVENTS_FD_VARIABLE,
     Cancelled,
     Event,
@@ -102,7 +103,7 @@ class EngineSupervisor:
         log.info("starting the engine: %s", " ".join(self.argv))
         loop = asyncio.get_running_loop()
         read_end, write_end = os.pipe()
-        env = {**engine_environment(os.environ), EVENTS_FD_VARIABLE: str(write_end)}
+        env = {**engine_environment(os.environ), EVENTS_FD_VARIABLE: str(write_end), BOT_PID_VARIABLE: str(os.getpid())}
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.PIPE, stdout=sys.stderr.fileno(), pass_fds=(write_end,), env=env

@@ -23,6 +23,7 @@ from contract.limits import (
 )
 
 EVENTS_FD_VARIABLE = "DREAMBOT_EVENTS_FD"  # the engine writes its events to this descriptor (default: stdout)
+BOT_PID_VARIABLE = "DREAMBOT_BOT_PID"  # the process the engine serves; it stops when that one is gone
 
 
 @dataclass(frozen=True)

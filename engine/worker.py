@@ -19,12 +19,23 @@ import traceback
 from typing import IO, Any
 
 from contract.errors import BadRequest, JobCancelled, OutOfMemory, WeightsError, without_paths
-from contract.protocol import EVENTS_FD_VARIABLE, Cancelled, Event, Failed, Finished, Ready, RenderRequest, Started
+from contract.protocol import (
+    BOT_PID_VARIABLE,
+    EVENTS_FD_VARIABLE,
+    Cancelled,
+    Event,
+    Failed,
+    Finished,
+    Ready,
+    RenderRequest,
+    Started,
+)
 from contract.speed import DEFAULT as DEFAULT_SPEED
 
 log = logging.getLogger("engine.worker")
 
 OOM_HINT = "try a smaller size (e.g. 256x256) or fewer cutouts; memory grows with the picture's pixels, not with the steps"
+PARENT_CHECK = 2.0  # seconds between two looks at whether the bot is still there, while idle
 WEIGHTS_HINT = "the bot's owner must fetch the weights on the GPU machine (dreambot weights download NAME)"
 
 
@@ -96,6 +107,18 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
         _release_memory()
 
 
+def next_command(jobs: queue.Queue, parent: int) -> dict[str, Any] | None:
+    """The next command, or None when the input ends or the process that started the engine is gone
+    (then nobody is left to send commands, even if its input pipe stays open elsewhere)."""
+    while True:
+        try:
+            return jobs.get(timeout=PARENT_CHECK)
+        except queue.Empty:
+            if os.getppid() != parent:
+                log.info("the bot that started this engine is gone; the engine stops")
+                return None
+
+
 def events_stream() -> IO[str]:
     """The stream events go to; descriptor 1 then points at stderr, so stray output from Python or C code
     (compile workers, CUDA libraries) lands in the log and never between two events."""
@@ -132,10 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine(WeightStore(Path(args.weights_dir)), args.device, args.speed)
     jobs: queue.Queue = queue.Queue()
     cancelled: set[str] = set()
+    parent = int(os.environ.get(BOT_PID_VARIABLE) or os.getppid())
     threading.Thread(target=read_commands, args=(sys.stdin, jobs, cancelled), daemon=True).start()
     channel.send(Ready("", str(engine.device)))
     log.info("engine ready on %s (speed: %s)", engine.device, engine.speed)
-    while (command := jobs.get()) is not None:
+    while (command := next_command(jobs, parent)) is not None:
         if command["job_id"] in cancelled:
             cancelled.discard(command["job_id"])
             channel.send(Cancelled(command["job_id"], 0))

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 from contract.errors import BadRequest, JobCancelled, OutOfMemory, WeightsError
 from contract.protocol import Event, Progress, RenderRequest, render_command
@@ -63,3 +69,32 @@ def test_commands_are_read_while_a_job_runs():
     read_commands(io.StringIO("\n".join(lines) + "\n"), jobs, cancelled)
     assert jobs.get_nowait()["job_id"] == "j1" and jobs.get_nowait() is None
     assert cancelled == {"j1"}
+
+
+def test_an_idle_engine_stops_when_the_bot_that_started_it_is_gone(weights_dir, tmp_path):
+    """Its input pipe may stay open in another process; the engine still must not outlive the bot."""
+    read_end, write_end = os.pipe()  # held open here: the engine never sees the end of its input
+    launcher = (  # plays the bot: starts the engine as the supervisor does, then dies at once
+        "import os, subprocess, sys\n"
+        f"argv = [sys.executable, '-m', 'engine.worker', '--device', 'cpu', '--weights-dir', {str(weights_dir)!r}]\n"
+        "env = {**os.environ, 'DREAMBOT_BOT_PID': str(os.getpid())}\n"
+        f"engine = subprocess.Popen(argv, stdin={read_end}, stdout=subprocess.DEVNULL, pass_fds=({read_end},), env=env)\n"
+        "print(engine.pid, flush=True)\n"
+    )
+    launched = subprocess.run([sys.executable, "-c", launcher], capture_output=True, text=True, timeout=60, pass_fds=(read_end,))
+    os.close(read_end)
+    pid = int(launched.stdout)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the engine outlived the bot by a minute")
+    finally:
+        os.close(write_end)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
