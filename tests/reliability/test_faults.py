@@ -42,11 +42,12 @@ async def jobs_of(bot) -> list[Job]:
 
 
 async def all_ended(bot, count: int, timeout: float) -> list[Job]:
-    """Wait until ``count`` jobs exist and every one has ended; returns them."""
+    """Wait until ``count`` jobs exist, every one has ended, and every message shows it (the database
+    says so first: the reporter marks an outcome shown once Discord has it); returns them."""
     deadline = time.monotonic() + timeout
     while True:
         jobs = await jobs_of(bot)
-        if len(jobs) >= count and all(j.state in ENDED for j in jobs):
+        if len(jobs) >= count and all(j.state in ENDED for j in jobs) and not await bot.store.unshown():
             return jobs
         if time.monotonic() > deadline:
             states = [j.state.value for j in jobs]
