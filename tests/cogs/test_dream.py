@@ -376,9 +376,11 @@ async def test_display_names_are_shown_as_text(bot, emulator):
 async def test_a_full_queue_says_so(config, emulator):
     alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
     async with running_bot(dataclasses.replace(config, queue=QueueConfig(max_per_server=2)), emulator) as bot:
+        jobs = []
         for prompt in ("a first moon", "a second moon", "a third moon"):
             _, text = await dream(emulator, prompt, option("steps", 1000, 4), member=alice)
-            assert "Queued" in text
+            jobs.append(job_id_of(text))
+        await emulator.wait_for(lambda: all(emulator.job_message(job) for job in jobs))  # their messages are posted
         assert "queue of this server is full (2 jobs wait)" in await refused(
             emulator, bot, "dream", [option("prompt", "x")], member=bob
         )
