@@ -148,7 +148,7 @@ def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
         init_weight=pick("init_weight", 0.0),
         image_prompts=tuple(args.image_prompt or ()),
         noise_prompts=tuple(args.noise_prompt or recorded.get("noise_prompts", ())),
-        preview_every=args.preview_every or DEFAULT_PREVIEW_EVERY,
+        preview_every=DEFAULT_PREVIEW_EVERY if args.preview_every is None else args.preview_every,
         options={**recorded.get("options", {}), **{n: v for n in ALL_OPTIONS if (v := getattr(args, n)) is not None}},
     )
 

@@ -38,4 +38,4 @@ class OutOfMemory(EngineError):
 def without_paths(text: str) -> str:
     """``text`` with every absolute file path cut to its last part: what reaches a channel or a PNG
     must not show how the owner's machine is laid out."""
-    return _PATH.sub(lambda match: match[0].rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or "/", text)
+    return _PATH.sub(lambda match: match[0].rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1], text)

@@ -97,6 +97,7 @@ def test_render_with_each_new_painter(weights_dir, tmp_path, model, size, option
         (["x", "--model", "tiny-vqgan", "--size", "64by64"], "not of the form WIDTHxHEIGHT"),
         (["x", "--model", "tiny-vqgan", "--size", "65x64"], "multiples of 2"),
         (["x", "--model", "tiny-vqgan", "--steps", "0"], "steps must be between"),
+        (["x", "--model", "tiny-vqgan", "--preview-every", "0"], "preview_every must be at least 1"),
         (["x", "--model", "tiny-vqgan", "--init-image", "missing.png"], "does not exist"),
         (["x"], "dreambot weights download vqgan-imagenet-f16-16384"),
         (["x", "--model", "tiny-vqgan", "--speed", "turbo"], "speed 'turbo' must start with fast or plain"),
