@@ -5,6 +5,7 @@ Every refusal is a ``Refusal`` whose message is shown to the member as it is; no
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,4 +106,4 @@ def check_quota(settings: GuildSettings, active: int, last_created: float | None
             "Wait for one to finish or /cancel one."
         )
     if settings.cooldown and last_created is not None and (left := last_created + settings.cooldown - now) > 0:
-        raise Refusal(f"Slow down: you can dream again in {left:.0f}s (this server's cooldown is {settings.cooldown}s).")
+        raise Refusal(f"Slow down: you can dream again in {math.ceil(left)}s (this server's cooldown is {settings.cooldown}s).")

@@ -65,7 +65,7 @@ def write(resolved: ResolvedRequest, seconds: float, version: str) -> str:
 
 def _quote(value: object) -> str:
     text = str(value)
-    return f'"{text}"' if "," in text or ":" in text or "\n" in text else text
+    return f'"{text}"' if "," in text or ":" in text else text
 
 
 def read(text: str) -> dict[str, Any]:

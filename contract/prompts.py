@@ -37,7 +37,7 @@ def _split_fields(item: str) -> tuple[str, list[float]]:
         if len(parts) != count + 1:
             continue
         text, fields = parts[0], parts[1:]
-        if all(_is_number(f) for f in fields) and (text.endswith(" ") or not text[-1:].isdigit()):
+        if all(_is_number(f) for f in fields) and not text[-1:].isdigit():
             return text, [float(f) for f in fields]
     return item, []
 

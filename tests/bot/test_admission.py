@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.admission import DreamOptions, Refusal, banned_word, build_request, check_quota, styled
+from bot.admission import DreamOptions, Refusal, banned_word, build_request, check_channel, check_quota, styled
 from bot.settings import GuildSettings, SettingError
+from contract.limits import MAX_SEED
+from contract.registry import generator_names
 
 BASE = GuildSettings(model="tiny-vqgan", steps=50, size="64x64")
 
@@ -60,10 +62,63 @@ def test_a_fixed_size_default_model_keeps_the_default_size_for_other_models():
 def test_quota_and_cooldown():
     strict = GuildSettings("tiny-vqgan", 50, "64x64", jobs_per_user=2, cooldown=60)
     check_quota(strict, 1, 1000.0, 1061.0)
-    with pytest.raises(Refusal, match="already have 2"):
+    check_quota(strict, 1, 1000.0, 1060.0)
+    check_quota(strict, 1, None, 1000.0)
+    check_quota(dataclasses.replace(strict, cooldown=0), 0, 1000.0, 1000.0)
+    with pytest.raises(Refusal) as refused:
         check_quota(strict, 2, None, 0.0)
-    with pytest.raises(Refusal, match="again in 30s"):
+    assert str(refused.value) == (
+        "You already have 2 job(s) waiting or running; this server allows 2. Wait for one to finish or /cancel one."
+    )
+    with pytest.raises(Refusal) as refused:
         check_quota(strict, 0, 1000.0, 1030.0)
+    assert str(refused.value) == "Slow down: you can dream again in 30s (this server's cooldown is 60s)."
+    with pytest.raises(Refusal, match="again in 1s"):
+        check_quota(strict, 0, 1000.0, 1059.5)
+
+
+def test_dreams_are_painted_only_in_the_servers_channels():
+    check_channel(BASE, 5)
+    some = dataclasses.replace(BASE, channels=(7, 8))
+    check_channel(some, 8)
+    with pytest.raises(Refusal) as refused:
+        check_channel(some, 5)
+    assert str(refused.value) == "Dreams are not painted in this channel. Try <#7>, <#8>."
+
+
+def refusal(options: DreamOptions, settings: GuildSettings = BASE) -> str:
+    with pytest.raises(Refusal) as refused:
+        build_request(options, settings, "tiny-clip", 10)
+    return str(refused.value)
+
+
+def test_each_refusal_is_one_sentence_for_the_member():
+    assert refusal(DreamOptions(" ")) == "The prompt is empty: describe the picture you want."
+    assert refusal(DreamOptions("red gore", seed=1), dataclasses.replace(BASE, banned_words=("gore",))) == (
+        "The prompt contains a word this server does not allow ('gore')."
+    )
+    assert refusal(DreamOptions("a castle", model="nope")) == f"Unknown model 'nope'. Models: {', '.join(generator_names())}."
+    assert refusal(DreamOptions("a castle", seed=-1)) == f"The seed must be between 0 and {MAX_SEED}, not -1."
+    for steps in (0, BASE.max_steps + 1):
+        assert refusal(DreamOptions("a castle", steps=steps)) == (
+            f"Steps must be between 1 and {BASE.max_steps} on this server, not {steps}."
+        )
+    assert refusal(DreamOptions("a castle", size="64by64")) == (
+        "The size is not usable: size '64by64' is not of the form WIDTHxHEIGHT, e.g. 256x256."
+    )
+
+
+def test_what_the_member_asks_for_is_what_is_queued_up_to_the_limits(tmp_path):
+    tight = dataclasses.replace(BASE, max_size="64x48")
+    for size in ("64x48", "32x48", "64x16"):
+        assert build_request(DreamOptions("a castle", size=size), tight, "tiny-clip", 10).size == size
+    for size in ("66x48", "64x50"):
+        assert "is larger than this server allows (64x48)" in refusal(DreamOptions("a castle", size=size), tight)
+    for steps in (1, BASE.max_steps):
+        assert build_request(DreamOptions("a castle", steps=steps), BASE, "tiny-clip", 10).steps == steps
+    init = str(tmp_path / "init.png")
+    request = build_request(DreamOptions("a castle", seed=0), BASE, "ViT-B-32/openai", 7, init_image=init)
+    assert (request.seed, request.perceptor, request.preview_every, request.init_image) == (0, "ViT-B-32/openai", 7, init)
 
 
 @pytest.mark.parametrize(

@@ -65,3 +65,19 @@ def test_each_members_jobs_keep_their_creation_order_whatever_their_ids():
     earlier_but_larger_id = job("z-first", 1, 1.0)
     order = round_robin([later_but_smaller_id, earlier_but_larger_id], {})
     assert [j.id for j in order] == ["z-first", "a-second"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    jobs=st.lists(st.tuples(st.integers(1, 5), st.integers(0, 20)), max_size=40),
+    started=st.dictionaries(st.integers(1, 5), st.integers(0, 25).map(float), max_size=5),
+)
+def test_no_member_gets_two_turns_while_another_with_waiting_jobs_gets_none(jobs, started):
+    """Between two of one member's jobs, every member who still has a job waiting gets one."""
+    queued = [job(f"j{i}", user, float(created)) for i, (user, created) in enumerate(jobs)]
+    members = [j.user_id for j in round_robin(queued, started)]
+    for i, member in enumerate(members):
+        if member in members[i + 1 :]:
+            following = members.index(member, i + 1)
+            waiting = set(members[i + 1 :]) - {member}
+            assert waiting <= set(members[i + 1 : following]), (members, i)

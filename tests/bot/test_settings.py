@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.settings import SETTINGS, GuildSettings, ServerRefs, SettingError, parse_setting
+from bot.settings import (
+    MAX_STYLE_CHARS,
+    SETTINGS,
+    SHOWN_CHARS,
+    GuildSettings,
+    ServerRefs,
+    SettingError,
+    SettingsStore,
+    describe,
+    parse_setting,
+)
+from bot.store import Store
+from contract.limits import MAX_SIDE, MAX_STEPS
+from contract.registry import generator_names
 
 BASE = GuildSettings(model="tiny-vqgan", steps=50, size="64x64")
 
@@ -37,28 +52,93 @@ def test_values_parse(key, text, value):
 @pytest.mark.parametrize(
     ("key", "text", "message"),
     [
-        ("nope", "1", "no setting 'nope'; settings: model, steps"),
-        ("steps", "0", "out of range"),
-        ("steps", "ten", "not a whole number"),
-        ("size", "9999x9999", "sides must be between"),
-        ("cooldown", "2d", "not a duration"),
-        ("cooldown", "48h", "at most 86400"),
-        ("channels", "#general", "not a channel"),
-        ("moderator_role", "<@&1111111> <@&2222222>", "one role"),
-        ("style", "a | b", "may not contain '|'"),
-        ("model", "ViT-B-32/openai", "not a generator"),
+        ("nope", "1", f"there is no setting 'nope'; settings: {', '.join(SETTINGS)}"),
+        ("steps", "0", f"0 is out of range; use one from 1 to {MAX_STEPS}"),
+        ("steps", str(MAX_STEPS + 1), f"{MAX_STEPS + 1} is out of range; use one from 1 to {MAX_STEPS}"),
+        ("jobs_per_user", "101", "101 is out of range; use one from 1 to 100"),
+        ("steps", "ten", f"'ten' is not a whole number; use one from 1 to {MAX_STEPS}"),
+        ("size", "9999x9999", f"sides must be between 1 and {MAX_SIDE} pixels"),
+        ("size", f"{MAX_SIDE + 1}x64", f"sides must be between 1 and {MAX_SIDE} pixels"),
+        ("size", f"64x{MAX_SIDE + 1}", f"sides must be between 1 and {MAX_SIDE} pixels"),
+        ("size", "0x64", f"sides must be between 1 and {MAX_SIDE} pixels"),
+        ("max_size", "64x0", f"sides must be between 1 and {MAX_SIDE} pixels"),
+        ("size", "64by64", "size '64by64' is not of the form WIDTHxHEIGHT, e.g. 256x256"),
+        ("cooldown", "2d", "'2d' is not a duration; use seconds (30), or 30s, 5m, 1h"),
+        ("cooldown", "48h", "the cooldown may be at most 86400 seconds (24h)"),
+        ("cooldown", "86401", "the cooldown may be at most 86400 seconds (24h)"),
+        ("channels", "#general", "'#general' is not a channel; mention it (#channel, @role) or give its id, or say 'none'"),
+        (
+            "moderator_role",
+            "moderators",
+            "'moderators' is not a role; mention it (#channel, @role) or give its id, or say 'none'",
+        ),
+        ("moderator_role", "<@&1111111> <@&2222222>", "give one role (or 'none')"),
+        ("style", "a | b", "the style is one prompt; it may not contain '|'"),
+        ("style", "x" * (MAX_STYLE_CHARS + 1), f"the style is {MAX_STYLE_CHARS + 1} characters long; at most {MAX_STYLE_CHARS}"),
+        ("banned_words", "gore, " + "x" * 101, "each banned word or phrase may be at most 100 characters"),
+        ("model", "ViT-B-32/openai", f"'ViT-B-32/openai' is not a generator; choose one of: {', '.join(generator_names())}"),
     ],
 )
-def test_bad_values_say_what_would_work(key, text, message):
-    with pytest.raises(SettingError, match=message.replace("|", r"\|")):
+def test_bad_values_say_exactly_what_would_work(key, text, message):
+    with pytest.raises(SettingError) as refused:
         parse_setting(key, text)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "value"),
+    [
+        ("steps", "1", 1),
+        ("steps", str(MAX_STEPS), MAX_STEPS),
+        ("jobs_per_user", "100", 100),
+        ("size", f"{MAX_SIDE}x1", f"{MAX_SIDE}x1"),
+        ("max_size", f"1x{MAX_SIDE}", f"1x{MAX_SIDE}"),
+        ("style", "x" * MAX_STYLE_CHARS, "x" * MAX_STYLE_CHARS),
+        ("cooldown", "86400", 86400),
+        ("cooldown", "24h", 86400),
+        ("cooldown", "2min", 120),
+        ("cooldown", " 45 S ", 45),
+        ("cooldown", "10sec", 10),
+        ("banned_words", "x" * 100, ("x" * 100,)),
+        ("banned_words", "ALL", ()),
+        ("banned_words", " None ", ()),
+        ("channels", "OFF", ()),
+        ("moderator_role", "12345", 12345),
+    ],
+)
+def test_values_at_the_edges_are_taken(key, text, value):
+    assert parse_setting(key, text) == value
+
+
+def test_show_lists_at_most_ten_items_and_clips_long_values():
+    nine, ten, eleven = (tuple(f"w{i}" for i in range(n)) for n in (9, 10, 11))
+    shown = {n: dict((key, value) for key, value, _ in describe(replace(BASE, banned_words=words))) for n, words in
+             ((9, nine), (10, ten), (11, eleven))}  # fmt: skip
+    assert shown[10]["banned_words"] == ", ".join(ten)
+    assert shown[11]["banned_words"] == ", ".join(ten) + " and 1 more"
+    assert dict((k, v) for k, v, _ in describe(BASE))["banned_words"] == "none"
+    assert dict((k, v) for k, v, _ in describe(BASE))["style"] == "none"
+    exactly = replace(BASE, style="x" * SHOWN_CHARS)
+    over = replace(BASE, style="y" * (SHOWN_CHARS + 1))
+    assert dict((k, v) for k, v, _ in describe(exactly))["style"] == "x" * SHOWN_CHARS
+    assert dict((k, v) for k, v, _ in describe(over))["style"] == "y" * (SHOWN_CHARS - 1) + "…"
+    assert dict((k, v) for k, v, _ in describe(replace(BASE, channels=(7, 8))))["channels"] == "<#7>, <#8>"
 
 
 def test_contradictions_are_refused():
     with pytest.raises(SettingError, match="above max_steps"):
         GuildSettings("tiny-vqgan", 500, "64x64", max_steps=100).check()
-    with pytest.raises(SettingError, match="larger than max_size"):
+    with pytest.raises(SettingError, match=r"the default size \(640x640\) would be larger than max_size \(512x512\)"):
         GuildSettings("tiny-vqgan", 50, "640x640").check()
+    with pytest.raises(SettingError, match="would be larger than max_size"):
+        GuildSettings("tiny-vqgan", 50, "66x64", max_size="64x64").check()
+    with pytest.raises(SettingError, match="would be larger than max_size"):
+        GuildSettings("tiny-vqgan", 50, "64x66", max_size="64x64").check()
+    with pytest.raises(SettingError, match=r"the default model paints 128x128, larger than max_size \(128x64\)"):
+        GuildSettings("biggan-deep-128", 50, "64x64", max_size="128x64").check()
+    with pytest.raises(SettingError, match=r"the default model paints 128x128, larger than max_size \(64x128\)"):
+        GuildSettings("biggan-deep-128", 50, "64x64", max_size="64x128").check()
+    GuildSettings("tiny-vqgan", 100, "64x64", max_steps=100, max_size="64x64").check()
     with pytest.raises(SettingError, match="multiples of 16"):
         GuildSettings("vqgan-imagenet-f16-16384", 50, "100x100").check()
     BASE.check()
@@ -95,9 +175,36 @@ def test_moderator_role_and_channels_must_be_the_servers_own():
     server.check("moderator_role", 200)
     server.check("channels", (300,))
     server.check("moderator_role", None)
-    with pytest.raises(SettingError, match="@everyone cannot be the moderator role"):
+    with pytest.raises(SettingError, match="^@everyone cannot be the moderator role; pick a role that only moderators have$"):
         server.check("moderator_role", 100)
     with pytest.raises(SettingError, match="is not a role of this server"):
         server.check("moderator_role", 999)
     with pytest.raises(SettingError, match="<#301> is not a channel of this server"):
         server.check("channels", (300, 301))
+
+
+async def test_the_store_keeps_each_servers_settings_apart_and_whole(tmp_path):
+    store = await Store.open(tmp_path / "dreambot.sqlite3")
+    try:
+        settings = SettingsStore(store, BASE)
+        one, other = 111, 222
+        updated = await settings.set(one, "channels", "<#300> <#301>", ServerRefs(one, frozenset(), frozenset({300, 301})))
+        assert updated.channels == (300, 301) and (await settings.get(one)).channels == (300, 301)
+        assert await settings.get(other) == BASE
+        with pytest.raises(SettingError, match="<#302> is not a channel of this server"):
+            await settings.set(one, "channels", "<#302>", ServerRefs(one, frozenset(), frozenset({300})))
+        with pytest.raises(SettingError, match="above max_steps"):
+            await settings.set(one, "steps", "2000")
+        assert (await settings.get(one)).steps == BASE.steps, "a refused value writes nothing"
+        await settings.set(one, "max_steps", "3000")
+        await settings.set(one, "steps", "2000")
+        with pytest.raises(SettingError, match="above max_steps"):
+            await settings.reset(one, "max_steps")
+        assert (await SettingsStore(store, BASE).get(one)).max_steps == 3000
+        await settings.reset(one, "steps")
+        reset = await settings.reset(one, "channels")
+        assert reset.channels == () and reset.steps == BASE.steps and reset.max_steps == 3000
+        with pytest.raises(SettingError, match="there is no setting 'nope'"):
+            await settings.reset(one, "nope")
+    finally:
+        await store.close()

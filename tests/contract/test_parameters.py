@@ -14,8 +14,11 @@ from contract.validation import validate
 
 
 def full_request(init) -> RenderRequest:
+    """Every field away from its default; an image prompt whose name needs quoting (a comma) and starts with X."""
+    picture = init.with_name("Xmas,tree.png")
+    Image.new("RGB", (8, 8)).save(picture)
     return RenderRequest(
-        "a castle, at dusk | fog:0.5",
+        "a castle, at dusk\nin two lines | fog:0.5",
         model="tiny-biggan",
         perceptor="tiny-clip",
         width=64,
@@ -29,46 +32,55 @@ def full_request(init) -> RenderRequest:
         init_image=str(init),
         init_weight=0.25,
         noise_prompts=("3:0.5", "9"),
+        image_prompts=(f"{picture}:2", str(picture)),
         options={"truncation": 0.5, "max_classes": 3},
     )
 
 
 def test_the_parameters_line_holds_everything_that_decides_the_picture(tmp_path):
-    init = tmp_path / "start.png"
+    init = tmp_path / "dusk,start.png"
     Image.new("RGB", (8, 8)).save(init)
     request = full_request(init)
     text = parameters.write(validate(request), 12.34, "1.2.3")
-    prompt, line = text.split("\n")
-    assert prompt == "a castle, at dusk | fog:0.5"
+    prompt, line = text.rsplit("\n", 1)
+    assert prompt == "a castle, at dusk\nin two lines | fog:0.5"
     for part in (
         "Steps: 42", "Seed: 7", "Size: 64x64", "Model: tiny-biggan", "Perceptor: tiny-clip", "Cutn: 16",
         "Cut pow: 0.8", "Optimizer: adamw", "LR: 0.02", "Truncation: 0.5", "Max classes: 3", "Class temperature: 2.0",
-        "Init image: start.png", "Init weight: 0.25", 'Noise prompts: "3:0.5 | 9"', "Time: 12.3s", "Version: dreambot 1.2.3",
+        'Init image: "dusk,start.png"', "Init weight: 0.25", 'Noise prompts: "3:0.5 | 9"',
+        'Image prompts: "Xmas,tree.png:2 | Xmas,tree.png"', "Time: 12.3s", "Version: dreambot 1.2.3",
     ):  # fmt: skip
         assert part in line, part
     assert str(tmp_path) not in text, "the init image's name, not where it lives"
 
 
 def test_the_text_reads_back_to_the_same_request(tmp_path):
-    init = tmp_path / "start.png"
+    init = tmp_path / "dusk,start.png"
     Image.new("RGB", (8, 8)).save(init)
     request = full_request(init)
     fields = parameters.read(parameters.write(validate(request), 1.0, "0.1.0"))
-    assert fields.pop("init_image") == "start.png", "only the name: the picture must be given again"
+    assert fields.pop("init_image") == "dusk,start.png", "only the name: the picture must be given again"
+    assert fields.pop("image_prompts") == ("Xmas,tree.png:2", "Xmas,tree.png")
     defaults = {"truncation": 0.5, "max_classes": 3, "class_temperature": 2.0, "ema_decay": 0.99}
-    expected = dataclasses.replace(request, init_image=None, options=defaults)
+    expected = dataclasses.replace(request, init_image=None, image_prompts=(), options=defaults)
     assert RenderRequest(**fields) == expected
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512", "not written by dreambot"),
-        ("Steps: 20, Seed: 1, Version: dreambot 0.1.0", "not written by dreambot"),
-        ("a cat\nSteps: 20, Sampler: Euler, Version: dreambot 0.1.0", "hold 'Sampler', which dreambot does not write"),
-        ("a cat\nSteps: many, Version: dreambot 0.1.0", "parameter 'Steps' is not readable: 'many'"),
+        (
+            "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512",
+            "its parameters were not written by dreambot",
+        ),
+        ("Steps: 20, Seed: 1, Version: dreambot 0.1.0", "its parameters were not written by dreambot"),
+        (
+            "a cat\nSteps: 20, Sampler: Euler, Version: dreambot 0.1.0",
+            "its parameters hold 'Sampler', which dreambot does not write",
+        ),
+        ("a cat\nSteps: many, Version: dreambot 0.1.0", "its parameter 'Steps' is not readable: 'many'"),
     ],
 )
 def test_foreign_or_broken_parameters_are_refused(text, message):
-    with pytest.raises(BadRequest, match=message):
+    with pytest.raises(BadRequest, match=f"^{message}"):
         parameters.read(text)

@@ -35,17 +35,25 @@ def test_default_stop_never_stops():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "empty"),
-        ("   ", "empty"),
-        ("a || b", "empty part"),
-        (":0.5", "no text"),
-        ("a:-1", "positive weight"),
-        ("x" * 1001, "limit is 1000"),
+        ("", "the prompt is empty: describe the picture you want"),
+        ("   ", "the prompt is empty: describe the picture you want"),
+        ("a || b", "the prompt has an empty part between '|' separators"),
+        ("a |", "the prompt has an empty part between '|' separators"),
+        (":0.5", "prompt part ':0.5' has no text"),
+        ("a:-1", "at least one prompt part needs a positive weight, or nothing pulls the picture"),
+        ("a:0 | b:-2", "at least one prompt part needs a positive weight, or nothing pulls the picture"),
+        ("a:1e999", "prompt weight in 'a:1e999' must be a finite number"),
+        ("x" * 1001, "the prompt is 1001 characters long; the limit is 1000"),
     ],
 )
 def test_bad_prompts(text, message):
-    with pytest.raises(BadRequest, match=message):
+    with pytest.raises(BadRequest) as refused:
         parse_prompts(text)
+    assert str(refused.value) == message
+
+
+def test_a_prompt_of_exactly_the_limit_passes():
+    assert parse_prompts("x" * 1000) == [WeightedPrompt("x" * 1000)]
 
 
 def test_noise_prompts():
@@ -82,3 +90,17 @@ def test_a_colon_after_a_digit_stays_text(before, digits):
     """``x4:3``-like text is never read as a weight unless a space comes before the colon."""
     text = f"{before}4:{digits}"
     assert parse_item(text).text == text.strip() and parse_item(text).weight == 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=st.characters(blacklist_characters="|", blacklist_categories=("Cs",)), min_size=1, max_size=30).filter(
+        lambda t: t.strip() == t and t
+    ),
+    weight=st.floats(allow_nan=False, allow_infinity=False, width=32),
+    stop=st.one_of(st.just(-math.inf), st.floats(allow_nan=False, allow_infinity=False, width=32)),
+)
+def test_any_weighted_prompt_formats_to_text_that_parses_back_to_it(text, weight, stop):
+    """Whatever the text holds (digits, colons, URLs), its weight and stop survive the round trip."""
+    prompt = WeightedPrompt(text, weight, stop)
+    assert parse_item(format_item(prompt)) == prompt

@@ -1,4 +1,4 @@
-"""The whole engine on tiny models: the loss falls, seeds reproduce, prompts and init images steer."""
+"""The whole engine on tiny models: the prompt steers, seeds reproduce, prompts and init images steer."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from contract.registry import lookup
 from engine.pipeline import Engine
 from engine.weights import WeightStore
 from tests.support.pictures import pixels
+from tests.support.steering import STEERED_GAP, steering_gap
 
 
 def request(**overrides) -> RenderRequest:
@@ -31,11 +32,10 @@ def embed(engine: Engine, image: Image.Image) -> torch.Tensor:
         return perceptor.encode_image(x.float())
 
 
-@pytest.mark.parametrize("seed", [7, 11])
-def test_loss_falls_over_30_steps(engine, seed):
-    losses = engine.render(request(width=64, height=64, steps=30, seed=seed)).losses
-    assert len(losses) == 30
-    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.005
+@pytest.mark.parametrize("seed", [7, 8])
+def test_the_prompt_pulls_the_loss_down_over_30_steps(engine, seed):
+    """Measured gaps at seeds 7 and 8: 0.043 and 0.048 (tests/support/steering.py)."""
+    assert steering_gap(engine, request(width=64, height=64, steps=30, seed=seed)) > STEERED_GAP
 
 
 def test_same_seed_same_pixels_other_seed_other_pixels(engine):
@@ -96,6 +96,24 @@ def test_negative_prompt_moves_the_image_away(engine):
     assert similarity_pushed < similarity_plain - 0.01
 
 
+def test_each_prompts_weight_scales_its_share_of_the_loss(engine):
+    """At step 1 every run judges the same picture on the same cutouts, so the losses add up exactly."""
+    castle = engine.render(request(prompt="castle", steps=1)).losses[0]
+    fog = engine.render(request(prompt="fog", steps=1)).losses[0]
+    both = engine.render(request(prompt="castle:3 | fog:-0.5", steps=1)).losses[0]
+    assert both == pytest.approx(3 * castle - 0.5 * fog, rel=1e-5)
+    assert abs(both - (castle - fog)) > 0.5, "the weights are not just signs"
+
+
+def test_a_stop_ends_the_pull_and_only_the_pull(engine):
+    """Above every distance, the picture stays where it started; below every distance, the stop changes nothing."""
+    never_pulled = engine.render(request(prompt="castle :1:10", steps=12))
+    barely_started = engine.render(request(prompt="castle :1:10", steps=1))
+    pulled = engine.render(request(prompt="castle", steps=12))
+    assert pixels(never_pulled.png) == pixels(barely_started.png) != pixels(pulled.png)
+    assert engine.render(request(prompt="castle :1:0", steps=12)).losses == pulled.losses
+
+
 def test_image_and_noise_prompts_change_the_result(engine, tmp_path):
     Image.new("RGB", (32, 32), (0, 0, 255)).save(tmp_path / "blue.png")
     plain = engine.render(request())
@@ -127,35 +145,11 @@ def test_cancellation_stops_within_one_step(engine, asked_after):
     assert len(events) == asked_after
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"prompt": "  "}, "prompt is empty"),
-        ({"model": "vqgan-nope"}, "unknown model 'vqgan-nope'"),
-        ({"model": "tiny-clip"}, "is a perceptor, not a generator"),
-        ({"perceptor": "clip"}, "MODEL/PRETRAINED"),
-        ({"width": 33}, "multiples of 2; 33x32 is not"),
-        ({"model": "vqgan-imagenet-f16-16384", "width": 100}, r"multiples of 16; 100x32 is not \(try 96x32\)"),
-        ({"height": 4096}, "height 4096 is out of range"),
-        ({"steps": 0}, "steps must be between 1 and 10000"),
-        ({"steps": 10001}, "steps must be between 1 and 10000"),
-        ({"cutn": 0}, "cutn must be between"),
-        ({"lr": -1.0}, "lr must be a positive number"),
-        ({"optimizer": "lion"}, "optimizer 'lion' is not one of"),
-        ({"init_image": "/no/such/file.png"}, "does not exist"),
-        ({"image_prompts": ("/no/such.png:2",)}, "does not exist"),
-        ({"noise_prompts": ("x",)}, "SEED or SEED:WEIGHT"),
-    ],
-)
-def test_bad_requests_are_refused_before_any_work(engine, overrides, message):
-    with pytest.raises(BadRequest, match=message):
-        engine.render(request(**overrides))
-
-
-def test_unreadable_init_image(engine, tmp_path):
-    (tmp_path / "broken.png").write_bytes(b"not a png at all")
-    with pytest.raises(BadRequest, match="could not be read as a picture"):
-        engine.render(request(init_image=str(tmp_path / "broken.png")))
+def test_a_bad_request_is_refused_before_any_work(tmp_path):
+    """tests/contract/test_validation.py holds every refusal; here the engine must ask for them first."""
+    with pytest.raises(BadRequest, match="steps must be between 1 and 10000"):
+        Engine(WeightStore(tmp_path), "cpu").render(request(steps=0))
+    assert not any(tmp_path.iterdir()), "nothing may be downloaded or written for a refused request"
 
 
 def test_default_model_without_weights_fails_clearly(tmp_path):

@@ -1,4 +1,4 @@
-"""Every painter through the same engine as VQGAN, on tiny settings: the loss falls, seeds repeat, options are checked."""
+"""Every painter through the same engine as VQGAN, on tiny settings: the prompt steers, seeds repeat, options are checked."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from PIL import Image
 from contract.errors import BadRequest
 from tests.support.painters import PAINTERS, SMALL_SIREN, request
 from tests.support.pictures import pixels
+from tests.support.steering import STEERED_GAP, steering_gap
 
 
 @pytest.mark.parametrize(("model", "size", "options"), PAINTERS)
-def test_loss_falls_over_30_steps(engine, model, size, options):
-    losses = engine.render(request(model, size, options, steps=30)).losses
-    assert len(losses) == 30
-    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.005
+def test_the_prompt_pulls_the_loss_down_over_30_steps(engine, model, size, options):
+    """Measured gaps at seed 3: tiny-biggan 0.033, siren 0.023, pixels 0.070 (tests/support/steering.py)."""
+    assert steering_gap(engine, request(model, size, options, steps=30)) > STEERED_GAP
 
 
 @pytest.mark.parametrize(("model", "size", "options"), PAINTERS)
