@@ -38,7 +38,7 @@ def _split_fields(item: str) -> tuple[str, list[float]]:
             continue
         text, fields = parts[0], parts[1:]
         if all(_is_number(f) for f in fields) and not text[-1:].isdigit():
-            return text, [float(f) for f in fields]
+            return text, [float(f.strip()) for f in fields]  # float() strips less than str.strip() (e.g. '\x1f')
     return item, []
 
 

@@ -8,5 +8,9 @@ rm -rf mutants
 # One thread per process: mutmut forks a worker per mutant, and a fork of a process whose OpenMP pool
 # has run hangs in torch's first parallel op, which would count as a "timeout" kill.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-.venv/bin/mutmut run --max-children "${MUTMUT_CHILDREN:-2}" > /dev/null 2>&1 || true
+log=$(mktemp)
+if ! .venv/bin/mutmut run --max-children "${MUTMUT_CHILDREN:-2}" > "$log" 2>&1; then
+  tail -c 4000 "$log"  # e.g. a test that fails without any mutant: mutmut stops before it starts
+  exit 1
+fi
 .venv/bin/mutmut results --all true | .venv/bin/python scripts/mutation_scores.py
