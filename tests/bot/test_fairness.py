@@ -50,13 +50,16 @@ def reference_order(queued, last_started):
     return order
 
 
+# Up to 40 jobs of up to 6 members, created at whole seconds 0-20 (ties included), and past starts at 0-25.
+QUEUES = st.lists(
+    st.builds(lambda user, created: (user, float(created)), st.integers(1, 6), st.integers(0, 20)), max_size=40
+).map(lambda drawn: [job(f"j{i}", user, created) for i, (user, created) in enumerate(drawn)])
+STARTS = st.dictionaries(st.integers(1, 6), st.integers(0, 25).map(float), max_size=6)
+
+
 @settings(max_examples=300, deadline=None)
-@given(
-    jobs=st.lists(st.tuples(st.integers(1, 6), st.integers(0, 20)), max_size=40),
-    started=st.dictionaries(st.integers(1, 6), st.integers(0, 25).map(float), max_size=6),
-)
-def test_the_fast_order_is_the_rule(jobs, started):
-    queued = [job(f"j{i}", user, float(created)) for i, (user, created) in enumerate(jobs)]
+@given(queued=QUEUES, started=STARTS)
+def test_the_fast_order_is_the_rule(queued, started):
     assert [j.id for j in round_robin(queued, started)] == [j.id for j in reference_order(queued, started)]
 
 
@@ -68,13 +71,9 @@ def test_each_members_jobs_keep_their_creation_order_whatever_their_ids():
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    jobs=st.lists(st.tuples(st.integers(1, 5), st.integers(0, 20)), max_size=40),
-    started=st.dictionaries(st.integers(1, 5), st.integers(0, 25).map(float), max_size=5),
-)
-def test_no_member_gets_two_turns_while_another_with_waiting_jobs_gets_none(jobs, started):
+@given(queued=QUEUES, started=STARTS)
+def test_no_member_gets_two_turns_while_another_with_waiting_jobs_gets_none(queued, started):
     """Between two of one member's jobs, every member who still has a job waiting gets one."""
-    queued = [job(f"j{i}", user, float(created)) for i, (user, created) in enumerate(jobs)]
     members = [j.user_id for j in round_robin(queued, started)]
     for i, member in enumerate(members):
         if member in members[i + 1 :]:
