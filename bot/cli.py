@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[parent], help="run the Discord bot (token from DISCORD_TOKEN or .env)")
     run.set_defaults(handler=cmd_run)
 
+    worker = commands.add_parser("worker", parents=[parent], help="take jobs from NATS ([queue] url) on this GPU machine")
+    worker.set_defaults(handler=cmd_worker)
+
     weights = commands.add_parser("weights", parents=[parent], help="list, download or locate model weights")
     actions = weights.add_subparsers(dest="action", required=True)
     actions.add_parser("list", parents=[parent], help="every known model and whether its files are here")
@@ -231,6 +234,12 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from bot.runner import run
 
     return run(config)
+
+
+def cmd_worker(args: argparse.Namespace, config: Config) -> int:
+    from bot.remote_worker import serve_worker
+
+    return serve_worker(config)
 
 
 def cmd_weights(args: argparse.Namespace, config: Config) -> int:

@@ -18,11 +18,12 @@ from discord.ext import commands
 
 from bot.admission import Refusal
 from bot.config import Config
+from bot.dispatch import Dispatcher
 from bot.files import JobFiles
 from bot.job_actions import JobActions
 from bot.replies import reply
 from bot.reporter import DiscordReporter
-from bot.scheduler import Scheduler
+from bot.scheduler import Executor, Scheduler
 from bot.settings import GuildSettings, SettingError, SettingsStore
 from bot.store import Store
 from bot.supervisor import EngineCommand, EngineSupervisor
@@ -61,9 +62,18 @@ class DreamBot(commands.AutoShardedBot):
         self.store = Store(config.storage.path)
         self.files = JobFiles(config.storage.files)
         self.settings = SettingsStore(self.store, GuildSettings.from_defaults(defaults.model, defaults.steps, defaults.size))
-        self.supervisor = EngineSupervisor(argv, stall_timeout=engine.stall_timeout)
         self.reporter = DiscordReporter(self, self.store, config.discord.preview_interval)
-        self.scheduler = Scheduler(self.store, self.supervisor, self.reporter, self.files)
+        # The embedded default: an engine process beside the bot. With [queue] url: remote workers, and no engine here.
+        self.supervisor: EngineSupervisor | None = None
+        self.dispatcher: Dispatcher | None = None
+        executor: Executor
+        if config.queue.url:
+            executor = self.dispatcher = Dispatcher(config.queue)
+        else:
+            executor = self.supervisor = EngineSupervisor(argv, stall_timeout=engine.stall_timeout)
+        self.scheduler = Scheduler(self.store, executor, self.reporter, self.files)
+        if self.dispatcher is not None:
+            self.dispatcher.on_change = self.scheduler.wake
         self.actions = JobActions(
             self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server
         )
@@ -77,6 +87,8 @@ class DreamBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         await self.store.connect()
+        if self.dispatcher is not None:
+            await self.dispatcher.start()
         self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -125,8 +137,9 @@ class DreamBot(commands.AutoShardedBot):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.scheduler.close()
         await self.reporter.close()
-        await self.supervisor.stop()
+        await self.scheduler.engine.stop()
         await self.store.close()
         await super().close()
 

@@ -11,11 +11,21 @@ from typing import Any
 
 from bot.supervisor import STALL_TIMEOUT
 from contract.errors import EngineError
-from contract.limits import DEFAULT_MODEL, DEFAULT_PERCEPTOR, DEFAULT_PREVIEW_EVERY, DEFAULT_SIZE, DEFAULT_STEPS, MAX_STEPS
+from contract.limits import (
+    DEFAULT_MODEL,
+    DEFAULT_PERCEPTOR,
+    DEFAULT_PREVIEW_EVERY,
+    DEFAULT_SIZE,
+    DEFAULT_STEPS,
+    MAX_SIDE,
+    MAX_STEPS,
+    MIN_SIDE,
+)
 from contract.registry import default_weights_dir, generator_names, lookup
 from contract.speed import DEFAULT as DEFAULT_SPEED
 from contract.speed import Speed, SpeedError
 from contract.validation import check_size, parse_size, size_for
+from contract.wire import CLAIM_TIMEOUT
 
 
 class ConfigError(Exception):
@@ -48,6 +58,21 @@ class DefaultsConfig:
 @dataclass(frozen=True)
 class QueueConfig:
     max_per_server: int = 200  # waiting jobs of one server; more get "the queue is full"
+    url: str = ""  # nats://HOST:4222: jobs go to remote workers; empty: the bot runs its own engine
+    credentials: str = ""  # a NATS .creds file (user JWT and seed); a user and password can go in the url
+    tls_ca: str = ""  # CA bundle that signed the server's certificate
+    tls_cert: str = ""  # client certificate, for servers that verify clients
+    tls_key: str = ""
+    claim_timeout: float = CLAIM_TIMEOUT  # seconds a silent worker keeps a job before another worker gets it
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """``dreambot worker``: how this GPU machine announces itself."""
+
+    name: str = ""  # empty: host name and process id
+    models: list[str] = field(default_factory=list)  # empty: every generator whose weights are here (and the tiny ones)
+    max_side: int = MAX_SIDE  # the largest side this GPU may paint
 
 
 @dataclass(frozen=True)
@@ -65,6 +90,7 @@ class Config:
     defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
     source: str | None = None
 
 
@@ -74,6 +100,7 @@ _SECTIONS = {
     "defaults": DefaultsConfig,
     "storage": StorageConfig,
     "queue": QueueConfig,
+    "worker": WorkerConfig,
 }
 
 
@@ -135,6 +162,14 @@ def _check_values(config: Config) -> None:
         raise ConfigError("[storage] keep_days and max_files_gb must be 0 (no limit) or more")
     if config.queue.max_per_server < 1:
         raise ConfigError("[queue] max_per_server must be at least 1")
+    if config.queue.url and not config.queue.url.startswith(("nats://", "tls://", "ws://", "wss://")):
+        raise ConfigError(f"[queue] url must be a nats:// (or tls://, ws://, wss://) URL, not {config.queue.url!r}")
+    if not config.queue.claim_timeout > 0:
+        raise ConfigError("[queue] claim_timeout must be a positive number of seconds")
+    if unknown := [m for m in config.worker.models if m not in generator_names()]:
+        raise ConfigError(f"[worker] models: {unknown[0]!r} is not one of: {', '.join(generator_names())}")
+    if not MIN_SIDE <= config.worker.max_side <= MAX_SIDE:
+        raise ConfigError(f"[worker] max_side must be between {MIN_SIDE} and {MAX_SIDE}")
     if not config.engine.stall_timeout > 0:
         raise ConfigError("[engine] stall_timeout must be a positive number of seconds")
     try:

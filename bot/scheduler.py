@@ -1,28 +1,31 @@
-"""Runs queued jobs on the engine one at a time, in round-robin order, and tells a reporter.
+"""Runs queued jobs on an executor in round-robin order, and tells a reporter.
 
-The scheduler knows nothing of Discord: the reporter (``bot/reporter.py``) turns what happens into
-messages. A job whose engine dies or fails in a way worth retrying is retried once on a fresh engine,
-then reported failed. Nothing stops the queue: an error outside a job (a locked database, a full
-disk) is logged and the loop tries again after a pause that doubles up to ``MAX_BACKOFF``. At start,
-and after such an error, jobs left running are queued again unless they already had their tries
-(a job that keeps crashing the bot is failed, not retried for ever), and every finished job whose
-message does not show its outcome yet is shown.
+The executor is the local engine (one job at a time) or the remote workers (a job whenever a worker
+that holds its model is free); the scheduler starts the first job in order that the executor can
+take now, so the order is always this one's, never the broker's. The scheduler knows nothing of
+Discord: the reporter (``bot/reporter.py``) turns what happens into messages. A job whose engine
+dies or fails in a way worth retrying is retried once on a fresh engine, then reported failed.
+Nothing stops the queue: an error outside a job (a locked database, a full disk) is logged and the
+loop tries again after a pause that doubles up to ``MAX_BACKOFF``. At start, and after such an
+error, jobs left running are queued again unless they already had their tries (a job that keeps
+crashing the bot is failed, not retried for ever), and every finished job whose message does not
+show its outcome yet is shown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Protocol
 
 from bot.fairness import round_robin
 from bot.files import JobFiles
 from bot.jobs import Job, JobState
 from bot.store import Store
-from bot.supervisor import EngineCrashed, EngineSupervisor
+from bot.supervisor import EngineCrashed
 from contract.errors import without_paths
-from contract.protocol import Cancelled, Failed, Finished, Progress
+from contract.protocol import Cancelled, Event, Failed, Finished, Progress, RenderRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +49,37 @@ class Reporter(Protocol):
         """The waiting jobs' positions changed (a job started, was added or cancelled)."""
 
 
+class Executor(Protocol):
+    """Where jobs run: ``bot.supervisor.EngineSupervisor`` (this machine) or ``bot.dispatch.Dispatcher`` (workers)."""
+
+    def can_take(self, request: RenderRequest, running: int) -> bool:
+        """Whether a job for ``request`` could start now, with ``running`` jobs already running."""
+
+    def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]: ...
+
+    async def cancel(self, job_id: str) -> None: ...
+
+    async def reset(self) -> None:
+        """Before a retry: drop anything a failed attempt may have left broken (a local engine is restarted)."""
+
+    async def stop(self) -> None: ...
+
+
 class Scheduler:
-    def __init__(self, store: Store, supervisor: EngineSupervisor, reporter: Reporter, files: JobFiles) -> None:
+    def __init__(self, store: Store, engine: Executor, reporter: Reporter, files: JobFiles) -> None:
         self.store = store
-        self.supervisor = supervisor
+        self.engine = engine
         self.reporter = reporter
         self.files = files
-        self.current: Job | None = None
-        self.last_progress: Progress | None = None
+        self.running: dict[str, Job] = {}  # job id -> the job, while it runs
+        self.progress: dict[str, Progress] = {}  # job id -> its latest progress
         self._wake = asyncio.Event()
         self._cancelling: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._trouble: Exception | None = None  # an error a job's task could not deal with, for ``run`` to recover from
 
     def wake(self) -> None:
-        """A job was queued: look at the queue again."""
+        """A job was queued or ended, or a worker came or went: look at the queue again."""
         self._wake.set()
 
     async def order(self) -> list[Job]:
@@ -75,6 +96,9 @@ class Scheduler:
                     await self.recover()
                     recovered = True
                 await self._serve_next()
+                if self._trouble is not None:
+                    trouble, self._trouble = self._trouble, None
+                    raise trouble
                 delay = FIRST_BACKOFF
             except Exception:
                 log.exception("the queue hit an error; it goes on in %.1fs", delay)
@@ -84,7 +108,7 @@ class Scheduler:
 
     async def recover(self) -> None:
         """Requeue what was left running (failing jobs that had their tries) and show every unshown outcome."""
-        for job in await self.store.requeue_running():
+        for job in await self.store.requeue_running(keep=set(self.running)):
             if job.attempts >= MAX_ATTEMPTS:
                 log.error("job %s was running at %d starts or errors; it is failed, not run again", job.id, job.attempts)
                 await self._fail(job, f"painting this stopped the bot {job.attempts} times, so it was not tried again", "")
@@ -106,18 +130,36 @@ class Scheduler:
             await self.reporter.cancelled(job)
 
     async def _serve_next(self) -> None:
+        """Start the first job in order that the executor can take now, or wait until something changes."""
+        self._wake.clear()  # before looking: a wake from here on is not lost
         order = await self.order()
-        if not order:
-            self._wake.clear()
+        job = next((j for j in order if self.engine.can_take(j.request, len(self.running))), None)
+        if job is None:
             await self._wake.wait()
             return
-        job = order[0]
+        claimed = await self.store.claim(job.id)
+        if claimed is None:
+            return  # cancelled while it waited
+        self.running[job.id] = claimed
+        task = asyncio.create_task(self._serve(claimed), name=f"job {job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, job: Job) -> None:
         try:
             await self._run(job)
-        except Exception:  # a bug here must cost one job, not the whole queue
+        except Exception as error:  # a bug here must cost one job, not the whole queue
             log.exception("job %s broke the scheduler; marking it failed", job.id)
-            await self.supervisor.stop()
-            await self._fail(job, "the bot hit an internal error while running this job", "")
+            try:
+                await self.engine.reset()
+                await self._fail(job, "the bot hit an internal error while running this job", "")
+            except Exception:
+                self._trouble = error  # the queue's loop backs off and recovers the job
+        finally:
+            self.running.pop(job.id, None)
+            self.progress.pop(job.id, None)
+            self._cancelling.discard(job.id)
+            self.wake()
 
     @staticmethod
     async def _report(report: Awaitable[None]) -> None:
@@ -127,29 +169,27 @@ class Scheduler:
         except Exception:
             log.exception("reporting to Discord failed")
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, claimed: Job) -> None:
+        """Attempts of one claimed job until it ends; a retry runs at once, ahead of the queue."""
         while True:
-            claimed = await self.store.claim(job.id)
-            if claimed is None:
-                return  # cancelled while it waited
-            self.current, self.last_progress = claimed, None
+            self.running[claimed.id] = claimed
+            self.progress.pop(claimed.id, None)
             await self._report(self.reporter.started(claimed))
             await self._report(self.reporter.queue_moved(await self.order()))
-            try:
-                retry = await self._attempt(claimed)
-            finally:
-                self.current = None
-            if not retry:
-                self._cancelling.discard(job.id)
+            if not await self._attempt(claimed):
                 return
-            await self.store.requeue(job.id)
+            await self.store.requeue(claimed.id)
+            again = await self.store.claim(claimed.id)
+            if again is None:
+                return  # cancelled in between
+            claimed = again
 
     async def _attempt(self, job: Job) -> bool:
         """One run on the engine; True if the job should run once more."""
         try:
-            async for event in self.supervisor.render(job.id, job.request):
+            async for event in self.engine.render(job.id, job.request):
                 if isinstance(event, Progress):
-                    self.last_progress = event
+                    self.progress[job.id] = event
                     await self._report(self.reporter.progress(job, event))
                 elif isinstance(event, Finished):
                     await self._finished(job, event)
@@ -158,12 +198,12 @@ class Scheduler:
                 elif isinstance(event, Failed):
                     if event.retryable and job.attempts < MAX_ATTEMPTS and job.id not in self._cancelling:
                         log.warning("job %s failed (%s); trying once more on a fresh engine", job.id, event.reason)
-                        await self.supervisor.stop()  # a sticky device error would fail the retry too
+                        await self.engine.reset()  # a sticky device error would fail the retry too
                         return True
                     await self._fail(job, event.reason, event.hint)
             return False
         except EngineCrashed as crash:
-            await self.supervisor.stop()
+            await self.engine.reset()
             if job.id in self._cancelling:
                 await self._cancelled(job)
                 return False
@@ -206,8 +246,14 @@ class Scheduler:
             await self._report(self.reporter.cancelled(cancelled))
             await self._report(self.reporter.queue_moved(await self.order()))
             return True
-        if self.current is not None and self.current.id == job.id:
+        if job.id in self.running:
             self._cancelling.add(job.id)
-            await self.supervisor.cancel(job.id)
+            await self.engine.cancel(job.id)
             return True
         return False
+
+    async def close(self) -> None:
+        """Stop the jobs' tasks (their jobs stay running in the store, and are queued again at the next start)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -225,10 +225,11 @@ class Store:
         await self.db.execute("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'", (job_id,))
         await self.db.commit()
 
-    async def requeue_running(self) -> list[Job]:
-        """After a restart: jobs that were running when the bot stopped go back to the queue."""
-        jobs = await self.running()
-        await self.db.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
+    async def requeue_running(self, keep: set[str] = frozenset()) -> list[Job]:
+        """After a restart: jobs that were running when the bot stopped go back to the queue (all but ``keep``,
+        the ones that still run)."""
+        jobs = [job for job in await self.running() if job.id not in keep]
+        await self.db.executemany("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'", [(j.id,) for j in jobs])
         await self.db.commit()
         return jobs
 

@@ -97,6 +97,14 @@ class EngineSupervisor:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
+    def can_take(self, request: RenderRequest, running: int) -> bool:
+        """One job at a time, whatever it asks for."""
+        return running == 0
+
+    async def reset(self) -> None:
+        """A fresh process for the next job."""
+        await self.stop()
+
     async def start(self) -> None:
         if self.running():
             return

@@ -22,6 +22,7 @@ from bot.throttle import PostBudget
 from contract.limits import MAX_SEED
 from contract.protocol import RenderRequest
 from contract.registry import generator_names
+from contract.wire import WorkerInfo
 
 log = logging.getLogger(__name__)
 
@@ -138,23 +139,37 @@ class Dream(commands.Cog):
         assert interaction.guild_id is not None
         order = await self.bot.scheduler.order()
         lines = []
-        current, progress = self.bot.scheduler.current, self.bot.scheduler.last_progress
-        if current is not None:
-            step = f"step {progress.step}/{progress.total_steps}" if progress and progress.job_id == current.id else "starting"
+        scheduler = self.bot.scheduler
+        for current in list(scheduler.running.values()):
+            progress = scheduler.progress.get(current.id)
+            step = f"step {progress.step}/{progress.total_steps}" if progress else "starting"
             if current.guild_id == interaction.guild_id:
                 lines.append(f"▶️ `{current.id}` {_short(current)} — {shown_name(current.user_name)}, {step}")
             else:  # nothing of another server's job: no prompt, no id, no name
                 lines.append(f"▶️ a job from another server, {step}")
+        dispatcher = self.bot.dispatcher
         elsewhere = 0
         for position, job in enumerate(order, 1):
             if job.guild_id != interaction.guild_id:
                 elsewhere += 1
                 continue
-            lines.append(f"{position}. `{job.id}` {_short(job)} — {shown_name(job.user_name)}")
+            stuck = dispatcher is not None and not dispatcher.painters_of(job.request)
+            why = f" (no online worker paints {job.request.model} at {job.request.size})" if stuck else ""
+            lines.append(f"{position}. `{job.id}` {_short(job)} — {shown_name(job.user_name)}{why}")
         if elsewhere:
             lines.append(f"…and {elsewhere} job(s) from other servers.")
+        if dispatcher is not None:
+            lines.append(_workers(dispatcher.online()))
         text = "\n".join(lines) if lines else "The queue is empty: nothing is painting and nothing waits."
         await reply(interaction, text[:2000])
+
+
+def _workers(workers: list[WorkerInfo]) -> str:
+    """One line on the remote workers: who is online, busy or free, and what each paints."""
+    if not workers:
+        return "🖥️ No worker is online: jobs wait until one connects."
+    shown = [f"{w.worker_id} ({w.device}, {'busy' if w.job_id else 'free'}: {', '.join(w.models)})" for w in workers]
+    return f"🖥️ Workers: {'; '.join(shown)}"
 
 
 def _short(job: Job, limit: int = 60) -> str:

@@ -7,6 +7,7 @@ smoke-test writers (``engine/networks/tiny.py``) use the same names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 HF = "https://huggingface.co"
 HEIBOX = "https://heibox.uni-heidelberg.de"
@@ -48,6 +49,11 @@ class ModelSpec:
     @property
     def folder_name(self) -> str:
         return self.name.replace("/", "__")
+
+    def missing_in(self, root: Path) -> list[Path]:
+        """The files of this model that the weights folder ``root`` lacks."""
+        folder = root / self.folder_name
+        return [folder / f.name for f in self.files if not (folder / f.name).is_file()]
 
 
 def heibox_vqgan(share: str) -> tuple[WeightFile, ...]:

@@ -46,7 +46,7 @@ class WeightStore:
         return self.root / spec.folder_name
 
     def missing(self, spec: ModelSpec) -> list[Path]:
-        return [self.folder(spec) / f.name for f in spec.files if not (self.folder(spec) / f.name).is_file()]
+        return spec.missing_in(self.root)
 
     def ensure(self, spec: ModelSpec) -> Path:
         """The model's folder with every file present, making synthetic models on first use."""

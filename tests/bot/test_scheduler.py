@@ -115,6 +115,12 @@ class StandInEngine:
         for event in script:
             yield dataclasses.replace(event, job_id=job_id)
 
+    def can_take(self, request: RenderRequest, running: int) -> bool:
+        return running == 0
+
+    async def reset(self) -> None:
+        self.stops += 1
+
     async def stop(self) -> None:
         self.stops += 1
 

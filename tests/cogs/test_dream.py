@@ -338,12 +338,12 @@ async def test_a_reroll_obeys_the_servers_rules_of_today(bot, emulator):
 
 async def test_the_queue_shows_nothing_of_another_servers_jobs(bot, emulator):
     secret = Job("feedbeef00000000", 4242, 4343, 77, "stranger", RenderRequest("a secret castle of another server"))
-    bot.scheduler.current = secret  # the engine paints another server's job right now
+    bot.scheduler.running[secret.id] = secret  # the engine paints another server's job right now
     try:
         interaction = await emulator.slash("queue")
         text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
     finally:
-        bot.scheduler.current = None
+        del bot.scheduler.running[secret.id]
     assert "a job from another server" in text
     assert "secret" not in text and secret.id not in text and "stranger" not in text
 

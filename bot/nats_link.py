@@ -1,0 +1,86 @@
+"""The connection to NATS JetStream that the bot and every worker open, and the streams they share.
+
+Both sides declare the same streams, so whichever starts first creates them and neither depends on
+an operator having set them up. The client reconnects for ever: a restarted server is a pause, not an
+error.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from nats.js.object_store import ObjectStore
+
+from bot.config import QueueConfig
+from contract.wire import EVENTS_STREAM, JOBS_STREAM, RESULTS_BUCKET
+
+log = logging.getLogger(__name__)
+
+EVENTS_MAX_AGE = 24 * 3600.0  # seconds an unread job event is kept (the bot reads them at once when it runs)
+
+
+@dataclass
+class Link:
+    client: Client
+    jetstream: JetStreamContext
+    results: ObjectStore
+
+    async def close(self) -> None:
+        if not self.client.is_closed:
+            await self.client.drain()
+
+
+def _tls(config: QueueConfig) -> ssl.SSLContext | None:
+    if not (config.tls_ca or config.tls_cert):
+        return None
+    context = ssl.create_default_context(cafile=config.tls_ca or None)
+    if config.tls_cert:
+        context.load_cert_chain(config.tls_cert, config.tls_key or None)
+    return context
+
+
+async def connect(config: QueueConfig, name: str) -> Link:
+    """Connect to ``[queue] url`` and make sure the job and event streams and the result bucket exist."""
+
+    async def disconnected() -> None:
+        log.warning("lost the connection to NATS at %s; reconnecting", config.url)
+
+    async def reconnected() -> None:
+        log.info("connected to NATS again")
+
+    async def error(exception: Exception) -> None:
+        log.warning("NATS: %s", exception)
+
+    client = await nats.connect(
+        servers=[config.url],
+        name=name,
+        user_credentials=config.credentials or None,
+        tls=_tls(config),
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
+        error_cb=error,
+    )
+    jetstream = client.jetstream()
+    await _stream(jetstream, StreamConfig(JOBS_STREAM, subjects=["dreambot.jobs.>"], retention=RetentionPolicy.WORK_QUEUE))
+    await _stream(jetstream, StreamConfig(EVENTS_STREAM, subjects=["dreambot.events.>"], max_age=EVENTS_MAX_AGE))
+    try:
+        results = await jetstream.create_object_store(RESULTS_BUCKET, storage=StorageType.FILE)
+    except BadRequestError:
+        results = await jetstream.object_store(RESULTS_BUCKET)
+    return Link(client, jetstream, results)
+
+
+async def _stream(jetstream: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await jetstream.add_stream(config)
+    except BadRequestError:  # it exists (perhaps with settings an operator changed): use it as it is
+        await jetstream.stream_info(config.name)

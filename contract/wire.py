@@ -1,0 +1,83 @@
+"""What the bot and remote workers say to each other over NATS JetStream: subjects, streams and the
+worker's announcement. Plain data, so both sides agree without importing each other.
+
+- ``dreambot.jobs.<model>``: a job for any worker holding ``model`` (work-queue stream ``JOBS``; one
+  shared durable consumer per model, so a job a dead worker held goes to whichever worker pulls next);
+- ``dreambot.events.<job>``: the job's started/finished/failed/cancelled events (stream ``EVENTS``,
+  read by the bot's durable consumer, so none is lost while the bot restarts);
+- ``dreambot.progress.<job>``: progress and previews (plain NATS: a lost preview is replaced by the next);
+- ``dreambot.cancel.<job>``: a cancel for the worker running the job;
+- ``dreambot.workers.<worker>``: each worker's announcement, every ``HEARTBEAT`` seconds;
+- object store ``RESULTS``: a finished job's event (PNG and animation) under the job's id, too big for a message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+JOBS_STREAM = "DREAMBOT_JOBS"
+EVENTS_STREAM = "DREAMBOT_EVENTS"
+RESULTS_BUCKET = "dreambot-results"
+BOT_CONSUMER = "dreambot-bot"
+HEARTBEAT = 2.0  # seconds between a worker's announcements
+OFFLINE_AFTER = 3 * HEARTBEAT  # a worker not heard from for this long is taken as gone
+CLAIM_TIMEOUT = 60.0  # a job whose worker stops renewing its claim this long goes to another worker
+
+_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def token(name: str) -> str:
+    """``name`` as one NATS subject token and consumer name (model names are already safe; this keeps them so)."""
+    return _TOKEN.sub("_", name)
+
+
+def job_subject(model: str) -> str:
+    return f"dreambot.jobs.{token(model)}"
+
+
+def events_subject(job_id: str) -> str:
+    return f"dreambot.events.{token(job_id)}"
+
+
+def progress_subject(job_id: str) -> str:
+    return f"dreambot.progress.{token(job_id)}"
+
+
+def cancel_subject(job_id: str) -> str:
+    return f"dreambot.cancel.{token(job_id)}"
+
+
+def worker_subject(worker_id: str) -> str:
+    return f"dreambot.workers.{token(worker_id)}"
+
+
+def model_consumer(model: str) -> str:
+    return f"model-{token(model)}"
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What a worker announces: who it is, what it can paint, and what it is doing."""
+
+    worker_id: str
+    device: str
+    models: tuple[str, ...]
+    max_side: int
+    job_id: str | None = None  # the job it runs now (None: free)
+
+    def can_paint(self, model: str, width: int, height: int) -> bool:
+        return model in self.models and max(width, height) <= self.max_side
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "models": list(self.models)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> WorkerInfo:
+        return cls(
+            str(data["worker_id"]),
+            str(data["device"]),
+            tuple(map(str, data["models"])),
+            int(data["max_side"]),
+            data.get("job_id"),
+        )
