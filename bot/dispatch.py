@@ -22,7 +22,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bot.config import QueueConfig
-from bot.nats_link import Link, connect
+from bot.nats_link import Link, connect, persist
 from contract.protocol import Cancelled, Event, Failed, Finished, RenderRequest, Started
 from contract.wire import (
     BOT_CONSUMER,
@@ -100,7 +100,8 @@ class Dispatcher:
         job = self._jobs[job_id] = _Job(request)
         try:
             payload = json.dumps({"job_id": job_id, "request": request.to_dict()}).encode()
-            await self.link.jetstream.publish(job_subject(request.model), payload)
+            jetstream = self.link.jetstream
+            await persist(f"handing out job {job_id}", lambda: jetstream.publish(job_subject(request.model), payload))
             while True:
                 event = await job.events.get()
                 yield event

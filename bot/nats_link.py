@@ -7,9 +7,12 @@ error.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import nats
 from nats.aio.client import Client
@@ -22,6 +25,9 @@ from bot.config import QueueConfig
 from contract.wire import EVENTS_STREAM, JOBS_STREAM, RESULTS_BUCKET
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RETRY_LIMIT = 5.0  # seconds between two tries at most
 
 EVENTS_MAX_AGE = 24 * 3600.0  # seconds an unread job event is kept (the bot reads them at once when it runs)
 
@@ -84,3 +90,15 @@ async def _stream(jetstream: JetStreamContext, config: StreamConfig) -> None:
         await jetstream.add_stream(config)
     except BadRequestError:  # it exists (perhaps with settings an operator changed): use it as it is
         await jetstream.stream_info(config.name)
+
+
+async def persist(what: str, operation: Callable[[], Awaitable[T]]) -> T:
+    """``operation()`` tried until the server takes it: while NATS restarts, a job's events and results wait, not vanish."""
+    delay = 0.25
+    while True:
+        try:
+            return await operation()
+        except Exception as error:  # disconnected, no responders while JetStream starts, a timeout
+            log.warning("%s failed (%s); trying again in %.1fs", what, error or type(error).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_LIMIT)

@@ -25,7 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from bot.config import Config, ConfigError
 from bot.dispatch import STORED
-from bot.nats_link import Link, connect
+from bot.nats_link import Link, connect, persist
 from bot.supervisor import EngineCommand, EngineCrashed, EngineSupervisor
 from contract.protocol import Failed, Finished, Progress, RenderRequest
 from contract.registry import generator_names, lookup
@@ -134,7 +134,7 @@ class RemoteWorker:
             return
         if msg.metadata.num_delivered > MAX_DELIVERIES:
             reason = f"workers stopped while painting this {MAX_DELIVERIES} times, so it was not tried again"
-            await self._event(Failed(job_id, reason, ""))
+            await self._event(Failed(job_id, reason, "").to_dict())
             await msg.ack()
             return
         self.job_id = job_id
@@ -147,25 +147,32 @@ class RemoteWorker:
                     with contextlib.suppress(Exception):
                         await self.link.client.publish(progress_subject(job_id), json.dumps(event.to_dict()).encode())
                 elif isinstance(event, Finished):
-                    await self.link.results.put(job_id, json.dumps(event.to_dict()).encode())
-                    await self.link.jetstream.publish(
-                        events_subject(job_id), json.dumps({"job_id": job_id, "kind": STORED}).encode()
-                    )
+                    await self._store(job_id, json.dumps(event.to_dict()).encode())
+                    await self._event({"job_id": job_id, "kind": STORED})
                 else:
-                    await self._event(event)
+                    await self._event(event.to_dict())
         except EngineCrashed as crash:
             log.error("job %s: the engine died (%s); restarting it", job_id, crash)
             await self.engine.reset()
-            await self._event(Failed(job_id, f"the engine on worker {self.worker_id} stopped unexpectedly", "", retryable=True))
+            crashed = Failed(job_id, f"the engine on worker {self.worker_id} stopped unexpectedly", "", retryable=True)
+            await self._event(crashed.to_dict())
         finally:
             renew.cancel()
             self.job_id = None
-        await msg.ack()
+        with contextlib.suppress(Exception):  # if the server lost it, the job comes back and the bot keeps the first outcome
+            await msg.ack()
         await self._announce()
 
-    async def _event(self, event) -> None:
+    async def _store(self, job_id: str, result: bytes) -> None:
         assert self.link is not None
-        await self.link.jetstream.publish(events_subject(event.job_id), json.dumps(event.to_dict()).encode())
+        results = self.link.results
+        await persist(f"storing job {job_id}'s picture", lambda: results.put(job_id, result))
+
+    async def _event(self, data: dict) -> None:
+        """A job event the bot must get: tried until NATS takes it."""
+        assert self.link is not None
+        jetstream, subject, payload = self.link.jetstream, events_subject(data["job_id"]), json.dumps(data).encode()
+        await persist(f"sending job {data['job_id']}'s {data['kind']}", lambda: jetstream.publish(subject, payload))
 
 
 def serve_worker(config: Config) -> int:

@@ -153,6 +153,31 @@ async def test_a_killed_worker_loses_its_job_to_the_other(cluster):
     assert "rescuer" in cluster.notes.painters[job.id]
 
 
+async def test_a_hung_worker_loses_its_job_once_its_claim_lapses(cluster):
+    await cluster.worker("frozen", ["tiny-vqgan"])
+    job = await cluster.submit(1, "a lighthouse", steps=400)
+    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2, 60)
+    await cluster.worker("rescuer", ["tiny-vqgan"])
+    cluster.workers["frozen"].send_signal(signal.SIGSTOP)
+    try:
+        await until(lambda: job.id in cluster.notes.ended, 120)
+    finally:
+        cluster.workers["frozen"].send_signal(signal.SIGCONT)
+    assert cluster.notes.ended[job.id] == "done" and "rescuer" in cluster.notes.painters[job.id]
+
+
+async def test_a_restarted_nats_server_is_a_pause(cluster):
+    await cluster.worker("steady", ["tiny-vqgan"])
+    job = await cluster.submit(1, "a lighthouse", steps=150)
+    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2, 60)
+    await cluster.nats.stop()
+    await asyncio.sleep(1.0)
+    await cluster.nats.start()
+    after = await cluster.submit(2, "a castle")
+    await until(lambda: {job.id, after.id} <= set(cluster.notes.ended), 120)
+    assert cluster.notes.ended[job.id] == cluster.notes.ended[after.id] == "done"
+
+
 async def test_a_job_goes_only_to_a_worker_with_its_model_and_waits_for_one(cluster):
     await cluster.worker("vqgan-only", ["tiny-vqgan"])
     waiting = await cluster.submit(1, "pixels please", model="pixels")
