@@ -29,8 +29,7 @@ from contract.wire import (
     EVENTS_STREAM,
     OFFLINE_AFTER,
     WorkerInfo,
-    cancel_subject,
-    job_subject,
+    subject,
 )
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ class Dispatcher:
         try:
             payload = json.dumps({"job_id": job_id, "request": request.to_dict()}).encode()
             jetstream = self.link.jetstream
-            await persist(f"handing out job {job_id}", lambda: jetstream.publish(job_subject(request.model), payload))
+            await persist(f"handing out job {job_id}", lambda: jetstream.publish(subject("jobs", request.model), payload))
             while True:
                 event = await job.events.get()
                 yield event
@@ -116,7 +115,7 @@ class Dispatcher:
         if (job := self._jobs.get(job_id)) is not None:
             job.cancelled = True
         if self.link is not None:
-            await self.link.client.publish(cancel_subject(job_id), b"")
+            await self.link.client.publish(subject("cancel", job_id), b"")
 
     async def reset(self) -> None:
         """Nothing to restart here: a retry goes to whichever worker is free."""

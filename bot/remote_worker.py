@@ -33,11 +33,8 @@ from contract.wire import (
     HEARTBEAT,
     JOBS_STREAM,
     WorkerInfo,
-    events_subject,
-    job_subject,
     model_consumer,
-    progress_subject,
-    worker_subject,
+    subject,
 )
 
 log = logging.getLogger(__name__)
@@ -73,7 +70,9 @@ class RemoteWorker:
         await self.link.client.subscribe("dreambot.cancel.*", cb=self._on_cancel)
         claim = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=self.config.queue.claim_timeout, max_ack_pending=1000)
         queues = [
-            await self.link.jetstream.pull_subscribe(job_subject(m), durable=model_consumer(m), stream=JOBS_STREAM, config=claim)
+            await self.link.jetstream.pull_subscribe(
+                subject("jobs", m), durable=model_consumer(m), stream=JOBS_STREAM, config=claim
+            )
             for m in self.models
         ]
         log.info("worker %s takes jobs for %s on %s", self.worker_id, ", ".join(self.models), self.engine.device)
@@ -103,7 +102,7 @@ class RemoteWorker:
     async def _announce(self) -> None:
         assert self.link is not None
         with contextlib.suppress(Exception):  # a reconnect in progress: the next beat says it
-            await self.link.client.publish(worker_subject(self.worker_id), json.dumps(self.info().to_dict()).encode())
+            await self.link.client.publish(subject("workers", self.worker_id), json.dumps(self.info().to_dict()).encode())
 
     async def _heartbeat(self) -> None:
         while True:
@@ -145,7 +144,7 @@ class RemoteWorker:
             async for event in self.engine.render(job_id, request):
                 if isinstance(event, Progress):
                     with contextlib.suppress(Exception):
-                        await self.link.client.publish(progress_subject(job_id), json.dumps(event.to_dict()).encode())
+                        await self.link.client.publish(subject("progress", job_id), json.dumps(event.to_dict()).encode())
                 elif isinstance(event, Finished):
                     await self._store(job_id, json.dumps(event.to_dict()).encode())
                     await self._event({"job_id": job_id, "kind": STORED})
@@ -171,8 +170,8 @@ class RemoteWorker:
     async def _event(self, data: dict) -> None:
         """A job event the bot must get: tried until NATS takes it."""
         assert self.link is not None
-        jetstream, subject, payload = self.link.jetstream, events_subject(data["job_id"]), json.dumps(data).encode()
-        await persist(f"sending job {data['job_id']}'s {data['kind']}", lambda: jetstream.publish(subject, payload))
+        jetstream, to, payload = self.link.jetstream, subject("events", data["job_id"]), json.dumps(data).encode()
+        await persist(f"sending job {data['job_id']}'s {data['kind']}", lambda: jetstream.publish(to, payload))
 
 
 def serve_worker(config: Config) -> int:

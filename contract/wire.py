@@ -32,24 +32,9 @@ def token(name: str) -> str:
     return _TOKEN.sub("_", name)
 
 
-def job_subject(model: str) -> str:
-    return f"dreambot.jobs.{token(model)}"
-
-
-def events_subject(job_id: str) -> str:
-    return f"dreambot.events.{token(job_id)}"
-
-
-def progress_subject(job_id: str) -> str:
-    return f"dreambot.progress.{token(job_id)}"
-
-
-def cancel_subject(job_id: str) -> str:
-    return f"dreambot.cancel.{token(job_id)}"
-
-
-def worker_subject(worker_id: str) -> str:
-    return f"dreambot.workers.{token(worker_id)}"
+def subject(kind: str, name: str) -> str:
+    """``dreambot.<kind>.<name>``; ``kind`` is jobs (``name``: a model), events, progress, cancel (a job) or workers."""
+    return f"dreambot.{kind}.{token(name)}"
 
 
 def model_consumer(model: str) -> str:
