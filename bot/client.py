@@ -26,7 +26,7 @@ from bot.reporter import DiscordReporter
 from bot.scheduler import Executor, Scheduler
 from bot.settings import GuildSettings, SettingError, SettingsStore
 from bot.store import Store
-from bot.supervisor import EngineCommand, EngineSupervisor
+from bot.supervisor import EngineSupervisor
 from bot.views import JobButton
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,6 @@ class DreamBot(commands.AutoShardedBot):
             shard_count=None,
         )
         self.config = config
-        engine = config.engine
-        argv = list(engine_argv or EngineCommand(engine.device, engine.weights_dir, engine.speed).argv())
         defaults = config.defaults
         self.store = Store(config.storage.path)
         self.files = JobFiles(config.storage.files)
@@ -70,7 +68,7 @@ class DreamBot(commands.AutoShardedBot):
         if config.queue.url:
             executor = self.dispatcher = Dispatcher(config.queue)
         else:
-            executor = self.supervisor = EngineSupervisor(argv, stall_timeout=engine.stall_timeout)
+            executor = self.supervisor = EngineSupervisor.for_config(config.engine, engine_argv)
         self.scheduler = Scheduler(self.store, executor, self.reporter, self.files)
         if self.dispatcher is not None:
             self.dispatcher.on_change = self.scheduler.wake

@@ -85,7 +85,7 @@ class Dispatcher:
 
     def can_take(self, request: RenderRequest, running: int) -> bool:
         """A free online worker can paint it, beyond those that jobs handed out and not yet started will take."""
-        free = [w for w in self.online() if w.job_id is None and w.can_paint(request.model, request.width, request.height)]
+        free = [w for w in self.painters_of(request) if w.job_id is None]
         waiting = running - sum(1 for job in self._jobs.values() if job.started)  # handed out (or about to be), not started
         return len(free) > waiting
 

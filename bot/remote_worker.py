@@ -26,7 +26,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from bot.config import Config, ConfigError
 from bot.dispatch import STORED
 from bot.nats_link import Link, connect, persist
-from bot.supervisor import EngineCommand, EngineCrashed, EngineSupervisor
+from bot.supervisor import EngineCrashed, EngineSupervisor
 from contract.protocol import Failed, Finished, Progress, RenderRequest
 from contract.registry import generator_names, lookup
 from contract.wire import (
@@ -48,7 +48,8 @@ def held_models(config: Config) -> tuple[str, ...]:
     if config.worker.models:
         return tuple(config.worker.models)
     root = Path(config.engine.weights_dir)
-    return tuple(name for name in generator_names() if lookup(name).synthetic or not lookup(name).missing_in(root))
+    specs = [lookup(name) for name in generator_names()]
+    return tuple(spec.name for spec in specs if spec.synthetic or not spec.missing_in(root))
 
 
 class RemoteWorker:
@@ -178,10 +179,7 @@ def serve_worker(config: Config) -> int:
     """``dreambot worker``: run until SIGINT/SIGTERM; a job in hand when it stops goes to another worker."""
     if not config.queue.url:
         raise ConfigError("dreambot worker needs [queue] url in config.toml (e.g. nats://127.0.0.1:4222)")
-    engine = config.engine
-    supervisor = EngineSupervisor(
-        EngineCommand(engine.device, engine.weights_dir, engine.speed).argv(), stall_timeout=engine.stall_timeout
-    )
+    supervisor = EngineSupervisor.for_config(config.engine)
 
     async def main() -> None:
         task = asyncio.current_task()

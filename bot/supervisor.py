@@ -19,6 +19,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from contract.protocol import (
     BOT_PID_VARIABLE,
@@ -33,6 +34,9 @@ from contract.protocol import (
     render_command,
 )
 from contract.speed import DEFAULT as DEFAULT_SPEED
+
+if TYPE_CHECKING:
+    from bot.config import EngineConfig
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,12 @@ class EngineSupervisor:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    @classmethod
+    def for_config(cls, engine: EngineConfig, argv: Sequence[str] | None = None) -> EngineSupervisor:
+        """The supervisor of the engine ``[engine]`` describes (``argv``: another command, for tests)."""
+        command = argv or EngineCommand(engine.device, engine.weights_dir, engine.speed).argv()
+        return cls(command, stall_timeout=engine.stall_timeout)
 
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None

@@ -50,9 +50,13 @@ class ModelSpec:
     def folder_name(self) -> str:
         return self.name.replace("/", "__")
 
+    def folder_in(self, root: Path) -> Path:
+        """Where this model's files live under the weights folder ``root``."""
+        return root / self.folder_name
+
     def missing_in(self, root: Path) -> list[Path]:
         """The files of this model that the weights folder ``root`` lacks."""
-        folder = root / self.folder_name
+        folder = self.folder_in(root)
         return [folder / f.name for f in self.files if not (folder / f.name).is_file()]
 
 

@@ -43,7 +43,7 @@ class WeightStore:
     root: Path
 
     def folder(self, spec: ModelSpec) -> Path:
-        return self.root / spec.folder_name
+        return spec.folder_in(self.root)
 
     def missing(self, spec: ModelSpec) -> list[Path]:
         return spec.missing_in(self.root)
