@@ -6,6 +6,11 @@ at most as many jobs wait in the broker as there are free workers for them: the 
 reorders the queue. Workers announce themselves every ``HEARTBEAT`` seconds; one not heard from for
 ``OFFLINE_AFTER`` seconds is gone. A job's started/finished/failed/cancelled events come through a
 durable consumer, its progress and previews as plain messages, its picture through the object store.
+
+A restarted bot queues the jobs it was running again and renders them once more; the dispatcher then
+hands a job out again only if it neither waits in JetStream nor has an outcome already: events that
+come for a job nobody waits for are kept for ``EARLY_KEEP`` seconds, so the first outcome is the one
+posted and a job is never painted twice for a restart.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from bot.config import QueueConfig
 from bot.nats_link import Link, connect, persist
@@ -27,8 +33,10 @@ from contract.protocol import Cancelled, Event, Failed, Finished, RenderRequest,
 from contract.wire import (
     BOT_CONSUMER,
     EVENTS_STREAM,
+    JOBS_STREAM,
     OFFLINE_AFTER,
     WorkerInfo,
+    job_subject,
     subject,
 )
 
@@ -36,6 +44,7 @@ log = logging.getLogger(__name__)
 
 TERMINAL = (Finished, Failed, Cancelled)
 STORED = "stored"  # an event kind on the wire only: the job's Finished event waits in the object store
+EARLY_KEEP = 3600.0  # seconds the events of a job nobody waits for are kept, for the bot's restart to pick up
 
 
 @dataclass
@@ -61,6 +70,7 @@ class Dispatcher:
         self.link: Link | None = None
         self.workers: dict[str, Seen] = {}
         self._jobs: dict[str, _Job] = {}
+        self._early: dict[str, list[tuple[float, dict]]] = {}  # job id -> (arrival, event) for jobs nobody waits for
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -76,15 +86,18 @@ class Dispatcher:
         )
         self._tasks = [
             asyncio.create_task(self._read_events(events), name="worker events"),
-            asyncio.create_task(self._expire_workers(), name="worker expiry"),
+            asyncio.create_task(self._tidy(), name="worker expiry"),
         ]
 
     def online(self) -> list[WorkerInfo]:
         now = asyncio.get_running_loop().time()
         return [seen.info for seen in self.workers.values() if now - seen.at <= OFFLINE_AFTER]
 
-    def can_take(self, request: RenderRequest, running: int) -> bool:
-        """A free online worker can paint it, beyond those that jobs handed out and not yet started will take."""
+    def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
+        """A worker paints it already (the bot restarted), or a free online worker can paint it beyond those
+        that jobs handed out and not yet started will take."""
+        if any(w.job_id == job_id for w in self.online()):
+            return True
         free = [w for w in self.painters_of(request) if w.job_id is None]
         waiting = running - sum(1 for job in self._jobs.values() if job.started)  # handed out (or about to be), not started
         return len(free) > waiting
@@ -94,13 +107,16 @@ class Dispatcher:
         return [w for w in self.online() if w.can_paint(request.model, request.width, request.height)]
 
     async def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]:
-        """Hand the job to JetStream and yield its events up to the final one."""
+        """Hand the job to JetStream (unless a bot before a restart did) and yield its events up to the final one."""
         assert self.link is not None, "start() first"
         job = self._jobs[job_id] = _Job(request)
         try:
-            payload = json.dumps({"job_id": job_id, "request": request.to_dict()}).encode()
-            jetstream = self.link.jetstream
-            await persist(f"handing out job {job_id}", lambda: jetstream.publish(subject("jobs", request.model), payload))
+            early = [await self._deliver(job, data) for _, data in self._early.pop(job_id, [])]
+            ended = any(isinstance(event, TERMINAL) for event in early)
+            if not ended and not await self._handed_out(job_id, request.model):
+                payload = json.dumps({"job_id": job_id, "request": request.to_dict()}).encode()
+                jetstream, to = self.link.jetstream, job_subject(request.model, job_id)
+                await persist(f"handing out job {job_id}", lambda: jetstream.publish(to, payload))
             while True:
                 event = await job.events.get()
                 yield event
@@ -109,6 +125,20 @@ class Dispatcher:
         finally:
             del self._jobs[job_id]
             self.on_change()
+
+    async def _handed_out(self, job_id: str, model: str) -> bool:
+        """Whether the job waits in JetStream or a worker holds it (its message goes only when a worker is done)."""
+        assert self.link is not None
+        jetstream, at = self.link.jetstream, job_subject(model, job_id)
+
+        async def look() -> bool:
+            try:
+                await jetstream.get_last_msg(JOBS_STREAM, at)
+            except NotFoundError:
+                return False
+            return True
+
+        return await persist(f"looking for job {job_id} in the queue", look)
 
     async def cancel(self, job_id: str) -> None:
         """Tell the worker running it; a job not started yet is told again as soon as it starts."""
@@ -142,13 +172,19 @@ class Dispatcher:
         if before is None or before.info.job_id != info.job_id:
             self.on_change()
 
-    async def _expire_workers(self) -> None:
+    async def _tidy(self) -> None:
+        """Forget silent workers, and the early events (and stored pictures) of jobs nobody came back for."""
         while True:
             await asyncio.sleep(OFFLINE_AFTER / 2)
             online = {w.worker_id for w in self.online()}
             for worker_id in [w for w in self.workers if w not in online]:
                 log.warning("worker %s went silent; it is taken as gone", worker_id)
                 del self.workers[worker_id]
+            now = asyncio.get_running_loop().time()
+            for job_id in [j for j, kept in self._early.items() if now - kept[0][0] > EARLY_KEEP]:
+                if any(data.get("kind") == STORED for _, data in self._early.pop(job_id)) and self.link is not None:
+                    with contextlib.suppress(Exception):
+                        await self.link.results.delete(job_id)
 
     async def _on_progress(self, msg: Msg) -> None:
         try:
@@ -156,7 +192,8 @@ class Dispatcher:
         except (ValueError, KeyError, TypeError) as error:
             log.warning("ignoring a malformed progress message (%s)", error)
             return
-        if (job := self._jobs.get(event.job_id)) is not None and job.started:
+        if (job := self._jobs.get(event.job_id)) is not None:
+            job.started = True  # its worker paints it, whether or not its Started came yet
             job.events.put_nowait(event)
 
     async def _read_events(self, subscription) -> None:
@@ -178,10 +215,15 @@ class Dispatcher:
                 await msg.ack()
 
     async def _route(self, data: dict) -> None:
-        job = self._jobs.get(data.get("job_id", ""))
-        if job is None:
-            log.info("an event for job %r, which no longer waits for one, is dropped", data.get("job_id"))
+        job_id = str(data.get("job_id", ""))
+        if (job := self._jobs.get(job_id)) is None:
+            log.info("job %s: a %s event came while no one waits for it; kept for a restarted bot", job_id, data.get("kind"))
+            self._early.setdefault(job_id, []).append((asyncio.get_running_loop().time(), data))
             return
+        await self._deliver(job, data)
+
+    async def _deliver(self, job: _Job, data: dict) -> Event:
+        """Turn one event off the wire into the job's event, fetching a finished picture from the object store."""
         if data.get("kind") == STORED:
             assert self.link is not None
             stored = await self.link.results.get(data["job_id"])
@@ -194,3 +236,4 @@ class Dispatcher:
             if job.cancelled:
                 await self.cancel(event.job_id)
         job.events.put_nowait(event)
+        return event

@@ -39,8 +39,9 @@ class Link:
     results: ObjectStore
 
     async def close(self) -> None:
+        """Close at once (pending publishes are flushed): what was fetched and not acked comes back to someone else."""
         if not self.client.is_closed:
-            await self.client.drain()
+            await self.client.close()
 
 
 def _tls(config: QueueConfig) -> ssl.SSLContext | None:

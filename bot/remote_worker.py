@@ -52,6 +52,11 @@ def held_models(config: Config) -> tuple[str, ...]:
     return tuple(spec.name for spec in specs if spec.synthetic or not spec.missing_in(root))
 
 
+def claim_config(claim_timeout: float) -> ConsumerConfig:
+    """The per-model consumer every worker shares: a job is held until acked, or until its claim lapses."""
+    return ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=claim_timeout, max_ack_pending=1000)
+
+
 class RemoteWorker:
     def __init__(self, config: Config, engine: EngineSupervisor, worker_id: str | None = None) -> None:
         self.config = config
@@ -69,10 +74,10 @@ class RemoteWorker:
         await self.engine.start()  # the device is known before the first announcement
         self.link = await connect(self.config.queue, f"dreambot-worker {self.worker_id}")
         await self.link.client.subscribe("dreambot.cancel.*", cb=self._on_cancel)
-        claim = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=self.config.queue.claim_timeout, max_ack_pending=1000)
+        claim = claim_config(self.config.queue.claim_timeout)
         queues = [
             await self.link.jetstream.pull_subscribe(
-                subject("jobs", m), durable=model_consumer(m), stream=JOBS_STREAM, config=claim
+                f"{subject('jobs', m)}.*", durable=model_consumer(m), stream=JOBS_STREAM, config=claim
             )
             for m in self.models
         ]

@@ -52,8 +52,8 @@ class Reporter(Protocol):
 class Executor(Protocol):
     """Where jobs run: ``bot.supervisor.EngineSupervisor`` (this machine) or ``bot.dispatch.Dispatcher`` (workers)."""
 
-    def can_take(self, request: RenderRequest, running: int) -> bool:
-        """Whether a job for ``request`` could start now, with ``running`` jobs already running."""
+    def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
+        """Whether job ``job_id`` for ``request`` could start now, with ``running`` jobs already running."""
 
     def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]: ...
 
@@ -133,7 +133,7 @@ class Scheduler:
         """Start the first job in order that the executor can take now, or wait until something changes."""
         self._wake.clear()  # before looking: a wake from here on is not lost
         order = await self.order()
-        job = next((j for j in order if self.engine.can_take(j.request, len(self.running))), None)
+        job = next((j for j in order if self.engine.can_take(j.id, j.request, len(self.running))), None)
         if job is None:
             await self._wake.wait()
             return

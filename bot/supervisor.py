@@ -107,7 +107,7 @@ class EngineSupervisor:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
-    def can_take(self, request: RenderRequest, running: int) -> bool:
+    def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
         """One job at a time, whatever it asks for."""
         return running == 0
 

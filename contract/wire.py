@@ -1,8 +1,9 @@
 """What the bot and remote workers say to each other over NATS JetStream: subjects, streams and the
 worker's announcement. Plain data, so both sides agree without importing each other.
 
-- ``dreambot.jobs.<model>``: a job for any worker holding ``model`` (work-queue stream ``JOBS``; one
-  shared durable consumer per model, so a job a dead worker held goes to whichever worker pulls next);
+- ``dreambot.jobs.<model>.<job>``: a job for any worker holding ``model`` (work-queue stream ``JOBS``;
+  one shared durable consumer per model, so a job a dead worker held goes to whichever worker pulls
+  next; the job's id in the subject lets a restarted bot see that a job is still handed out);
 - ``dreambot.events.<job>``: the job's started/finished/failed/cancelled events (stream ``EVENTS``,
   read by the bot's durable consumer, so none is lost while the bot restarts);
 - ``dreambot.progress.<job>``: progress and previews (plain NATS: a lost preview is replaced by the next);
@@ -35,6 +36,10 @@ def token(name: str) -> str:
 def subject(kind: str, name: str) -> str:
     """``dreambot.<kind>.<name>``; ``kind`` is jobs (``name``: a model), events, progress, cancel (a job) or workers."""
     return f"dreambot.{kind}.{token(name)}"
+
+
+def job_subject(model: str, job_id: str) -> str:
+    return f"{subject('jobs', model)}.{token(job_id)}"
 
 
 def model_consumer(model: str) -> str:

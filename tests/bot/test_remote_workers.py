@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import nats
 import pytest
 
 from bot.config import QueueConfig
 from bot.dispatch import Dispatcher
 from bot.files import JobFiles
 from bot.jobs import Job, JobState
+from bot.nats_link import connect
+from bot.remote_worker import MAX_DELIVERIES, claim_config
 from bot.scheduler import Scheduler
 from bot.store import Store
 from contract.protocol import RenderRequest
+from contract.wire import JOBS_STREAM, job_subject, model_consumer
 from tests.support.nats import NatsServer
 from tests.support.processes import ROOT
 
@@ -34,6 +39,7 @@ class Notes:
         self.painters: dict[str, set[str]] = {}
         self.steps: dict[str, list[int]] = {}
         self.ended: dict[str, str] = {}
+        self.posted: list[str] = []  # every finished picture posted, in order
 
     async def started(self, job: Job) -> None:
         pass
@@ -47,6 +53,7 @@ class Notes:
     async def finished(self, job: Job, png: bytes) -> None:
         assert png.startswith(b"\x89PNG")
         self.ended[job.id] = "done"
+        self.posted.append(job.id)
         await self.store.mark_shown(job.id, job.state)
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:
@@ -84,14 +91,20 @@ async def until(condition, timeout: float = 60.0) -> None:
 
 
 class Cluster:
+    """NATS, ``dreambot worker`` processes, and the bot's store, dispatcher and scheduler in this process."""
+
     def __init__(self, tmp_path: Path, nats: NatsServer) -> None:
         self.tmp_path, self.nats = tmp_path, nats
         self.workers: dict[str, asyncio.subprocess.Process] = {}
+        self.notes: Notes | None = None
 
     async def start(self) -> None:
+        """Start the bot (again, after ``stop_bot``: the same database and reporter)."""
         self.store = await Store.open(self.tmp_path / "bot.sqlite3")
         self.dispatcher = Dispatcher(QueueConfig(url=self.nats.url, claim_timeout=CLAIM))
-        self.notes = Notes(self.store, self.dispatcher)
+        if self.notes is None:
+            self.notes = Notes(self.store, self.dispatcher)
+        self.notes.store, self.notes.dispatcher = self.store, self.dispatcher
         self.scheduler = Scheduler(self.store, self.dispatcher, self.notes, JobFiles(self.tmp_path / "files"))
         self.dispatcher.on_change = self.scheduler.wake
         await self.dispatcher.start()
@@ -107,16 +120,39 @@ class Cluster:
         self.scheduler.wake()
         return job
 
-    async def stop(self) -> None:
+    async def stop_bot(self) -> None:
+        """The bot goes away mid-job, as in a crash: running jobs stay running in its database."""
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
         await self.scheduler.close()
         await self.dispatcher.stop()
+        await self.store.close()
+
+    async def stop(self) -> None:
+        await self.stop_bot()
         for process in self.workers.values():
             if process.returncode is None:
                 process.kill()
             await process.wait()
-        await self.store.close()
+
+
+class Watch:
+    """Every job event the workers send, read off NATS beside the bot."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, list[str]] = {}
+
+    async def start(self, url: str) -> None:
+        self.client = await nats.connect(url)
+        await self.client.subscribe("dreambot.events.*", cb=self._seen)
+
+    async def _seen(self, msg) -> None:
+        data = json.loads(msg.data)
+        self.kinds.setdefault(data["job_id"], []).append(data["kind"])
+
+    async def handed_out(self) -> int:
+        """Jobs in JetStream's work queue: waiting, or held by a worker."""
+        return (await self.client.jetstream().stream_info(JOBS_STREAM)).state.messages
 
 
 @pytest.fixture
@@ -130,6 +166,14 @@ async def cluster(tmp_path) -> AsyncIterator[Cluster]:
     finally:
         await cluster.stop()
         await nats.stop()
+
+
+@pytest.fixture
+async def watch(cluster) -> AsyncIterator[Watch]:
+    watch = Watch()
+    await watch.start(cluster.nats.url)
+    yield watch
+    await watch.client.close()
 
 
 async def test_two_workers_paint_every_members_jobs(cluster):
@@ -191,3 +235,54 @@ async def test_cancel_reaches_the_worker_running_the_job(cluster):
     await until(lambda: job.id in cluster.notes.ended, 30)
     assert cluster.notes.ended[job.id] == "cancelled"
     assert (await cluster.store.job(job.id)).state == JobState.CANCELLED
+
+
+@pytest.mark.parametrize("while_away", [True, False], ids=["finishes-while-the-bot-is-away", "finishes-after"])
+async def test_a_restarted_bot_posts_a_running_job_once_and_never_has_it_painted_again(cluster, watch, while_away):
+    await cluster.worker("steady", ["tiny-vqgan"])
+    job = await cluster.submit(1, "a lighthouse", steps=120)
+    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2, 60)
+    await cluster.stop_bot()
+    if while_away:
+        await until(lambda: "stored" in watch.kinds.get(job.id, []), 120)
+    cluster.notes.steps[job.id] = []
+    await cluster.start()
+    await until(lambda: job.id in cluster.notes.ended, 120)
+    assert cluster.notes.posted == [job.id]
+    assert watch.kinds[job.id].count("started") == 1
+    assert await watch.handed_out() == 0
+    if not while_away:
+        assert cluster.notes.steps[job.id], "the restarted bot shows the job's progress again"
+
+
+async def test_a_job_handed_out_too_often_is_failed_instead_of_painted_again(tmp_path):
+    """Each worker that took the job died (here: the test takes it and gives it back); past MAX_DELIVERIES it is failed."""
+    nats_server = NatsServer(tmp_path / "nats")
+    await nats_server.start()
+    link = await connect(QueueConfig(url=nats_server.url), "test")
+    watch = Watch()
+    await watch.start(nats_server.url)
+    earlier = {"tiny-vqgan": MAX_DELIVERIES - 1, "pixels": MAX_DELIVERIES}  # one queue per model: no race for the job
+    worker = None
+    try:
+        for model, times in earlier.items():
+            request = RenderRequest("a castle", model=model, perceptor="tiny-clip", width=32, height=32, steps=4)
+            payload = json.dumps({"job_id": model, "request": request.to_dict()}).encode()
+            await link.jetstream.publish(job_subject(model, model), payload)
+            queue = await link.jetstream.pull_subscribe(
+                f"dreambot.jobs.{model}.*", durable=model_consumer(model), stream=JOBS_STREAM, config=claim_config(CLAIM)
+            )
+            for _ in range(times):
+                (msg,) = await queue.fetch(1, timeout=10)
+                await msg.nak()
+        worker = await start_worker(tmp_path / "worker", nats_server.url, "last", list(earlier))
+        await until(lambda: all({"stored", "failed"} & set(watch.kinds.get(m, [])) for m in earlier), 120)
+        assert watch.kinds["tiny-vqgan"] == ["started", "stored"]
+        assert watch.kinds["pixels"] == ["failed"]
+    finally:
+        if worker is not None:
+            worker.kill()
+            await worker.wait()
+        await watch.client.close()
+        await link.close()
+        await nats_server.stop()

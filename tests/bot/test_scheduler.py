@@ -115,7 +115,7 @@ class StandInEngine:
         for event in script:
             yield dataclasses.replace(event, job_id=job_id)
 
-    def can_take(self, request: RenderRequest, running: int) -> bool:
+    def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
         return running == 0
 
     async def reset(self) -> None:
