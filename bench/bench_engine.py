@@ -151,7 +151,7 @@ def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int,
     if cuda:
         machine, memory_kind = torch.cuda.get_device_name(device), "max allocated (CUDA)"
     else:
-        machine = f"{_cpu_name()}, {torch.get_num_threads()} threads"
+        machine = f"{cpu_name()}, {torch.get_num_threads()} threads"
         peaks = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20] * len(variants)
         memory_kind = "max RSS (process)" if len(variants) == 1 else "max RSS (process, shared by its variants)"
     rows = []
@@ -264,7 +264,7 @@ def main() -> int:
     return 0
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))

@@ -57,7 +57,8 @@ async def connect(config: QueueConfig, name: str) -> Link:
     """Connect to ``[queue] url`` and make sure the job and event streams and the result bucket exist."""
 
     async def disconnected() -> None:
-        log.warning("lost the connection to NATS at %s; reconnecting", config.url)
+        if not client.is_closed:  # closing it ourselves is no news
+            log.warning("lost the connection to NATS at %s; reconnecting", config.url)
 
     async def reconnected() -> None:
         log.info("connected to NATS again")
