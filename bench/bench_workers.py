@@ -89,7 +89,7 @@ class Reporter:
     async def progress(self, job: Job, event: Progress) -> None:
         self.clock.received[(job.id, event.step)] = time.perf_counter()
 
-    async def finished(self, job: Job, png: bytes) -> None:
+    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
         self.clock.finished[job.id] = time.perf_counter()
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from bot.settings import GuildSettings
 from bot.text import fold
 from contract.errors import EngineError
-from contract.limits import new_seed
+from contract.films import SCENE_SEPARATOR, check_film, parse_shift, scenes
+from contract.limits import DEFAULT_STEPS_PER_FRAME, MAX_STEPS, new_seed
 from contract.prompts import parse_prompts
 from contract.protocol import RenderRequest
 from contract.registry import generator_names, lookup
@@ -36,6 +37,24 @@ class DreamOptions:
     steps: int | None = None
     size: str | None = None
     model: str | None = None
+    zoom_frames: int = 0  # /zoom: frames of the journey
+    steps_per_frame: int | None = None
+    zoom: float | None = None
+    rotate: float | None = None
+    shift: str | None = None  # "X,Y" pixels per frame
+    steps_per_scene: int | None = None  # /story: steps of each line (the prompt holds the lines, between ||)
+    fade: float | None = None
+    captions: bool = False
+
+    @classmethod
+    def again(cls, asked: RenderRequest) -> DreamOptions:
+        """🔁: what the member asked for in ``asked`` (film included), to be checked again under today's rules."""
+        count = len(asked.scenes)
+        return cls(
+            asked.prompt, None, None if count > 1 else asked.steps, asked.size, asked.model,
+            asked.zoom_frames, asked.steps_per_frame, asked.zoom, asked.rotate, f"{asked.shift[0]},{asked.shift[1]}",
+            asked.steps // count if count > 1 else None, asked.story_fade, asked.captions,
+        )  # fmt: skip
 
 
 def banned_word(prompt: str, banned: tuple[str, ...]) -> str | None:
@@ -65,15 +84,17 @@ def build_request(
 ) -> RenderRequest:
     """The render request for ``options`` under ``settings``, or a ``Refusal`` naming the first problem."""
     prompt = options.prompt.strip()
-    _as_refusal(parse_prompts, prompt)
+    parts = scenes(prompt)
+    if len(parts) > settings.max_scenes:
+        raise Refusal(f"This server allows stories of at most {settings.max_scenes} scenes, not {len(parts)}.")
+    for part in parts:
+        _as_refusal(parse_prompts, part)
     if word := banned_word(prompt, settings.banned_words):
         raise Refusal(f"The prompt contains a word this server does not allow ({word!r}).")
     model = options.model or settings.model
     if model not in generator_names():
         raise Refusal(f"Unknown model {model!r}. Models: {', '.join(generator_names())}.")
-    steps = options.steps if options.steps is not None else settings.steps
-    if not 1 <= steps <= settings.max_steps:
-        raise Refusal(f"Steps must be between 1 and {settings.max_steps} on this server, not {steps}.")
+    steps = _steps(options, settings, len(parts))
     try:
         width, height = size_for(model, options.size, settings.size)
         max_width, max_height = parse_size(settings.max_size)
@@ -83,13 +104,54 @@ def build_request(
         raise Refusal(f"{width}x{height} is larger than this server allows ({settings.max_size}).")
     seed = options.seed if options.seed is not None else new_seed()
     _as_refusal(check_seed, seed)
-    full_prompt = styled(prompt, settings.style)
+    full_prompt = f" {SCENE_SEPARATOR} ".join(styled(part, settings.style) for part in parts)
     _as_refusal(check_size, lookup(model), width, height)
-    _as_refusal(parse_prompts, full_prompt)
-    return RenderRequest(
+    for part in scenes(full_prompt):
+        _as_refusal(parse_prompts, part)
+    request = RenderRequest(
         prompt=full_prompt, model=model, perceptor=perceptor, width=width, height=height, steps=steps, seed=seed,
-        init_image=init_image, preview_every=preview_every,
+        init_image=init_image, preview_every=preview_every, **_film(options, settings),
     )  # fmt: skip
+    _as_refusal(check_film, request)
+    if request.total_steps > MAX_STEPS:
+        raise Refusal(
+            f"The film would take {request.total_steps} steps in all; {MAX_STEPS} is the most. Use fewer frames or steps."
+        )
+    return request
+
+
+def _steps(options: DreamOptions, settings: GuildSettings, scene_count: int) -> int:
+    """A picture's (or a zoom's first frame's) steps; a story's are its lines' steps together."""
+    if options.steps_per_scene is not None or (scene_count > 1 and options.steps is None):
+        per_scene = options.steps_per_scene or max(1, settings.steps // 2)
+        if not 1 <= per_scene <= settings.max_steps:
+            raise Refusal(f"Steps per line must be between 1 and {settings.max_steps} on this server, not {per_scene}.")
+        return per_scene * scene_count
+    steps = options.steps if options.steps is not None else settings.steps
+    if not 1 <= steps <= settings.max_steps:
+        raise Refusal(f"Steps must be between 1 and {settings.max_steps} on this server, not {steps}.")
+    return steps
+
+
+def _film(options: DreamOptions, settings: GuildSettings) -> dict[str, Any]:
+    """The film fields of a request: a zoom's frames and motion, a story's fade and captions."""
+    fields: dict[str, Any] = {"captions": options.captions}
+    if options.fade is not None:
+        fields["story_fade"] = options.fade
+    if options.zoom_frames:
+        if not 1 <= options.zoom_frames <= settings.max_frames:
+            raise Refusal(f"A zoom may have 1 to {settings.max_frames} frames on this server, not {options.zoom_frames}.")
+        per_frame = options.steps_per_frame if options.steps_per_frame is not None else DEFAULT_STEPS_PER_FRAME
+        if not 1 <= per_frame <= settings.max_steps:
+            raise Refusal(f"Steps per frame must be between 1 and {settings.max_steps} on this server, not {per_frame}.")
+        fields |= {"zoom_frames": options.zoom_frames, "steps_per_frame": per_frame}
+        if options.zoom is not None:
+            fields["zoom"] = options.zoom
+        if options.rotate is not None:
+            fields["rotate"] = options.rotate
+        if options.shift is not None:
+            fields["shift"] = _as_refusal(parse_shift, options.shift)
+    return fields
 
 
 def check_channel(settings: GuildSettings, channel_id: int) -> None:

@@ -17,11 +17,15 @@ from typing import TYPE_CHECKING
 from bot.config import Config, ConfigError, load_config
 from contract.errors import BadRequest, EngineError
 from contract.families import ALL_OPTIONS, FAMILIES
+from contract.films import parse_shift, story_prompt
 from contract.limits import (
     DEFAULT_CUT_POW,
     DEFAULT_CUTN,
     DEFAULT_OPTIMIZER,
     DEFAULT_PREVIEW_EVERY,
+    DEFAULT_STEPS_PER_FRAME,
+    DEFAULT_STORY_FADE,
+    DEFAULT_ZOOM,
     MAX_STEPS,
     OPTIMIZERS,
     new_seed,
@@ -82,6 +86,31 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", metavar="PATH", help="PNG to write (default: outputs/<prompt>-<seed>.png)")
     render.add_argument("--frames", metavar="DIR", help="also save the kept frames as PNGs in DIR")
     render.add_argument("--animation", metavar="PATH", help="also save the run as a GIF")
+    render.add_argument(
+        "--video", metavar="PATH.mp4", help="also save the run as an MP4 (H.264); zooms and stories always get one"
+    )
+    film = render.add_argument_group("films", "a zoom journey, a story (one prompt per scene), or both")
+    film.add_argument("--zoom", type=int, dest="zoom_frames", metavar="FRAMES", help="frames of an endless zoom")
+    film.add_argument("--zoom-factor", type=float, dest="zoom", metavar="Z", help=f"scale per frame (default {DEFAULT_ZOOM})")
+    film.add_argument("--rotate", type=float, metavar="DEG", help="degrees per frame, counter-clockwise (default 0)")
+    film.add_argument("--shift", type=_shift, metavar="X,Y", help="pixels per frame, right and down (default 0,0)")
+    film.add_argument(
+        "--steps-per-frame",
+        type=int,
+        metavar="N",
+        help=f"steps of each frame after the first (default {DEFAULT_STEPS_PER_FRAME})",
+    )
+    film.add_argument(
+        "--story", metavar="FILE_OR_TEXT", help="scenes, one per line of FILE or separated by || (the prompt may be left out)"
+    )
+    film.add_argument(
+        "--fade",
+        type=float,
+        dest="story_fade",
+        metavar="SHARE",
+        help=f"share of a scene over which it fades in (default {DEFAULT_STORY_FADE})",
+    )
+    film.add_argument("--captions", action="store_true", default=None, help="show each scene's line in the film")
     render.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     render.set_defaults(handler=cmd_render)
 
@@ -105,6 +134,24 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "dream"
 
 
+def _shift(text: str) -> tuple[float, float]:
+    try:
+        return parse_shift(text)
+    except BadRequest as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _story(text: str) -> str:
+    """``--story``: a file of scenes, one per line, or the scenes themselves."""
+    path = Path(text)
+    if len(text) < 4096 and path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise BadRequest(f"could not read the story file {text!r}: {error}") from None
+    return story_prompt(text)
+
+
 def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
     """The request the arguments ask for: over the PNG's parameters with ``--from``, else over the defaults."""
     from contract.validation import size_for
@@ -112,7 +159,7 @@ def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
     recorded = recorded_request(args.source) if args.source else {}
     if args.model and args.model != recorded.get("model"):  # another model: the picture's options and size were its own
         recorded = {k: v for k, v in recorded.items() if k not in ("options", "lr", "width", "height")}
-    prompt = args.prompt if args.prompt is not None else recorded.get("prompt")
+    prompt = _story(args.story) if args.story else args.prompt if args.prompt is not None else recorded.get("prompt")
     if prompt is None:
         raise BadRequest("give a prompt, or --from PICTURE.png to paint one of dreambot's pictures again")
     if recorded.get("init_image") and not args.init_image:
@@ -153,6 +200,13 @@ def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
         noise_prompts=tuple(args.noise_prompt or recorded.get("noise_prompts", ())),
         preview_every=DEFAULT_PREVIEW_EVERY if args.preview_every is None else args.preview_every,
         options={**recorded.get("options", {}), **{n: v for n in ALL_OPTIONS if (v := getattr(args, n)) is not None}},
+        zoom_frames=pick("zoom_frames", 0),
+        steps_per_frame=pick("steps_per_frame", DEFAULT_STEPS_PER_FRAME),
+        zoom=pick("zoom", DEFAULT_ZOOM),
+        rotate=pick("rotate", 0.0),
+        shift=pick("shift", (0.0, 0.0)),
+        story_fade=pick("story_fade", DEFAULT_STORY_FADE),
+        captions=pick("captions", False),
     )
 
 
@@ -194,13 +248,16 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
     log.info(
         "rendering %r with %s + %s on %s, seed %d", request.prompt, request.model, request.perceptor, engine.device, request.seed
     )
-    with tqdm(total=request.steps, desc="dreaming", unit="step", file=sys.stderr) as bar:
+    video = Path(args.video) if args.video else out.with_suffix(".mp4") if request.is_film else None
+    with tqdm(total=request.total_steps, desc="dreaming", unit="step", file=sys.stderr) as bar:
 
         def on_progress(event) -> None:
             bar.set_postfix(loss=f"{event.loss:.4f}", refresh=False)
             bar.update(1)
 
-        result = engine.render(request, on_progress=on_progress, keep_frames=bool(args.frames or args.animation))
+        result = engine.render(
+            request, on_progress=on_progress, keep_frames=bool(args.frames or args.animation), video=bool(video)
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(result.png)
     if args.frames:
@@ -210,6 +267,10 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
             frame.save(frames_dir / f"{index:05d}.png")
     if args.animation and (animation := result.animation()):
         Path(args.animation).write_bytes(animation)
+    if video is not None and result.video is not None:
+        video.parent.mkdir(parents=True, exist_ok=True)
+        video.write_bytes(result.video)
+        log.info("wrote the film %s (%d frames)", video, result.video_frames)
     log.info("wrote %s in %.1fs (final loss %.4f)", out, result.seconds, result.losses[-1])
     if args.json:
         summary = {
@@ -226,6 +287,10 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
             "device": str(engine.device),
             "losses": result.losses,
         }
+        if video is not None:
+            summary["video"] = str(video)
+        if request.is_film:
+            summary["frames"] = result.video_frames
         print(json.dumps(summary))
     return 0
 

@@ -9,7 +9,7 @@ import discord
 
 from bot.emoji import AGAIN, ANIMATION, CANCEL, DELETE
 from bot.jobs import Job
-from contract.protocol import Progress
+from contract.protocol import Progress, RenderRequest
 
 BAR_WIDTH = 20
 PROMPT_CHARS = 1000
@@ -56,7 +56,7 @@ def _painting_title(job: Job) -> str:
 
 def starting(job: Job) -> discord.Embed:
     embed = _base(job, _painting_title(job), "running")
-    embed.add_field(name="Progress", value=progress_bar(0, job.request.steps), inline=False)
+    embed.add_field(name="Progress", value=progress_bar(0, job.request.total_steps), inline=False)
     return embed
 
 
@@ -77,16 +77,28 @@ def done(job: Job, image: str, note: str | None = None) -> discord.Embed:
     for name, value in (
         ("Seed", str(request.seed)),
         ("Model", request.model),
-        ("Steps", str(request.steps)),
+        ("Steps", str(request.total_steps)),
         ("Size", request.size),
         ("Time", duration(job.seconds or 0.0)),
         ("Perceptor", request.perceptor),
     ):
         embed.add_field(name=name, value=value)
+    if film := film_summary(request):
+        embed.add_field(name="Film", value=film)
     if note:
         embed.add_field(name="Note", value=note, inline=False)
     embed.set_image(url=f"attachment://{image}")
     return embed
+
+
+def film_summary(request: RenderRequest) -> str:
+    """What kind of film a request makes ("" for a still picture)."""
+    parts = []
+    if request.zoom_frames:
+        parts.append(f"zoom, {request.zoom_frames} frames of ×{request.zoom:g}")
+    if len(request.scenes) > 1:
+        parts.append(f"story, {len(request.scenes)} scenes")
+    return "; ".join(parts)
 
 
 def failed(job: Job, reason: str, hint: str) -> discord.Embed:

@@ -37,7 +37,8 @@ class JobFiles:
         return self.folder(job_id) / "result.png"
 
     def animation(self, job_id: str) -> Path:
-        return self.folder(job_id) / "animation.gif"
+        """The run as an MP4 (films and stills alike)."""
+        return self.folder(job_id) / "animation.mp4"
 
     async def write(self, path: Path, data: bytes) -> Path:
         def write() -> Path:

@@ -114,8 +114,7 @@ class JobActions:
         asked = original.request
 
         async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
-            options = DreamOptions(asked.prompt, steps=asked.steps, size=asked.size, model=asked.model)
-            request = build_request(options, settings, asked.perceptor, asked.preview_every)
+            request = build_request(DreamOptions.again(asked), settings, asked.perceptor, asked.preview_every)
             if asked.init_image is None:
                 return request
             picture = await self.files.read(Path(asked.init_image))
@@ -150,8 +149,8 @@ class JobActions:
         await message.delete()
 
     async def animation(self, job: Job) -> discord.File:
-        """🎞️: the run as the engine recorded it."""
+        """🎞️: the run as the engine filmed it (an MP4, within the upload limit)."""
         data = await self.files.read(self.files.animation(job.id))
         if data is None:
             raise Refusal("There is no animation of that job (it has not finished, was too short, or its files were cleaned up).")
-        return discord.File(io.BytesIO(data), f"dream-{job.id}.gif")
+        return discord.File(io.BytesIO(data), f"dream-{job.id}.mp4")

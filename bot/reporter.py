@@ -16,6 +16,7 @@ from collections import defaultdict
 import discord
 
 from bot import embeds, uploads
+from bot.emoji import ANIMATION
 from bot.jobs import Job, JobState
 from bot.store import Store
 from bot.throttle import Throttle
@@ -118,17 +119,22 @@ class DiscordReporter:
         guild = self.client.get_guild(job.guild_id)
         return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 
-    async def finished(self, job: Job, png: bytes) -> None:
+    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
         limit = self.upload_limit(job)
         data, extension = await asyncio.to_thread(uploads.fit, png, limit)
         name = f"dream-{job.request.seed}.{extension}"
-        note = None
+        notes = []
         if extension != "png":
-            note = (
+            notes.append(
                 f"The PNG ({len(png) / 2**20:.3g} MiB) is over this server's {limit / 2**20:.3g} MiB upload limit: "
                 "this is a JPEG of it, with the parameters in its comment."
             )
-        await self._final(job, embeds.done(job, name, note), [discord.File(io.BytesIO(data), name)], result_view(job.id))
+        files = [discord.File(io.BytesIO(data), name)]
+        if film is not None and len(film) + len(data) <= limit:
+            files.append(discord.File(io.BytesIO(film), f"dream-{job.request.seed}.mp4"))
+        elif film is not None:
+            notes.append(f"The film and the picture together are over this server's upload limit: {ANIMATION} posts the film.")
+        await self._final(job, embeds.done(job, name, " ".join(notes) or None), files, result_view(job.id))
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:
         await self._final(job, embeds.failed(job, reason, hint), [])

@@ -39,7 +39,8 @@ class Reporter(Protocol):
 
     async def progress(self, job: Job, event: Progress) -> None: ...
 
-    async def finished(self, job: Job, png: bytes) -> None: ...
+    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
+        """The picture is done; ``film``: the MP4 of a zoom or a story, posted with it."""
 
     async def failed(self, job: Job, reason: str, hint: str) -> None: ...
 
@@ -121,7 +122,8 @@ class Scheduler:
         if job.state == JobState.DONE:
             png = await self.files.read(self.files.result(job.id))
             if png is not None:
-                await self.reporter.finished(job, png)
+                film = await self.files.read(self.files.animation(job.id)) if job.request.is_film else None
+                await self.reporter.finished(job, png, film)
                 return
             job = await self.store.finish(job.id, JobState.FAILED, error="the finished picture was lost before it was posted")
         if job.state == JobState.FAILED:
@@ -226,7 +228,7 @@ class Scheduler:
             return
         done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
         try:
-            await self.reporter.finished(done, event.png)
+            await self.reporter.finished(done, event.png, event.animation if job.request.is_film else None)
         except Exception:  # the message must not go on saying "Painting"
             log.exception("could not post the result of job %s", job.id)
             reason = "the picture is done but could not be posted here; the bot's owner finds it in the job files"

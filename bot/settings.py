@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.text import fold
 from contract.errors import EngineError
+from contract.films import MAX_FRAMES, MAX_SCENES
 from contract.limits import MAX_SIDE, MAX_STEPS
 from contract.registry import generator_names, lookup
 from contract.validation import check_size, parse_size, size_for
@@ -156,6 +157,8 @@ class GuildSettings:
     style: str = setting('a prompt added to every dream, e.g. "unreal engine"', _style, lambda v: v or "none", default="")
     max_steps: int = setting("most steps a member may ask for", WholeNumber(1, MAX_STEPS), default=1000)
     max_size: str = setting("largest size a member may ask for, WIDTHxHEIGHT", _size, default="512x512")
+    max_frames: int = setting("most frames a /zoom may have", WholeNumber(1, MAX_FRAMES), default=100)
+    max_scenes: int = setting("most scenes (lines) a /story may have", WholeNumber(1, MAX_SCENES), default=10)
     jobs_per_user: int = setting(
         "how many jobs one member may have waiting or running", WholeNumber(1, MAX_JOBS_PER_USER), default=3
     )

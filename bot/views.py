@@ -36,7 +36,7 @@ async def _again(actions: JobActions, interaction: discord.Interaction, job: Job
 
 
 async def _animation(actions: JobActions, interaction: discord.Interaction, job: Job) -> Answer:
-    return "The run, frame by frame:", {"file": await actions.animation(job)}
+    return "The run, as a film:", {"file": await actions.animation(job)}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from bot.replies import answer_in_time, reply
 from bot.settings import GuildSettings
 from bot.text import shown_name
 from bot.throttle import PostBudget
+from contract.films import MAX_FRAMES, SCENE_SEPARATOR, scenes
 from contract.limits import MAX_SEED
 from contract.protocol import RenderRequest
 from contract.registry import generator_names
@@ -57,8 +58,76 @@ class Dream(commands.Cog):
         model: str | None = None,
         init_image: discord.Attachment | None = None,
     ) -> None:
+        await self._queue(interaction, DreamOptions(prompt, seed, steps, size, model), init_image)
+
+    @app_commands.command(name="zoom", description="An endless zoom into a picture, as a film")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt='what to paint; several prompts as "a | b:0.5 | c:-1"; scenes as "a || b"',
+        frames="frames of the film (each one zooms, then paints a little more)",
+        zoom="scale per frame: 1.02 is 2% closer, below 1 moves away",
+        rotate="degrees per frame, counter-clockwise",
+        shift="pixels per frame, right and down, e.g. 2,-1",
+        steps="steps of the first frame",
+        steps_per_frame="steps of every later frame",
+        seed="random seed (same seed, same film)",
+        size="WIDTHxHEIGHT, e.g. 256x256",
+        model="generator",
+        init_image="start from this picture",
+    )
+    async def zoom(
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        frames: app_commands.Range[int, 1, MAX_FRAMES] = 30,
+        zoom: float | None = None,
+        rotate: float | None = None,
+        shift: str | None = None,
+        steps: int | None = None,
+        steps_per_frame: int | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        size: str | None = None,
+        model: str | None = None,
+        init_image: discord.Attachment | None = None,
+    ) -> None:
+        options = DreamOptions(prompt, seed, steps, size, model, frames, steps_per_frame, zoom, rotate, shift)
+        await self._queue(interaction, options, init_image)
+
+    @app_commands.command(name="story", description="A film of several prompts, one after another")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        lines='the scenes, in order, separated by ||: "a seed || a sapling || an old oak"',
+        steps_per_line="steps of each scene",
+        fade="share of each scene over which it takes over from the last (0 to 1)",
+        captions="show each scene's line in the film",
+        seed="random seed (same seed, same film)",
+        size="WIDTHxHEIGHT, e.g. 256x256",
+        model="generator",
+    )
+    async def story(
+        self,
+        interaction: discord.Interaction,
+        lines: str,
+        steps_per_line: int | None = None,
+        fade: app_commands.Range[float, 0.0, 1.0] | None = None,
+        captions: bool = False,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        size: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        if len(scenes(lines)) < 2:
+            await reply(
+                interaction, f"A story has at least two scenes: separate them with {SCENE_SEPARATOR}, e.g. `a seed || an oak`."
+            )
+            return
+        options = DreamOptions(lines, seed, None, size, model, steps_per_scene=steps_per_line, fade=fade, captions=captions)
+        await self._queue(interaction, options, None)
+
+    async def _queue(
+        self, interaction: discord.Interaction, options: DreamOptions, init_image: discord.Attachment | None
+    ) -> None:
+        """Admit, store and announce a job: the same checks, queue and messages for pictures and films."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        options = DreamOptions(prompt, seed, steps, size, model)
         config = self.bot.config
 
         async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
@@ -82,6 +151,8 @@ class Dream(commands.Cog):
             await interaction.followup.send(problem, ephemeral=True)
 
     @dream.autocomplete("model")
+    @zoom.autocomplete("model")
+    @story.autocomplete("model")
     async def _models(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=n, value=n) for n in generator_names() if current.lower() in n][:25]
 

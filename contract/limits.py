@@ -26,6 +26,9 @@ DEFAULT_CUTN = 32
 DEFAULT_CUT_POW = 1.0
 DEFAULT_OPTIMIZER = "adam"
 DEFAULT_PREVIEW_EVERY = 10
+DEFAULT_STEPS_PER_FRAME = 10  # a zoom's frames after the first
+DEFAULT_ZOOM = 1.02
+DEFAULT_STORY_FADE = 0.25
 
 
 def new_seed() -> int:

@@ -6,6 +6,7 @@ then one line of ``Key: value`` pairs. Written by the engine for every result; r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from contract.families import ALL_OPTIONS
 from contract.validation import ResolvedRequest, parse_size
 
 _PAIR = re.compile(r'(?P<key>[A-Z][A-Za-z ]*): (?P<value>"[^"]*"|[^,]*)(?:, |$)')
-_FIELDS: dict[str, tuple[str, type]] = {
+_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "Steps": ("steps", int),
     "Seed": ("seed", int),
     "Model": ("model", str),
@@ -24,6 +25,12 @@ _FIELDS: dict[str, tuple[str, type]] = {
     "Optimizer": ("optimizer", str),
     "LR": ("lr", float),
     "Init weight": ("init_weight", float),
+    "Zoom frames": ("zoom_frames", int),
+    "Steps per frame": ("steps_per_frame", int),
+    "Zoom": ("zoom", float),
+    "Rotate": ("rotate", float),
+    "Scene fade": ("story_fade", float),
+    "Captions": ("captions", lambda text: text == "on"),
 }
 _OPTIONS = {option.label: option for option in ALL_OPTIONS.values()}
 _IGNORED = ("Time", "Version")
@@ -57,6 +64,11 @@ def write(resolved: ResolvedRequest, seconds: float, version: str) -> str:
         pairs["Image prompts"] = " | ".join(without_paths(item) for item in request.image_prompts)
     if request.noise_prompts:
         pairs["Noise prompts"] = " | ".join(request.noise_prompts)
+    if request.zoom_frames:
+        pairs |= {"Zoom frames": request.zoom_frames, "Steps per frame": request.steps_per_frame, "Zoom": request.zoom}
+        pairs |= {"Rotate": request.rotate, "Shift": f"{request.shift[0]:g} {request.shift[1]:g}"}
+    if len(request.scenes) > 1:
+        pairs |= {"Scene fade": request.story_fade, "Captions": "on" if request.captions else "off"}
     pairs["Time"] = f"{seconds:.1f}s"
     pairs["Version"] = f"dreambot {version}"
     line = ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())
@@ -86,6 +98,8 @@ def read(text: str) -> dict[str, Any]:
                 fields["options"][_OPTIONS[key].name] = _OPTIONS[key].kind(value)
             elif key == "Size":
                 fields["width"], fields["height"] = parse_size(value)
+            elif key == "Shift":
+                fields["shift"] = tuple(float(part) for part in value.split())
             elif key == "Init image":
                 fields["init_image"] = value
             elif key in ("Image prompts", "Noise prompts"):

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from contract.films import scenes, total_steps
 from contract.limits import (
     DEFAULT_CUT_POW,
     DEFAULT_CUTN,
@@ -19,7 +20,10 @@ from contract.limits import (
     DEFAULT_PERCEPTOR,
     DEFAULT_PREVIEW_EVERY,
     DEFAULT_STEPS,
+    DEFAULT_STEPS_PER_FRAME,
+    DEFAULT_STORY_FADE,
     DEFAULT_WIDTH,
+    DEFAULT_ZOOM,
 )
 
 EVENTS_FD_VARIABLE = "DREAMBOT_EVENTS_FD"  # the engine writes its events to this descriptor (default: stdout)
@@ -47,12 +51,34 @@ class RenderRequest:
     noise_prompts: tuple[str, ...] = ()
     preview_every: int = DEFAULT_PREVIEW_EVERY
     options: dict[str, int | float] = field(default_factory=dict)  # the family's options, see contract.families
+    # films (contract.films): a story's scenes are in ``prompt``, separated by ``||``
+    zoom_frames: int = 0  # 0: no zoom; else frames of a zoom journey, ``steps`` for the first
+    steps_per_frame: int = DEFAULT_STEPS_PER_FRAME
+    zoom: float = DEFAULT_ZOOM  # scale per frame (above 1: closer)
+    rotate: float = 0.0  # degrees per frame, counter-clockwise
+    shift: tuple[float, float] = (0.0, 0.0)  # pixels per frame, right and down
+    story_fade: float = DEFAULT_STORY_FADE  # share of a scene's steps over which its prompt takes over
+    captions: bool = False  # a story's film shows each scene's line
+
+    @property
+    def scenes(self) -> list[str]:
+        return scenes(self.prompt)
+
+    @property
+    def is_film(self) -> bool:
+        """A zoom or a story: posted as a film, and never batched with other jobs."""
+        return self.zoom_frames > 0 or len(self.scenes) > 1
+
+    @property
+    def total_steps(self) -> int:
+        return total_steps(self.steps, self.zoom_frames, self.steps_per_frame)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["image_prompts"] = list(self.image_prompts)
         data["noise_prompts"] = list(self.noise_prompts)
         data["options"] = dict(self.options)
+        data["shift"] = list(self.shift)
         return data
 
     @classmethod
@@ -62,7 +88,7 @@ class RenderRequest:
         if unknown:
             raise ValueError(f"unknown request fields: {', '.join(sorted(unknown))}")
         values = dict(data)
-        for key in ("image_prompts", "noise_prompts"):
+        for key in ("image_prompts", "noise_prompts", "shift"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)

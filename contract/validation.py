@@ -17,6 +17,7 @@ from PIL import Image
 from contract import registry
 from contract.errors import BadRequest, WeightsError
 from contract.families import Family
+from contract.films import check_film
 from contract.limits import IMAGE_FORMATS, MAX_CUTN, MAX_IMAGE_PIXELS, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE, OPTIMIZERS
 from contract.models import PERCEPTOR_KIND, ModelSpec
 from contract.options import Value
@@ -94,7 +95,9 @@ class ResolvedRequest:
 
 def validate(request: RenderRequest) -> ResolvedRequest:
     """The request resolved, or ``BadRequest`` naming the first problem with it."""
-    parse_prompts(request.prompt)
+    check_film(request)
+    for scene in request.scenes:
+        parse_prompts(scene)
     try:
         spec = registry.lookup(request.model)
     except WeightsError as error:
@@ -109,6 +112,8 @@ def validate(request: RenderRequest) -> ResolvedRequest:
         )
     if not 1 <= request.steps <= MAX_STEPS:
         raise BadRequest(f"steps must be between 1 and {MAX_STEPS}, not {request.steps}")
+    if request.total_steps > MAX_STEPS:
+        raise BadRequest(f"the film takes {request.total_steps} steps in all, more than {MAX_STEPS}; use fewer frames or steps")
     check_size(spec, request.width, request.height)
     if not 1 <= request.cutn <= MAX_CUTN:
         raise BadRequest(f"cutn must be between 1 and {MAX_CUTN}, not {request.cutn}")

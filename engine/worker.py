@@ -80,15 +80,15 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
     try:
         request = RenderRequest.from_dict(command["request"])
         engine.load(request)
-        channel.send(Started(job_id, request.steps))
+        channel.send(Started(job_id, request.total_steps))
         result = engine.render(
             request,
             on_progress=channel.send,
             should_stop=lambda: job_id in cancelled,
-            keep_frames=bool(command.get("animation")),
+            video=bool(command.get("animation")),
             job_id=job_id,
         )
-        channel.send(Finished(job_id, result.png, result.seconds, tuple(result.losses), result.animation()))
+        channel.send(Finished(job_id, result.png, result.seconds, tuple(result.losses), result.video))
     except JobCancelled as error:
         channel.send(Cancelled(job_id, error.step))
     except OutOfMemory as error:

@@ -154,3 +154,49 @@ def test_any_dream_is_queued_or_refused_in_words(prompt, size, steps, seed, mode
         return
     assert 1 <= request.steps <= BASE.max_steps and 0 <= request.seed <= 2**53
     assert request.width <= 512 and request.height <= 512
+
+
+def test_a_zoom_takes_its_frames_and_motion_within_the_servers_frame_limit():
+    options = DreamOptions("a castle", seed=1, steps=20, zoom_frames=12, steps_per_frame=3, zoom=1.1, rotate=-2, shift="2, -1")
+    request = build_request(options, BASE, "tiny-clip", 10)
+    assert (request.zoom_frames, request.steps_per_frame, request.zoom, request.rotate) == (12, 3, 1.1, -2)
+    assert request.shift == (2.0, -1.0) and request.total_steps == 20 + 11 * 3
+    few = dataclasses.replace(BASE, max_frames=11)
+    with pytest.raises(Refusal, match="A zoom may have 1 to 11 frames on this server, not 12"):
+        build_request(options, few, "tiny-clip", 10)
+    for bad, message in (
+        (dataclasses.replace(options, shift="2"), "Shift is two numbers"),
+        (dataclasses.replace(options, zoom=9.0), "Zoom must be between 0.5 and 2"),
+        (dataclasses.replace(options, steps_per_frame=BASE.max_steps + 1), "Steps per frame must be between 1 and 1000"),
+    ):
+        with pytest.raises(Refusal, match=message):
+            build_request(bad, BASE, "tiny-clip", 10)
+
+
+def test_a_story_shares_steps_per_line_takes_the_style_in_every_scene_and_keeps_to_the_scene_limit():
+    styled_base = dataclasses.replace(BASE, style="oil painting")
+    options = DreamOptions("a seed || a sapling || an oak", steps_per_scene=30, fade=0.5, captions=True)
+    request = build_request(options, styled_base, "tiny-clip", 10)
+    assert request.scenes == ["a seed | oil painting", "a sapling | oil painting", "an oak | oil painting"]
+    assert (request.steps, request.story_fade, request.captions) == (90, 0.5, True)
+    assert build_request(DreamOptions("a || b"), BASE, "tiny-clip", 10).steps == 2 * (BASE.steps // 2)
+    with pytest.raises(Refusal, match="at most 2 scenes, not 3"):
+        build_request(options, dataclasses.replace(BASE, max_scenes=2), "tiny-clip", 10)
+    with pytest.raises(Refusal, match="empty scene"):
+        build_request(DreamOptions("a seed ||  || an oak"), BASE, "tiny-clip", 10)
+    with pytest.raises(Refusal, match="Steps per line must be between 1 and 1000"):
+        build_request(dataclasses.replace(options, steps_per_scene=1001), BASE, "tiny-clip", 10)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        DreamOptions("a castle", steps=40, size="32x32", model="pixels"),
+        DreamOptions("a castle", steps=40, zoom_frames=9, steps_per_frame=4, zoom=0.9, rotate=3, shift="1,2"),
+        DreamOptions("a seed || an oak", steps_per_scene=25, fade=0.1, captions=True),
+    ],
+)
+def test_again_asks_for_the_same_picture_or_film_with_a_new_seed(options):
+    first = build_request(options, BASE, "tiny-clip", 10)
+    again = build_request(DreamOptions.again(first), BASE, "tiny-clip", 10)
+    assert dataclasses.replace(again, seed=first.seed) == first

@@ -139,7 +139,7 @@ class NoteTaker:
     async def progress(self, job: Job, event) -> None:
         pass
 
-    async def finished(self, job: Job, png: bytes) -> None:
+    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
         self.notes.append(("finished", job.id))
         await self.store.mark_shown(job.id, job.state)
 

@@ -13,6 +13,7 @@ import struct
 import time
 import zlib
 
+import av
 import discord
 import pytest
 from PIL import Image
@@ -98,15 +99,16 @@ async def test_reactions_reroll_cancel_and_animation(bot, emulator):
     assert {f["name"]: f["value"] for f in done["embeds"][0]["fields"]}["Seed"] == str(stored.request.seed)
 
     await emulator.react(int(message["id"]), "🎞️", bob)
-    name = f"dream-{first}.gif"
+    name = f"dream-{first}.mp4"
     files = emulator.files
-    gif = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if name in files.get(int(m["id"]), {})])
-    assert Image.open(io.BytesIO(files[int(gif[0]["id"])][name])).format == "GIF"
+    film = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if name in files.get(int(m["id"]), {})])
+    with av.open(io.BytesIO(files[int(film[0]["id"])][name])) as opened:
+        assert opened.streams.video[0].codec_context.name == "h264"
 
     clicked = await emulator.click(int(message["id"]), f"dream:gif:{first}", bob)
     await emulator.wait_for(lambda: emulator.interaction_replies(clicked))
     reply = emulator.interaction_replies(clicked)[0]
-    assert reply.json["data"]["flags"] & EPHEMERAL and any(name.endswith(".gif") for name, _ in reply.files.values())
+    assert reply.json["data"]["flags"] & EPHEMERAL and any(name.endswith(".mp4") for name, _ in reply.files.values())
 
     _, text = await dream(emulator, "a slow sunrise", option("steps", 1000, 4), member=alice)
     slow = job_id_of(text)
@@ -355,7 +357,7 @@ async def test_a_storm_of_reactions_makes_few_public_posts(bot, emulator):
     message = await emulator.wait_title(first, "Done")
     for _ in range(12):
         await emulator.react(int(message["id"]), "🎞️", bob)
-    name = f"dream-{first}.gif"
+    name = f"dream-{first}.mp4"
     await emulator.wait_for(
         lambda: len([m for m in emulator.channel_messages() if name in emulator.files.get(int(m["id"]), {})]) >= 5
     )
@@ -415,3 +417,49 @@ async def test_a_reroll_of_a_job_whose_picture_was_cleaned_up_says_so(bot, emula
     await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "was cleaned up" in m["content"]])
     await emulator.react(int(message["id"]), "🎞️", alice)
     await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "files were cleaned up" in m["content"]])
+
+
+async def test_zoom_and_story_post_their_film_beside_the_last_frame(bot, emulator):
+    alice = Member(emulator.snowflake(), "alice")
+    zoom = [option("prompt", "a tunnel"), option("frames", 4, 4), option("steps", 4, 4), option("steps_per_frame", 2, 4),
+            option("zoom", 1.2, 10), option("seed", 5, 4)]  # fmt: skip
+    interaction = await emulator.slash("zoom", zoom, member=alice)
+    zoomed = await emulator.wait_title(job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)), "Done")
+    story = [
+        option("lines", "a seed || an oak"),
+        option("steps_per_line", 3, 4),
+        option("captions", True, 5),
+        option("seed", 6, 4),
+    ]
+    interaction = await emulator.slash("story", story, member=alice)
+    told = await emulator.wait_title(job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)), "Done")
+
+    for message, seed, steps, film, recorded in (
+        (zoomed, 5, "10", "zoom, 4 frames of ×1.2", "a tunnel\nSteps: 4, Seed: 5"),
+        (told, 6, "6", "story, 2 scenes", "a seed || an oak\nSteps: 6, Seed: 6"),
+    ):
+        fields = {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
+        assert (fields["Steps"], fields["Film"]) == (steps, film)
+        files = emulator.files[int(message["id"])]
+        assert set(files) == {f"dream-{seed}.png", f"dream-{seed}.mp4"}
+        assert Image.open(io.BytesIO(files[f"dream-{seed}.png"])).info["parameters"].startswith(recorded)
+        with av.open(io.BytesIO(files[f"dream-{seed}.mp4"])) as opened:
+            assert opened.streams.video[0].codec_context.name == "h264" and opened.streams.video[0].frames > 10
+    assert (
+        "Zoom frames: 4, Steps per frame: 2, Zoom: 1.2"
+        in Image.open(io.BytesIO(emulator.files[int(zoomed["id"])]["dream-5.png"])).info["parameters"]
+    )
+
+
+async def test_films_keep_to_the_servers_frame_and_scene_limits(bot, emulator):
+    mod = Member(emulator.snowflake(), "mod", permissions=MODERATOR)
+    assert "is now" in await settings(emulator, "set", mod, key="max_frames", value="3")
+    assert "is now" in await settings(emulator, "set", mod, key="max_scenes", value="2")
+    text = await refused(emulator, bot, "zoom", [option("prompt", "a tunnel"), option("frames", 4, 4)])
+    assert "A zoom may have 1 to 3 frames on this server, not 4." in text
+    text = await refused(emulator, bot, "story", [option("lines", "a || b || c")])
+    assert "at most 2 scenes, not 3" in text
+    text = await refused(emulator, bot, "story", [option("lines", "just one scene")])
+    assert "two scenes or more" in text
+    text = await refused(emulator, bot, "zoom", [option("prompt", "a tunnel"), option("frames", 2, 4), option("shift", "left")])
+    assert "Shift is two numbers" in text
