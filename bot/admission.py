@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from bot.settings import GuildSettings
 from bot.text import fold
 from contract.errors import EngineError
-from contract.films import SCENE_SEPARATOR, check_film, parse_shift, scenes
+from contract.films import SCENE_SEPARATOR, check_film, check_scenes, parse_shift, scenes
 from contract.limits import DEFAULT_STEPS_PER_FRAME, MAX_STEPS, new_seed
 from contract.prompts import parse_prompts
 from contract.protocol import RenderRequest
@@ -84,7 +84,7 @@ def build_request(
 ) -> RenderRequest:
     """The render request for ``options`` under ``settings``, or a ``Refusal`` naming the first problem."""
     prompt = options.prompt.strip()
-    parts = scenes(prompt)
+    parts = _as_refusal(check_scenes, prompt)
     if len(parts) > settings.max_scenes:
         raise Refusal(f"This server allows stories of at most {settings.max_scenes} scenes, not {len(parts)}.")
     for part in parts:

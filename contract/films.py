@@ -31,6 +31,16 @@ def scenes(prompt: str) -> list[str]:
     return [part.strip() for part in prompt.split(SCENE_SEPARATOR)]
 
 
+def check_scenes(prompt: str) -> list[str]:
+    """The prompt's scenes, or ``BadRequest`` if one is empty or there are too many."""
+    parts = scenes(prompt)
+    if len(parts) > 1 and not all(parts):
+        raise BadRequest(f"a story has an empty scene: write text between every {SCENE_SEPARATOR}")
+    if len(parts) > MAX_SCENES:
+        raise BadRequest(f"a story has at most {MAX_SCENES} scenes, not {len(parts)}")
+    return parts
+
+
 def story_prompt(lines: str) -> str:
     """A story file's text (one scene per non-empty line, or ``||`` between scenes) as one prompt."""
     parts = [part.strip() for line in lines.splitlines() for part in line.split(SCENE_SEPARATOR)]
@@ -78,18 +88,14 @@ def total_steps(steps: int, frames: int = 0, steps_per_frame: int = 0) -> int:
 
 def check_film(request: RenderRequest) -> None:
     """``BadRequest`` naming what is wrong with a film's settings (a still picture passes)."""
-    parts, frames, steps = scenes(request.prompt), request.zoom_frames, request.steps
-    if any(not scene for scene in parts):
-        raise BadRequest(f"a story has an empty scene: write text between every {SCENE_SEPARATOR}")
-    if len(parts) > MAX_SCENES:
-        raise BadRequest(f"a story has at most {MAX_SCENES} scenes, not {len(parts)}")
+    parts, frames, steps = check_scenes(request.prompt), request.zoom_frames, request.steps
     if not 0 <= frames <= MAX_FRAMES:
         raise BadRequest(f"zoom frames must be between 1 and {MAX_FRAMES}, not {frames}")
     if frames and request.steps_per_frame < 1:
         raise BadRequest(f"steps per frame must be at least 1, not {request.steps_per_frame}")
     if frames and len(parts) > frames:
         raise BadRequest(f"a zooming story needs at least one frame per scene: {len(parts)} scenes, {frames} frames")
-    if not frames and len(parts) > steps:
+    if not frames and 1 < len(parts) > steps:
         raise BadRequest(f"a story needs at least one step per scene: {len(parts)} scenes, {steps} steps")
     if not 1 / MAX_ZOOM <= request.zoom <= MAX_ZOOM:
         raise BadRequest(f"zoom must be between {1 / MAX_ZOOM:g} and {MAX_ZOOM:g} a frame (1.02: 2% closer), not {request.zoom}")

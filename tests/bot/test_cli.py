@@ -215,3 +215,33 @@ def test_pictures_that_cannot_be_painted_again_say_why(weights_dir, tmp_path):
         result = dreambot("render", *args, "--out", "out.png", weights_dir=weights_dir, cwd=tmp_path)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert not (tmp_path / "out.png").exists()
+
+
+def test_render_writes_a_video_and_a_zoom_or_a_story_film(weights_dir, tmp_path):
+    tiny = ("--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--size", "32x32", "--json")
+    still = dreambot(
+        "render", "a moon", *tiny, "--steps", "6", "--seed", "1", "--video", "moon.mp4", weights_dir=weights_dir, cwd=tmp_path
+    )
+    (tmp_path / "story.txt").write_text("a seed\na sapling\n\nan oak || a forest\n")
+    zoom = ["render", "a tunnel", *tiny, "--steps", "4", "--seed", "2", "--out", "tunnel.png", "--zoom", "3"]
+    zoom += ["--zoom-factor", "1.1", "--rotate", "5", "--shift", "1,-2", "--steps-per-frame", "2"]
+    zoomed = dreambot(*zoom, weights_dir=weights_dir, cwd=tmp_path)
+    story = ["render", *tiny, "--story", "story.txt", "--steps", "8", "--seed", "3", "--out", "oak.png", "--captions"]
+    told = dreambot(*story, weights_dir=weights_dir, cwd=tmp_path)
+    summaries = []
+    for run in (still, zoomed, told):
+        assert run.returncode == 0, run.stderr
+        summaries.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    assert summaries[0]["video"] == "moon.mp4" and "frames" not in summaries[0]
+    assert (tmp_path / "moon.mp4").read_bytes()[4:8] == b"ftyp"
+    assert summaries[1]["video"] == "tunnel.mp4" and summaries[1]["frames"] > 3 and len(summaries[1]["losses"]) == 8
+    assert summaries[2]["video"] == "oak.mp4" and summaries[2]["frames"] > 8 and len(summaries[2]["losses"]) == 8
+    recorded = Image.open(tmp_path / "oak.png").text["parameters"]
+    assert recorded.startswith("a seed || a sapling || an oak || a forest\nSteps: 8, Seed: 3") and "Captions: on" in recorded
+    assert (
+        "Zoom frames: 3, Steps per frame: 2, Zoom: 1.1, Rotate: 5.0, Shift: 1 -2"
+        in Image.open(tmp_path / "tunnel.png").text["parameters"]
+    )
+    again = dreambot("render", "--from", "tunnel.png", "--out", "again.png", "--json", weights_dir=weights_dir, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert Image.open(tmp_path / "again.png").tobytes() == Image.open(tmp_path / "tunnel.png").tobytes()

@@ -83,7 +83,7 @@ async def test_jobs_survive_a_restart_and_old_results_still_react(config, emulat
                                              and m["embeds"][0]["description"] == "an old result"]) == 2, 30)  # fmt: skip
         clicked = await emulator.click(int(result["id"]), f"dream:gif:{finished}", bob)
         await emulator.wait_for(lambda: emulator.reply_text(clicked), 10)
-        assert any(name.endswith(".gif") for name, _ in emulator.interaction_replies(clicked)[0].files.values())
+        assert any(name.endswith(".mp4") for name, _ in emulator.interaction_replies(clicked)[0].files.values())
 
 
 async def test_an_engine_failure_reaches_the_member_with_what_to_do(bot, emulator):

@@ -25,7 +25,7 @@ class StandIn:
     def load(self, request: RenderRequest) -> None:
         pass
 
-    def render(self, request, on_progress, should_stop, keep_frames, job_id):
+    def render(self, request, on_progress, should_stop, video, job_id):
         on_progress(Progress(job_id, 1, request.steps, 0.5, 0.1))
         raise self.error
 
