@@ -203,18 +203,24 @@ class Engine:
         net = self.network(first.model)  # before any seeding: building a network draws random numbers
         perceptor = self.perceptor(first.perceptor)
         with tempfile.TemporaryDirectory(prefix="dreambot-film-") as folder:
-            for i, task in enumerate(tasks):
-                if task.video:
-                    task.film = FilmWriter(Path(folder) / f"{i}.mp4", key_frames(task.request))
-            if first.is_film:
-                return [self._film(tasks[0], resolved[0], net, perceptor, start)]
-            own_rng = len(tasks) > 1
-            runs = [self._optimization(task, r, net, perceptor, start, own_rng) for task, r in zip(tasks, resolved, strict=True)]
-            optimize(runs, perceptor, self.speed)
-            return [
-                self._outcome(task, r, run.generator, run.losses, run.stopped_at, start)
-                for task, r, run in zip(tasks, resolved, runs, strict=True)
-            ]
+            try:
+                for i, task in enumerate(tasks):
+                    if task.video:
+                        task.film = FilmWriter(Path(folder) / f"{i}.mp4", key_frames(task.request))
+                if first.is_film:
+                    return [self._film(tasks[0], resolved[0], net, perceptor, start)]
+                own_rng = len(tasks) > 1
+                runs = [self._optimization(t, r, net, perceptor, start, own_rng) for t, r in zip(tasks, resolved, strict=True)]
+                optimize(runs, perceptor, self.speed)
+                return [
+                    self._outcome(task, r, run.generator, run.losses, run.stopped_at, start)
+                    for task, r, run in zip(tasks, resolved, runs, strict=True)
+                ]
+            finally:
+                for task in tasks:
+                    if task.film is not None:
+                        task.film.discard()
+                        task.film = None
 
     def _outcome(
         self,

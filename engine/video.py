@@ -9,9 +9,12 @@ encoded again from itself at a lower rate, then at half the size, until it fits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import shutil
 import tempfile
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,6 +33,7 @@ HOLD_SECONDS = 1.5  # the last picture stays this long
 CRF = "20"  # x264's quality when the cap allows it
 HEADROOM = 0.9  # of the upload limit the bit-rate cap aims at (the container and rate control overshoot a little)
 MIN_SIDE = 64  # a film is not shrunk below this
+QUEUED = 8  # pictures waiting for the encoder thread, at most
 CAPTION_SHARE = 0.06  # caption text height, as a share of the frame's height
 
 
@@ -59,16 +63,66 @@ def captioned(image: Image.Image, text: str) -> Image.Image:
 
 
 class FilmWriter:
-    """Streams pictures into an MP4 at ``path``; ``close`` returns the file's bytes, within ``limit``."""
+    """Streams pictures into an MP4 at ``path``; ``close`` returns the file's bytes, within ``limit``.
+
+    Blending and encoding run on a thread of their own, so they overlap the next steps on the device
+    (PyAV lets go of the GIL while x264 works); at most ``QUEUED`` pictures wait for it.
+    """
 
     def __init__(self, path: Path, key_frames: int, limit: int = UPLOAD_LIMIT) -> None:
         self.path, self.limit = path, limit
         self.tween = tween_for(key_frames)
         self.expected = key_frames * self.tween + round(HOLD_SECONDS * FPS)
+        self.frames = 0  # frames written so far
         self._container: av.container.OutputContainer | None = None
         self._stream = None
         self._last: np.ndarray | None = None
-        self.frames = 0  # frames written so far
+        self._pictures: queue.Queue[tuple[Image.Image, str] | None] = queue.Queue(QUEUED)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._encoder, name="film encoder", daemon=True)
+        self._thread.start()
+
+    def add(self, image: Image.Image, caption: str = "") -> None:
+        """One key frame, after the cross-fade from the one before."""
+        if self._error is None:
+            self._pictures.put((image, caption))
+
+    def close(self) -> bytes | None:
+        """Hold the last picture, finish the file, and return it (None: no frame came)."""
+        self._stop_encoder()
+        if self._error is not None:
+            raise self._error
+        if self._container is None or self._last is None:
+            return None
+        for _ in range(round(HOLD_SECONDS * FPS)):
+            self._encode(self._last)
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
+        fit(self.path, self.limit)
+        return self.path.read_bytes()
+
+    def discard(self) -> None:
+        """Stop the encoder and drop the film (a cancelled or failed run); harmless after ``close``."""
+        self._stop_encoder()
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+            self._container = None
+
+    def _stop_encoder(self) -> None:
+        if self._thread.is_alive():
+            self._pictures.put(None)
+            self._thread.join()
+
+    def _encoder(self) -> None:
+        while (item := self._pictures.get()) is not None:
+            if self._error is None:
+                try:
+                    self._add(*item)
+                except BaseException as error:  # raised again by close(), in the caller's thread
+                    self._error = error
 
     def _open(self, size: tuple[int, int]) -> None:
         self._container = av.open(str(self.path), "w", format="mp4", options={"movflags": "+faststart"})
@@ -79,8 +133,7 @@ class FilmWriter:
         stream.options = {"crf": CRF, "preset": "veryfast", "maxrate": str(cap), "bufsize": str(2 * cap)}
         self._stream = stream
 
-    def add(self, image: Image.Image, caption: str = "") -> None:
-        """One key frame, after the cross-fade from the one before."""
+    def _add(self, image: Image.Image, caption: str) -> None:
         if self._container is None:
             self._open(even(image.size))
         assert self._stream is not None
@@ -99,19 +152,6 @@ class FilmWriter:
         for packet in self._stream.encode(video_frame):
             self._container.mux(packet)
         self.frames += 1
-
-    def close(self) -> bytes | None:
-        """Hold the last picture, finish the file, and return it (None: no frame came)."""
-        if self._container is None or self._last is None:
-            return None
-        for _ in range(round(HOLD_SECONDS * FPS)):
-            self._encode(self._last)
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
-        self._container = None
-        fit(self.path, self.limit)
-        return self.path.read_bytes()
 
 
 def cap_bits(limit: int, frames: int) -> int:

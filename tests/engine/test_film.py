@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import threading
 
 import av
 import pytest
@@ -134,6 +135,7 @@ def test_a_film_is_cancelled_at_its_step_in_the_whole_film(engine):
     events = []
     with pytest.raises(JobCancelled, match="after 6 of 10 steps"):
         engine.render(film(zoom_frames=4, steps_per_frame=2), on_progress=events.append, should_stop=lambda: len(events) >= 6)
+    assert not [t for t in threading.enumerate() if t.name == "film encoder"], "the cancelled film's encoder thread lives on"
 
 
 @pytest.mark.parametrize(
