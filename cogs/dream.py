@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 NOTICE_SECONDS = 20  # how long a refusal answered in the channel (to a reaction) stays up
 REACTIONS = {plain(emoji) for emoji in (AGAIN, CANCEL, ANIMATION, DELETE)}
 PUBLIC_POSTS, PUBLIC_POST_WINDOW = 5, 60.0  # a member's reactions make the bot post in the channel this often at most
+SHARED_OPTIONS = {"size": "WIDTHxHEIGHT, e.g. 256x256", "model": "generator", "init_image": "start from this picture"}
 
 
 class Dream(commands.Cog):
@@ -44,9 +45,7 @@ class Dream(commands.Cog):
         prompt='what to paint; several prompts as "a | b:0.5 | c:-1"',
         seed="random seed (same seed, same picture)",
         steps="optimization steps (more: more detail, slower)",
-        size="WIDTHxHEIGHT, e.g. 256x256",
-        model="generator",
-        init_image="start from this picture",
+        **SHARED_OPTIONS,
     )
     async def dream(
         self,
@@ -71,9 +70,7 @@ class Dream(commands.Cog):
         steps="steps of the first frame",
         steps_per_frame="steps of every later frame",
         seed="random seed (same seed, same film)",
-        size="WIDTHxHEIGHT, e.g. 256x256",
-        model="generator",
-        init_image="start from this picture",
+        **SHARED_OPTIONS,
     )
     async def zoom(
         self,
@@ -101,8 +98,8 @@ class Dream(commands.Cog):
         fade="share of each scene over which it takes over from the last (0 to 1)",
         captions="show each scene's line in the film",
         seed="random seed (same seed, same film)",
-        size="WIDTHxHEIGHT, e.g. 256x256",
-        model="generator",
+        size=SHARED_OPTIONS["size"],
+        model=SHARED_OPTIONS["model"],
     )
     async def story(
         self,
