@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     render.set_defaults(handler=cmd_render)
 
+    upscale = commands.add_parser("upscale", parents=[parent], help="make a picture 4x larger (Real-ESRGAN)")
+    upscale.add_argument("image", help="a PNG, JPEG or WebP; a dreambot PNG keeps its parameters")
+    upscale.add_argument("--model", default="realesrgan-x4plus", help="realesrgan-x4plus, or tiny-esrgan (random weights)")
+    upscale.add_argument("--out", metavar="PATH", help="PNG to write (default: IMAGE-x4.png beside it)")
+    upscale.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: [engine] device)")
+    upscale.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
+    upscale.set_defaults(handler=cmd_upscale)
+
     run = commands.add_parser("run", parents=[parent], help="run the Discord bot (token from DISCORD_TOKEN or .env)")
     run.set_defaults(handler=cmd_run)
 
@@ -299,6 +307,30 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from bot.runner import run
 
     return run(config)
+
+
+def cmd_upscale(args: argparse.Namespace, config: Config) -> int:
+    import time
+
+    source = Path(args.image)
+    if not source.is_file():
+        raise BadRequest(f"{args.image!r} does not exist or is not a file")
+    from engine.pipeline import Engine
+    from engine.upscale import upscale_png
+    from engine.weights import WeightStore
+
+    engine = Engine(WeightStore(Path(config.engine.weights_dir)), args.device or config.engine.device)
+    out = Path(args.out or source.with_name(f"{source.stem}-x4.png"))
+    began = time.perf_counter()
+    image, png = upscale_png(engine, source.read_bytes(), args.model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(png)
+    seconds = time.perf_counter() - began
+    log.info("wrote %s (%dx%d) in %.1fs", out, image.width, image.height, seconds)
+    if args.json:
+        print(json.dumps({"out": str(out), "model": args.model, "width": image.width, "height": image.height,
+                          "seconds": round(seconds, 3), "device": str(engine.device)}))  # fmt: skip
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace, config: Config) -> int:

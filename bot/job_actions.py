@@ -150,7 +150,9 @@ class JobActions:
 
     async def animation(self, job: Job) -> discord.File:
         """🎞️: the run as the engine filmed it (an MP4, within the upload limit)."""
-        data = await self.files.read(self.files.animation(job.id))
+        data, name = await self.files.read(self.files.animation(job.id)), f"dream-{job.id}.mp4"
+        if data is None:  # a result painted before films were MP4s
+            data, name = await self.files.read(self.files.folder(job.id) / "animation.gif"), f"dream-{job.id}.gif"
         if data is None:
             raise Refusal("There is no animation of that job (it has not finished, was too short, or its files were cleaned up).")
-        return discord.File(io.BytesIO(data), f"dream-{job.id}.mp4")
+        return discord.File(io.BytesIO(data), name)

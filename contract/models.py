@@ -19,8 +19,11 @@ BIGGAN_CONFIG = "config.json"  # pytorch-pretrained-biggan
 BIGGAN_WEIGHTS = "pytorch_model.bin"  # pytorch-pretrained-biggan: a bare state dict
 CLIP_CONFIG = "open_clip_config.json"  # open_clip's local-dir layout
 CLIP_WEIGHTS = "open_clip_model.safetensors"  # open_clip's local-dir layout, as published on Hugging Face
+ESRGAN_WEIGHTS = "RealESRGAN_x4plus.pth"  # Real-ESRGAN's release: {"params_ema": RRDBNet state dict}
+ESRGAN_RELEASE = "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0"
 
 PERCEPTOR_KIND = "clip"  # the ``family`` of every perceptor spec
+UPSCALER_KIND = "upscaler"  # the ``family`` of every super-resolution spec
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "Captions": ("captions", lambda text: text == "on"),
 }
 _OPTIONS = {option.label: option for option in ALL_OPTIONS.values()}
-_IGNORED = ("Time", "Version")
+_IGNORED = ("Time", "Version", "Upscale")  # an upscaled picture is painted again at its own size
 
 
 def write(resolved: ResolvedRequest, seconds: float, version: str) -> str:

@@ -12,7 +12,18 @@ from pathlib import Path
 
 from contract.errors import WeightsError
 from contract.families import FAMILIES, Family
-from contract.models import CLIP_CONFIG, CLIP_WEIGHTS, PERCEPTOR_KIND, ModelSpec, WeightFile
+from contract.models import (
+    CLIP_CONFIG,
+    CLIP_WEIGHTS,
+    ESRGAN_RELEASE,
+    ESRGAN_WEIGHTS,
+    PERCEPTOR_KIND,
+    UPSCALER_KIND,
+    ModelSpec,
+    WeightFile,
+)
+
+REALESRGAN_X4PLUS_SHA256 = "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1"  # 67,040,989 bytes
 
 GENERATORS: tuple[ModelSpec, ...] = tuple(spec for family in FAMILIES.values() for spec in family.models)
 PERCEPTORS: tuple[ModelSpec, ...] = (
@@ -24,12 +35,31 @@ PERCEPTORS: tuple[ModelSpec, ...] = (
         synthetic=True,
     ),
 )
+UPSCALERS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "realesrgan-x4plus",
+        UPSCALER_KIND,
+        "Real-ESRGAN x4plus (Wang et al. 2021): 4x super-resolution, RRDBNet of 23 blocks, 67 MB",
+        (WeightFile(ESRGAN_WEIGHTS, (f"{ESRGAN_RELEASE}/{ESRGAN_WEIGHTS}",), REALESRGAN_X4PLUS_SHA256),),
+    ),
+    ModelSpec(
+        "tiny-esrgan",
+        UPSCALER_KIND,
+        "random-weight 4x upscaler for smoke tests (its pictures are noise)",
+        (WeightFile(ESRGAN_WEIGHTS),),
+        synthetic=True,
+    ),
+)
 KNOWN_PERCEPTORS = ("ViT-B-32/openai", "ViT-B-16/openai", "ViT-L-14/openai", "ViT-B-32/laion2b_s34b_b79k")
-REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in GENERATORS + PERCEPTORS}
+REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in GENERATORS + PERCEPTORS + UPSCALERS}
 
 
 def generator_names() -> list[str]:
     return [spec.name for spec in GENERATORS]
+
+
+def upscaler_names() -> list[str]:
+    return [spec.name for spec in UPSCALERS]
 
 
 def lookup(name: str) -> ModelSpec:

@@ -20,7 +20,7 @@ from contract import parameters, registry
 from contract.errors import JobCancelled, OutOfMemory, WeightsError
 from contract.families import Network, load_attribute
 from contract.films import plan
-from contract.models import CLIP_WEIGHTS, ModelSpec
+from contract.models import CLIP_WEIGHTS, ESRGAN_WEIGHTS, ModelSpec
 from contract.prompts import parse_item, parse_noise_prompt, parse_prompts
 from contract.protocol import Progress, RenderRequest
 from contract.speed import DEFAULT as DEFAULT_SPEED
@@ -153,6 +153,17 @@ class Engine:
             perceptor = self._load(spec_for(name), lambda folder: load_perceptor(name, folder), CLIP_WEIGHTS)
             self._perceptors[name] = prepare_perceptor(perceptor, self.speed, self.device)
         return self._perceptors[name]
+
+    def upscaler(self, name: str) -> nn.Module:
+        """A super-resolution network of the registry (``realesrgan-x4plus``, ``tiny-esrgan``), loaded once."""
+        if name not in self._networks:
+            from engine.networks.esrgan import load_upscaler  # deferred: spandrel is needed for upscales only
+
+            network = self._load(registry.lookup(name), load_upscaler, ESRGAN_WEIGHTS)
+            self._networks[name] = network.to(self.device)
+        network = self._networks[name]
+        assert network is not None
+        return network
 
     def load(self, request: RenderRequest) -> None:
         """Load (or find cached) the request's models, so missing weights fail before any work starts."""

@@ -15,8 +15,8 @@ import open_clip
 import torch
 import yaml
 
-from contract.models import BIGGAN_CONFIG, BIGGAN_WEIGHTS, CLIP_WEIGHTS, VQGAN_CHECKPOINT, VQGAN_CONFIG
-from engine.networks import clip, vqgan
+from contract.models import BIGGAN_CONFIG, BIGGAN_WEIGHTS, CLIP_WEIGHTS, ESRGAN_WEIGHTS, VQGAN_CHECKPOINT, VQGAN_CONFIG
+from engine.networks import clip, esrgan, vqgan
 
 log = logging.getLogger(__name__)
 
@@ -150,5 +150,7 @@ def make(name: str, folder: Path) -> None:
         save_biggan(folder, TINY_BIGGAN_CONFIG)
     elif name == "tiny-clip":
         save_clip(folder)
+    elif name == "tiny-esrgan":
+        _atomic(folder / ESRGAN_WEIGHTS, lambda p: torch.save({"params_ema": esrgan.random_state(seed=SEED)}, p))
     else:
         raise ValueError(f"no synthetic model called {name!r}")

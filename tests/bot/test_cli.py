@@ -245,3 +245,16 @@ def test_render_writes_a_video_and_a_zoom_or_a_story_film(weights_dir, tmp_path)
     again = dreambot("render", "--from", "tunnel.png", "--out", "again.png", "--json", weights_dir=weights_dir, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert Image.open(tmp_path / "again.png").tobytes() == Image.open(tmp_path / "tunnel.png").tobytes()
+
+
+def test_upscale_writes_a_picture_four_times_larger_with_its_parameters(weights_dir, tmp_path):
+    tiny = ("--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--size", "32x32", "--steps", "2", "--seed", "4")
+    assert dreambot("render", "a moon", *tiny, "--out", "moon.png", weights_dir=weights_dir, cwd=tmp_path).returncode == 0
+    run = dreambot("upscale", "moon.png", "--model", "tiny-esrgan", "--json", weights_dir=weights_dir, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert (summary["out"], summary["width"], summary["height"]) == ("moon-x4.png", 128, 128)
+    text = Image.open(tmp_path / "moon-x4.png").text["parameters"]
+    assert text.startswith("a moon\nSteps: 2, Seed: 4") and text.endswith(", Upscale: tiny-esrgan 4x")
+    missing = dreambot("upscale", "nowhere.png", weights_dir=weights_dir, cwd=tmp_path)
+    assert missing.returncode != 0 and "does not exist" in missing.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from contract.films import MAX_FRAMES
 from tests.support.processes import finish, start, write_config
 
 
@@ -30,7 +31,13 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
         line = await asyncio.wait_for(process.stdout.readline(), 60)
         assert line, seen.decode()
         seen += line
-    assert set(emulator.commands) == {"dream", "queue", "cancel", "settings"}
+    assert set(emulator.commands) == {"dream", "zoom", "story", "queue", "cancel", "settings"}
+    zoom = {o["name"]: o for o in emulator.commands["zoom"]["options"]}
+    assert (zoom["frames"]["type"], zoom["frames"]["min_value"], zoom["frames"]["max_value"]) == (4, 1, MAX_FRAMES)
+    assert zoom["zoom"]["type"] == 10 and zoom["init_image"]["type"] == 11
+    story = {o["name"]: o for o in emulator.commands["story"]["options"]}
+    assert story["lines"]["required"] and story["captions"]["type"] == 5
+    assert (story["fade"]["type"], story["fade"]["min_value"], story["fade"]["max_value"]) == (10, 0.0, 1.0)
     dream = {o["name"]: o for o in emulator.commands["dream"]["options"]}
     assert dream["prompt"]["required"] and dream["init_image"]["type"] == 11
     assert [o for o in dream if not dream[o].get("required")] == ["seed", "steps", "size", "model", "init_image"]

@@ -109,6 +109,10 @@ async def test_reactions_reroll_cancel_and_animation(bot, emulator):
     await emulator.wait_for(lambda: emulator.interaction_replies(clicked))
     reply = emulator.interaction_replies(clicked)[0]
     assert reply.json["data"]["flags"] & EPHEMERAL and any(name.endswith(".mp4") for name, _ in reply.files.values())
+    bot.files.animation(first).rename(bot.files.folder(first) / "animation.gif")  # as a result from before films kept it
+    clicked = await emulator.click(int(message["id"]), f"dream:gif:{first}", bob)
+    await emulator.wait_for(lambda: emulator.interaction_replies(clicked))
+    assert [name for name, _ in emulator.interaction_replies(clicked)[0].files.values()] == [f"dream-{first}.gif"]
 
     _, text = await dream(emulator, "a slow sunrise", option("steps", 1000, 4), member=alice)
     slow = job_id_of(text)
