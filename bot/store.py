@@ -182,6 +182,13 @@ class Store:
             "WHERE guild_id = ? AND user_id = ? AND state IN ('queued', 'running') ORDER BY created", (guild_id, user_id)
         )
 
+    async def results(self, guild_id: int, user_id: int, limit: int, offset: int = 0) -> tuple[list[Job], int]:
+        """A member's finished pictures in a server, newest first: one page, and how many there are in all."""
+        where = "WHERE guild_id = ? AND user_id = ? AND state = 'done'"
+        page = await self._many(f"{where} ORDER BY finished DESC LIMIT ? OFFSET ?", (guild_id, user_id, limit, offset))
+        total = (await (await self.db.execute(f"SELECT COUNT(*) FROM jobs {where}", (guild_id, user_id))).fetchone())[0]
+        return page, total
+
     async def last_created(self, guild_id: int, user_id: int) -> float | None:
         row = await (
             await self.db.execute("SELECT MAX(created) FROM jobs WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))

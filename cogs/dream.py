@@ -1,5 +1,5 @@
-"""/dream, /queue, /cancel, and the reactions on job messages (🔁 ❌ 🎞️ 🗑️); the actions themselves
-live in ``bot/job_actions.py``, shared with the buttons."""
+"""/dream, /zoom, /story, /queue, /mine, /cancel, and the reactions on job messages (🔁 ❌ 🎞️ 🗑️); the
+actions themselves live in ``bot/job_actions.py``, shared with the buttons."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 NOTICE_SECONDS = 20  # how long a refusal answered in the channel (to a reaction) stays up
 REACTIONS = {plain(emoji) for emoji in (AGAIN, CANCEL, ANIMATION, DELETE)}
 PUBLIC_POSTS, PUBLIC_POST_WINDOW = 5, 60.0  # a member's reactions make the bot post in the channel this often at most
+MINE_PAGE = 10  # results a /mine page lists
 SHARED_OPTIONS = {"size": "WIDTHxHEIGHT, e.g. 256x256", "model": "generator", "init_image": "start from this picture"}
 
 
@@ -230,6 +231,31 @@ class Dream(commands.Cog):
             lines.append(_workers(dispatcher.online()))
         text = "\n".join(lines) if lines else "The queue is empty: nothing is painting and nothing waits."
         await reply(interaction, text[:2000])
+
+    @app_commands.command(name="mine", description="Your recent pictures here, with links and seeds")
+    @app_commands.guild_only()
+    @app_commands.describe(page="which page of ten, newest first")
+    async def mine(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 10_000] = 1) -> None:
+        assert interaction.guild_id is not None
+        jobs, total = await self.bot.store.results(interaction.guild_id, interaction.user.id, MINE_PAGE, (page - 1) * MINE_PAGE)
+        pages = max(1, -(-total // MINE_PAGE))
+        if not jobs:
+            text = (
+                "You have no finished pictures here yet."
+                if total == 0
+                else f"There are {pages} page(s) of your pictures, not {page}."
+            )
+            await reply(interaction, text)
+            return
+        lines = [f"Your pictures, page {page} of {pages} ({total} in all, newest first):", *map(_result_line, jobs)]
+        await reply(interaction, "\n".join(lines)[:2000], suppress_embeds=True)
+
+
+def _result_line(job: Job) -> str:
+    """One result of ``/mine``: a link to its message, its seed and its prompt."""
+    where = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.message_id}" if job.message_id else None
+    title = f"[`{job.id}`]({where})" if where else f"`{job.id}`"
+    return f"{title} seed {job.request.seed}, {job.request.model}, {job.request.size}: {_short(job, 80)}"
 
 
 def _workers(workers: list[WorkerInfo]) -> str:

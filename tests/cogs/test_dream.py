@@ -10,6 +10,7 @@ import dataclasses
 import io
 import re
 import struct
+import sys
 import time
 import zlib
 
@@ -467,3 +468,28 @@ async def test_films_keep_to_the_servers_frame_and_scene_limits(bot, emulator):
     assert "at least two scenes" in text
     text = await refused(emulator, bot, "zoom", [option("prompt", "a tunnel"), option("frames", 2, 4), option("shift", "left")])
     assert "Shift is two numbers" in text
+
+
+async def test_mine_lists_a_members_own_results_newest_first_with_links_and_pages(bot, emulator, monkeypatch):
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    finished = []
+    for member, prompt, seed in ((alice, "an old mill", 11), (bob, "a harbour", 12), (alice, "a new mill", 13)):
+        _, text = await dream(emulator, prompt, option("seed", seed, 4), option("steps", 2, 4), member=member)
+        finished.append(await emulator.wait_title(job_id_of(text), "Done"))
+    old, _, new = (int(m["id"]) for m in finished)
+
+    async def mine(*options: dict) -> str:
+        interaction = await emulator.slash("mine", list(options), member=alice)
+        text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+        assert emulator.reply_flags(interaction) & EPHEMERAL
+        return text
+
+    listed = await mine()
+    assert "page 1 of 1 (2 in all" in listed and "harbour" not in listed
+    assert listed.index(f"/{emulator.channel_id}/{new})") < listed.index(f"/{emulator.channel_id}/{old})")
+    assert "seed 13" in listed and "seed 11" in listed
+    monkeypatch.setattr(sys.modules["cogs.dream"], "MINE_PAGE", 1)  # as the bot loaded it
+    assert "a new mill" in await mine() and "an old mill" not in await mine()
+    second = await mine(option("page", 2, 4))
+    assert "page 2 of 2" in second and "an old mill" in second
+    assert "There are 2 page(s) of your pictures, not 3." in await mine(option("page", 3, 4))
