@@ -82,7 +82,7 @@ class JobActions:
         (20 🔁 at once, a /dream while its init image downloads) never pass a cap meant for one of them.
         """
         async with self._members[(guild_id, user.id)]:
-            settings = await self.settings.get(guild_id)
+            settings = await self.settings.get(guild_id, channel_id)
             await self.admit(guild_id, channel_id, user, settings)
             job_id = new_job_id()
             request = await make_request(settings, job_id)

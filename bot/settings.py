@@ -245,33 +245,76 @@ class ServerRefs:
             raise SettingError(f"<#{strangers[0]}> is not a channel of this server; mention its channels (#name)")
 
 
+SERVER_ONLY = ("channels", "moderator_role")  # who may dream where, and who moderates: never one channel's own
+
+
 class SettingsStore:
-    """Per-server settings over the store: reads merge overrides onto the config's defaults; writes
-    are checked whole and happen under a lock, so two moderators never leave a half-written mix."""
+    """Per-server settings over the store, and per-channel settings over those: reads merge overrides
+    onto the config's defaults; writes are checked whole (the server's and every channel's that builds
+    on it) and happen under a lock, so two moderators never leave a half-written mix."""
 
     def __init__(self, store: Store, base: GuildSettings) -> None:
         self.store = store
         self.base = base
         self._lock = asyncio.Lock()
 
-    async def get(self, guild_id: int) -> GuildSettings:
-        return self.base.with_values(await self.store.settings(guild_id))
+    async def get(self, guild_id: int, channel_id: int | None = None) -> GuildSettings:
+        """The settings that hold in ``channel_id`` (its own, else the server's), or the server's."""
+        server = self.base.with_values(await self.store.settings(guild_id))
+        if channel_id is None:
+            return server
+        return server.with_values((await self.store.channel_settings(guild_id)).get(channel_id, {}))
 
-    async def set(self, guild_id: int, key: str, text: str, server: ServerRefs | None = None) -> GuildSettings:
-        """Parse, check and store one setting; roles and channels must be the server's own when ``server`` says what it has."""
+    async def sources(self, guild_id: int, channel_id: int | None = None) -> dict[str, str]:
+        """Where each value comes from: "channel", "server" or "default"."""
+        server = await self.store.settings(guild_id)
+        own = (await self.store.channel_settings(guild_id)).get(channel_id, {}) if channel_id is not None else {}
+        return {key: "channel" if key in own else "server" if key in server else "default" for key in SETTINGS}
+
+    async def set(
+        self, guild_id: int, key: str, text: str, server: ServerRefs | None = None, channel_id: int | None = None
+    ) -> GuildSettings:
+        """Parse, check and store one setting, for the server or one channel; roles and channels must be the
+        server's own when ``server`` says what it has."""
         value = parse_setting(key, text)
         if server is not None:
             server.check(key, value)
-        async with self._lock:
-            updated = dataclasses.replace(await self.get(guild_id), **{key: value})
-            updated.check()
-            await self.store.put_setting(guild_id, key, value)  # JSON: tuples come back as lists
-        return updated
+        return await self._change(guild_id, key, value, channel_id)
 
-    async def reset(self, guild_id: int, key: str) -> GuildSettings:
+    async def reset(self, guild_id: int, key: str, channel_id: int | None = None) -> GuildSettings:
+        """Drop a server's value (back to the bot's default) or a channel's (back to the server's)."""
         _setting(key)
+        return await self._change(guild_id, key, None, channel_id)
+
+    async def _change(self, guild_id: int, key: str, value: Any, channel_id: int | None) -> GuildSettings:
+        """``value`` None: the override goes. Every channel's settings must still hold together afterwards."""
+        if channel_id is not None and key in SERVER_ONLY:
+            raise SettingError(f"{key} is a setting of the whole server; set it without a channel")
         async with self._lock:
-            updated = dataclasses.replace(await self.get(guild_id), **{key: getattr(self.base, key)})
-            updated.check()
-            await self.store.delete_setting(guild_id, key)
-        return updated
+            server = await self.store.settings(guild_id)
+            channels = await self.store.channel_settings(guild_id)
+            target = channels.setdefault(channel_id, {}) if channel_id is not None else server
+            if value is None:
+                target.pop(key, None)
+            else:
+                target[key] = value
+            merged = self.base.with_values(server)
+            merged.check()
+            for channel, own in channels.items():
+                try:
+                    merged.with_values(own).check()
+                except SettingError as error:
+                    raise SettingError(f"in <#{channel}>, which has settings of its own, {error}") from None
+            await self._store(guild_id, key, value, channel_id)
+            return merged.with_values(channels.get(channel_id, {})) if channel_id is not None else merged
+
+    async def _store(self, guild_id: int, key: str, value: Any, channel_id: int | None) -> None:
+        if channel_id is None:
+            if value is None:
+                await self.store.delete_setting(guild_id, key)
+            else:
+                await self.store.put_setting(guild_id, key, value)  # JSON: tuples come back as lists
+        elif value is None:
+            await self.store.delete_channel_setting(channel_id, key)
+        else:
+            await self.store.put_channel_setting(guild_id, channel_id, key, value)

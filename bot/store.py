@@ -59,6 +59,17 @@ MIGRATIONS = (
     ALTER TABLE jobs ADD COLUMN shown TEXT;
     UPDATE jobs SET shown = state WHERE state IN ('done', 'failed', 'cancelled');
     """,
+    # 3: settings of one channel, over the server's
+    """
+    CREATE TABLE channel_settings (
+        guild_id INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (channel_id, key)
+    );
+    CREATE INDEX channel_settings_by_guild ON channel_settings (guild_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMNS = (
@@ -273,4 +284,21 @@ class Store:
 
     async def delete_setting(self, guild_id: int, key: str) -> None:
         await self.db.execute("DELETE FROM settings WHERE guild_id = ? AND key = ?", (guild_id, key))
+        await self.db.commit()
+
+    async def channel_settings(self, guild_id: int) -> dict[int, dict[str, Any]]:
+        """Every channel of the server that has settings of its own, with them."""
+        query = "SELECT channel_id, key, value FROM channel_settings WHERE guild_id = ?"
+        channels: dict[int, dict[str, Any]] = {}
+        for channel_id, key, value in await (await self.db.execute(query, (guild_id,))).fetchall():
+            channels.setdefault(channel_id, {})[key] = json.loads(value)
+        return channels
+
+    async def put_channel_setting(self, guild_id: int, channel_id: int, key: str, value: Any) -> None:
+        query = "INSERT OR REPLACE INTO channel_settings (guild_id, channel_id, key, value) VALUES (?, ?, ?, ?)"
+        await self.db.execute(query, (guild_id, channel_id, key, json.dumps(value)))
+        await self.db.commit()
+
+    async def delete_channel_setting(self, channel_id: int, key: str) -> None:
+        await self.db.execute("DELETE FROM channel_settings WHERE channel_id = ? AND key = ?", (channel_id, key))
         await self.db.commit()

@@ -208,3 +208,32 @@ async def test_the_store_keeps_each_servers_settings_apart_and_whole(tmp_path):
             await settings.reset(one, "nope")
     finally:
         await store.close()
+
+
+async def test_a_channels_values_fall_back_to_the_servers_and_stay_whole_when_the_server_changes(tmp_path):
+    store = await Store.open(tmp_path / "dreambot.sqlite3")
+    try:
+        settings = SettingsStore(store, BASE)
+        guild, art, chat = 111, 500, 501
+        await settings.set(guild, "max_steps", "800")
+        here = await settings.set(guild, "steps", "700", channel_id=art)
+        assert (here.steps, here.max_steps) == (700, 800)
+        assert (await settings.get(guild, art)).steps == 700 and (await settings.get(guild, chat)).steps == BASE.steps
+        assert (await settings.get(guild)).steps == BASE.steps
+        assert await settings.sources(guild, art) == {
+            **dict.fromkeys(SETTINGS, "default"),
+            "max_steps": "server",
+            "steps": "channel",
+        }
+        with pytest.raises(SettingError, match=r"in <#500>, which has settings of its own, the default steps \(700\)"):
+            await settings.set(guild, "max_steps", "600")
+        with pytest.raises(SettingError, match="above max_steps"):
+            await settings.set(guild, "steps", "900", channel_id=chat)
+        with pytest.raises(SettingError, match="a setting of the whole server"):
+            await settings.set(guild, "moderator_role", "none", channel_id=art)
+        assert await store.channel_settings(guild) == {art: {"steps": 700}} and await store.settings(guild) == {"max_steps": 800}
+        back = await settings.reset(guild, "steps", channel_id=art)
+        assert back.steps == BASE.steps and await store.channel_settings(guild) == {}
+        assert (await settings.set(guild, "max_steps", "600")).max_steps == 600
+    finally:
+        await store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.settings import GuildSettings
+from bot.settings import SETTINGS, GuildSettings
 from cogs.settings import _table
 from tests.support.discord_bot import option, running_bot, settings
 from tests.support.discord_emulator import MANAGE_GUILD, Member
@@ -65,5 +65,39 @@ def test_settings_show_fits_one_message_whatever_the_settings_hold():
         banned_words=tuple("w" * 100 + str(i) for i in range(300)),
         channels=tuple(range(10**17, 10**17 + 300)),
     )
-    table = _table(crowded)
+    table = _table(crowded, dict.fromkeys(SETTINGS, "channel"))
     assert len(table) <= 2000 and "banned_words" in table and "and 290 more" in table
+
+
+async def test_a_channel_has_its_own_values_over_the_servers_and_show_says_where_each_comes_from(bot, emulator):
+    mod = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    here, other = emulator.channel_id, emulator.other_channel_id
+    assert "**max_steps** is now 60." in await settings(emulator, "set", mod, key="max_steps", value="60")
+    assert f"is now oil painting in <#{other}>" in await settings(
+        emulator, "set", mod, key="style", value="oil painting", channel=f"<#{other}>"
+    )
+    assert "is now 40 in <#" in await settings(emulator, "set", mod, key="steps", value="40", channel="here")
+    shown = await settings(emulator, "show", mod, channel="here")
+    assert "**steps** = 40 (this channel)" in shown
+    assert "**max_steps** = 60  ·" in shown and "**style** = none (default)" in shown
+
+    async def dreamed(channel_id: int):
+        interaction = await emulator.slash("dream", [option("prompt", "a mill")], channel_id=channel_id)
+        text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+        return (await bot.store.job(text.split("`")[1])).request
+
+    assert (await dreamed(here)).steps == 40
+    painted = await dreamed(other)
+    assert painted.steps == 6 and painted.prompt == "a mill | oil painting"
+
+    refused = await settings(emulator, "set", mod, key="max_steps", value="30")
+    assert f"in <#{here}>, which has settings of its own, the default steps (40) would be above max_steps (30)" in refused
+    assert (await bot.settings.get(emulator.guild_id)).max_steps == 60, "a refused value must write nothing"
+    assert "setting of the whole server" in await settings(emulator, "set", mod, key="channels", value="none", channel="here")
+    assert "is not a channel" in await settings(emulator, "set", mod, key="steps", value="5", channel="#nowhere")
+    two = f"<#{here}> <#{other}>"
+    assert "give one channel of this server" in await settings(emulator, "set", mod, key="steps", value="5", channel=two)
+
+    assert "is back to 6 in <#" in await settings(emulator, "reset", mod, key="steps", channel="here")
+    assert "is now 30" in await settings(emulator, "set", mod, key="max_steps", value="30")
+    assert await bot.store.channel_settings(emulator.guild_id) == {other: {"style": "oil painting"}}
