@@ -125,13 +125,9 @@ class FilmWriter:
                     self._error = error
 
     def _open(self, size: tuple[int, int]) -> None:
-        self._container = av.open(str(self.path), "w", format="mp4", options={"movflags": "+faststart"})
-        stream = self._container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
         cap = cap_bits(self.limit, self.expected)
-        stream.options = {"crf": CRF, "preset": "veryfast", "maxrate": str(cap), "bufsize": str(2 * cap)}
-        self._stream = stream
+        self._container = open_film(self.path)
+        self._stream = h264_stream(self._container, size, {"crf": CRF, "maxrate": str(cap), "bufsize": str(2 * cap)})
 
     def _add(self, image: Image.Image, caption: str) -> None:
         if self._container is None:
@@ -152,6 +148,20 @@ class FilmWriter:
         for packet in self._stream.encode(video_frame):
             self._container.mux(packet)
         self.frames += 1
+
+
+def open_film(path: Path) -> av.container.OutputContainer:
+    """An MP4 to write, its index moved to the front when it is closed (fast start)."""
+    return av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+
+
+def h264_stream(container: av.container.OutputContainer, size: tuple[int, int], options: dict[str, str]):
+    """The film's one stream: H.264 in yuv420p at ``FPS``, x264's ``veryfast`` preset plus ``options``."""
+    stream = container.add_stream("libx264", rate=FPS)
+    stream.width, stream.height = size
+    stream.pix_fmt = "yuv420p"
+    stream.options = {"preset": "veryfast", **options}
+    return stream
 
 
 def cap_bits(limit: int, frames: int) -> int:
@@ -179,12 +189,9 @@ def fit(path: Path, limit: int) -> None:
 
 
 def _transcode(source: Path, target: Path, rate: int, size: tuple[int, int]) -> None:
-    with av.open(str(source)) as reader, av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as writer:
-        stream = writer.add_stream("libx264", rate=FPS)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
+    with av.open(str(source)) as reader, open_film(target) as writer:
+        stream = h264_stream(writer, size, {"maxrate": str(rate), "bufsize": str(rate)})
         stream.bit_rate = rate
-        stream.options = {"preset": "veryfast", "maxrate": str(rate), "bufsize": str(rate)}
         for frame in reader.decode(video=0):
             picture = frame.reformat(width=size[0], height=size[1], format="yuv420p")
             picture.pts, picture.time_base = None, Fraction(1, FPS)
