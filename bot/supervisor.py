@@ -177,10 +177,10 @@ class EngineSupervisor:
             self._last_event = asyncio.get_running_loop().time()
             watchdog = asyncio.create_task(self._watch(process, job_id), name=f"watchdog {job_id}")
             try:
+                if job_id in self._cancel_on_send:  # never sent: the engine would start it before it read the cancel
+                    yield Cancelled(job_id, 0)
+                    return
                 await self._send(render_command(job_id, request))
-                if job_id in self._cancel_on_send:
-                    await self._send(cancel_command(job_id))
-                    self._cancel_asked[job_id] = asyncio.get_running_loop().time()
                 while True:
                     event = await self._read()
                     if event.job_id != job_id:

@@ -134,3 +134,25 @@ async def test_a_cancelled_job_that_does_not_stop_ends_with_its_engine():
             if event.kind == "started":
                 await supervisor.cancel("j1")
     assert not supervisor.running()
+
+
+async def test_a_job_cancelled_while_it_waits_never_reaches_the_engine():
+    """An engine reads a render before a cancel sent after it, and may start the job in between: so the
+    supervisor never sends a job cancelled while it waited. This engine paints whatever it is sent."""
+    script = READY + (
+        "line = sys.stdin.readline()\n"
+        "while line:\n"
+        "    job = json.loads(line)\n"
+        "    if job['op'] == 'render':\n"
+        "        emit({'kind': 'started', 'job_id': job['job_id'], 'total_steps': 1})\n"
+        "        emit({'kind': 'finished', 'job_id': job['job_id'], 'png': '', 'seconds': 0.0, 'losses': [], 'animation': ''})\n"
+        "    line = sys.stdin.readline()\n"
+    )
+    supervisor = EngineSupervisor(stand_in(script), stall_timeout=10.0)
+    try:
+        await supervisor.start()
+        await supervisor.cancel("waiting")
+        assert await events(supervisor, "waiting") == [Cancelled("waiting", 0)]
+        assert [e.kind for e in await events(supervisor, "next")] == ["started", "finished"]
+    finally:
+        await supervisor.stop()
