@@ -5,12 +5,14 @@ Every refusal is a ``Refusal`` whose message is shown to the member as it is; no
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from bot import advanced
 from bot.settings import GuildSettings
 from bot.text import fold
 from contract.errors import EngineError
@@ -19,7 +21,7 @@ from contract.limits import DEFAULT_STEPS_PER_FRAME, MAX_STEPS, new_seed
 from contract.prompts import parse_prompts
 from contract.protocol import RenderRequest
 from contract.registry import generator_names, lookup
-from contract.validation import check_seed, check_size, parse_size, size_for
+from contract.validation import check_seed, check_set, check_size, parse_size, size_for
 
 T = TypeVar("T")
 
@@ -45,15 +47,22 @@ class DreamOptions:
     steps_per_scene: int | None = None  # /story: steps of each line (the prompt holds the lines, between ||)
     fade: float | None = None
     captions: bool = False
+    count: int | None = None  # candidates painted at once, posted as one grid
+    negative: str | None = None  # what the picture should not look like (an advanced option)
+    options_text: str | None = None  # /dream's ``options``, parsed once the model is known
+    image_prompt: bool = False  # a picture to steer towards is attached (an advanced option)
+    advanced: dict[str, Any] = field(default_factory=dict)  # options already parsed (🔁 keeps a job's)
 
     @classmethod
     def again(cls, asked: RenderRequest) -> DreamOptions:
-        """🔁: what the member asked for in ``asked`` (film included), to be checked again under today's rules."""
+        """🔁: what the member asked for in ``asked`` (film, set and advanced options included), to be
+        checked again under today's rules."""
         count = len(asked.scenes)
         return cls(
             asked.prompt, None, None if count > 1 else asked.steps, asked.size, asked.model,
             asked.zoom_frames, asked.steps_per_frame, asked.zoom, asked.rotate, f"{asked.shift[0]},{asked.shift[1]}",
-            asked.steps // count if count > 1 else None, asked.story_fade, asked.captions,
+            asked.steps // count if count > 1 else None, asked.story_fade, asked.captions, asked.count,
+            advanced=advanced.given(asked),
         )  # fmt: skip
 
 
@@ -84,6 +93,10 @@ def build_request(
 ) -> RenderRequest:
     """The render request for ``options`` under ``settings``, or a ``Refusal`` naming the first problem."""
     prompt = options.prompt.strip()
+    if (options.advanced or options.options_text or options.negative or options.image_prompt) and not settings.advanced:
+        raise Refusal("This server has turned /dream's advanced options (options, negative, image_prompt) off.")
+    if options.negative:
+        prompt = f"{prompt} | {options.negative.strip()}:-1"
     parts = _as_refusal(check_scenes, prompt)
     if len(parts) > settings.max_scenes:
         raise Refusal(f"This server allows stories of at most {settings.max_scenes} scenes, not {len(parts)}.")
@@ -113,11 +126,29 @@ def build_request(
         init_image=init_image, preview_every=preview_every, **_film(options, settings),
     )  # fmt: skip
     _as_refusal(check_film, request)
+    request = _set(request, options.count or 1, settings)
+    if options.advanced or options.options_text:
+        try:
+            knobs = options.advanced | (advanced.parse(options.options_text, model) if options.options_text else {})
+            request = advanced.apply(request, knobs, settings.perceptors)
+        except advanced.OptionsError as error:
+            raise Refusal(str(error)) from None
     if request.total_steps > MAX_STEPS:
         raise Refusal(
             f"The film would take {request.total_steps} steps in all; {MAX_STEPS} is the most. Use fewer frames or steps."
         )
     return request
+
+
+def _set(request: RenderRequest, count: int, settings: GuildSettings) -> RenderRequest:
+    """The request painted as ``count`` candidates, within the server's ``max_count``."""
+    if not 1 <= count <= settings.max_count:
+        raise Refusal(f"This server paints 1 to {settings.max_count} pictures at once, not {count}.")
+    if count > 1 and request.is_film:
+        raise Refusal("A zoom or a story is one film; it is not painted as several candidates.")
+    changed = dataclasses.replace(request, count=count)
+    _as_refusal(check_set, changed)
+    return changed
 
 
 def _steps(options: DreamOptions, settings: GuildSettings, scene_count: int) -> int:

@@ -26,6 +26,7 @@ from contract.limits import (
     DEFAULT_STEPS_PER_FRAME,
     DEFAULT_STORY_FADE,
     DEFAULT_ZOOM,
+    MAX_COUNT,
     MAX_STEPS,
     OPTIMIZERS,
     new_seed,
@@ -66,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
     render.add_argument("--init-image", metavar="PATH", help="start from this picture")
     render.add_argument("--init-weight", type=float, help="how strongly to stay close to the init image (default 0)")
+    noise_help = "mix this share (0-1) of the seed's noise into the init image (a variation)"
+    render.add_argument("--init-noise", type=float, metavar="SHARE", help=noise_help)
+    count_help = f"paint N candidates (1-{MAX_COUNT}, seeds from --seed up) as one batch: OUT is their grid"
+    render.add_argument("--count", type=int, metavar="N", help=count_help)
     render.add_argument("--image-prompt", action="append", metavar="PATH[:W[:STOP]]", help="steer towards a picture")
     render.add_argument("--noise-prompt", action="append", metavar="SEED[:W]", help="steer towards random noise")
     render.add_argument("--cutn", type=int, help=f"cutouts per step (default {DEFAULT_CUTN})")
@@ -204,6 +209,8 @@ def build_request(args: argparse.Namespace, config: Config) -> RenderRequest:
         optimizer=pick("optimizer", DEFAULT_OPTIMIZER),
         init_image=args.init_image,
         init_weight=pick("init_weight", 0.0),
+        init_noise=pick("init_noise", 0.0),
+        count=pick("count", 1),
         image_prompts=tuple(args.image_prompt or ()),
         noise_prompts=tuple(args.noise_prompt or recorded.get("noise_prompts", ())),
         preview_every=DEFAULT_PREVIEW_EVERY if args.preview_every is None else args.preview_every,
@@ -248,6 +255,7 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
     from tqdm import tqdm
 
     from engine.pipeline import Engine
+    from engine.sets import SetResult, render_set
     from engine.weights import WeightStore
 
     engine = Engine(WeightStore(Path(config.engine.weights_dir)), args.device or config.engine.device, speed)
@@ -257,17 +265,26 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
         "rendering %r with %s + %s on %s, seed %d", request.prompt, request.model, request.perceptor, engine.device, request.seed
     )
     video = Path(args.video) if args.video else out.with_suffix(".mp4") if request.is_film else None
+    if request.count > 1 and (video or args.frames or args.animation):
+        raise BadRequest("--video, --frames and --animation film one picture; leave them out with --count")
     with tqdm(total=request.total_steps, desc="dreaming", unit="step", file=sys.stderr) as bar:
 
         def on_progress(event) -> None:
             bar.set_postfix(loss=f"{event.loss:.4f}", refresh=False)
             bar.update(1)
 
-        result = engine.render(
-            request, on_progress=on_progress, keep_frames=bool(args.frames or args.animation), video=bool(video)
-        )
+        if request.count > 1:
+            result = render_set(engine, request, on_progress)
+        else:
+            result = engine.render(
+                request, on_progress=on_progress, keep_frames=bool(args.frames or args.animation), video=bool(video)
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(result.png)
+    candidates = [out.with_name(f"{out.stem}-{number}.png") for number in range(1, request.count + 1)]
+    if isinstance(result, SetResult):
+        for path, png in zip(candidates, result.candidates, strict=True):
+            path.write_bytes(png)
     if args.frames:
         frames_dir = Path(args.frames)
         frames_dir.mkdir(parents=True, exist_ok=True)
@@ -297,6 +314,8 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
         }
         if video is not None:
             summary["video"] = str(video)
+        if request.count > 1:
+            summary |= {"count": request.count, "candidates": [str(path) for path in candidates]}
         if request.is_film:
             summary["frames"] = result.video_frames
         print(json.dumps(summary))

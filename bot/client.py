@@ -73,7 +73,7 @@ class DreamBot(commands.AutoShardedBot):
         if self.dispatcher is not None:
             self.dispatcher.on_change = self.scheduler.wake
         self.actions = JobActions(
-            self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server
+            self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server, defaults.upscaler
         )
         self.tree.on_error = self.on_app_command_error
         self._scheduler_task: asyncio.Task | None = None

@@ -17,11 +17,12 @@ from contract.limits import (
     DEFAULT_PREVIEW_EVERY,
     DEFAULT_SIZE,
     DEFAULT_STEPS,
+    DEFAULT_UPSCALER,
     MAX_SIDE,
     MAX_STEPS,
     MIN_SIDE,
 )
-from contract.registry import default_weights_dir, generator_names, lookup
+from contract.registry import default_weights_dir, generator_names, lookup, upscaler_names
 from contract.speed import DEFAULT as DEFAULT_SPEED
 from contract.speed import Speed, SpeedError
 from contract.validation import check_size, parse_size, size_for
@@ -53,6 +54,7 @@ class DefaultsConfig:
     perceptor: str = DEFAULT_PERCEPTOR
     steps: int = DEFAULT_STEPS
     size: str = DEFAULT_SIZE
+    upscaler: str = DEFAULT_UPSCALER  # what U1–U4 and Upscale run
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,11 @@ def _check_values(config: Config) -> None:
         raise ConfigError(f"[queue] url must be a nats:// (or tls://, ws://, wss://) URL, not {config.queue.url!r}")
     if not config.queue.claim_timeout > 0:
         raise ConfigError("[queue] claim_timeout must be a positive number of seconds")
-    if unknown := [m for m in config.worker.models if m not in generator_names()]:
-        raise ConfigError(f"[worker] models: {unknown[0]!r} is not one of: {', '.join(generator_names())}")
+    paintable = generator_names() + upscaler_names()
+    if unknown := [m for m in config.worker.models if m not in paintable]:
+        raise ConfigError(f"[worker] models: {unknown[0]!r} is not one of: {', '.join(paintable)}")
+    if config.defaults.upscaler not in upscaler_names():
+        raise ConfigError(f"[defaults] upscaler {config.defaults.upscaler!r} is not one of: {', '.join(upscaler_names())}")
     if not MIN_SIDE <= config.worker.max_side <= MAX_SIDE:
         raise ConfigError(f"[worker] max_side must be between {MIN_SIDE} and {MAX_SIDE}")
     if not config.engine.stall_timeout > 0:

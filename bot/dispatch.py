@@ -21,6 +21,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -36,6 +37,8 @@ from contract.wire import (
     JOBS_STREAM,
     OFFLINE_AFTER,
     WorkerInfo,
+    input_key,
+    inputs,
     job_subject,
     subject,
 )
@@ -114,6 +117,7 @@ class Dispatcher:
             early = [await self._deliver(job, data) for _, data in self._early.pop(job_id, [])]
             ended = any(isinstance(event, TERMINAL) for event in early)
             if not ended and not await self._handed_out(job_id, request.model):
+                await self._put_inputs(job_id, request)
                 payload = json.dumps({"job_id": job_id, "request": request.to_dict()}).encode()
                 jetstream, to = self.link.jetstream, job_subject(request.model, job_id)
                 await persist(f"handing out job {job_id}", lambda: jetstream.publish(to, payload))
@@ -125,6 +129,15 @@ class Dispatcher:
         finally:
             del self._jobs[job_id]
             self.on_change()
+
+    async def _put_inputs(self, job_id: str, request: RenderRequest) -> None:
+        """The pictures the job names on this disk, into the object store for whichever worker takes it."""
+        assert self.link is not None
+        results = self.link.results
+        for number, path in enumerate(inputs(request)):
+            data = await asyncio.to_thread(Path(path).read_bytes)
+            key = input_key(job_id, number)
+            await persist(f"storing job {job_id}'s input", lambda key=key, data=data: results.put(key, data))
 
     async def _handed_out(self, job_id: str, model: str) -> bool:
         """Whether the job waits in JetStream or a worker holds it (its message goes only when a worker is done)."""

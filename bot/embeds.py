@@ -9,6 +9,7 @@ import discord
 
 from bot.emoji import AGAIN, ANIMATION, CANCEL, DELETE
 from bot.jobs import Job
+from contract.limits import UPSCALE
 from contract.protocol import Progress, RenderRequest
 
 BAR_WIDTH = 20
@@ -71,24 +72,38 @@ def painting(job: Job, event: Progress, image: str | None) -> discord.Embed:
     return embed
 
 
-def done(job: Job, image: str, note: str | None = None) -> discord.Embed:
+def done(job: Job, image: str, note: str | None = None, parent: str | None = None) -> discord.Embed:
+    """The result; ``parent`` links the job it was made from (a variation, restyle or upscale)."""
     request = job.request
-    embed = _base(job, "✨ Done", "done")
-    for name, value in (
-        ("Seed", str(request.seed)),
-        ("Model", request.model),
-        ("Steps", str(request.total_steps)),
-        ("Size", request.size),
-        ("Time", duration(job.seconds or 0.0)),
-        ("Perceptor", request.perceptor),
-    ):
+    if request.is_upscale:
+        embed = _base(job, "✨ Upscaled", "done")
+        fields = [("Model", request.model), ("Size", f"{request.width * UPSCALE}x{request.height * UPSCALE}")]
+    else:
+        embed = _base(job, "✨ Done", "done")
+        fields = [
+            ("Seeds" if request.count > 1 else "Seed", seeds(request)),
+            ("Model", request.model),
+            ("Steps", str(request.total_steps)),
+            ("Size", request.size),
+            ("Perceptor", request.perceptor),
+        ]
+    for name, value in [*fields, ("Time", duration(job.seconds or 0.0))]:
         embed.add_field(name=name, value=value)
+    if job.parent:
+        embed.add_field(name="From", value=f"[job {job.parent}]({parent})" if parent else f"job {job.parent}")
     if film := film_summary(request):
         embed.add_field(name="Film", value=film)
     if note:
         embed.add_field(name="Note", value=note, inline=False)
     embed.set_image(url=f"attachment://{image}")
     return embed
+
+
+def seeds(request: RenderRequest) -> str:
+    """A picture's seed; a set's seeds, in the order of its buttons."""
+    if request.count == 1:
+        return str(request.seed)
+    return ", ".join(f"V{number} {candidate.seed}" for number, candidate in enumerate(request.candidates, 1))
 
 
 def film_summary(request: RenderRequest) -> str:

@@ -13,6 +13,10 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +37,19 @@ class JobFiles:
     def init_image(self, job_id: str) -> Path:
         return self.folder(job_id) / "init.png"
 
+    def image_prompt(self, job_id: str, number: int) -> Path:
+        return self.folder(job_id) / f"image-prompt-{number}.png"
+
     def result(self, job_id: str) -> Path:
         return self.folder(job_id) / "result.png"
+
+    def candidate(self, job_id: str, number: int) -> Path:
+        """Candidate ``number`` (from 1) of a set, as its own PNG; the set's grid is its ``result``."""
+        return self.folder(job_id) / f"candidate-{number}.png"
+
+    def picture(self, job: Job, number: int) -> Path:
+        """The picture V``number`` and U``number`` act on: a set's candidate, or a single result."""
+        return self.candidate(job.id, number) if job.request.count > 1 else self.result(job.id)
 
     def animation(self, job_id: str) -> Path:
         """The run as an MP4 (films and stills alike)."""

@@ -1,5 +1,6 @@
 """What members do with jobs, however they ask (a command, a button or a reaction): queue one,
-🔁 paint it again, ❌ cancel it, 🗑️ delete its result, 🎞️ get its animation.
+🔁 paint it again, vary, restyle or upscale one of its pictures, ❌ cancel it, 🗑️ delete its result,
+🎞️ get its animation.
 
 Each action checks who may do it (the job's owner or a moderator) and raises ``Refusal`` with the
 sentence to show; the cogs and the buttons call these directly and only choose how to answer.
@@ -20,11 +21,13 @@ import discord
 from bot.admission import DreamOptions, Refusal, build_request, check_channel, check_quota
 from bot.emoji import CANCEL
 from bot.files import JobFiles
-from bot.jobs import Job, new_job_id
+from bot.jobs import Job, JobState, new_job_id
 from bot.reporter import DiscordReporter
 from bot.scheduler import Scheduler
 from bot.settings import GuildSettings, SettingsStore
 from bot.store import Store
+from contract.films import SCENE_SEPARATOR, scenes
+from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT
 from contract.protocol import RenderRequest
 
 Someone = discord.Member | discord.User
@@ -48,6 +51,7 @@ class JobActions:
         reporter: DiscordReporter,
         files: JobFiles,
         max_queued: int,
+        upscaler: str = DEFAULT_UPSCALER,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -55,6 +59,7 @@ class JobActions:
         self.reporter = reporter
         self.files = files
         self.max_queued = max_queued
+        self.upscaler = upscaler
         self._members: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def job(self, job_id: str) -> Job:
@@ -112,17 +117,99 @@ class JobActions:
     async def again(self, original: Job, user: Someone) -> Job:
         """🔁: the same prompt with a new seed, owned by whoever asked for it, under today's rules of the server."""
         asked = original.request
+        copies = {"init_image": asked.init_image, "image_prompts": asked.image_prompts}
+        pictures = {name: await self._keep(original, value) for name, value in copies.items() if value}
 
         async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
             request = build_request(DreamOptions.again(asked), settings, asked.perceptor, asked.preview_every)
-            if asked.init_image is None:
-                return request
-            picture = await self.files.read(Path(asked.init_image))
-            if picture is None:
-                raise Refusal(f"The picture job {original.id} started from was cleaned up; start a new /dream with it.")
-            path = await self.files.write(self.files.init_image(job_id), picture)
-            return dataclasses.replace(request, init_image=str(path))
+            request = dataclasses.replace(request, init_weight=asked.init_weight, init_noise=asked.init_noise)
+            if "init_image" in pictures:
+                path = await self.files.write(self.files.init_image(job_id), pictures["init_image"][0])
+                request = dataclasses.replace(request, init_image=str(path))
+            if "image_prompts" in pictures:
+                paths = [
+                    await self.files.write(self.files.image_prompt(job_id, n), data)
+                    for n, data in enumerate(pictures["image_prompts"])
+                ]
+                request = dataclasses.replace(request, image_prompts=tuple(map(str, paths)))
+            return request
 
+        return await self._resubmit(original, user, make_request)
+
+    async def _keep(self, original: Job, value: str | tuple[str, ...]) -> list[bytes]:
+        """The pictures a job was given (its init image, its image prompts), read again for a job made from it."""
+        kept = []
+        for path in [value] if isinstance(value, str) else value:
+            picture = await self.files.read(Path(path))
+            if picture is None:
+                what = "init image" if path == original.request.init_image else "image prompt"
+                raise Refusal(f"The {what} of job {original.id} was cleaned up; start a new /dream with it.")
+            kept.append(picture)
+        return kept
+
+    async def vary(self, original: Job, number: int, user: Someone) -> Job:
+        """V1–V4: picture ``number`` of ``original`` as the start (with the seed's noise mixed in) and as a pull,
+        a new seed, the same prompt and options."""
+        candidate = self._candidate(original, number)
+
+        def shape(settings: GuildSettings) -> RenderRequest:
+            options = dataclasses.replace(DreamOptions.again(candidate), count=1)
+            request = build_request(options, settings, candidate.perceptor, candidate.preview_every)
+            return dataclasses.replace(request, init_weight=DEFAULT_VARIATION_WEIGHT, init_noise=DEFAULT_VARIATION_NOISE)
+
+        return await self._from_picture(original, number, user, shape)
+
+    async def restyle(self, original: Job, number: int, prompt: str, user: Someone) -> Job:
+        """Restyle: a new prompt painted from picture ``number`` of ``original``, with its model, size and steps."""
+        candidate = self._candidate(original, number)
+        if len(scenes(prompt)) > 1:
+            raise Refusal(f"A restyle paints one picture: write one prompt, without {SCENE_SEPARATOR}.")
+
+        def shape(settings: GuildSettings) -> RenderRequest:
+            options = dataclasses.replace(DreamOptions.again(candidate), prompt=prompt, count=1)
+            return build_request(options, settings, candidate.perceptor, candidate.preview_every)
+
+        return await self._from_picture(original, number, user, shape)
+
+    async def upscale(self, original: Job, number: int, user: Someone) -> Job:
+        """U1–U4 and Upscale: picture ``number`` of ``original``, 4x, by the engine through the queue."""
+        candidate = self._candidate(original, number)
+
+        def shape(settings: GuildSettings) -> RenderRequest:
+            return RenderRequest(
+                candidate.prompt, model=self.upscaler, width=candidate.width, height=candidate.height, steps=1,
+                seed=candidate.seed, preview_every=1,
+            )  # fmt: skip
+
+        return await self._from_picture(original, number, user, shape)
+
+    @staticmethod
+    def _candidate(original: Job, number: int) -> RenderRequest:
+        if original.request.is_upscale or original.request.is_film:
+            kind = "an upscale" if original.request.is_upscale else "a film"
+            raise Refusal(f"Job {original.id} is {kind}; it has no picture to start from.")
+        if original.state != JobState.DONE:
+            raise Refusal(f"Job {original.id} has not finished; wait for its picture.")
+        if not 1 <= number <= original.request.count:
+            raise Refusal(f"Job {original.id} has {original.request.count} picture(s), not a number {number}.")
+        return original.request.candidates[number - 1]
+
+    async def _from_picture(
+        self, original: Job, number: int, user: Someone, shape: Callable[[GuildSettings], RenderRequest]
+    ) -> Job:
+        """A new job made by ``shape`` under the server's rules, starting from picture ``number`` of ``original``."""
+        picture = await self.files.read(self.files.picture(original, number))
+        if picture is None:
+            raise Refusal(f"The picture of job {original.id} was cleaned up; it can no longer be varied or upscaled.")
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            path = await self.files.write(self.files.init_image(job_id), picture)
+            return dataclasses.replace(shape(settings), init_image=str(path))
+
+        return await self._resubmit(original, user, make_request)
+
+    async def _resubmit(self, original: Job, user: Someone, make_request: MakeRequest) -> Job:
+        """Queue and announce a job made from ``original`` (its parent), in the same channel."""
         job, position = await self.submit(original.guild_id, original.channel_id, user, make_request, parent=original.id)
         if problem := await self.announce(job, position):
             raise Refusal(problem)

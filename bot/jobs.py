@@ -45,3 +45,10 @@ class Job:
     @property
     def active(self) -> bool:
         return self.state in ACTIVE
+
+    @property
+    def jump_url(self) -> str | None:
+        """A link to the job's message, once it has one."""
+        if self.message_id is None:
+            return None
+        return f"https://discord.com/channels/{self.guild_id}/{self.channel_id}/{self.message_id}"

@@ -14,27 +14,34 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 from pathlib import Path
 
 from nats.aio.msg import Msg
 from nats.errors import NoServersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.errors import NotFoundError
 
 from bot.config import Config, ConfigError
 from bot.dispatch import STORED
 from bot.nats_link import Link, connect, persist
 from bot.supervisor import EngineCrashed, EngineSupervisor
 from contract.protocol import Failed, Finished, Progress, RenderRequest
-from contract.registry import generator_names, lookup
+from contract.registry import generator_names, lookup, upscaler_names
 from contract.wire import (
     HEARTBEAT,
     JOBS_STREAM,
     WorkerInfo,
+    input_key,
+    inputs,
     model_consumer,
     subject,
+    token,
+    with_inputs,
 )
 
 log = logging.getLogger(__name__)
@@ -43,12 +50,17 @@ MAX_DELIVERIES = 3  # a job handed out this often and never finished (its worker
 POLL = 0.25  # seconds one model's queue is asked for a job before the next model's
 
 
+class LostInput(Exception):
+    """A picture the job needs is not in the object store."""
+
+
 def held_models(config: Config) -> tuple[str, ...]:
-    """``[worker] models``, or every generator whose weights are in the weights folder (tiny ones are made on use)."""
+    """``[worker] models``, or every generator and upscaler whose weights are in the weights folder (tiny ones
+    are made on use)."""
     if config.worker.models:
         return tuple(config.worker.models)
     root = Path(config.engine.weights_dir)
-    specs = [lookup(name) for name in generator_names()]
+    specs = [lookup(name) for name in generator_names() + upscaler_names()]
     return tuple(spec.name for spec in specs if spec.synthetic or not spec.missing_in(root))
 
 
@@ -146,7 +158,9 @@ class RemoteWorker:
         await self._announce()
         renew = asyncio.create_task(self._renew(msg), name=f"claim {job_id}")
         log.info("job %s: %s at %s, delivery %d", job_id, request.model, request.size, msg.metadata.num_delivered)
+        folder = Path(tempfile.mkdtemp(prefix=f"dreambot-{token(job_id)}-"))
         try:
+            request = await self._fetch_inputs(job_id, request, folder)
             async for event in self.engine.render(job_id, request):
                 if isinstance(event, Progress):
                     with contextlib.suppress(Exception):
@@ -161,12 +175,34 @@ class RemoteWorker:
             await self.engine.reset()
             crashed = Failed(job_id, f"the engine on worker {self.worker_id} stopped unexpectedly", "", retryable=True)
             await self._event(crashed.to_dict())
+        except LostInput as lost:
+            await self._event(Failed(job_id, str(lost), "").to_dict())
         finally:
             renew.cancel()
             self.job_id = None
+            shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(Exception):  # if the server lost it, the job comes back and the bot keeps the first outcome
             await msg.ack()
+        for number in range(len(inputs(request))):
+            with contextlib.suppress(Exception):
+                await self.link.results.delete(input_key(job_id, number))
         await self._announce()
+
+    async def _fetch_inputs(self, job_id: str, request: RenderRequest, folder: Path) -> RenderRequest:
+        """The job's pictures (they live on the bot's disk) from the object store into ``folder``."""
+        assert self.link is not None
+        paths = []
+        for number, original in enumerate(inputs(request)):
+            try:
+                stored = await self.link.results.get(input_key(job_id, number))
+            except NotFoundError:
+                raise LostInput("a picture this job starts from never reached the worker; queue it again") from None
+            path = folder / f"{number}{Path(original).suffix}"
+            await asyncio.to_thread(path.write_bytes, stored.data or b"")
+            paths.append(str(path))
+        if paths:
+            log.info("job %s: fetched %d input picture(s)", job_id, len(paths))
+        return with_inputs(request, paths)
 
     async def _store(self, job_id: str, result: bytes) -> None:
         assert self.link is not None

@@ -134,7 +134,13 @@ class DiscordReporter:
             files.append(discord.File(io.BytesIO(film), f"dream-{job.request.seed}.mp4"))
         elif film is not None:
             notes.append(f"The film and the picture together are over this server's upload limit: {ANIMATION} posts the film.")
-        await self._final(job, embeds.done(job, name, " ".join(notes) or None), files, result_view(job.id))
+        embed = embeds.done(job, name, " ".join(notes) or None, await self._parent_link(job))
+        await self._final(job, embed, files, result_view(job))
+
+    async def _parent_link(self, job: Job) -> str | None:
+        """The message of the result a variation, restyle or upscale was made from, if it is known."""
+        parent = await self.store.job(job.parent) if job.parent else None
+        return parent.jump_url if parent is not None else None
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:
         await self._final(job, embeds.failed(job, reason, hint), [])

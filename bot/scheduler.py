@@ -222,6 +222,8 @@ class Scheduler:
             await self.files.write(self.files.result(job.id), event.png)
             if event.animation:
                 await self.files.write(self.files.animation(job.id), event.animation)
+            for number, candidate in enumerate(event.candidates, 1):
+                await self.files.write(self.files.candidate(job.id, number), candidate)
         except OSError as error:
             log.error("job %s: could not save its files: %s", job.id, error)
             await self._fail(job, f"the bot could not save the picture ({error.strerror or 'disk error'})", "")

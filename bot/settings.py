@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from bot.text import fold
 from contract.errors import EngineError
 from contract.films import MAX_FRAMES, MAX_SCENES
-from contract.limits import MAX_SIDE, MAX_STEPS
+from contract.limits import MAX_COUNT, MAX_SIDE, MAX_STEPS
 from contract.registry import generator_names, lookup
-from contract.validation import check_size, parse_size, size_for
+from contract.validation import check_perceptor, check_size, parse_size, size_for
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -139,6 +139,31 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))
 
 
+def _switch(text: str) -> bool:
+    word = text.strip().lower()
+    if word in ("on", "yes", "true", "1"):
+        return True
+    if word in ("off", "no", "false", "0"):
+        return False
+    raise SettingError(f"{text!r} is neither on nor off")
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def _perceptors(text: str) -> tuple[str, ...]:
+    if text.strip().lower() in _CLEAR:
+        return ()
+    names = tuple(dict.fromkeys(name for name in re.split(r"[\s,]+", text.strip()) if name))
+    for name in names:
+        try:
+            check_perceptor(name)
+        except EngineError as error:
+            raise SettingError(str(error)) from None
+    return names
+
+
 def _list(values: tuple, render: Callable[[Any], str] = str) -> str:
     """At most ``SHOWN_ITEMS`` of ``values``, so ``/settings show`` stays inside one Discord message."""
     if not values:
@@ -159,6 +184,13 @@ class GuildSettings:
     max_size: str = setting("largest size a member may ask for, WIDTHxHEIGHT", _size, default="512x512")
     max_frames: int = setting("most frames a /zoom may have", WholeNumber(1, MAX_FRAMES), default=100)
     max_scenes: int = setting("most scenes (lines) a /story may have", WholeNumber(1, MAX_SCENES), default=10)
+    max_count: int = setting("most pictures one /dream may paint at once (count)", WholeNumber(1, MAX_COUNT), default=MAX_COUNT)
+    advanced: bool = setting(
+        "whether members may use /dream's advanced options, negative prompt and image prompt", _switch, _on_off, default=True
+    )
+    perceptors: tuple[str, ...] = setting(
+        "perceptors members may pick in /dream's options, besides the default", _perceptors, _list, default=()
+    )
     jobs_per_user: int = setting(
         "how many jobs one member may have waiting or running", WholeNumber(1, MAX_JOBS_PER_USER), default=3
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import attachments
+from bot import advanced, attachments
 from bot.admission import DreamOptions, Refusal, build_request
 from bot.client import DreamBot
 from bot.emoji import AGAIN, ANIMATION, CANCEL, DELETE, plain
@@ -20,7 +21,7 @@ from bot.settings import GuildSettings
 from bot.text import shown_name
 from bot.throttle import PostBudget
 from contract.films import MAX_FRAMES, SCENE_SEPARATOR, scenes
-from contract.limits import MAX_SEED
+from contract.limits import MAX_COUNT, MAX_SEED
 from contract.protocol import RenderRequest
 from contract.registry import generator_names
 from contract.wire import WorkerInfo
@@ -46,6 +47,10 @@ class Dream(commands.Cog):
         prompt='what to paint; several prompts as "a | b:0.5 | c:-1"',
         seed="random seed (same seed, same picture)",
         steps="optimization steps (more: more detail, slower)",
+        count=f"paint 1 to {MAX_COUNT} pictures at once, posted as one grid with V and U buttons",
+        negative="what the picture should not look like (advanced)",
+        image_prompt="steer towards this picture (advanced)",
+        options="advanced: key=value pairs, e.g. cutn=64 lr=0.05; start typing to see the keys",
         **SHARED_OPTIONS,
     )
     async def dream(
@@ -57,8 +62,13 @@ class Dream(commands.Cog):
         size: str | None = None,
         model: str | None = None,
         init_image: discord.Attachment | None = None,
+        count: app_commands.Range[int, 1, MAX_COUNT] | None = None,
+        negative: app_commands.Range[str, 1, 300] | None = None,
+        image_prompt: discord.Attachment | None = None,
+        options: str | None = None,
     ) -> None:
-        await self._queue(interaction, DreamOptions(prompt, seed, steps, size, model), init_image)
+        asked = DreamOptions(prompt, seed, steps, size, model, count=count, negative=negative, options_text=options)
+        await self._queue(interaction, asked, init_image, image_prompt)
 
     @app_commands.command(name="zoom", description="An endless zoom into a picture, as a film")
     @app_commands.guild_only()
@@ -122,21 +132,32 @@ class Dream(commands.Cog):
         await self._queue(interaction, options, None)
 
     async def _queue(
-        self, interaction: discord.Interaction, options: DreamOptions, init_image: discord.Attachment | None
+        self,
+        interaction: discord.Interaction,
+        options: DreamOptions,
+        init_image: discord.Attachment | None,
+        image_prompt: discord.Attachment | None = None,
     ) -> None:
         """Admit, store and announce a job: the same checks, queue and messages for pictures and films."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
         config = self.bot.config
+        files = self.bot.files
+        options = dataclasses.replace(options, image_prompt=image_prompt is not None)
+
+        async def download(attachment: discord.Attachment, path: Path) -> str:
+            data = await attachments.init_image(attachment.url, attachment.size, config.discord.api_base)
+            return str(await files.write(path, data))
 
         async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
             request = build_request(options, settings, config.defaults.perceptor, config.engine.preview_every)
-            if init_image is None:
-                return request
-            data = await attachments.init_image(init_image.url, init_image.size, config.discord.api_base)
-            path = await self.bot.files.write(self.bot.files.init_image(job_id), data)
-            return dataclasses.replace(request, init_image=str(path))
+            if init_image is not None:
+                request = dataclasses.replace(request, init_image=await download(init_image, files.init_image(job_id)))
+            if image_prompt is not None:
+                prompts = (await download(image_prompt, files.image_prompt(job_id, 0)),)
+                request = dataclasses.replace(request, image_prompts=prompts)
+            return request
 
-        if init_image is not None:
+        if init_image is not None or image_prompt is not None:
             await interaction.response.defer(ephemeral=True, thinking=True)  # the download may take a while
         async with answer_in_time(interaction):
             job, position = await self.actions.submit(
@@ -153,6 +174,15 @@ class Dream(commands.Cog):
     @story.autocomplete("model")
     async def _models(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=n, value=n) for n in generator_names() if current.lower() in n][:25]
+
+    @dream.autocomplete("options")
+    async def _options(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The keys the chosen model (else this channel's default) takes, as the member types."""
+        model = interaction.namespace.model
+        if model not in generator_names():
+            assert interaction.guild_id is not None
+            model = (await self.bot.settings.get(interaction.guild_id, interaction.channel_id)).model
+        return [app_commands.Choice(name=name, value=value) for name, value in advanced.suggestions(current, model) if value]
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -253,8 +283,7 @@ class Dream(commands.Cog):
 
 def _result_line(job: Job) -> str:
     """One result of ``/mine``: a link to its message, its seed and its prompt."""
-    where = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.message_id}" if job.message_id else None
-    title = f"[`{job.id}`]({where})" if where else f"`{job.id}`"
+    title = f"[`{job.id}`]({job.jump_url})" if job.jump_url else f"`{job.id}`"
     return f"{title} seed {job.request.seed}, {job.request.model}, {job.request.size}: {_short(job, 80)}"
 
 

@@ -14,11 +14,14 @@ MAX_IMAGE_PIXELS = 40_000_000  # init and image prompts: larger pictures are ref
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")  # the only decoders a member's picture may reach
 MAX_SEED = 2**53  # Discord's integer options end here, so every seed the CLI takes can be typed into /dream
 NEW_SEED_BELOW = 2**31  # a fresh seed (CLI, /dream, 🔁) stays short enough to read and type
+MAX_COUNT = 4  # candidates of one request, painted as one batch and posted as one grid
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 DEFAULT_MODEL = "vqgan-imagenet-f16-16384"
 DEFAULT_PERCEPTOR = "ViT-B-32/openai"
+DEFAULT_UPSCALER = "realesrgan-x4plus"
+UPSCALE = 4  # how much larger an upscale makes a picture, each side
 DEFAULT_STEPS = 300
 DEFAULT_WIDTH = DEFAULT_HEIGHT = 256
 DEFAULT_SIZE = f"{DEFAULT_WIDTH}x{DEFAULT_HEIGHT}"
@@ -29,6 +32,8 @@ DEFAULT_PREVIEW_EVERY = 10
 DEFAULT_STEPS_PER_FRAME = 10  # a zoom's frames after the first
 DEFAULT_ZOOM = 1.02
 DEFAULT_STORY_FADE = 0.25
+DEFAULT_VARIATION_NOISE = 0.3  # a variation's share of fresh noise in its starting picture
+DEFAULT_VARIATION_WEIGHT = 0.5  # how strongly a variation is held to its parent's picture
 
 
 def new_seed() -> int:

@@ -31,6 +31,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "Rotate": ("rotate", float),
     "Scene fade": ("story_fade", float),
     "Captions": ("captions", lambda text: text == "on"),
+    "Init noise": ("init_noise", float),
+    "Count": ("count", int),
 }
 _OPTIONS = {option.label: option for option in ALL_OPTIONS.values()}
 _IGNORED = ("Time", "Version", "Upscale")  # an upscaled picture is painted again at its own size
@@ -60,6 +62,8 @@ def write(resolved: ResolvedRequest, seconds: float, version: str) -> str:
     if request.init_image:
         pairs["Init image"] = Path(request.init_image).name  # the file's name: not where it lives on this machine
         pairs["Init weight"] = request.init_weight
+        if request.init_noise:
+            pairs["Init noise"] = request.init_noise
     if request.image_prompts:
         pairs["Image prompts"] = " | ".join(without_paths(item) for item in request.image_prompts)
     if request.noise_prompts:
@@ -69,6 +73,8 @@ def write(resolved: ResolvedRequest, seconds: float, version: str) -> str:
         pairs |= {"Rotate": request.rotate, "Shift": f"{request.shift[0]:g} {request.shift[1]:g}"}
     if len(request.scenes) > 1:
         pairs |= {"Scene fade": request.story_fade, "Captions": "on" if request.captions else "off"}
+    if request.count > 1:
+        pairs["Count"] = request.count  # a grid: its candidates have the seeds from Seed up
     pairs["Time"] = f"{seconds:.1f}s"
     pairs["Version"] = f"dreambot {version}"
     line = ", ".join(f"{key}: {_quote(value)}" for key, value in pairs.items())

@@ -25,6 +25,7 @@ from contract.limits import (
     DEFAULT_WIDTH,
     DEFAULT_ZOOM,
 )
+from contract.registry import upscaler_names
 
 EVENTS_FD_VARIABLE = "DREAMBOT_EVENTS_FD"  # the engine writes its events to this descriptor (default: stdout)
 BOT_PID_VARIABLE = "DREAMBOT_BOT_PID"  # the process the engine serves; it stops when that one is gone
@@ -47,6 +48,7 @@ class RenderRequest:
     optimizer: str = DEFAULT_OPTIMIZER
     init_image: str | None = None
     init_weight: float = 0.0
+    init_noise: float = 0.0  # share of the seed's noise mixed into the init image: a variation's strength
     image_prompts: tuple[str, ...] = ()
     noise_prompts: tuple[str, ...] = ()
     preview_every: int = DEFAULT_PREVIEW_EVERY
@@ -59,6 +61,7 @@ class RenderRequest:
     shift: tuple[float, float] = (0.0, 0.0)  # pixels per frame, right and down
     story_fade: float = DEFAULT_STORY_FADE  # share of a scene's steps over which its prompt takes over
     captions: bool = False  # a story's film shows each scene's line
+    count: int = 1  # candidates painted as one batch, seeds ``seed`` to ``seed + count - 1``
 
     @property
     def scenes(self) -> list[str]:
@@ -72,6 +75,18 @@ class RenderRequest:
     @property
     def total_steps(self) -> int:
         return total_steps(self.steps, self.zoom_frames, self.steps_per_frame)
+
+    @property
+    def candidates(self) -> list[RenderRequest]:
+        """Each candidate of a set as the request that paints it alone (a single request: itself)."""
+        if self.count == 1:
+            return [self]
+        return [dataclasses.replace(self, seed=self.seed + index, count=1) for index in range(self.count)]
+
+    @property
+    def is_upscale(self) -> bool:
+        """A 4x upscale of ``init_image`` by the upscaler ``model``, queued like a painting."""
+        return self.model in upscaler_names()
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -113,11 +128,14 @@ class Event:
     job_id: str
     kind: ClassVar[str] = "event"
     _bytes_fields: ClassVar[tuple[str, ...]] = ()
+    _bytes_lists: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for name in self._bytes_fields:
             data[name] = _encode_bytes(data[name])
+        for name in self._bytes_lists:
+            data[name] = [_encode_bytes(item) for item in data[name]]
         data["kind"] = self.kind
         return data
 
@@ -131,6 +149,8 @@ class Event:
             raise ValueError(f"unknown event kind {kind!r}") from None
         for name in cls._bytes_fields:
             values[name] = _decode_bytes(values[name])
+        for name in cls._bytes_lists:
+            values[name] = tuple(_decode_bytes(item) for item in values.get(name, ()))
         if "losses" in values:
             values["losses"] = tuple(values["losses"])
         return cls(**values)
@@ -176,14 +196,20 @@ class Progress(Event):
 
 @dataclass(frozen=True)
 class Finished(Event):
-    """The final PNG (with its ``parameters`` chunk) and, if asked for, the run as a GIF."""
+    """The final PNG (with its ``parameters`` chunk) and, if asked for, the run as an MP4.
+
+    A set (``count`` above 1) finishes with the grid as ``png`` and each candidate's own PNG in
+    ``candidates``, in seed order.
+    """
 
     png: bytes = b""
     seconds: float = 0.0
     losses: tuple[float, ...] = field(default_factory=tuple)
     animation: bytes | None = None
+    candidates: tuple[bytes, ...] = ()
     kind: ClassVar[str] = "finished"
     _bytes_fields: ClassVar[tuple[str, ...]] = ("png", "animation")
+    _bytes_lists: ClassVar[tuple[str, ...]] = ("candidates",)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,17 @@ from contract import registry
 from contract.errors import BadRequest, WeightsError
 from contract.families import Family
 from contract.films import check_film
-from contract.limits import IMAGE_FORMATS, MAX_CUTN, MAX_IMAGE_PIXELS, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE, OPTIMIZERS
+from contract.limits import (
+    IMAGE_FORMATS,
+    MAX_COUNT,
+    MAX_CUTN,
+    MAX_IMAGE_PIXELS,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_STEPS,
+    MIN_SIDE,
+    OPTIMIZERS,
+)
 from contract.models import PERCEPTOR_KIND, ModelSpec
 from contract.options import Value
 from contract.prompts import parse_item, parse_noise_prompt, parse_prompts
@@ -106,25 +116,21 @@ def validate(request: RenderRequest) -> ResolvedRequest:
         raise BadRequest(f"{request.model} is a perceptor, not a generator; generators: {', '.join(registry.generator_names())}")
     family = registry.family_of(spec)
     options = family.resolve_options(request.model, request.options)
-    if "/" not in request.perceptor and request.perceptor not in registry.REGISTRY:
-        raise BadRequest(
-            f"perceptor {request.perceptor!r} must be tiny-clip or an open_clip MODEL/PRETRAINED pair, e.g. ViT-B-32/openai"
-        )
+    check_perceptor(request.perceptor)
     if not 1 <= request.steps <= MAX_STEPS:
         raise BadRequest(f"steps must be between 1 and {MAX_STEPS}, not {request.steps}")
     if request.total_steps > MAX_STEPS:
         raise BadRequest(f"the film takes {request.total_steps} steps in all, more than {MAX_STEPS}; use fewer frames or steps")
     check_size(spec, request.width, request.height)
-    if not 1 <= request.cutn <= MAX_CUTN:
-        raise BadRequest(f"cutn must be between 1 and {MAX_CUTN}, not {request.cutn}")
-    for name, value in (("cut_pow", request.cut_pow), ("lr", request.lr)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise BadRequest(f"{name} must be a positive number, not {value}")
-    if request.optimizer not in OPTIMIZERS:
-        raise BadRequest(f"optimizer {request.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+    check_knobs(request)
     if request.preview_every < 1:
         raise BadRequest("preview_every must be at least 1")
     check_seed(request.seed)
+    check_set(request)
+    if not 0 <= request.init_noise <= 1:
+        raise BadRequest(f"init_noise must be between 0 and 1, not {request.init_noise}")
+    if request.init_noise and not request.init_image:
+        raise BadRequest("init_noise mixes noise into an init image; give one")
     if request.init_image:
         open_image(request.init_image)
     for item in request.image_prompts:
@@ -132,6 +138,43 @@ def validate(request: RenderRequest) -> ResolvedRequest:
     for item in request.noise_prompts:
         parse_noise_prompt(item)
     return ResolvedRequest(request, spec, family, options, family.learning_rate(request.lr))
+
+
+def check_perceptor(name: str) -> None:
+    if "/" not in name and name not in registry.REGISTRY:
+        raise BadRequest(f"perceptor {name!r} must be tiny-clip or an open_clip MODEL/PRETRAINED pair, e.g. ViT-B-32/openai")
+
+
+def check_knobs(request: RenderRequest) -> None:
+    """The loop's knobs, the same for the command line and /dream's advanced options."""
+    if not 1 <= request.cutn <= MAX_CUTN:
+        raise BadRequest(f"cutn must be between 1 and {MAX_CUTN}, not {request.cutn}")
+    for name, value in (("cut_pow", request.cut_pow), ("lr", request.lr)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise BadRequest(f"{name} must be a positive number, not {value}")
+    if not (math.isfinite(request.init_weight) and request.init_weight >= 0):
+        raise BadRequest(f"init_weight must be 0 or more, not {request.init_weight}")
+    if request.optimizer not in OPTIMIZERS:
+        raise BadRequest(f"optimizer {request.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+
+
+def check_set(request: RenderRequest) -> None:
+    """A set paints 1 to ``MAX_COUNT`` candidates, all stills, all seeds in range."""
+    if not 1 <= request.count <= MAX_COUNT:
+        raise BadRequest(f"count must be between 1 and {MAX_COUNT}, not {request.count}")
+    if request.count > 1 and request.is_film:
+        raise BadRequest("a zoom or a story is one film; it is not painted as several candidates")
+    if request.seed + request.count - 1 > MAX_SEED:
+        raise BadRequest(f"the candidates' seeds run from the seed up; the last may be at most {MAX_SEED}")
+
+
+def validate_upscale(request: RenderRequest) -> None:
+    """An upscale job names an upscaler as its model and the picture as its init image."""
+    if not request.is_upscale:
+        raise BadRequest(f"unknown upscaler {request.model!r}; upscalers: {', '.join(registry.upscaler_names())}")
+    if not request.init_image:
+        raise BadRequest("an upscale needs the picture to upscale")
+    open_image(request.init_image)
 
 
 def check_seed(seed: int) -> None:

@@ -9,13 +9,18 @@ worker's announcement. Plain data, so both sides agree without importing each ot
 - ``dreambot.progress.<job>``: progress and previews (plain NATS: a lost preview is replaced by the next);
 - ``dreambot.cancel.<job>``: a cancel for the worker running the job;
 - ``dreambot.workers.<worker>``: each worker's announcement, every ``HEARTBEAT`` seconds;
-- object store ``RESULTS``: a finished job's event (PNG and animation) under the job's id, too big for a message.
+- object store ``RESULTS``: a finished job's event (PNG and animation) under the job's id, too big for a message,
+  and the pictures a job starts from or steers towards (``input_key``), which live on the bot's disk:
+  the worker fetches them into a folder of its own and removes them when the job is done.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import asdict, dataclass
+
+from contract.protocol import RenderRequest
 
 JOBS_STREAM = "DREAMBOT_JOBS"
 EVENTS_STREAM = "DREAMBOT_EVENTS"
@@ -40,6 +45,22 @@ def subject(kind: str, name: str) -> str:
 
 def job_subject(model: str, job_id: str) -> str:
     return f"{subject('jobs', model)}.{token(job_id)}"
+
+
+def input_key(job_id: str, number: int) -> str:
+    """Where picture ``number`` of a job's inputs waits in the object store."""
+    return f"{token(job_id)}.input.{number}"
+
+
+def inputs(request: RenderRequest) -> list[str]:
+    """The files a request names on the bot's disk: its init image, then its image prompts."""
+    return ([request.init_image] if request.init_image else []) + list(request.image_prompts)
+
+
+def with_inputs(request: RenderRequest, paths: list[str]) -> RenderRequest:
+    """``request`` naming ``paths`` (in the order of ``inputs``) instead of its own files."""
+    init, prompts = (paths[0], paths[1:]) if request.init_image else (None, paths)
+    return dataclasses.replace(request, init_image=init, image_prompts=tuple(prompts))
 
 
 def model_consumer(model: str) -> str:

@@ -335,7 +335,7 @@ class Engine:
         init = None
         if request.init_image:
             init = resize_image(image_tensor(open_image(request.init_image), self.device), request.width, request.height)
-            generator.init_from_image(init)
+            generator.init_from_image(with_noise(init, request.init_noise, request.seed) if request.init_noise else init)
         return generator, make_cutouts, init
 
     @staticmethod
@@ -387,6 +387,13 @@ class Engine:
             noise = torch.randn(1, dim, generator=torch.Generator().manual_seed(seed))
             targets.append(Target(F.normalize(noise, dim=-1).to(self.device), weight))
         return targets
+
+
+def with_noise(image: torch.Tensor, share: float, seed: int) -> torch.Tensor:
+    """``image`` with ``share`` of the seed's uniform noise mixed in: where a variation starts. The noise
+    has its own generator, so the seed's main random stream (cutouts, the painter's start) is untouched."""
+    noise = torch.rand(image.shape, generator=torch.Generator().manual_seed(seed)).to(image.device, image.dtype)
+    return image.lerp(noise, share)
 
 
 def key_frames(request: RenderRequest) -> int:

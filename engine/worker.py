@@ -79,16 +79,7 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
     job_id = command["job_id"]
     try:
         request = RenderRequest.from_dict(command["request"])
-        engine.load(request)
-        channel.send(Started(job_id, request.total_steps))
-        result = engine.render(
-            request,
-            on_progress=channel.send,
-            should_stop=lambda: job_id in cancelled,
-            video=bool(command.get("animation")),
-            job_id=job_id,
-        )
-        channel.send(Finished(job_id, result.png, result.seconds, tuple(result.losses), result.video))
+        channel.send(paint(engine, job_id, request, channel, lambda: job_id in cancelled, bool(command.get("animation"))))
     except JobCancelled as error:
         channel.send(Cancelled(job_id, error.step))
     except OutOfMemory as error:
@@ -105,6 +96,24 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
     finally:
         cancelled.discard(job_id)
         _release_memory()
+
+
+def paint(engine, job_id: str, request: RenderRequest, channel: Channel, should_stop, video: bool) -> Finished:
+    """The job's final event: an upscale, a set of candidates, or one picture (or film)."""
+    from engine.sets import render_set
+    from engine.upscale import upscale_request
+
+    if request.is_upscale:
+        channel.send(Started(job_id, 1))
+        png, seconds = upscale_request(engine, request)
+        return Finished(job_id, png, seconds)
+    engine.load(request)
+    channel.send(Started(job_id, request.total_steps))
+    if request.count > 1:
+        done = render_set(engine, request, channel.send, should_stop, job_id)
+        return Finished(job_id, done.png, done.seconds, tuple(done.losses), candidates=tuple(done.candidates))
+    result = engine.render(request, on_progress=channel.send, should_stop=should_stop, video=video, job_id=job_id)
+    return Finished(job_id, result.png, result.seconds, tuple(result.losses), result.video)
 
 
 def next_command(jobs: queue.Queue, parent: int) -> dict[str, Any] | None:

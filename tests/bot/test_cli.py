@@ -13,7 +13,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from bot.config import ConfigError, load_config
+from contract import parameters
 from contract.protocol import RenderRequest
+from engine.sets import GAP
 
 
 def dreambot(*args: str, weights_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -103,6 +105,9 @@ def test_render_with_each_new_painter(engine, weights_dir, tmp_path, model, size
         (["x", "--model", "tiny-vqgan", "--init-image", "missing.png"], "does not exist"),
         (["x"], "dreambot weights download vqgan-imagenet-f16-16384"),
         (["x", "--model", "tiny-vqgan", "--speed", "turbo"], "speed 'turbo' must start with fast or plain"),
+        (["x", "--model", "tiny-vqgan", "--count", "5"], "count must be between 1 and 4, not 5"),
+        (["x", "--model", "tiny-vqgan", "--count", "2", "--video", "a.mp4"], "leave them out with --count"),
+        (["x", "--model", "tiny-vqgan", "--init-noise", "0.3"], "mixes noise into an init image"),
         (["x", "--model", "tiny-vqgan", "--speed", "fast,-warp"], "'-warp' in speed 'fast,-warp' is not +SWITCH or -SWITCH"),
     ],
 )
@@ -195,6 +200,22 @@ def test_a_picture_is_painted_again_from_its_png(weights_dir, tmp_path):
     assert other.returncode == 0, other.stderr
     assert Image.open(tmp_path / "other.png").tobytes() != pixels[0]
     assert "Seed: 5" in Image.open(tmp_path / "other.png").text["parameters"]
+
+
+def test_a_set_writes_its_grid_and_each_candidate_and_is_painted_again_from_the_grid(weights_dir, tmp_path):
+    args = ["--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--steps", "4", "--size", "24x16", "--seed", "30"]
+    args += ["--count", "3", "--out", "set.png", "--json"]
+    first = dreambot("render", "a harbour", *args, weights_dir=weights_dir, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert summary["count"] == 3 and summary["candidates"] == ["set-1.png", "set-2.png", "set-3.png"]
+    seeds = [parameters.read(Image.open(tmp_path / f"set-{n}.png").text["parameters"])["seed"] for n in (1, 2, 3)]
+    assert seeds == [30, 31, 32]
+    assert Image.open(tmp_path / "set.png").size == (2 * 24 + GAP, 2 * 16 + GAP)
+    again = dreambot("render", "--from", "set.png", "--out", "again.png", weights_dir=weights_dir, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert Image.open(tmp_path / "again.png").tobytes() == Image.open(tmp_path / "set.png").tobytes()
+    assert (tmp_path / "again-3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_pictures_that_cannot_be_painted_again_say_why(weights_dir, tmp_path):

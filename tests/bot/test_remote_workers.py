@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import signal
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.js.errors import NotFoundError
+from PIL import Image
 
 from bot.config import QueueConfig
 from bot.dispatch import Dispatcher
@@ -24,7 +27,7 @@ from bot.remote_worker import MAX_DELIVERIES, claim_config
 from bot.scheduler import Scheduler
 from bot.store import Store
 from contract.protocol import RenderRequest
-from contract.wire import JOBS_STREAM, job_subject, model_consumer
+from contract.wire import JOBS_STREAM, RESULTS_BUCKET, job_subject, model_consumer
 from tests.support.nats import NatsServer
 from tests.support.processes import ROOT
 
@@ -40,6 +43,7 @@ class Notes:
         self.steps: dict[str, list[int]] = {}
         self.ended: dict[str, str] = {}
         self.posted: list[str] = []  # every finished picture posted, in order
+        self.pictures: dict[str, bytes] = {}
 
     async def started(self, job: Job) -> None:
         pass
@@ -54,6 +58,7 @@ class Notes:
         assert png.startswith(b"\x89PNG")
         self.ended[job.id] = "done"
         self.posted.append(job.id)
+        self.pictures[job.id] = png
         await self.store.mark_shown(job.id, job.state)
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:
@@ -82,6 +87,12 @@ async def start_worker(folder: Path, url: str, name: str, models: list[str]) -> 
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "worker", "--config", str(config), cwd=folder, env=env, stdout=log, stderr=log
     )
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (a worker's engine), from /proc."""
+    listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in listed]
 
 
 async def until(condition, timeout: float = 60.0) -> None:
@@ -187,18 +198,47 @@ async def test_two_workers_paint_every_members_jobs(cluster):
     assert set(states.values()) == {JobState.DONE}
 
 
+async def test_the_pictures_a_job_names_on_the_bots_disk_travel_to_the_worker(cluster, tmp_path, monkeypatch):
+    """An upscale (a picture on the bot's disk, named by a path the worker cannot resolve: it runs in another
+    folder) goes to the worker that holds the upscaler, through the object store, and comes back 4x."""
+    monkeypatch.chdir(tmp_path)
+    await cluster.worker("upscaler", ["tiny-esrgan"])
+    Path("bot-files").mkdir()
+    Image.effect_noise((16, 12), 60).convert("RGB").save("bot-files/result.png")
+    request = RenderRequest("a castle", model="tiny-esrgan", width=16, height=12, steps=1, init_image="bot-files/result.png")
+    job = await cluster.store.add_job(Job(os.urandom(8).hex(), 1, 2, 1, "member1", request))
+    cluster.scheduler.wake()
+    await until(lambda: job.id in cluster.notes.ended, 90)
+    assert cluster.notes.ended[job.id] == "done"
+    assert Image.open(io.BytesIO(cluster.notes.pictures[job.id])).size == (64, 48)
+    assert "fetched 1 input picture(s)" in (tmp_path / "upscaler" / "worker.log").read_text()
+    store = await nats.connect(cluster.nats.url)
+    try:
+        left = [info.name for info in await (await store.jetstream().object_store(RESULTS_BUCKET)).list(ignore_deletes=True)]
+    except NotFoundError:  # nothing at all is left
+        left = []
+    finally:
+        await store.close()
+    assert not [name for name in left if ".input." in name]
+
+
 @pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "hung"])
 async def test_a_lost_worker_loses_its_job_to_another_once_its_claim_lapses(cluster, fault):
     await cluster.worker("lost", ["tiny-vqgan"])
     job = await cluster.submit(1, "a lighthouse", steps=400)
     await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2, 60)
     await cluster.worker("rescuer", ["tiny-vqgan"])
-    cluster.workers["lost"].send_signal(fault)
+    # The whole machine fails: the worker and its engine (a hung worker's engine would otherwise go on
+    # painting the lost job, on the CPU the rescuer needs).
+    lost = [*children(cluster.workers["lost"].pid), cluster.workers["lost"].pid]
+    for pid in lost:
+        os.kill(pid, fault)
     try:
         await until(lambda: job.id in cluster.notes.ended, 120)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            cluster.workers["lost"].send_signal(signal.SIGCONT)
+        for pid in lost:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
     assert cluster.notes.ended[job.id] == "done" and "rescuer" in cluster.notes.painters[job.id]
 
 

@@ -40,7 +40,9 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
     assert (story["fade"]["type"], story["fade"]["min_value"], story["fade"]["max_value"]) == (10, 0.0, 1.0)
     dream = {o["name"]: o for o in emulator.commands["dream"]["options"]}
     assert dream["prompt"]["required"] and dream["init_image"]["type"] == 11
-    assert [o for o in dream if not dream[o].get("required")] == ["seed", "steps", "size", "model", "init_image"]
+    assert [o for o in dream if not dream[o].get("required")] == [
+        "seed", "steps", "size", "model", "init_image", "count", "negative", "image_prompt", "options",
+    ]  # fmt: skip
     process.send_signal(signal.SIGTERM)
     code, output = await finish(process)
     assert code == 0, output

@@ -22,7 +22,7 @@ from PIL import Image
 from bot.config import QueueConfig
 from bot.jobs import Job
 from contract.protocol import RenderRequest
-from tests.support.discord_bot import EPHEMERAL, dream, job_id_of, option, running_bot, settings
+from tests.support.discord_bot import EPHEMERAL, dream, job_id_of, option, refused, running_bot, settings
 from tests.support.discord_emulator import Member
 
 
@@ -59,7 +59,7 @@ async def test_dream_answers_at_once_then_shows_previews_and_the_final_png(bot, 
     assert png.info["parameters"].startswith("a magic fairy house\nSteps: 12, Seed: 7, Size: 32x32, Model: tiny-vqgan")
     assert final["image"]["url"] == "attachment://dream-7.png"
     buttons = [b["custom_id"] for row in message["components"] for b in row["components"]]
-    assert buttons == [f"dream:again:{job}", f"dream:gif:{job}"]
+    assert buttons == [f"dream:{action}:{job}" for action in ("again", "vary", "restyle", "upscale", "gif")]
 
     assert not emulator.calls_to("PATCH", "/webhooks/") and not emulator.calls_to("POST", "/webhooks/")
     assert all(c.json.get("allowed_mentions") == {"parse": []} for c in emulator.calls_to("POST", "/channels/") if c.json)
@@ -210,18 +210,6 @@ def bomb_png(side: int = 30_000) -> bytes:
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
     rows = zlib.compress(b"\0" * (side * 3 + 1) * 4)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
-
-
-async def refused(emulator, bot, name: str, options: list[dict], member: Member | None = None, **kwargs) -> str:
-    before = len(await bot.store.queued()) + len(await bot.store.running())
-    messages = len(emulator.messages)
-    interaction = await emulator.slash(name, options, member=member, **kwargs)
-    text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
-    assert emulator.reply_flags(interaction) & EPHEMERAL, text
-    assert len(await bot.store.queued()) + len(await bot.store.running()) == before, f"something was queued: {text}"
-    posted = list(emulator.messages.values())[messages:]
-    assert posted and all(m["flags"] & EPHEMERAL for m in posted), "only ephemeral answers may be posted"
-    return text
 
 
 @pytest.mark.parametrize(

@@ -54,3 +54,18 @@ async def dream(emulator: DiscordEmulator, prompt: str, *options: dict, member: 
     """Send /dream and wait for the answer; returns the interaction id and the answer's text."""
     interaction = await emulator.slash("dream", [option("prompt", prompt), *options], member=member)
     return interaction, await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+
+
+async def refused(
+    emulator: DiscordEmulator, bot: DreamBot, name: str, options: list[dict], member: Member | None = None, **kwargs
+) -> str:
+    """Send a command that must be refused: its answer is ephemeral and nothing is queued or posted in the open."""
+    before = len(await bot.store.queued()) + len(await bot.store.running())
+    messages = len(emulator.messages)
+    interaction = await emulator.slash(name, options, member=member, **kwargs)
+    text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+    assert emulator.reply_flags(interaction) & EPHEMERAL, text
+    assert len(await bot.store.queued()) + len(await bot.store.running()) == before, f"something was queued: {text}"
+    posted = list(emulator.messages.values())[messages:]
+    assert posted and all(m["flags"] & EPHEMERAL for m in posted), "only ephemeral answers may be posted"
+    return text

@@ -210,6 +210,34 @@ class DiscordEmulator:
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction_id
 
+    def modal_of(self, interaction_id: int) -> dict | None:
+        """The modal the bot answered an interaction with (response type 9), if it did."""
+        for call in self.calls_to("POST", f"/interactions/{interaction_id}/"):
+            if call.json.get("type") == 9:
+                return call.json["data"]
+        return None
+
+    async def submit_modal(self, modal: dict, values: dict[str, str], member: Member) -> int:
+        """Fill in and submit a modal the bot showed; returns the interaction id."""
+        interaction_id = self.snowflake()
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": field["custom_id"], "value": values[field["custom_id"]]}]}
+            for row in modal["components"]
+            for field in row["components"]
+        ]
+        data = {"custom_id": modal["custom_id"], "components": rows}
+        await self.dispatch("INTERACTION_CREATE", self._interaction(interaction_id, 5, data, member, self.channel_id))
+        return interaction_id
+
+    async def autocomplete(self, name: str, options: list[dict], focused: str, member: Member) -> list[dict]:
+        """Type into option ``focused`` of command ``name``; returns the choices the bot offers."""
+        interaction_id = self.snowflake()
+        typed = [{**o, "focused": True} if o["name"] == focused else o for o in options]
+        data = {"id": self.commands[name]["id"], "name": name, "type": 1, "options": typed, "guild_id": str(self.guild_id)}
+        await self.dispatch("INTERACTION_CREATE", self._interaction(interaction_id, 4, data, member, self.channel_id))
+        await self.wait_for(lambda: self.calls_to("POST", f"/interactions/{interaction_id}/"), 10)
+        return self.calls_to("POST", f"/interactions/{interaction_id}/")[0].json["data"]["choices"]
+
     def _interaction(self, interaction_id: int, kind: int, data: dict, member: Member, channel_id: int) -> dict:
         return {
             "id": str(interaction_id), "application_id": str(self.app_id), "type": kind, "token": f"token-{interaction_id}",
