@@ -12,6 +12,7 @@ between processes, and taking turns makes the ratios immune to that.
     python -m bench.bench_engine --steps 2                                      # plain and fast, 256 and 512
     python -m bench.bench_engine --cases vqgan:256 --speeds plain plain,+channels_last fast --interleave 3
     python -m bench.bench_engine --cases vqgan:256 --speeds fast --batches 1 2 4 --interleave 3   # images/hour
+    python -m bench.bench_engine --cases vqgan:256 vqgan-codebook:256 --speeds fast --interleave 2    # codebook sampling
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import time
 from contract.limits import DEFAULT_OPTIMIZER, DEFAULT_STEPS
 
 DEFAULT_CASES = ["vqgan:256", "vqgan:512", "biggan:256", "biggan:512", "siren:256", "siren:512", "pixels:256", "pixels:512"]
+VARIANTS = {"vqgan-codebook": ("vqgan", {"sampling": "codebook"})}  # a case name for a family run with other options
 IMAGE_STEPS = DEFAULT_STEPS  # steps of one picture (the default request), for images per hour
 VQGAN_F16_16384 = {
     "model": {
@@ -102,23 +104,25 @@ def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int,
     if len({speed.compile for speed in speeds}) > 1:
         raise SystemExit("a compiled module cannot be uncompiled: measure +compile and its reference without --interleave")
     torch.manual_seed(0)
-    record = FAMILIES[family]
+    base, options = VARIANTS.get(family, (family, {}))
+    record = FAMILIES[base]
     painter = load_attribute(record.painter)
-    net = network(family, size)
+    net = network(base, size)
     if net is not None:
         net = prepare_network(net, record.network, speeds[0], device)
     clip = open_clip.create_model("ViT-B-32", force_quick_gelu=True)
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
     perceptor = prepare_perceptor(Perceptor(clip, tokenizer, (0.5,) * 3, (0.25,) * 3), speeds[0], device)
     targets = [Target(perceptor.encode_text(["a magic fairy house, unreal engine"]))]
-    options = {o.name: o.default for o in record.options}
+    options = {o.name: o.default for o in record.options} | options
+    lr = record.learning_rate(None, options)
 
     def optimizations_for(speed: Speed, batch: int) -> list[Optimization]:
         optimizations = []
         for _ in range(batch):
             generator = painter(net, size, size, device, **options)
             generator.checkpoint = speed.checkpoint_for(size, size)
-            optimizer = make_optimizer(DEFAULT_OPTIMIZER, generator.parameters(), record.lr)
+            optimizer = make_optimizer(DEFAULT_OPTIMIZER, generator.parameters(), lr)
             cutouts = MakeCutouts(perceptor.input_size, cutn, batched=speed.batched_cutouts)
             rng = torch.get_rng_state() if batch > 1 else None
             optimizations.append(Optimization(generator, targets, optimizer, cutouts, 1, report_every=10, rng=rng))

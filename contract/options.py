@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from contract.errors import BadRequest
 
-Value = int | float
+Value = int | float | str
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class Option:
         return self.name.replace("_", " ").capitalize()
 
     def check(self, value: object) -> Value:
+        if self.kind is str:
+            if not isinstance(value, str) or not self.accepts(value):
+                raise BadRequest(f"{self.name} must be {self.allowed}, not {value!r}")
+            return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise BadRequest(f"{self.name} must be a number, not {value!r}")
         if self.kind is int and value != int(value):

@@ -137,7 +137,7 @@ def validate(request: RenderRequest) -> ResolvedRequest:
         open_image(parse_item(item).text)
     for item in request.noise_prompts:
         parse_noise_prompt(item)
-    return ResolvedRequest(request, spec, family, options, family.learning_rate(request.lr))
+    return ResolvedRequest(request, spec, family, options, family.learning_rate(request.lr, options))
 
 
 def check_perceptor(name: str) -> None:

@@ -124,10 +124,15 @@ def decode_in_segments(decoder: Decoder, h: torch.Tensor) -> torch.Tensor:
     return segment(True, _head, decoder, h)
 
 
+def nearest_codes(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """The index of the nearest code for each vector of ``x`` (channels last)."""
+    d = x.pow(2).sum(dim=-1, keepdim=True) + codebook.pow(2).sum(dim=1) - 2 * x @ codebook.T
+    return d.argmin(dim=-1)
+
+
 def vector_quantize(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     """Nearest code for each vector of ``x`` (channels last), with a straight-through gradient."""
-    d = x.pow(2).sum(dim=-1, keepdim=True) + codebook.pow(2).sum(dim=1) - 2 * x @ codebook.T
-    x_q = codebook[d.argmin(dim=-1)]
+    x_q = codebook[nearest_codes(x, codebook)]
     return x + (x_q - x).detach()
 
 

@@ -67,7 +67,12 @@ def test_render_json_summary(weights_dir, tmp_path):
 
 @pytest.mark.parametrize(
     ("model", "size", "options"),
-    [("tiny-biggan", None, ["--truncation", "0.8"]), ("siren", "64x64", ["--layers", "6"]), ("pixels", "64x64", [])],
+    [
+        ("tiny-biggan", None, ["--truncation", "0.8"]),
+        ("siren", "64x64", ["--layers", "6"]),
+        ("pixels", "64x64", []),
+        ("tiny-vqgan", "64x64", ["--sampling", "codebook"]),
+    ],
 )
 def test_render_with_each_new_painter(engine, weights_dir, tmp_path, model, size, options):
     """The issue's acceptance commands: each writes a PNG of the right size, and paints what the engine paints
@@ -86,7 +91,8 @@ def test_render_with_each_new_painter(engine, weights_dir, tmp_path, model, size
     assert f"Model: {model}" in parameters
     if options:
         name, value = options
-        assert summary["options"] == {name[2:]: float(value) if "." in value else int(value)}
+        typed = value if value.isalpha() else float(value) if "." in value else int(value)
+        assert summary["options"] == {name[2:]: typed}
         assert f"{name[2:].capitalize()}: {value}" in parameters
 
 

@@ -3,6 +3,8 @@ refused with a message that names the bound."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -54,7 +56,8 @@ def picture(tmp_path) -> str:
         ({"optimizer": "lion"}, "optimizer 'lion' is not one of adam, adamw, sgd"),
         ({"preview_every": 0}, "preview_every must be at least 1"),
         ({"seed": -1}, f"the seed must be between 0 and {MAX_SEED}, not -1"),
-        ({"options": {"gain": 2}}, "tiny-vqgan has no option 'gain'; it takes none"),
+        ({"options": {"gain": 2}}, "tiny-vqgan has no option 'gain'; its options are sampling, codebook_temperature"),
+        ({"options": {"sampling": "both"}}, "sampling must be z\\+quantize or codebook, not 'both'"),
         ({"init_image": "/no/such/file.png"}, "image '/no/such/file.png' does not exist or is not a file"),
         ({"image_prompts": ("/no/such.png:2",)}, "image '/no/such.png' does not exist or is not a file"),
         ({"noise_prompts": ("x",)}, "noise prompt 'x' must look like SEED or SEED:WEIGHT"),
@@ -72,9 +75,12 @@ def test_a_request_at_every_bound_passes_and_resolves_once(picture):
     )  # fmt: skip
     resolved = validate(edge)
     assert resolved.request is edge and resolved.spec is lookup("tiny-vqgan") and resolved.family.name == "vqgan"
-    assert resolved.lr == 1e-9 and resolved.options == {}
+    assert resolved.lr == 1e-9 and resolved.options == {"sampling": "z+quantize", "codebook_temperature": 1.0}
     assert validate(request(perceptor="ViT-B-32/openai")).request.perceptor == "ViT-B-32/openai", "open_clip names pass"
     assert validate(request(steps=1, cutn=1, seed=0, width=MIN_SIDE)).lr == 0.1, "the family's rate when none is given"
+    codebook = request(steps=1, options={"sampling": "codebook"})
+    assert validate(codebook).lr == 0.5, "codebook sampling's own rate"
+    assert validate(dataclasses.replace(codebook, lr=0.2)).lr == 0.2, "a rate given wins"
 
 
 def test_family_options_resolve_with_their_defaults():

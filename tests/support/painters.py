@@ -9,7 +9,8 @@ from contract.protocol import RenderRequest
 CPU = torch.device("cpu")
 SMALL_SIREN = {"layers": 4, "hidden_width": 64}
 # Each painter at its tiny smoke-test settings: (model, size, options).
-PAINTERS = [("tiny-biggan", 64, {}), ("siren", 64, SMALL_SIREN), ("pixels", 64, {})]
+CODEBOOK = {"sampling": "codebook"}
+PAINTERS = [("tiny-biggan", 64, {}), ("siren", 64, SMALL_SIREN), ("pixels", 64, {}), ("tiny-vqgan", 64, CODEBOOK)]
 
 
 def request(model: str, size: int, options: dict, **overrides) -> RenderRequest:

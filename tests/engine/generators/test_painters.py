@@ -51,7 +51,10 @@ def test_any_size(engine, model, width, height):
         ("siren", 64, {"layers": 1}, "layers must be between 2 and 64"),
         ("siren", 64, {"layers": "many"}, "layers must be a number"),
         ("pixels", 64, {"truncation": 0.5}, "pixels has no option 'truncation'; its options are decay_power"),
-        ("tiny-vqgan", 32, {"layers": 4}, "tiny-vqgan has no option 'layers'; it takes none"),
+        ("tiny-vqgan", 32, {"layers": 4}, "tiny-vqgan has no option 'layers'; its options are sampling, codebook_temperature"),
+        ("tiny-vqgan", 32, {"sampling": "random"}, "sampling must be z\\+quantize or codebook, not 'random'"),
+        ("tiny-vqgan", 32, {"sampling": 2}, "sampling must be z\\+quantize or codebook, not 2"),
+        ("tiny-vqgan", 32, {"sampling": "codebook", "codebook_temperature": 0}, "codebook_temperature must be above 0"),
         ("pixels", 8, {}, "width 8 is out of range: pixels makes sides from 16"),
     ],
 )
