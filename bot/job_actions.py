@@ -13,7 +13,7 @@ import dataclasses
 import io
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import discord
@@ -117,32 +117,28 @@ class JobActions:
     async def again(self, original: Job, user: Someone) -> Job:
         """🔁: the same prompt with a new seed, owned by whoever asked for it, under today's rules of the server."""
         asked = original.request
-        copies = {"init_image": asked.init_image, "image_prompts": asked.image_prompts}
-        pictures = {name: await self._keep(original, value) for name, value in copies.items() if value}
+        init = await self._keep(original, [asked.init_image] if asked.init_image else [], "init image")
+        prompts = await self._keep(original, asked.image_prompts, "image prompt")
 
         async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
             request = build_request(DreamOptions.again(asked), settings, asked.perceptor, asked.preview_every)
             request = dataclasses.replace(request, init_weight=asked.init_weight, init_noise=asked.init_noise)
-            if "init_image" in pictures:
-                path = await self.files.write(self.files.init_image(job_id), pictures["init_image"][0])
+            if init:
+                path = await self.files.write(self.files.init_image(job_id), init[0])
                 request = dataclasses.replace(request, init_image=str(path))
-            if "image_prompts" in pictures:
-                paths = [
-                    await self.files.write(self.files.image_prompt(job_id, n), data)
-                    for n, data in enumerate(pictures["image_prompts"])
-                ]
+            if prompts:
+                paths = [await self.files.write(self.files.image_prompt(job_id, n), data) for n, data in enumerate(prompts)]
                 request = dataclasses.replace(request, image_prompts=tuple(map(str, paths)))
             return request
 
         return await self._resubmit(original, user, make_request)
 
-    async def _keep(self, original: Job, value: str | tuple[str, ...]) -> list[bytes]:
+    async def _keep(self, original: Job, paths: Sequence[str], what: str) -> list[bytes]:
         """The pictures a job was given (its init image, its image prompts), read again for a job made from it."""
         kept = []
-        for path in [value] if isinstance(value, str) else value:
+        for path in paths:
             picture = await self.files.read(Path(path))
             if picture is None:
-                what = "init image" if path == original.request.init_image else "image prompt"
                 raise Refusal(f"The {what} of job {original.id} was cleaned up; start a new /dream with it.")
             kept.append(picture)
         return kept
