@@ -61,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="paint a dreambot PNG again from its parameters; options given override them",
     )
     render.add_argument("--model", help="generator, e.g. vqgan-imagenet-f16-16384, biggan-deep-256, siren, pixels")
-    render.add_argument("--perceptor", help="open_clip MODEL/PRETRAINED, e.g. ViT-B-32/openai, or tiny-clip")
+    render.add_argument(
+        "--perceptor",
+        help="open_clip MODEL/PRETRAINED, e.g. ViT-B-32/openai, or tiny-clip; A+B averages several perceptors' losses",
+    )
     render.add_argument("--steps", type=int, help=f"optimization steps (1-{MAX_STEPS})")
     render.add_argument("--size", help="WIDTHxHEIGHT, e.g. 256x256 (default: the model's own size, else [defaults] size)")
     render.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
@@ -359,7 +362,7 @@ def cmd_worker(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_weights(args: argparse.Namespace, config: Config) -> int:
-    from contract.registry import KNOWN_PERCEPTORS, REGISTRY
+    from contract.registry import KNOWN_PERCEPTORS, REGISTRY, perceptor_members
     from engine.weights import WeightStore, spec_for
 
     store = WeightStore(Path(config.engine.weights_dir))
@@ -368,16 +371,16 @@ def cmd_weights(args: argparse.Namespace, config: Config) -> int:
         for name in list(REGISTRY) + [n for n in KNOWN_PERCEPTORS if n not in REGISTRY]:
             spec = spec_for(name)
             print(f"{name:28} {spec.family:7} {_weights_state(store, spec):18} {spec.description}")
-        print("any open_clip MODEL/PRETRAINED pair published on Hugging Face works as a perceptor")
+        print("any open_clip MODEL/PRETRAINED pair published on Hugging Face works as a perceptor; A+B is an ensemble")
         return 0
-    spec = spec_for(args.name)
-    if not spec.needs_weights:
-        print(f"{spec.name} needs no weights: it is trained from scratch for each image")
-        return 0
-    if args.action == "path":
-        print(store.folder(spec))
-        return 0
-    print(store.download(spec))
+    for name in perceptor_members(args.name):  # an ensemble "A+B": each of its perceptors
+        spec = spec_for(name)
+        if not spec.needs_weights:
+            print(f"{spec.name} needs no weights: it is trained from scratch for each image")
+        elif args.action == "path":
+            print(store.folder(spec))
+        else:
+            print(store.download(spec))
     return 0
 
 

@@ -34,6 +34,13 @@ PERCEPTORS: tuple[ModelSpec, ...] = (
         (WeightFile(CLIP_CONFIG), WeightFile(CLIP_WEIGHTS)),
         synthetic=True,
     ),
+    ModelSpec(
+        "tiny-clip-48",
+        PERCEPTOR_KIND,
+        "a second random-weight CLIP, smaller input and narrower embeddings, for ensemble smoke tests",
+        (WeightFile(CLIP_CONFIG), WeightFile(CLIP_WEIGHTS)),
+        synthetic=True,
+    ),
 )
 UPSCALERS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -50,6 +57,8 @@ UPSCALERS: tuple[ModelSpec, ...] = (
         synthetic=True,
     ),
 )
+ENSEMBLE_SEPARATOR = "+"  # "ViT-B-32/openai+ViT-B-16/openai": an ensemble that averages its members' losses
+MAX_ENSEMBLE = 4
 KNOWN_PERCEPTORS = ("ViT-B-32/openai", "ViT-B-16/openai", "ViT-L-14/openai", "ViT-B-32/laion2b_s34b_b79k")
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in GENERATORS + PERCEPTORS + UPSCALERS}
 
@@ -58,8 +67,18 @@ def generator_names() -> list[str]:
     return [spec.name for spec in GENERATORS]
 
 
+def perceptor_names() -> list[str]:
+    """The registry's own perceptors (open_clip's are named ``MODEL/PRETRAINED`` instead)."""
+    return [spec.name for spec in PERCEPTORS]
+
+
 def upscaler_names() -> list[str]:
     return [spec.name for spec in UPSCALERS]
+
+
+def perceptor_members(name: str) -> list[str]:
+    """The perceptors a perceptor name is made of: one for a plain name, each member of an ensemble."""
+    return name.split(ENSEMBLE_SEPARATOR)
 
 
 def lookup(name: str) -> ModelSpec:

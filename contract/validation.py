@@ -141,8 +141,19 @@ def validate(request: RenderRequest) -> ResolvedRequest:
 
 
 def check_perceptor(name: str) -> None:
-    if "/" not in name and name not in registry.REGISTRY:
-        raise BadRequest(f"perceptor {name!r} must be tiny-clip or an open_clip MODEL/PRETRAINED pair, e.g. ViT-B-32/openai")
+    """A perceptor name: tiny-clip, an open_clip ``MODEL/PRETRAINED`` pair, or an ensemble ``A+B`` of those."""
+    members = registry.perceptor_members(name)
+    if len(members) > registry.MAX_ENSEMBLE:
+        raise BadRequest(f"an ensemble may join at most {registry.MAX_ENSEMBLE} perceptors, not {len(members)}")
+    if len(set(members)) < len(members):
+        raise BadRequest(f"perceptor ensemble {name!r} names one perceptor twice")
+    for member in members:
+        model, slash, tag = member.partition("/")
+        if not (member in registry.perceptor_names() or (slash and model and tag)):
+            raise BadRequest(
+                f"perceptor {member!r} must be tiny-clip or an open_clip MODEL/PRETRAINED pair, e.g. ViT-B-32/openai "
+                f"(join several with {registry.ENSEMBLE_SEPARATOR} for an ensemble)"
+            )
 
 
 def check_knobs(request: RenderRequest) -> None:

@@ -24,6 +24,7 @@ from engine.generators.base import Generator
 
 class Judge(Protocol):
     input_size: int
+    parts: tuple[int, ...]  # widths of the unit vectors an embedding is made of (several for an ensemble)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor: ...
 
@@ -42,9 +43,14 @@ def spherical_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x - y).norm(dim=-1).div(2).arcsin().pow(2).mul(2)
 
 
-def target_loss(embeds: torch.Tensor, target: Target) -> torch.Tensor:
-    """Mean distance of every cutout to every target embedding, weighted; gradients stop past ``stop``."""
-    d = spherical_distance(embeds[:, None], target.embeds[None])
+def target_loss(embeds: torch.Tensor, target: Target, parts: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Mean distance of every cutout to every target embedding, weighted; gradients stop past ``stop``.
+    Embeddings made of several ``parts`` (an ensemble's) are measured part by part, and the distances averaged."""
+    if parts is None or len(parts) == 1:
+        d = spherical_distance(embeds[:, None], target.embeds[None])
+    else:
+        pairs = zip(embeds.split(parts, dim=-1), target.embeds.split(parts, dim=-1), strict=True)
+        d = torch.stack([spherical_distance(e[:, None], t[None]) for e, t in pairs]).mean(dim=0)
     active = d > target.stop if target.weight > 0 else d < -target.stop
     d = torch.where(active, d, d.detach())
     return target.weight * d.mean()
@@ -98,8 +104,8 @@ class Optimization:
             return True
         return False
 
-    def loss(self, image: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
-        loss = sum(target_loss(embeds, t) for t in self.targets)
+    def loss(self, image: torch.Tensor, embeds: torch.Tensor, parts: tuple[int, ...] | None = None) -> torch.Tensor:
+        loss = sum(target_loss(embeds, t, parts) for t in self.targets)
         if self.init_image is not None and self.init_weight:
             loss = loss + self.init_weight * F.mse_loss(image, self.init_image)
         if (penalty := self.generator.penalty()) is not None:
@@ -138,7 +144,7 @@ def optimize(runs: Sequence[Optimization], perceptor: Judge, speed: Speed = PLAI
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=speed.autocast):
             embeds = perceptor.encode_image(torch.cat(cutouts) if len(cutouts) > 1 else cutouts[0])
         parts = embeds.split([len(c) for c in cutouts])
-        losses = [d.loss(images[i : i + 1], part) for i, (d, part) in enumerate(zip(active, parts, strict=True))]
+        losses = [d.loss(images[i : i + 1], part, perceptor.parts) for i, (d, part) in enumerate(zip(active, parts, strict=True))]
         sum(losses).backward()
         for d, loss in zip(active, losses, strict=True):
             d.optimizer.step()

@@ -12,7 +12,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -32,7 +31,7 @@ from engine.film import SceneBlend, scene_spans, transform
 from engine.generators.base import Generator
 from engine.images import image_tensor, resize_image
 from engine.loop import Optimization, Target, make_optimizer, optimize
-from engine.perceptor import Perceptor, load_perceptor
+from engine.perceptor import AnyPerceptor, Ensemble, Perceptor, load_perceptor, unit_parts
 from engine.video import FilmWriter
 from engine.weights import WeightStore, spec_for
 
@@ -123,7 +122,7 @@ class Engine:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = self.speed.cudnn_benchmark
         self._networks: dict[str, nn.Module | None] = {}
-        self._perceptors: dict[str, Perceptor] = {}
+        self._perceptors: dict[str, AnyPerceptor] = {}
 
     def _load(self, spec: ModelSpec, loader: Callable[[Path], object], main_file: str):
         folder = self.store.ensure(spec)
@@ -148,7 +147,10 @@ class Engine:
                 self._networks[name] = prepare_network(net, network, self.speed, self.device)
         return self._networks[name]
 
-    def perceptor(self, name: str) -> Perceptor:
+    def perceptor(self, name: str) -> AnyPerceptor:
+        """The perceptor ``name``, loaded once; ``A+B`` is an ensemble of its members, each loaded once too."""
+        if len(parts := registry.perceptor_members(name)) > 1 and name not in self._perceptors:
+            self._perceptors[name] = Ensemble([self.perceptor(member) for member in parts])
         if name not in self._perceptors:
             perceptor = self._load(spec_for(name), lambda folder: load_perceptor(name, folder), CLIP_WEIGHTS)
             self._perceptors[name] = prepare_perceptor(perceptor, self.speed, self.device)
@@ -253,7 +255,7 @@ class Engine:
         return RenderResult(task.request, image, png, losses, seconds, task.reel.frames, video, frames)
 
     def _film(
-        self, task: RenderTask, resolved: ResolvedRequest, net: nn.Module | None, perceptor: Perceptor, start: float
+        self, task: RenderTask, resolved: ResolvedRequest, net: nn.Module | None, perceptor: AnyPerceptor, start: float
     ) -> RenderResult | JobCancelled:
         """A story or a zoom: its segments one after another on one painter (see ``contract.films``)."""
         request = task.request
@@ -300,7 +302,7 @@ class Engine:
         task: RenderTask,
         resolved: ResolvedRequest,
         net: nn.Module | None,
-        perceptor: Perceptor,
+        perceptor: AnyPerceptor,
         start: float,
         own_rng: bool,
     ) -> Optimization:
@@ -325,7 +327,7 @@ class Engine:
         )
 
     def _painter(
-        self, request: RenderRequest, resolved: ResolvedRequest, net: nn.Module | None, perceptor: Perceptor
+        self, request: RenderRequest, resolved: ResolvedRequest, net: nn.Module | None, perceptor: AnyPerceptor
     ) -> tuple[Generator, MakeCutouts, torch.Tensor | None]:
         """The request's cutouts and generator, started from its init image if it has one."""
         make_cutouts = MakeCutouts(perceptor.input_size, request.cutn, request.cut_pow, batched=self.speed.batched_cutouts)
@@ -368,12 +370,14 @@ class Engine:
 
         return on_step
 
-    def _text_targets(self, prompt: str, perceptor: Perceptor) -> list[Target]:
+    def _text_targets(self, prompt: str, perceptor: AnyPerceptor) -> list[Target]:
         prompts = parse_prompts(prompt)
         text = perceptor.encode_text([p.text for p in prompts])
         return [Target(text[i : i + 1], p.weight, p.stop) for i, p in enumerate(prompts)]
 
-    def _extra_targets(self, request: RenderRequest, perceptor: Perceptor, make_cutouts: MakeCutouts, dim: int) -> list[Target]:
+    def _extra_targets(
+        self, request: RenderRequest, perceptor: AnyPerceptor, make_cutouts: MakeCutouts, dim: int
+    ) -> list[Target]:
         """Image and noise prompts (the same in every scene of a story)."""
         targets = []
         for item in request.image_prompts:
@@ -385,7 +389,7 @@ class Engine:
         for item in request.noise_prompts:
             seed, weight = parse_noise_prompt(item)
             noise = torch.randn(1, dim, generator=torch.Generator().manual_seed(seed))
-            targets.append(Target(F.normalize(noise, dim=-1).to(self.device), weight))
+            targets.append(Target(unit_parts(noise, perceptor.parts).to(self.device), weight))
         return targets
 
 

@@ -51,6 +51,11 @@ TINY_CLIP_CFG = {
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 32, "patch_size": 16, "head_width": 16},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
 }
+TINY_CLIP_48_CFG = {
+    "embed_dim": 24,
+    "vision_cfg": {"image_size": 48, "layers": 2, "width": 32, "patch_size": 16, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+}
 TINY_BIGGAN_CONFIG = {
     "output_dim": 64,
     "z_dim": 16,
@@ -114,13 +119,13 @@ def save_biggan(folder: Path, config: dict, seed: int = SEED) -> None:
     _atomic(folder / BIGGAN_WEIGHTS, lambda p: torch.save(model.state_dict(), p))
 
 
-def save_clip(folder: Path, seed: int = SEED) -> None:
-    """Write an open_clip ``local-dir`` folder (config + safetensors) for a random tiny CLIP."""
+def save_clip(folder: Path, config: dict, seed: int = SEED) -> None:
+    """Write an open_clip ``local-dir`` folder (config + safetensors) for a random tiny CLIP of ``config``."""
     from safetensors.torch import save_file
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = open_clip.CLIP(**TINY_CLIP_CFG)
+        model = open_clip.CLIP(**config)
         # Patch filters that see only a patch's mean colour, and no positions: a random ViT is then
         # as indifferent to flips and small shifts as a trained CLIP, so the cutout augmentations do
         # not drown its signal and a 30-step smoke run visibly lowers the loss.
@@ -130,7 +135,7 @@ def save_clip(folder: Path, seed: int = SEED) -> None:
             model.visual.positional_embedding.zero_()
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     _atomic(folder / CLIP_WEIGHTS, lambda p: save_file(state, str(p)))
-    clip.write_config(folder, TINY_CLIP_CFG, open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
+    clip.write_config(folder, config, open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
 
 
 def _atomic(path: Path, write) -> None:
@@ -149,7 +154,9 @@ def make(name: str, folder: Path) -> None:
     elif name == "tiny-biggan":
         save_biggan(folder, TINY_BIGGAN_CONFIG)
     elif name == "tiny-clip":
-        save_clip(folder)
+        save_clip(folder, TINY_CLIP_CFG)
+    elif name == "tiny-clip-48":
+        save_clip(folder, TINY_CLIP_48_CFG, seed=SEED + 48)
     elif name == "tiny-esrgan":
         _atomic(folder / ESRGAN_WEIGHTS, lambda p: torch.save({"params_ema": esrgan.random_state(seed=SEED)}, p))
     else:

@@ -36,6 +36,12 @@ def picture(tmp_path) -> str:
         ({"model": "vqgan-nope"}, "unknown model 'vqgan-nope'"),
         ({"model": "tiny-clip"}, "tiny-clip is a perceptor, not a generator; generators: vqgan-imagenet-f16-16384, "),
         ({"perceptor": "clip"}, "perceptor 'clip' must be tiny-clip or an open_clip MODEL/PRETRAINED pair"),
+        ({"perceptor": "tiny-vqgan"}, "perceptor 'tiny-vqgan' must be tiny-clip or an open_clip MODEL/PRETRAINED pair"),
+        ({"perceptor": "ViT-B-32/"}, "perceptor 'ViT-B-32/' must be tiny-clip or an open_clip"),
+        ({"perceptor": "tiny-clip+clip"}, r"perceptor 'clip' must be .* \(join several with \+ for an ensemble\)"),
+        ({"perceptor": "tiny-clip+"}, "perceptor '' must be tiny-clip or"),
+        ({"perceptor": "tiny-clip+tiny-clip"}, "perceptor ensemble 'tiny-clip\\+tiny-clip' names one perceptor twice"),
+        ({"perceptor": "+".join(f"ViT-B-32/{n}" for n in "abcde")}, "an ensemble may join at most 4 perceptors, not 5"),
         ({"width": 33}, r"the model tiny-vqgan makes sides that are multiples of 2; 33x32 is not \(try 32x32\)"),
         ({"height": 39}, r"the model tiny-vqgan makes sides that are multiples of 2; 32x39 is not \(try 32x40\)"),
         ({"model": "vqgan-imagenet-f16-16384", "width": 100}, r"the model .* multiples of 16; 100x32 is not \(try 96x32\)"),
@@ -77,6 +83,7 @@ def test_a_request_at_every_bound_passes_and_resolves_once(picture):
     assert resolved.request is edge and resolved.spec is lookup("tiny-vqgan") and resolved.family.name == "vqgan"
     assert resolved.lr == 1e-9 and resolved.options == {"sampling": "z+quantize", "codebook_temperature": 1.0}
     assert validate(request(perceptor="ViT-B-32/openai")).request.perceptor == "ViT-B-32/openai", "open_clip names pass"
+    assert validate(request(perceptor="tiny-clip+ViT-B-16/openai")).request.perceptor == "tiny-clip+ViT-B-16/openai"
     assert validate(request(steps=1, cutn=1, seed=0, width=MIN_SIDE)).lr == 0.1, "the family's rate when none is given"
     codebook = request(steps=1, options={"sampling": "codebook"})
     assert validate(codebook).lr == 0.5, "codebook sampling's own rate"

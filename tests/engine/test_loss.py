@@ -105,6 +105,7 @@ class MeanColour:
     """A 'perceptor' that embeds a picture as its normalized mean colour: tiny, exact and differentiable."""
 
     input_size = 4
+    parts = (3,)
 
     def __init__(self) -> None:
         self.dtypes: list[torch.dtype] = []
