@@ -20,6 +20,9 @@ BIGGAN_WEIGHTS = "pytorch_model.bin"  # pytorch-pretrained-biggan: a bare state 
 CLIP_CONFIG = "open_clip_config.json"  # open_clip's local-dir layout
 CLIP_WEIGHTS = "open_clip_model.safetensors"  # open_clip's local-dir layout, as published on Hugging Face
 ESRGAN_WEIGHTS = "RealESRGAN_x4plus.pth"  # Real-ESRGAN's release: {"params_ema": RRDBNet state dict}
+DVAE_DECODER = "decoder.pkl"  # OpenAI's dall-e: a whole pickled module
+DVAE_ENCODER = "encoder.pkl"
+DALLE_CDN = "https://cdn.openai.com/dall-e"
 ESRGAN_RELEASE = "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0"
 
 PERCEPTOR_KIND = "clip"  # the ``family`` of every perceptor spec

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,10 @@ def _placeholder(dotted: str) -> type[Placeholder]:
 PLACEHOLDERS = [(_placeholder(dotted), dotted) for dotted in FOREIGN_CLASSES]
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a ``torch.save`` file onto the CPU; the listed foreign classes become placeholders, any other global is refused."""
-    with torch.serialization.safe_globals(PLACEHOLDERS):
+def load_checkpoint(path: Path, classes: Sequence[type] = ()) -> Any:
+    """Load a ``torch.save`` file onto the CPU; the listed foreign classes become placeholders, ``classes`` load as
+    themselves (their pickled state set on a new instance, no code of the file run), any other global is refused."""
+    with torch.serialization.safe_globals([*PLACEHOLDERS, *classes]):
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:

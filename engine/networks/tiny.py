@@ -15,8 +15,17 @@ import open_clip
 import torch
 import yaml
 
-from contract.models import BIGGAN_CONFIG, BIGGAN_WEIGHTS, CLIP_WEIGHTS, ESRGAN_WEIGHTS, VQGAN_CHECKPOINT, VQGAN_CONFIG
-from engine.networks import clip, esrgan, vqgan
+from contract.models import (
+    BIGGAN_CONFIG,
+    BIGGAN_WEIGHTS,
+    CLIP_WEIGHTS,
+    DVAE_DECODER,
+    DVAE_ENCODER,
+    ESRGAN_WEIGHTS,
+    VQGAN_CHECKPOINT,
+    VQGAN_CONFIG,
+)
+from engine.networks import clip, dvae, esrgan, vqgan
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +147,13 @@ def save_clip(folder: Path, config: dict, seed: int = SEED) -> None:
     clip.write_config(folder, config, open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
 
 
+def save_dvae(folder: Path, seed: int = SEED) -> None:
+    """Write ``decoder.pkl`` + ``encoder.pkl`` as OpenAI publishes them (whole pickled modules), small and random."""
+    decoder, encoder = dvae.random_pair(seed=seed)
+    _atomic(folder / DVAE_DECODER, lambda p: torch.save(decoder, p))
+    _atomic(folder / DVAE_ENCODER, lambda p: torch.save(encoder, p))
+
+
 def _atomic(path: Path, write) -> None:
     """Write through a temporary name so a crash never leaves half a file under the real name."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +173,8 @@ def make(name: str, folder: Path) -> None:
         save_clip(folder, TINY_CLIP_CFG)
     elif name == "tiny-clip-48":
         save_clip(folder, TINY_CLIP_48_CFG, seed=SEED + 48)
+    elif name == "tiny-dvae":
+        save_dvae(folder)
     elif name == "tiny-esrgan":
         _atomic(folder / ESRGAN_WEIGHTS, lambda p: torch.save({"params_ema": esrgan.random_state(seed=SEED)}, p))
     else:

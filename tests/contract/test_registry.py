@@ -8,9 +8,12 @@ from contract import registry
 def test_contract_names_are_registered():
     names = ["vqgan-imagenet-f16-16384", "vqgan-imagenet-f16-1024", "vqgan-openimages-f8-8192", "biggan-deep-128"]
     names += ["biggan-deep-256", "biggan-deep-512", "siren", "pixels", "tiny-vqgan", "tiny-biggan", "tiny-clip"]
+    names += ["dalle-dvae", "tiny-dvae"]
     for name in names:
         assert registry.lookup(name).name == name
     assert set(registry.generator_names()) == set(names) - {"tiny-clip"}
+    dvae = registry.lookup("dalle-dvae")
+    assert [f.urls for f in dvae.files] == [(f"https://cdn.openai.com/dall-e/{n}.pkl",) for n in ("decoder", "encoder")]
     real = registry.lookup("vqgan-imagenet-f16-16384")
     assert {f.name for f in real.files} == {"model.yaml", "last.ckpt"}
     assert all(f.urls and f.urls[0].startswith("https://") for f in real.files)

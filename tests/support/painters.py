@@ -10,7 +10,13 @@ CPU = torch.device("cpu")
 SMALL_SIREN = {"layers": 4, "hidden_width": 64}
 # Each painter at its tiny smoke-test settings: (model, size, options).
 CODEBOOK = {"sampling": "codebook"}
-PAINTERS = [("tiny-biggan", 64, {}), ("siren", 64, SMALL_SIREN), ("pixels", 64, {}), ("tiny-vqgan", 64, CODEBOOK)]
+PAINTERS = [
+    ("tiny-biggan", 64, {}),
+    ("siren", 64, SMALL_SIREN),
+    ("pixels", 64, {}),
+    ("tiny-vqgan", 64, CODEBOOK),
+    ("tiny-dvae", 64, {}),
+]
 
 
 def request(model: str, size: int, options: dict, **overrides) -> RenderRequest:

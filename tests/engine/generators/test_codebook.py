@@ -24,8 +24,8 @@ def test_every_position_decodes_one_code_of_the_codebook_and_the_gradient_reache
     codes = nearest_codes(z_q.movedim(1, 3), net.codebook)
     assert torch.allclose(net.codebook[codes].movedim(3, 1), z_q, atol=1e-5)  # a code, not a blend
     z_q.square().sum().backward()
-    assert generator.logits.grad is not None and generator.logits.grad.abs().sum() > 0
-    assert generator.parameters() == [generator.logits]
+    assert generator.choice.logits.grad is not None and generator.choice.logits.grad.abs().sum() > 0
+    assert generator.parameters() == [generator.choice.logits]
 
 
 def test_a_codebook_picture_records_its_sampling_and_is_painted_again_alike(engine):
@@ -53,4 +53,4 @@ def test_an_init_image_starts_codebook_sampling_from_its_nearest_codes(engine, t
     image = torch.from_numpy(np.asarray(Image.open(tmp_path / "init.png"), dtype=np.float32) / 255).permute(2, 0, 1)[None]
     generator.init_from_image(image)
     wanted = nearest_codes(net.encode(image * 2 - 1).movedim(1, 3), net.codebook)
-    assert torch.equal(generator.logits.argmax(dim=1), wanted)
+    assert torch.equal(generator.choice.logits.argmax(dim=1), wanted)

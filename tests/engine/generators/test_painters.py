@@ -56,6 +56,9 @@ def test_any_size(engine, model, width, height):
         ("tiny-vqgan", 32, {"sampling": 2}, "sampling must be z\\+quantize or codebook, not 2"),
         ("tiny-vqgan", 32, {"sampling": "codebook", "codebook_temperature": 0}, "codebook_temperature must be above 0"),
         ("pixels", 8, {}, "width 8 is out of range: pixels makes sides from 16"),
+        ("tiny-dvae", 60, {}, r"the model tiny-dvae makes sides that are multiples of 8; 60x60 is not \(try 64x64\)"),
+        ("tiny-dvae", 64, {"token_temperature": 0}, "token_temperature must be above 0 and at most 10, not 0"),
+        ("tiny-dvae", 64, {"sampling": "codebook"}, "tiny-dvae has no option 'sampling'; its options are token_temperature"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(engine, model, size, options, message):
