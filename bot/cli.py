@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
+from contract import registry
 from contract.errors import BadRequest, EngineError
 from contract.families import ALL_OPTIONS, FAMILIES
 from contract.films import parse_shift, story_prompt
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", metavar="PATH", help="PNG to write (default: outputs/<prompt>-<seed>.png)")
     render.add_argument("--frames", metavar="DIR", help="also save the kept frames as PNGs in DIR")
     render.add_argument("--animation", metavar="PATH", help="also save the run as a GIF")
+    render.add_argument("--svg", metavar="PATH", help="also save the strokes as an SVG (clipdraw)")
     render.add_argument(
         "--video", metavar="PATH.mp4", help="also save the run as an MP4 (H.264); zooms and stories always get one"
     )
@@ -253,6 +255,10 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
 
     request = build_request(args, config)
     validate(request)  # before torch loads: bad input fails in a blink and writes nothing
+    if args.svg and request.model not in registry.vector_models():
+        raise BadRequest(f"--svg saves the strokes of {' or '.join(registry.vector_models())}; {request.model} paints pixels")
+    if args.svg and request.count > 1:
+        raise BadRequest("--svg saves the strokes of one picture; leave it out with --count")
     speed = args.speed or config.engine.speed
     Speed.parse(speed)
     from tqdm import tqdm
@@ -295,6 +301,9 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
             frame.save(frames_dir / f"{index:05d}.png")
     if args.animation and (animation := result.animation()):
         Path(args.animation).write_bytes(animation)
+    if args.svg and result.svg is not None:
+        Path(args.svg).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.svg).write_text(result.svg)
     if video is not None and result.video is not None:
         video.parent.mkdir(parents=True, exist_ok=True)
         video.write_bytes(result.video)
@@ -317,6 +326,8 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
         }
         if video is not None:
             summary["video"] = str(video)
+        if args.svg:
+            summary["svg"] = args.svg
         if request.count > 1:
             summary |= {"count": request.count, "candidates": [str(path) for path in candidates]}
         if request.is_film:

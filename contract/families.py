@@ -10,10 +10,11 @@ never imports another's libraries (pytorch-pretrained-biggan pulls in scipy).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.colours import is_colour
 from contract.errors import BadRequest
 from contract.models import (
     BIGGAN_CONFIG,
@@ -58,6 +59,8 @@ class Family:
     network: Network | None = None  # None: nothing pretrained to load
     options: tuple[Option, ...] = ()
     option_lr: Mapping[tuple[str, Value], float] = field(default_factory=dict)  # an option's value with its own rate
+    check: Callable[[Mapping[str, Value | None]], None] | None = None  # what no single option can check: their ranges
+    vector: bool = False  # draws shapes, and can give the picture as an SVG too
 
     def __post_init__(self) -> None:
         if strays := [spec.name for spec in self.models if spec.family != self.name]:
@@ -70,15 +73,23 @@ class Family:
             if name not in options:
                 takes = f"its options are {', '.join(options)}" if options else "it takes none"
                 raise BadRequest(f"{model} has no option {name!r}; {takes}")
-        return {
+        resolved = {
             name: option.default if given.get(name) is None else option.check(given[name]) for name, option in options.items()
         }
+        if self.check is not None:
+            self.check(resolved)
+        return resolved
 
     def learning_rate(self, lr: float | None, options: Mapping[str, Value | None]) -> float:
         """The request's learning rate, or the family's own for the options it runs with."""
         if lr is not None:
             return lr
         return next((rate for (name, value), rate in self.option_lr.items() if options.get(name) == value), self.lr)
+
+
+def _width_range(options: Mapping[str, Value | None]) -> None:
+    if options["min_width"] > options["max_width"]:  # type: ignore[operator]
+        raise BadRequest(f"min_width {options['min_width']} is above max_width {options['max_width']}")
 
 
 # Learning rates from the VQGAN+CLIP notebooks, The Big Sleep, SIREN image fitting and Lucid's Fourier images.
@@ -212,6 +223,33 @@ FAMILIES: dict[str, Family] = {
                     "Gumbel-softmax temperature of Aleph2Image's token choice: lower picks tokens more firmly",
                 ),
             ),
+        ),
+        Family(
+            "clipdraw",
+            painter="engine.generators.clipdraw:CLIPDrawGenerator",
+            lr=0.01,
+            models=(
+                ModelSpec(
+                    "clipdraw",
+                    "clipdraw",
+                    "CLIPDraw: Bézier strokes through a differentiable rasterizer; no weights; also saves an SVG",
+                ),
+            ),
+            options=(
+                Option("strokes", int, 128, lambda v: 1 <= v <= 1024, "between 1 and 1024", "how many Bézier strokes"),
+                Option("min_width", float, 1.0, lambda v: 0.5 <= v <= 100, "between 0.5 and 100", "thinnest stroke, in pixels"),
+                Option("max_width", float, 20.0, lambda v: 0.5 <= v <= 100, "between 0.5 and 100", "thickest stroke, in pixels"),
+                Option(
+                    "background",
+                    str,
+                    "white",
+                    is_colour,
+                    "white, black, grey or #rrggbb",
+                    "the colour under the strokes",
+                ),
+            ),
+            check=_width_range,
+            vector=True,
         ),
         Family(
             "siren",

@@ -207,8 +207,9 @@ class Finished(Event):
     losses: tuple[float, ...] = field(default_factory=tuple)
     animation: bytes | None = None
     candidates: tuple[bytes, ...] = ()
+    svg: bytes | None = None  # a picture drawn as strokes (clipdraw), as an SVG document
     kind: ClassVar[str] = "finished"
-    _bytes_fields: ClassVar[tuple[str, ...]] = ("png", "animation")
+    _bytes_fields: ClassVar[tuple[str, ...]] = ("png", "animation", "svg")
     _bytes_lists: ClassVar[tuple[str, ...]] = ("candidates",)
 
 

@@ -67,6 +67,11 @@ def generator_names() -> list[str]:
     return [spec.name for spec in GENERATORS]
 
 
+def vector_models() -> list[str]:
+    """The generators that draw strokes and so can save an SVG besides the PNG."""
+    return [spec.name for family in FAMILIES.values() if family.vector for spec in family.models]
+
+
 def perceptor_names() -> list[str]:
     """The registry's own perceptors (open_clip's are named ``MODEL/PRETRAINED`` instead)."""
     return [spec.name for spec in PERCEPTORS]

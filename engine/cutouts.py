@@ -68,7 +68,10 @@ class MakeCutouts(nn.Module):
             batch = torch.einsum("nyh,chw,nxw->ncyx", rows, image[0], cols)
         else:
             batch = torch.stack([torch.einsum("yh,chw,xw->cyx", r, image[0], c) for r, c in zip(rows, cols, strict=True)])
-        batch = self.augs(batch)
+        # kornia's perspective warp leaves a few NaN pixels now and then, whatever the picture (a 30-step clipdraw
+        # run at seed 3 draws one at step 11); one NaN cutout would turn every parameter into NaN. As zeros they
+        # are the warp's own padding, and no gradient flows back through them.
+        batch = self.augs(batch).nan_to_num(nan=0.0)
         if self.noise_fac:
             facs = torch.rand(self.cutn, 1, 1, 1).to(batch.device, batch.dtype, non_blocking=True) * self.noise_fac
             batch = batch + facs * torch.randn(batch.shape).to(batch.device, batch.dtype, non_blocking=True)

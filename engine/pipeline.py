@@ -69,6 +69,7 @@ class RenderResult:
     frames: list[Image.Image] = field(default_factory=list)
     video: bytes | None = None  # the run as an MP4, when asked for
     video_frames: int = 0
+    svg: str | None = None  # the picture as vector strokes (clipdraw)
 
     def animation(self) -> bytes | None:
         return output.gif_bytes(self.frames) if len(self.frames) > 1 else None
@@ -252,7 +253,7 @@ class Engine:
         frames = task.film.frames if task.film is not None else 0
         seconds = time.perf_counter() - start
         png = output.png_bytes(image, parameters.write(resolved, seconds, package_version()))
-        return RenderResult(task.request, image, png, losses, seconds, task.reel.frames, video, frames)
+        return RenderResult(task.request, image, png, losses, seconds, task.reel.frames, video, frames, generator.vector())
 
     def _film(
         self, task: RenderTask, resolved: ResolvedRequest, net: nn.Module | None, perceptor: AnyPerceptor, start: float

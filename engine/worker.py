@@ -113,7 +113,8 @@ def paint(engine, job_id: str, request: RenderRequest, channel: Channel, should_
         done = render_set(engine, request, channel.send, should_stop, job_id)
         return Finished(job_id, done.png, done.seconds, tuple(done.losses), candidates=tuple(done.candidates))
     result = engine.render(request, on_progress=channel.send, should_stop=should_stop, video=video, job_id=job_id)
-    return Finished(job_id, result.png, result.seconds, tuple(result.losses), result.video)
+    svg = result.svg.encode() if result.svg is not None else None
+    return Finished(job_id, result.png, result.seconds, tuple(result.losses), result.video, svg=svg)
 
 
 def next_command(jobs: queue.Queue, parent: int) -> dict[str, Any] | None:

@@ -65,6 +65,10 @@ class Generator(ABC):
         """Called without grad after every optimizer step: clamp, average, ..."""
         return None
 
+    def vector(self) -> str | None:
+        """The picture as an SVG document, for painters that draw shapes (None: a raster painter)."""
+        return None
+
     @torch.no_grad()
     def image(self) -> torch.Tensor:
         """The picture to show and save."""

@@ -72,6 +72,8 @@ def test_render_json_summary(weights_dir, tmp_path):
         ("siren", "64x64", ["--layers", "6"]),
         ("pixels", "64x64", []),
         ("tiny-vqgan", "64x64", ["--sampling", "codebook"]),
+        ("tiny-dvae", "64x64", ["--token-temperature", "0.5"]),
+        ("clipdraw", "64x64", ["--strokes", "64"]),
     ],
 )
 def test_render_with_each_new_painter(engine, weights_dir, tmp_path, model, size, options):
@@ -90,10 +92,21 @@ def test_render_with_each_new_painter(engine, weights_dir, tmp_path, model, size
     parameters = image.text["parameters"]
     assert f"Model: {model}" in parameters
     if options:
-        name, value = options
+        flag, value = options
+        name = flag[2:].replace("-", "_")
         typed = value if value.isalpha() else float(value) if "." in value else int(value)
-        assert summary["options"] == {name[2:]: typed}
-        assert f"{name[2:].capitalize()}: {value}" in parameters
+        assert summary["options"] == {name: typed}
+        assert f"{name.replace('_', ' ').capitalize()}: {value}" in parameters
+
+
+def test_clipdraw_saves_its_strokes_as_svg(weights_dir, tmp_path):
+    args = ["a lighthouse", "--model", "clipdraw", "--perceptor", "tiny-clip", "--steps", "3", "--size", "48x32"]
+    args += ["--strokes", "9", "--out", "light.png", "--svg", "vector/light.svg", "--json"]
+    result = dreambot("render", *args, weights_dir=weights_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["svg"] == "vector/light.svg"
+    svg = (tmp_path / "vector" / "light.svg").read_text()
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg" width="48" height="32"') and svg.count("<path ") == 9
 
 
 @pytest.mark.parametrize(
@@ -114,6 +127,9 @@ def test_render_with_each_new_painter(engine, weights_dir, tmp_path, model, size
         (["x", "--model", "tiny-vqgan", "--count", "5"], "count must be between 1 and 4, not 5"),
         (["x", "--model", "tiny-vqgan", "--count", "2", "--video", "a.mp4"], "leave them out with --count"),
         (["x", "--model", "tiny-vqgan", "--init-noise", "0.3"], "mixes noise into an init image"),
+        (["x", "--model", "pixels", "--svg", "a.svg"], "--svg saves the strokes of clipdraw; pixels paints pixels"),
+        (["x", "--model", "clipdraw", "--count", "2", "--svg", "a.svg"], "--svg saves the strokes of one picture"),
+        (["x", "--model", "clipdraw", "--min-width", "9", "--max-width", "3"], "min_width 9.0 is above max_width 3.0"),
         (["x", "--model", "tiny-vqgan", "--speed", "fast,-warp"], "'-warp' in speed 'fast,-warp' is not +SWITCH or -SWITCH"),
     ],
 )

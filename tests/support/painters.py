@@ -16,6 +16,7 @@ PAINTERS = [
     ("pixels", 64, {}),
     ("tiny-vqgan", 64, CODEBOOK),
     ("tiny-dvae", 64, {}),
+    ("clipdraw", 64, {}),
 ]
 
 

@@ -58,6 +58,10 @@ def test_any_size(engine, model, width, height):
         ("pixels", 8, {}, "width 8 is out of range: pixels makes sides from 16"),
         ("tiny-dvae", 60, {}, r"the model tiny-dvae makes sides that are multiples of 8; 60x60 is not \(try 64x64\)"),
         ("tiny-dvae", 64, {"token_temperature": 0}, "token_temperature must be above 0 and at most 10, not 0"),
+        ("clipdraw", 64, {"strokes": 0}, "strokes must be between 1 and 1024, not 0"),
+        ("clipdraw", 64, {"min_width": 8, "max_width": 4}, "min_width 8.0 is above max_width 4.0"),
+        ("clipdraw", 64, {"background": "pink"}, "background must be white, black, grey or #rrggbb, not 'pink'"),
+        ("clipdraw", 64, {"background": "#12345"}, "background must be white, black, grey or #rrggbb, not '#12345'"),
         ("tiny-dvae", 64, {"sampling": "codebook"}, "tiny-dvae has no option 'sampling'; its options are token_temperature"),
     ],
 )
