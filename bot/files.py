@@ -51,6 +51,10 @@ class JobFiles:
         """The picture V``number`` and U``number`` act on: a set's candidate, or a single result."""
         return self.candidate(job.id, number) if job.request.count > 1 else self.result(job.id)
 
+    def svg(self, job_id: str) -> Path:
+        """A picture drawn as strokes (clipdraw), as vectors."""
+        return self.folder(job_id) / "strokes.svg"
+
     def animation(self, job_id: str) -> Path:
         """The run as an MP4 (films and stills alike)."""
         return self.folder(job_id) / "animation.mp4"

@@ -231,6 +231,13 @@ class JobActions:
             raise Refusal(f"job {job.id} is still {job.state.value}; cancel it with {CANCEL} first.")
         await message.delete()
 
+    async def svg(self, job: Job) -> discord.File:
+        """The strokes of a clipdraw picture as an SVG, to scale to any size."""
+        data = await self.files.read(self.files.svg(job.id))
+        if data is None:
+            raise Refusal("There is no SVG of that job (only clipdraw draws strokes, or its files were cleaned up).")
+        return discord.File(io.BytesIO(data), f"dream-{job.id}.svg")
+
     async def animation(self, job: Job) -> discord.File:
         """🎞️: the run as the engine filmed it (an MP4, within the upload limit)."""
         data, name = await self.files.read(self.files.animation(job.id)), f"dream-{job.id}.mp4"

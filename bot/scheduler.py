@@ -222,6 +222,8 @@ class Scheduler:
             await self.files.write(self.files.result(job.id), event.png)
             if event.animation:
                 await self.files.write(self.files.animation(job.id), event.animation)
+            if event.svg:
+                await self.files.write(self.files.svg(job.id), event.svg)
             for number, candidate in enumerate(event.candidates, 1):
                 await self.files.write(self.files.candidate(job.id, number), candidate)
         except OSError as error:

@@ -1,5 +1,5 @@
 """Buttons on job messages: Cancel while a job waits or paints; under a result Again, Vary, Restyle
-(a modal asks for the new prompt), Upscale and Animation, or a set's U1–U4 and V1–V4.
+(a modal asks for the new prompt), Upscale, Animation and, for strokes, SVG; or a set's U1–U4 and V1–V4.
 
 Their ``custom_id`` carries the job id, so they keep working after a restart: discord.py matches
 clicks against the template, not against views it remembers. A click runs the same action as the
@@ -20,6 +20,7 @@ from bot.admission import Refusal
 from bot.emoji import AGAIN, ANIMATION, CANCEL
 from bot.jobs import Job
 from bot.replies import answer_in_time, reply
+from contract import registry
 from contract.limits import MAX_COUNT, MAX_PROMPT_CHARS
 
 if TYPE_CHECKING:
@@ -40,6 +41,10 @@ async def _again(actions: JobActions, interaction: discord.Interaction, job: Job
 
 async def _animation(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
     return "The run, as a film:", {"file": await actions.animation(job)}
+
+
+async def _svg(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
+    return "The strokes, as an SVG:", {"file": await actions.svg(job)}
 
 
 async def _vary(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
@@ -76,6 +81,7 @@ BUTTONS = {
     "vary": ButtonAction("Vary", None, discord.ButtonStyle.secondary, _vary),
     "upscale": ButtonAction("Upscale", None, discord.ButtonStyle.secondary, _upscale),
     "restyle": ButtonAction("Restyle", None, discord.ButtonStyle.secondary, _restyle, modal=True),
+    "svg": ButtonAction("SVG", None, discord.ButtonStyle.secondary, _svg),
 }
 SHORT = {"vary": "V", "upscale": "U"}  # the labels of a set's numbered buttons: V1, U3
 TEMPLATE = rf"dream:(?P<action>{'|'.join(BUTTONS)}):(?P<job>[0-9a-f]{{1,32}})(?::(?P<number>[1-{MAX_COUNT}]))?"
@@ -156,7 +162,8 @@ def result_view(job: Job) -> discord.ui.View | None:
     if request.is_film:
         return _view(job.id, "again", "gif")
     if request.count == 1:
-        return _view(job.id, "again", "vary", "restyle", "upscale", "gif")
+        vector = ("svg",) if request.model in registry.vector_models() else ()
+        return _view(job.id, "again", "vary", "restyle", "upscale", "gif", *vector)
     view = discord.ui.View(timeout=None)
     for row, action in enumerate(("upscale", "vary")):
         for number in range(1, request.count + 1):
