@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
 from contract import registry
+from contract.deepdream import DEFAULT_DREAM_STEPS
+from contract.deepdream import OPTIONS as DEEPDREAM_OPTIONS
 from contract.errors import BadRequest, EngineError
 from contract.families import ALL_OPTIONS, FAMILIES
 from contract.films import parse_shift, story_prompt
@@ -33,6 +35,7 @@ from contract.limits import (
     new_seed,
 )
 from contract.protocol import RenderRequest
+from contract.registry import DEFAULT_DREAMER
 
 if TYPE_CHECKING:
     from contract.models import ModelSpec
@@ -131,6 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: [engine] device)")
     upscale.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     upscale.set_defaults(handler=cmd_upscale)
+
+    dream = commands.add_parser("deepdream", parents=[parent], help="dream on a picture with InceptionV1 (DeepDream)")
+    dream.add_argument("image", help="a PNG, JPEG or WebP; the dream keeps its size")
+    dream.add_argument("--model", default=DEFAULT_DREAMER, help="inception-v1, or tiny-inception (random weights)")
+    dream.add_argument("--steps", type=int, default=DEFAULT_DREAM_STEPS, help="steps in all, spread over the octaves")
+    dream.add_argument("--prompt", default="", help="steer the dream towards this text with CLIP (default: none)")
+    dream.add_argument("--perceptor", help="the CLIP that steers a prompt (default: [defaults] perceptor)")
+    dream.add_argument("--seed", type=int, help="random seed of the jitter (default: a fresh one, printed)")
+    for option in DEEPDREAM_OPTIONS:
+        dream.add_argument(option.flag, dest=option.name, type=option.kind, help=f"{option.help} (default {option.default})")
+    dream.add_argument("--out", metavar="PATH", help="PNG to write (default: IMAGE-dream.png beside it)")
+    dream.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: [engine] device)")
+    dream.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
+    dream.set_defaults(handler=cmd_deepdream)
 
     run = commands.add_parser("run", parents=[parent], help="run the Discord bot (token from DISCORD_TOKEN or .env)")
     run.set_defaults(handler=cmd_run)
@@ -363,6 +380,41 @@ def cmd_upscale(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         print(json.dumps({"out": str(out), "model": args.model, "width": image.width, "height": image.height,
                           "seconds": round(seconds, 3), "device": str(engine.device)}))  # fmt: skip
+    return 0
+
+
+def cmd_deepdream(args: argparse.Namespace, config: Config) -> int:
+    from contract.deepdream import validate_deepdream
+    from contract.validation import open_image
+
+    picture = open_image(args.image)
+    options = {option.name: getattr(args, option.name) for option in DEEPDREAM_OPTIONS if getattr(args, option.name) is not None}
+    seed = args.seed if args.seed is not None else new_seed()
+    request = RenderRequest(
+        args.prompt, model=args.model, perceptor=args.perceptor or config.defaults.perceptor, width=picture.width,
+        height=picture.height, steps=args.steps, seed=seed, init_image=str(Path(args.image).expanduser()),
+        options=options,
+    )  # fmt: skip
+    if request.model not in registry.dreamer_names():
+        raise BadRequest(f"unknown DeepDream network {request.model!r}; networks: {', '.join(registry.dreamer_names())}")
+    validate_deepdream(request)  # before torch loads
+    from engine.deepdream import deepdream
+    from engine.pipeline import Engine
+    from engine.weights import WeightStore
+
+    engine = Engine(WeightStore(Path(config.engine.weights_dir)), args.device or config.engine.device)
+    source = Path(args.image)
+    out = Path(args.out or source.with_name(f"{source.stem}-dream.png"))
+    log.info("dreaming on %s with %s on %s, seed %d", source, request.model, engine.device, seed)
+    result = deepdream(engine, request)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(result.png)
+    log.info("wrote %s (%s) in %.1fs (final loss %.4f)", out, request.size, result.seconds, result.losses[-1])
+    if args.json:
+        summary = {"out": str(out), "model": request.model, "seed": seed, "steps": request.steps, "width": request.width,
+                   "height": request.height, "options": options, "seconds": round(result.seconds, 3),
+                   "device": str(engine.device), "losses": result.losses}  # fmt: skip
+        print(json.dumps(summary))
     return 0
 
 

@@ -25,7 +25,11 @@ DVAE_ENCODER = "encoder.pkl"
 DALLE_CDN = "https://cdn.openai.com/dall-e"
 ESRGAN_RELEASE = "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0"
 
+GOOGLENET_WEIGHTS = "googlenet-1378be20.pth"  # torchvision's InceptionV1: a bare state dict
+TORCHVISION_MODELS = "https://download.pytorch.org/models"
+
 PERCEPTOR_KIND = "clip"  # the ``family`` of every perceptor spec
+DREAMER_KIND = "dreamer"  # the ``family`` of every DeepDream network
 UPSCALER_KIND = "upscaler"  # the ``family`` of every super-resolution spec
 
 

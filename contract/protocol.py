@@ -25,7 +25,7 @@ from contract.limits import (
     DEFAULT_WIDTH,
     DEFAULT_ZOOM,
 )
-from contract.registry import upscaler_names
+from contract.registry import dreamer_names, upscaler_names
 
 EVENTS_FD_VARIABLE = "DREAMBOT_EVENTS_FD"  # the engine writes its events to this descriptor (default: stdout)
 BOT_PID_VARIABLE = "DREAMBOT_BOT_PID"  # the process the engine serves; it stops when that one is gone
@@ -87,6 +87,11 @@ class RenderRequest:
     def is_upscale(self) -> bool:
         """A 4x upscale of ``init_image`` by the upscaler ``model``, queued like a painting."""
         return self.model in upscaler_names()
+
+    @property
+    def is_deepdream(self) -> bool:
+        """DeepDream on ``init_image`` by the network ``model`` (``contract.deepdream``), queued like a painting."""
+        return self.model in dreamer_names()
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

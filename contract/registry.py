@@ -15,9 +15,12 @@ from contract.families import FAMILIES, Family
 from contract.models import (
     CLIP_CONFIG,
     CLIP_WEIGHTS,
+    DREAMER_KIND,
     ESRGAN_RELEASE,
     ESRGAN_WEIGHTS,
+    GOOGLENET_WEIGHTS,
     PERCEPTOR_KIND,
+    TORCHVISION_MODELS,
     UPSCALER_KIND,
     ModelSpec,
     WeightFile,
@@ -59,8 +62,24 @@ UPSCALERS: tuple[ModelSpec, ...] = (
 )
 ENSEMBLE_SEPARATOR = "+"  # "ViT-B-32/openai+ViT-B-16/openai": an ensemble that averages its members' losses
 MAX_ENSEMBLE = 4
+DREAMERS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "inception-v1",
+        DREAMER_KIND,
+        "InceptionV1 (GoogLeNet) on ImageNet, torchvision's weights: DeepDream's network",
+        (WeightFile(GOOGLENET_WEIGHTS, (f"{TORCHVISION_MODELS}/{GOOGLENET_WEIGHTS}",)),),
+    ),
+    ModelSpec(
+        "tiny-inception",
+        DREAMER_KIND,
+        "random-weight InceptionV1 for DeepDream smoke tests (its dreams are noise)",
+        (WeightFile(GOOGLENET_WEIGHTS),),
+        synthetic=True,
+    ),
+)
+DEFAULT_DREAMER = "inception-v1"
 KNOWN_PERCEPTORS = ("ViT-B-32/openai", "ViT-B-16/openai", "ViT-L-14/openai", "ViT-B-32/laion2b_s34b_b79k")
-REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in GENERATORS + PERCEPTORS + UPSCALERS}
+REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in GENERATORS + PERCEPTORS + UPSCALERS + DREAMERS}
 
 
 def generator_names() -> list[str]:
@@ -75,6 +94,10 @@ def vector_models() -> list[str]:
 def perceptor_names() -> list[str]:
     """The registry's own perceptors (open_clip's are named ``MODEL/PRETRAINED`` instead)."""
     return [spec.name for spec in PERCEPTORS]
+
+
+def dreamer_names() -> list[str]:
+    return [spec.name for spec in DREAMERS]
 
 
 def upscaler_names() -> list[str]:

@@ -19,7 +19,7 @@ from contract import parameters, registry
 from contract.errors import JobCancelled, OutOfMemory, WeightsError
 from contract.families import Network, load_attribute
 from contract.films import plan
-from contract.models import CLIP_WEIGHTS, ESRGAN_WEIGHTS, ModelSpec
+from contract.models import CLIP_WEIGHTS, ESRGAN_WEIGHTS, GOOGLENET_WEIGHTS, ModelSpec
 from contract.prompts import parse_item, parse_noise_prompt, parse_prompts
 from contract.protocol import Progress, RenderRequest
 from contract.speed import DEFAULT as DEFAULT_SPEED
@@ -164,6 +164,16 @@ class Engine:
 
             network = self._load(registry.lookup(name), load_upscaler, ESRGAN_WEIGHTS)
             self._networks[name] = network.to(self.device)
+        network = self._networks[name]
+        assert network is not None
+        return network
+
+    def dreamer(self, name: str) -> nn.Module:
+        """A DeepDream network of the registry (``inception-v1``, ``tiny-inception``), loaded once."""
+        if name not in self._networks:
+            from engine.networks.inception import load_dreamer  # deferred: torchvision's models
+
+            self._networks[name] = self._load(registry.lookup(name), load_dreamer, GOOGLENET_WEIGHTS).to(self.device)
         network = self._networks[name]
         assert network is not None
         return network

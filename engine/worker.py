@@ -99,7 +99,8 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
 
 
 def paint(engine, job_id: str, request: RenderRequest, channel: Channel, should_stop, video: bool) -> Finished:
-    """The job's final event: an upscale, a set of candidates, or one picture (or film)."""
+    """The job's final event: an upscale, a dream, a set of candidates, or one picture (or film)."""
+    from engine.deepdream import deepdream
     from engine.sets import render_set
     from engine.upscale import upscale_request
 
@@ -107,6 +108,10 @@ def paint(engine, job_id: str, request: RenderRequest, channel: Channel, should_
         channel.send(Started(job_id, 1))
         png, seconds = upscale_request(engine, request)
         return Finished(job_id, png, seconds)
+    if request.is_deepdream:
+        channel.send(Started(job_id, request.steps))
+        dream = deepdream(engine, request, channel.send, should_stop, job_id)
+        return Finished(job_id, dream.png, dream.seconds, tuple(dream.losses))
     engine.load(request)
     channel.send(Started(job_id, request.total_steps))
     if request.count > 1:

@@ -22,6 +22,7 @@ from contract.models import (
     DVAE_DECODER,
     DVAE_ENCODER,
     ESRGAN_WEIGHTS,
+    GOOGLENET_WEIGHTS,
     VQGAN_CHECKPOINT,
     VQGAN_CONFIG,
 )
@@ -173,6 +174,10 @@ def make(name: str, folder: Path) -> None:
         save_clip(folder, TINY_CLIP_CFG)
     elif name == "tiny-clip-48":
         save_clip(folder, TINY_CLIP_48_CFG, seed=SEED + 48)
+    elif name == "tiny-inception":
+        from engine.networks import inception  # deferred: torchvision's models
+
+        _atomic(folder / GOOGLENET_WEIGHTS, lambda p: torch.save(inception.random_state(seed=SEED), p))
     elif name == "tiny-dvae":
         save_dvae(folder)
     elif name == "tiny-esrgan":
