@@ -38,7 +38,13 @@ def test_ten_steps_amplify_the_layer_and_keep_the_pictures_size(engine, picture)
     result = deepdream(engine, dream(picture))
     image = Image.open(io.BytesIO(result.png))
     assert image.size == (80, 56)
-    assert len(result.losses) == 10 and result.losses[-1] < result.losses[0]
+    assert len(result.losses) == 10
+    octaves = octave_sizes(80, 56, 4, 1.4)
+    assert octaves == [(57, 40), (80, 56)], "(41, 29) is below the smallest octave"
+    steps = iter(result.losses)
+    for count in split_steps(10, len(octaves)):
+        run = [next(steps) for _ in range(count)]
+        assert run[-1] < run[0], "within each octave the layer fires harder step by step"
     changed = np.abs(np.asarray(image, dtype=float) - np.asarray(Image.open(picture), dtype=float)).mean()
     assert changed > 2, "the dream shows"
     assert "Model: tiny-inception, Layer: inception4c, Octaves: 4" in image.text["parameters"]
