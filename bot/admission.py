@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 from bot import advanced
 from bot.settings import GuildSettings
 from bot.text import fold
+from contract import deepdream
+from contract.deepdream import DEFAULT_DREAM_STEPS
 from contract.errors import EngineError
 from contract.films import SCENE_SEPARATOR, check_film, check_scenes, parse_shift, scenes
 from contract.limits import DEFAULT_STEPS_PER_FRAME, MAX_STEPS, new_seed
@@ -138,6 +140,47 @@ def build_request(
             f"The film would take {request.total_steps} steps in all; {MAX_STEPS} is the most. Use fewer frames or steps."
         )
     return request
+
+
+@dataclass(frozen=True)
+class DeepDreamOptions:
+    """What a member asked /deepdream for; the picture comes separately, once it is downloaded."""
+
+    prompt: str = ""
+    steps: int | None = None
+    layer: str | None = None
+    seed: int | None = None
+
+
+def build_dream_request(
+    options: DeepDreamOptions, settings: GuildSettings, dreamer: str, perceptor: str, preview_every: int
+) -> RenderRequest:
+    """A DeepDream request for ``options`` under ``settings``, still without its picture (``with_picture``)."""
+    prompt = options.prompt.strip()
+    if prompt:
+        _as_refusal(parse_prompts, prompt)
+        if word := banned_word(prompt, settings.banned_words):
+            raise Refusal(f"The prompt contains a word this server does not allow ({word!r}).")
+    steps = options.steps if options.steps is not None else min(DEFAULT_DREAM_STEPS, settings.max_steps)
+    if not 1 <= steps <= settings.max_steps:
+        raise Refusal(f"Steps must be between 1 and {settings.max_steps} on this server, not {steps}.")
+    seed = options.seed if options.seed is not None else new_seed()
+    _as_refusal(check_seed, seed)
+    layer = {"layer": options.layer} if options.layer else {}
+    _as_refusal(deepdream.resolve_options, layer)
+    return RenderRequest(
+        prompt, model=dreamer, perceptor=perceptor, width=0, height=0, steps=steps, seed=seed,
+        preview_every=preview_every, options=layer,
+    )  # fmt: skip
+
+
+def with_picture(request: RenderRequest, settings: GuildSettings, path: str, size: tuple[int, int]) -> RenderRequest:
+    """The dream on the picture at ``path``, its size scaled down to fit the server's largest if it is larger."""
+    max_width, max_height = parse_size(settings.max_size)
+    width, height = size
+    scale = min(1.0, max_width / width, max_height / height)
+    fitted = max(1, round(width * scale)), max(1, round(height * scale))
+    return dataclasses.replace(request, init_image=path, width=fitted[0], height=fitted[1])
 
 
 def _set(request: RenderRequest, count: int, settings: GuildSettings) -> RenderRequest:

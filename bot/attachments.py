@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -61,6 +62,12 @@ def sanitize(data: bytes) -> bytes:
     out = io.BytesIO()
     rgb.save(out, format="PNG")
     return out.getvalue()
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG (``sanitize``'s output), read from its header without decoding it."""
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
 
 
 async def init_image(url: str, size: int, api_base: str) -> bytes:

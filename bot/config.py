@@ -22,7 +22,7 @@ from contract.limits import (
     MAX_STEPS,
     MIN_SIDE,
 )
-from contract.registry import default_weights_dir, generator_names, lookup, upscaler_names
+from contract.registry import DEFAULT_DREAMER, default_weights_dir, dreamer_names, generator_names, lookup, upscaler_names
 from contract.speed import DEFAULT as DEFAULT_SPEED
 from contract.speed import Speed, SpeedError
 from contract.validation import check_size, parse_size, size_for
@@ -55,6 +55,7 @@ class DefaultsConfig:
     steps: int = DEFAULT_STEPS
     size: str = DEFAULT_SIZE
     upscaler: str = DEFAULT_UPSCALER  # what U1–U4 and Upscale run
+    dreamer: str = DEFAULT_DREAMER  # what /deepdream runs
 
 
 @dataclass(frozen=True)
@@ -168,11 +169,13 @@ def _check_values(config: Config) -> None:
         raise ConfigError(f"[queue] url must be a nats:// (or tls://, ws://, wss://) URL, not {config.queue.url!r}")
     if not config.queue.claim_timeout > 0:
         raise ConfigError("[queue] claim_timeout must be a positive number of seconds")
-    paintable = generator_names() + upscaler_names()
+    paintable = generator_names() + upscaler_names() + dreamer_names()
     if unknown := [m for m in config.worker.models if m not in paintable]:
         raise ConfigError(f"[worker] models: {unknown[0]!r} is not one of: {', '.join(paintable)}")
     if config.defaults.upscaler not in upscaler_names():
         raise ConfigError(f"[defaults] upscaler {config.defaults.upscaler!r} is not one of: {', '.join(upscaler_names())}")
+    if config.defaults.dreamer not in dreamer_names():
+        raise ConfigError(f"[defaults] dreamer {config.defaults.dreamer!r} is not one of: {', '.join(dreamer_names())}")
     if not MIN_SIDE <= config.worker.max_side <= MAX_SIDE:
         raise ConfigError(f"[worker] max_side must be between {MIN_SIDE} and {MAX_SIDE}")
     if not config.engine.stall_timeout > 0:

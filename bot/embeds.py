@@ -9,6 +9,7 @@ import discord
 
 from bot.emoji import AGAIN, ANIMATION, CANCEL, DELETE
 from bot.jobs import Job
+from contract import deepdream
 from contract.limits import UPSCALE
 from contract.protocol import Progress, RenderRequest
 
@@ -36,6 +37,8 @@ def progress_bar(done: int, total: int) -> str:
 
 
 def _prompt(job: Job) -> str:
+    if job.request.is_deepdream and not job.request.prompt.strip():
+        return "DeepDream on a picture"
     text = discord.utils.escape_markdown(job.request.prompt)
     return text if len(text) <= PROMPT_CHARS else text[: PROMPT_CHARS - 1] + "…"
 
@@ -78,6 +81,11 @@ def done(job: Job, image: str, note: str | None = None, parent: str | None = Non
     if request.is_upscale:
         embed = _base(job, "✨ Upscaled", "done")
         fields = [("Model", request.model), ("Size", f"{request.width * UPSCALE}x{request.height * UPSCALE}")]
+    elif request.is_deepdream:
+        embed = _base(job, "✨ Dreamt", "done")
+        layer = request.options.get("layer") or deepdream.OPTIONS[0].default
+        fields = [("Seed", str(request.seed)), ("Model", request.model), ("Layer", str(layer)), ("Steps", str(request.steps))]
+        fields += [("Size", request.size), *([("Perceptor", request.perceptor)] if request.prompt.strip() else [])]
     else:
         embed = _base(job, "✨ Done", "done")
         fields = [

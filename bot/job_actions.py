@@ -117,6 +117,9 @@ class JobActions:
     async def again(self, original: Job, user: Someone) -> Job:
         """🔁: the same prompt with a new seed, owned by whoever asked for it, under today's rules of the server."""
         asked = original.request
+        if asked.is_deepdream or asked.is_upscale:
+            kind = "a DeepDream; dream again with /deepdream" if asked.is_deepdream else "an upscale"
+            raise Refusal(f"Job {original.id} is {kind}; it is not painted again with a new seed.")
         init = await self._keep(original, [asked.init_image] if asked.init_image else [], "init image")
         prompts = await self._keep(original, asked.image_prompts, "image prompt")
 

@@ -155,10 +155,12 @@ def progress_view(job_id: str) -> discord.ui.View:
 
 def result_view(job: Job) -> discord.ui.View | None:
     """What can be done with a result: a set's U1–U4 and V1–V4, a picture's variations, restyle and upscale,
-    a film's animation; an upscale is an end point."""
+    a film's animation, a dream's upscale; an upscale is an end point."""
     request = job.request
     if request.is_upscale:
         return None
+    if request.is_deepdream:
+        return _view(job.id, "upscale")
     if request.is_film:
         return _view(job.id, "again", "gif")
     if request.count == 1:

@@ -12,16 +12,19 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import advanced, attachments
-from bot.admission import DreamOptions, Refusal, build_request
+from bot.admission import DeepDreamOptions, DreamOptions, Refusal, build_dream_request, build_request, with_picture
+from bot.attachments import png_size
 from bot.client import DreamBot
 from bot.emoji import AGAIN, ANIMATION, CANCEL, DELETE, plain
+from bot.job_actions import MakeRequest
 from bot.jobs import Job
 from bot.replies import answer_in_time, reply
 from bot.settings import GuildSettings
 from bot.text import shown_name
 from bot.throttle import PostBudget
+from contract.deepdream import DREAM_LAYERS
 from contract.films import MAX_FRAMES, SCENE_SEPARATOR, scenes
-from contract.limits import MAX_COUNT, MAX_SEED
+from contract.limits import MAX_COUNT, MAX_PROMPT_CHARS, MAX_SEED
 from contract.protocol import RenderRequest
 from contract.registry import generator_names
 from contract.wire import WorkerInfo
@@ -157,7 +160,12 @@ class Dream(commands.Cog):
                 request = dataclasses.replace(request, image_prompts=prompts)
             return request
 
-        if init_image is not None or image_prompt is not None:
+        await self._submit(interaction, make_request, slow=init_image is not None or image_prompt is not None)
+
+    async def _submit(self, interaction: discord.Interaction, make_request: MakeRequest, slow: bool) -> None:
+        """Admit, store and announce the job ``make_request`` makes; ``slow``: it downloads a picture first."""
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        if slow:
             await interaction.response.defer(ephemeral=True, thinking=True)  # the download may take a while
         async with answer_in_time(interaction):
             job, position = await self.actions.submit(
@@ -168,6 +176,37 @@ class Dream(commands.Cog):
         await reply(interaction, f"{queued} Progress appears in this channel.")
         if problem := await self.actions.announce(job, position):
             await interaction.followup.send(problem, ephemeral=True)
+
+    @app_commands.command(name="deepdream", description="Dream on a picture with InceptionV1 (DeepDream, 2015)")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        image="the picture to dream on (the dream keeps its size, within this server's largest)",
+        prompt="steer the dream towards these words with CLIP (optional)",
+        steps="steps in all, spread over the octaves",
+        layer="the layer to amplify: early ones paint textures, late ones eyes and creatures",
+        seed="random seed of the jitter (same seed, same dream)",
+    )
+    @app_commands.choices(layer=[app_commands.Choice(name=layer, value=layer) for layer in DREAM_LAYERS])
+    async def deepdream(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS] | None = None,
+        steps: int | None = None,
+        layer: str | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+    ) -> None:
+        config, files = self.bot.config, self.bot.files
+        asked = DeepDreamOptions(prompt or "", steps, layer, seed)
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            request = build_dream_request(
+                asked, settings, config.defaults.dreamer, config.defaults.perceptor, config.engine.preview_every
+            )
+            data = await attachments.init_image(image.url, image.size, config.discord.api_base)
+            return with_picture(request, settings, str(await files.write(files.init_image(job_id), data)), png_size(data))
+
+        await self._submit(interaction, make_request, slow=True)
 
     @dream.autocomplete("model")
     @zoom.autocomplete("model")

@@ -39,7 +39,14 @@ def config(emulator: DiscordEmulator, weights_dir: Path, tmp_path: Path) -> Conf
     return Config(
         discord=DiscordConfig(api_base=emulator.api_base, preview_interval=0.2),
         engine=EngineConfig(device="cpu", weights_dir=str(weights_dir), preview_every=2),
-        defaults=DefaultsConfig(model="tiny-vqgan", perceptor="tiny-clip", steps=6, size="32x32", upscaler="tiny-esrgan"),
+        defaults=DefaultsConfig(
+            model="tiny-vqgan",
+            perceptor="tiny-clip",
+            steps=6,
+            size="32x32",
+            upscaler="tiny-esrgan",
+            dreamer="tiny-inception",
+        ),
         storage=StorageConfig(path=str(tmp_path / "dreambot.sqlite3"), files=str(tmp_path / "files")),
     )
 

@@ -94,6 +94,14 @@ def test_bad_dreams_are_refused_before_any_work(engine, picture, overrides, mess
         deepdream(engine, dream(picture, **overrides))
 
 
+def test_every_step_reports_progress_with_a_preview_every_preview_every_steps(engine, picture):
+    events = []
+    deepdream(engine, dream(picture, preview_every=4), on_progress=events.append, job_id="j1")
+    assert [(e.job_id, e.step, e.total_steps) for e in events] == [("j1", step, 10) for step in range(1, 11)]
+    assert [e.step for e in events if e.preview] == [4, 8, 10]
+    assert Image.open(io.BytesIO(events[-1].preview)).size[0] <= 80
+
+
 def test_a_dream_stops_when_asked(engine, picture):
     asked = iter([False, False, False, True])
     with pytest.raises(JobCancelled, match="cancelled after 3 of 10 steps"):
