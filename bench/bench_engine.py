@@ -1,8 +1,9 @@
 """Seconds per step and peak memory of the CLIP-steered loop for every generator, with full-size random weights.
 
 Random weights cost exactly the compute of trained ones, so no download is needed: VQGAN f16
-16384 (the default generator's architecture), BigGAN-deep at its three sizes, SIREN and the
-Fourier image at their default settings, each steered by open_clip ViT-B-32. Every case runs under
+16384 (the default generator's architecture), BigGAN-deep at its three sizes, DALL·E's dVAE, SIREN,
+the Fourier image and CLIPDraw at their default settings, each steered by open_clip ViT-B-32 (or
+ViT-B-32+ViT-B-16 for the ensemble case); and DeepDream's step on InceptionV1 (``deepdream``). Every case runs under
 every ``--speeds`` setting (see engine/speed.py; the first is the reference of the ratio column)
 and every ``--batches`` size. By default each of these variants runs in its own process, so that
 peak memory is its own. With ``--interleave R`` the variants of a case share one process and take
@@ -13,6 +14,7 @@ between processes, and taking turns makes the ratios immune to that.
     python -m bench.bench_engine --cases vqgan:256 --speeds plain plain,+channels_last fast --interleave 3
     python -m bench.bench_engine --cases vqgan:256 --speeds fast --batches 1 2 4 --interleave 3   # images/hour
     python -m bench.bench_engine --cases vqgan:256 vqgan-codebook:256 --speeds fast --interleave 2    # codebook sampling
+    python -m bench.bench_engine --cases dvae:256 clipdraw:256 vqgan-ensemble:256 deepdream:256 --speeds fast
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ import time
 from contract.limits import DEFAULT_OPTIMIZER, DEFAULT_STEPS
 
 DEFAULT_CASES = ["vqgan:256", "vqgan:512", "biggan:256", "biggan:512", "siren:256", "siren:512", "pixels:256", "pixels:512"]
-VARIANTS = {"vqgan-codebook": ("vqgan", {"sampling": "codebook"})}  # a case name for a family run with other options
+# A case name for a family run with other options or other perceptors than ViT-B-32 alone.
+VARIANTS = {
+    "vqgan-codebook": ("vqgan", {"sampling": "codebook"}, ("ViT-B-32",)),
+    "vqgan-ensemble": ("vqgan", {}, ("ViT-B-32", "ViT-B-16")),
+}
 IMAGE_STEPS = DEFAULT_STEPS  # steps of one picture (the default request), for images per hour
 VQGAN_F16_16384 = {
     "model": {
@@ -82,6 +88,10 @@ def network(family: str, size: int):
         from engine.networks import biggan, tiny
 
         return biggan.freeze(tiny.random_biggan(biggan_deep(size)))
+    if family == "dvae":
+        from engine.networks.dvae import DVAE, random_pair
+
+        return DVAE(*random_pair(vocab_size=8192, n_hid=256, n_init=128, blocks=2)).eval().requires_grad_(False)
     return None
 
 
@@ -95,7 +105,7 @@ def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int,
     from contract.speed import Speed
     from engine.cutouts import MakeCutouts
     from engine.loop import Optimization, Target, make_optimizer, optimize
-    from engine.perceptor import Perceptor
+    from engine.perceptor import Ensemble, Perceptor
     from engine.pipeline import device_speed, prepare_network, prepare_perceptor
 
     device = torch.device(device_name)
@@ -104,15 +114,25 @@ def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int,
     if len({speed.compile for speed in speeds}) > 1:
         raise SystemExit("a compiled module cannot be uncompiled: measure +compile and its reference without --interleave")
     torch.manual_seed(0)
-    base, options = VARIANTS.get(family, (family, {}))
+    base, options, clips = VARIANTS.get(family, (family, {}, ("ViT-B-32",)))
+    if base == "deepdream":
+        return measure_dream(size, variants, steps, rounds, device)
     record = FAMILIES[base]
     painter = load_attribute(record.painter)
     net = network(base, size)
     if net is not None:
         net = prepare_network(net, record.network, speeds[0], device)
-    clip = open_clip.create_model("ViT-B-32", force_quick_gelu=True)
-    tokenizer = open_clip.get_tokenizer("ViT-B-32")
-    perceptor = prepare_perceptor(Perceptor(clip, tokenizer, (0.5,) * 3, (0.25,) * 3), speeds[0], device)
+    members = [
+        prepare_perceptor(
+            Perceptor(
+                open_clip.create_model(name, force_quick_gelu=True), open_clip.get_tokenizer(name), (0.5,) * 3, (0.25,) * 3
+            ),
+            speeds[0],
+            device,
+        )
+        for name in clips
+    ]
+    perceptor = members[0] if len(members) == 1 else Ensemble(members)
     targets = [Target(perceptor.encode_text(["a magic fairy house, unreal engine"]))]
     options = {o.name: o.default for o in record.options} | options
     lr = record.learning_rate(None, options)
@@ -152,23 +172,65 @@ def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int,
             times[i].append(run(speed, optimizations, steps) / steps)
             if cuda:
                 peaks[i] = max(peaks[i], torch.cuda.max_memory_allocated() / 2**30)
-    if cuda:
+    effective = [str(dataclasses.replace(speed, checkpoint=speed.checkpoint_for(size, size))) for speed in speeds]
+    return _rows(family, size, cutn, variants, effective, times, warmups, peaks, rounds, device)
+
+
+def measure_dream(size: int, variants: list[tuple[str, int]], steps: int, rounds: int, device) -> list[dict]:
+    """DeepDream's step (layer inception4c, jitter 32) on a full-size InceptionV1 with random weights; it has no
+    speed switches, so every variant runs the same plain step."""
+    import torch
+
+    from contract.deepdream import resolve_options
+    from engine.deepdream import _step
+    from engine.networks.inception import Dreamer, build, random_state
+
+    dreamer = Dreamer(build(random_state())).to(device)
+    options = resolve_options({})
+    jitter = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, size, size, device=device)
+
+    def run(n: int) -> float:
+        nonlocal x
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        for _ in range(n):
+            x, _ = _step(dreamer, x, options, jitter, None)
+        return time.perf_counter() - start
+
+    warmups = [run(1) for _ in variants]
+    times: list[list[float]] = [[] for _ in variants]
+    peaks = [0.0] * len(variants)
+    for _ in range(rounds):
+        for i in range(len(variants)):
+            times[i].append(run(steps) / steps)
+            if device.type == "cuda":
+                peaks[i] = max(peaks[i], torch.cuda.max_memory_allocated() / 2**30)
+    return _rows("deepdream", size, 0, variants, ["plain"] * len(variants), times, warmups, peaks, rounds, device)
+
+
+def _rows(family, size, cutn, variants, effective, times, warmups, peaks, rounds, device) -> list[dict]:
+    """One row of figures per variant."""
+    import torch
+
+    if device.type == "cuda":
         machine, memory_kind = torch.cuda.get_device_name(device), "max allocated (CUDA)"
     else:
         machine = f"{cpu_name()}, {torch.get_num_threads()} threads"
         peaks = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20] * len(variants)
         memory_kind = "max RSS (process)" if len(variants) == 1 else "max RSS (process, shared by its variants)"
     rows = []
-    for (text, batch), speed, seconds, warmup, peak in zip(variants, speeds, times, warmups, peaks, strict=True):
+    for (text, batch), in_effect, seconds, warmup, peak in zip(variants, effective, times, warmups, peaks, strict=True):
         step = statistics.median(seconds)
-        effective = dataclasses.replace(speed, checkpoint=speed.checkpoint_for(size, size))
         rows.append(
             {
                 "generator": family,
                 "size": f"{size}x{size}",
                 "cutn": cutn,
                 "speed": text,
-                "effective": str(effective),
+                "effective": in_effect,
                 "batch": batch,
                 "device": device.type,
                 "machine": machine,

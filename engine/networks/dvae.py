@@ -76,13 +76,16 @@ def load_dvae(folder: Path) -> DVAE:
     return DVAE(read_module(folder / DVAE_DECODER, Decoder), read_module(folder / DVAE_ENCODER, Encoder))
 
 
-def random_pair(vocab_size: int = 512, n_hid: int = 64, seed: int = 0) -> tuple[Decoder, Encoder]:
-    """A small random decoder and encoder of the package, the same for the same arguments."""
+def random_pair(
+    vocab_size: int = 512, n_hid: int = 64, n_init: int = 32, blocks: int = 1, seed: int = 0
+) -> tuple[Decoder, Encoder]:
+    """A random decoder and encoder of the package (small by default; OpenAI's: 8192, 256, 128, 2), the same
+    for the same arguments."""
     cpu = torch.device("cpu")
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        decoder = Decoder(n_init=32, n_hid=n_hid, n_blk_per_group=1, vocab_size=vocab_size, device=cpu)
-        encoder = Encoder(n_hid=n_hid, n_blk_per_group=1, vocab_size=vocab_size, device=cpu)
+        decoder = Decoder(n_init=n_init, n_hid=n_hid, n_blk_per_group=blocks, vocab_size=vocab_size, device=cpu)
+        encoder = Encoder(n_hid=n_hid, n_blk_per_group=blocks, vocab_size=vocab_size, device=cpu)
     with torch.no_grad():
         # Token embeddings of unit size rather than the package's 1/sqrt(vocab): the pictures then vary by
         # about 0.2 instead of 0.01 around grey, so tokens matter to CLIP as they do in the trained decoder.
