@@ -29,21 +29,16 @@ from contract.models import (
 REALESRGAN_X4PLUS_SHA256 = "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1"  # 67,040,989 bytes
 
 GENERATORS: tuple[ModelSpec, ...] = tuple(spec for family in FAMILIES.values() for spec in family.models)
+
+
+def _tiny_clip(name: str, description: str) -> ModelSpec:
+    """A random-weight CLIP in open_clip's local-dir layout, made on first use."""
+    return ModelSpec(name, PERCEPTOR_KIND, description, (WeightFile(CLIP_CONFIG), WeightFile(CLIP_WEIGHTS)), synthetic=True)
+
+
 PERCEPTORS: tuple[ModelSpec, ...] = (
-    ModelSpec(
-        "tiny-clip",
-        PERCEPTOR_KIND,
-        "random-weight CLIP for smoke tests (it understands nothing)",
-        (WeightFile(CLIP_CONFIG), WeightFile(CLIP_WEIGHTS)),
-        synthetic=True,
-    ),
-    ModelSpec(
-        "tiny-clip-48",
-        PERCEPTOR_KIND,
-        "a second random-weight CLIP, smaller input and narrower embeddings, for ensemble smoke tests",
-        (WeightFile(CLIP_CONFIG), WeightFile(CLIP_WEIGHTS)),
-        synthetic=True,
-    ),
+    _tiny_clip("tiny-clip", "random-weight CLIP for smoke tests (it understands nothing)"),
+    _tiny_clip("tiny-clip-48", "a second random-weight CLIP, smaller input and narrower embeddings, for ensemble smoke tests"),
 )
 UPSCALERS: tuple[ModelSpec, ...] = (
     ModelSpec(
