@@ -18,6 +18,9 @@ WIDTH_UNIT = 10.0  # pixels per unit of the width parameter: at lr 0.01, a tenth
 
 
 class CLIPDrawGenerator(Generator):
+    prime_steps = 50  # fitting strokes to an init image: each step rasterizes, which costs more than a decoder pass
+    prime_lr = 0.01
+
     def __init__(
         self,
         net: None,
