@@ -152,8 +152,8 @@ class Event:
             cls = EVENT_TYPES[kind]
         except KeyError:
             raise ValueError(f"unknown event kind {kind!r}") from None
-        for name in cls._bytes_fields:
-            values[name] = _decode_bytes(values[name])
+        for name in cls._bytes_fields:  # a field added later (``svg``) may be missing from an older engine's events
+            values[name] = _decode_bytes(values.get(name))
         for name in cls._bytes_lists:
             values[name] = tuple(_decode_bytes(item) for item in values.get(name, ()))
         if "losses" in values:

@@ -31,7 +31,10 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
         line = await asyncio.wait_for(process.stdout.readline(), 60)
         assert line, seen.decode()
         seen += line
-    assert set(emulator.commands) == {"dream", "zoom", "story", "queue", "mine", "cancel", "settings"}
+    assert set(emulator.commands) == {"dream", "zoom", "story", "deepdream", "queue", "mine", "cancel", "settings"}
+    deepdream = {o["name"]: o for o in emulator.commands["deepdream"]["options"]}
+    assert deepdream["image"]["required"] and deepdream["image"]["type"] == 11
+    assert [c["value"] for c in deepdream["layer"]["choices"]][:3] == ["conv2", "conv3", "inception3a"]
     zoom = {o["name"]: o for o in emulator.commands["zoom"]["options"]}
     assert (zoom["frames"]["type"], zoom["frames"]["min_value"], zoom["frames"]["max_value"]) == (4, 1, MAX_FRAMES)
     assert zoom["zoom"]["type"] == 10 and zoom["init_image"]["type"] == 11
