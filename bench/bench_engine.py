@@ -15,6 +15,7 @@ between processes, and taking turns makes the ratios immune to that.
     python -m bench.bench_engine --cases vqgan:256 --speeds fast --batches 1 2 4 --interleave 3   # images/hour
     python -m bench.bench_engine --cases vqgan:256 vqgan-codebook:256 --speeds fast --interleave 2    # codebook sampling
     python -m bench.bench_engine --cases dvae:256 clipdraw:256 vqgan-ensemble:256 deepdream:256 --speeds fast
+    python -m bench.bench_engine --cases stylegan:1024 --speeds fast --steps 1                 # StyleGAN2 FFHQ
 """
 
 from __future__ import annotations
@@ -61,6 +62,18 @@ VQGAN_F16_16384 = {
 }
 
 
+# stylegan2-ada-pytorch's ffhq.pkl (1024x1024), as its G_ema records its arguments.
+STYLEGAN2_FFHQ = {
+    "z_dim": 512,
+    "c_dim": 0,
+    "w_dim": 512,
+    "img_resolution": 1024,
+    "img_channels": 3,
+    "mapping_kwargs": {"num_layers": 8},
+    "synthesis_kwargs": {"channel_base": 32768, "channel_max": 512, "num_fp16_res": 4, "conv_clamp": 256},
+}
+
+
 # BigGAN-deep-512's residual blocks (upsample, in, out channel multipliers); the 256 model has the
 # first twelve, and the 128 model is the library's default config.
 _DEEP_512 = [(False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8), (True, 8, 8), (False, 8, 8)]
@@ -88,6 +101,10 @@ def network(family: str, size: int):
         from engine.networks import biggan, tiny
 
         return biggan.freeze(tiny.random_biggan(biggan_deep(size)))
+    if family == "stylegan":
+        from engine.networks.stylegan2 import Generator
+
+        return Generator(**STYLEGAN2_FFHQ).eval().requires_grad_(False)
     if family == "dvae":
         from engine.networks.dvae import DVAE, random_pair
 

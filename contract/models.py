@@ -28,6 +28,9 @@ ESRGAN_RELEASE = "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.
 GOOGLENET_WEIGHTS = "googlenet-1378be20.pth"  # torchvision's InceptionV1: a bare state dict
 TORCHVISION_MODELS = "https://download.pytorch.org/models"
 
+STYLEGAN_PICKLE = "network.pkl"  # NVIDIA's persistence pickle of G, D and G_ema, under one name for every model
+STYLEGAN2_ADA = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
+
 PERCEPTOR_KIND = "clip"  # the ``family`` of every perceptor spec
 DREAMER_KIND = "dreamer"  # the ``family`` of every DeepDream network
 UPSCALER_KIND = "upscaler"  # the ``family`` of every super-resolution spec

@@ -23,6 +23,7 @@ from contract.models import (
     DVAE_ENCODER,
     ESRGAN_WEIGHTS,
     GOOGLENET_WEIGHTS,
+    STYLEGAN_PICKLE,
     VQGAN_CHECKPOINT,
     VQGAN_CONFIG,
 )
@@ -155,6 +156,30 @@ def save_dvae(folder: Path, seed: int = SEED) -> None:
     _atomic(folder / DVAE_ENCODER, lambda p: torch.save(encoder, p))
 
 
+TINY_STYLEGAN2 = {
+    "z_dim": 32,
+    "c_dim": 0,
+    "w_dim": 32,
+    "img_resolution": 64,
+    "img_channels": 3,
+    "mapping_kwargs": {"num_layers": 2},
+    "synthesis_kwargs": {"channel_base": 512, "channel_max": 32, "num_fp16_res": 0, "conv_clamp": 256},
+}
+
+
+def save_stylegan2(folder: Path, seed: int = SEED) -> None:
+    """Write a random StyleGAN2 in NVIDIA's persistence-pickle layout (``G_ema`` and its recorded arguments)."""
+    from engine.networks import persistence, stylegan2
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = stylegan2.Generator(**TINY_STYLEGAN2)
+        with torch.no_grad():  # noise as trained networks have it, so the constant maps matter
+            for layer in net.synthesis.noise_layers().values():
+                layer.noise_strength.fill_(0.1)
+    _atomic(folder / STYLEGAN_PICKLE, lambda p: persistence.write_pickle(p, {"G_ema": net}, TINY_STYLEGAN2))
+
+
 def _atomic(path: Path, write) -> None:
     """Write through a temporary name so a crash never leaves half a file under the real name."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -178,6 +203,8 @@ def make(name: str, folder: Path) -> None:
         from engine.networks import inception  # deferred: torchvision's models
 
         _atomic(folder / GOOGLENET_WEIGHTS, lambda p: torch.save(inception.random_state(seed=SEED), p))
+    elif name == "tiny-stylegan2":
+        save_stylegan2(folder)
     elif name == "tiny-dvae":
         save_dvae(folder)
     elif name == "tiny-esrgan":

@@ -1,5 +1,5 @@
-"""The rest of the 2021 toolbox through Discord, end to end against the emulator: Aleph2Image and CLIPDraw by
-/dream (CLIPDraw's SVG button), CLIP ensembles from the server's list, and /deepdream on a member's picture."""
+"""The rest of the 2021 toolbox through Discord, end to end against the emulator: Aleph2Image, CLIPDraw (and its
+SVG button) and StyleGAN by /dream, CLIP ensembles from the server's list, and /deepdream on a member's picture."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ async def test_aleph2image_clipdraw_and_an_ensemble_paint_through_dream(bot, emu
     ((name, data),) = emulator.interaction_replies(clicked)[0].files.values()
     svg = ET.fromstring(data)
     assert name == f"dream-{job_id}.svg" and len(svg) == 1 + 12 and svg.get("width") == "32"
+
+    _, text = await dream(emulator, "a portrait of a cyborg queen", option("model", "tiny-stylegan2"), member=alice)
+    done = await emulator.wait_title(job_id_of(text), "Done")
+    portrait = picture(emulator, done)
+    assert portrait.size == (64, 64), "a StyleGAN paints its own size, whatever the server's default"
+    assert "Model: tiny-stylegan2" in portrait.text["parameters"]
 
     ensemble = "tiny-clip+tiny-clip-48"
     refusal = await refused(emulator, bot, "dream", [option("prompt", "a fox"), option("options", f"perceptor={ensemble}")])

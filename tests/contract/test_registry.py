@@ -8,7 +8,7 @@ from contract import registry
 def test_contract_names_are_registered():
     names = ["vqgan-imagenet-f16-16384", "vqgan-imagenet-f16-1024", "vqgan-openimages-f8-8192", "biggan-deep-128"]
     names += ["biggan-deep-256", "biggan-deep-512", "siren", "pixels", "tiny-vqgan", "tiny-biggan", "tiny-clip"]
-    names += ["dalle-dvae", "tiny-dvae", "clipdraw"]
+    names += ["dalle-dvae", "tiny-dvae", "clipdraw", "stylegan2-ffhq-1024", "tiny-stylegan2"]
     for name in names:
         assert registry.lookup(name).name == name
     assert set(registry.generator_names()) == set(names) - {"tiny-clip"}

@@ -17,6 +17,7 @@ PAINTERS = [
     ("tiny-vqgan", 64, CODEBOOK),
     ("tiny-dvae", 64, {}),
     ("clipdraw", 64, {}),
+    ("tiny-stylegan2", 64, {}),
 ]
 
 

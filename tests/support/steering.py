@@ -16,7 +16,7 @@ from contract.protocol import RenderRequest
 # Seeds 3-8, 30 steps, mean of the last 5 losses, control minus steered (AMD EPYC, 2026-11-26):
 # tiny-vqgan 0.035-0.057 (codebook sampling: 0.027-0.046), tiny-biggan 0.017-0.086, siren 0.011-0.025,
 # pixels 0.059-0.077, tiny-dvae 0.032-0.044 (at lr 0.1: 0.015-0.022), clipdraw 0.116-0.129 (at lr 0.003:
-# 0.032-0.057); the control against itself:
+# 0.032-0.057), tiny-stylegan2 0.045-0.058 (at lr 0.01: 0.036-0.049; at 0.2: 0.044-0.059); the control against itself:
 # exactly 0. The bar sits below the smallest steered gap, well above 0.
 STEERED_GAP = 0.005
 NO_PULL = ":1:10"
