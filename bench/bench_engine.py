@@ -198,12 +198,12 @@ def measure_dream(size: int, variants: list[tuple[str, int]], steps: int, rounds
     speed switches, so every variant runs the same plain step."""
     import torch
 
-    from contract.deepdream import resolve_options
+    from contract.deepdream import dream_options
     from engine.deepdream import _step
     from engine.networks.inception import Dreamer, build, random_state
 
     dreamer = Dreamer(build(random_state())).to(device)
-    options = resolve_options({})
+    options = dream_options({})
     jitter = torch.Generator().manual_seed(0)
     x = torch.rand(1, 3, size, size, device=device)
 

@@ -104,8 +104,7 @@ def build_request(
         raise Refusal(f"This server allows stories of at most {settings.max_scenes} scenes, not {len(parts)}.")
     for part in parts:
         _as_refusal(parse_prompts, part)
-    if word := banned_word(prompt, settings.banned_words):
-        raise Refusal(f"The prompt contains a word this server does not allow ({word!r}).")
+    _allowed_words(prompt, settings)
     model = options.model or settings.model
     if model not in generator_names():
         raise Refusal(f"Unknown model {model!r}. Models: {', '.join(generator_names())}.")
@@ -159,15 +158,14 @@ def build_dream_request(
     prompt = options.prompt.strip()
     if prompt:
         _as_refusal(parse_prompts, prompt)
-        if word := banned_word(prompt, settings.banned_words):
-            raise Refusal(f"The prompt contains a word this server does not allow ({word!r}).")
-    steps = options.steps if options.steps is not None else min(DEFAULT_DREAM_STEPS, settings.max_steps)
-    if not 1 <= steps <= settings.max_steps:
-        raise Refusal(f"Steps must be between 1 and {settings.max_steps} on this server, not {steps}.")
+        _allowed_words(prompt, settings)
+    steps = _within_max_steps(
+        options.steps if options.steps is not None else min(DEFAULT_DREAM_STEPS, settings.max_steps), settings
+    )
     seed = options.seed if options.seed is not None else new_seed()
     _as_refusal(check_seed, seed)
     layer = {"layer": options.layer} if options.layer else {}
-    _as_refusal(deepdream.resolve_options, layer)
+    _as_refusal(deepdream.dream_options, layer)
     return RenderRequest(
         prompt, model=dreamer, perceptor=perceptor, width=0, height=0, steps=steps, seed=seed,
         preview_every=preview_every, options=layer,
@@ -176,11 +174,8 @@ def build_dream_request(
 
 def with_picture(request: RenderRequest, settings: GuildSettings, path: str, size: tuple[int, int]) -> RenderRequest:
     """The dream on the picture at ``path``, its size scaled down to fit the server's largest if it is larger."""
-    max_width, max_height = parse_size(settings.max_size)
-    width, height = size
-    scale = min(1.0, max_width / width, max_height / height)
-    fitted = max(1, round(width * scale)), max(1, round(height * scale))
-    return dataclasses.replace(request, init_image=path, width=fitted[0], height=fitted[1])
+    width, height = deepdream.fitted(*size, *parse_size(settings.max_size))
+    return dataclasses.replace(request, init_image=path, width=width, height=height)
 
 
 def _set(request: RenderRequest, count: int, settings: GuildSettings) -> RenderRequest:
@@ -201,10 +196,18 @@ def _steps(options: DreamOptions, settings: GuildSettings, scene_count: int) -> 
         if not 1 <= per_scene <= settings.max_steps:
             raise Refusal(f"Steps per line must be between 1 and {settings.max_steps} on this server, not {per_scene}.")
         return per_scene * scene_count
-    steps = options.steps if options.steps is not None else settings.steps
+    return _within_max_steps(options.steps if options.steps is not None else settings.steps, settings)
+
+
+def _within_max_steps(steps: int, settings: GuildSettings) -> int:
     if not 1 <= steps <= settings.max_steps:
         raise Refusal(f"Steps must be between 1 and {settings.max_steps} on this server, not {steps}.")
     return steps
+
+
+def _allowed_words(prompt: str, settings: GuildSettings) -> None:
+    if word := banned_word(prompt, settings.banned_words):
+        raise Refusal(f"The prompt contains a word this server does not allow ({word!r}).")
 
 
 def _film(options: DreamOptions, settings: GuildSettings) -> dict[str, Any]:

@@ -142,7 +142,6 @@ class Dream(commands.Cog):
         image_prompt: discord.Attachment | None = None,
     ) -> None:
         """Admit, store and announce a job: the same checks, queue and messages for pictures and films."""
-        assert interaction.guild_id is not None and interaction.channel_id is not None
         config = self.bot.config
         files = self.bot.files
         options = dataclasses.replace(options, image_prompt=image_prompt is not None)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from contract.errors import BadRequest
-from contract.limits import MAX_SIDE, MAX_STEPS
-from contract.options import Option, Value
+from contract.limits import MAX_SIDE
+from contract.options import Option, Value, resolve_options
 from contract.prompts import parse_prompts
 
 # InceptionV1's layers in the order it runs them; the ones worth dreaming on can be chosen.
@@ -69,40 +69,32 @@ OPTIONS = (
 )
 
 
-def resolve_options(given: Mapping[str, object]) -> dict[str, Value]:
+def dream_options(given: Mapping[str, object]) -> dict[str, Value | None]:
     """Every DeepDream option with ``given`` checked and applied over the defaults."""
-    known = {option.name: option for option in OPTIONS}
-    for name in given:
-        if name not in known:
-            raise BadRequest(f"DeepDream has no option {name!r}; its options are {', '.join(known)}")
-    return {
-        name: option.default if given.get(name) is None else option.check(given[name])  # type: ignore[misc]
-        for name, option in known.items()
-    }
+    return resolve_options("DeepDream", OPTIONS, given)
 
 
-def validate_deepdream(request) -> dict[str, Value]:
+def validate_deepdream(request) -> dict[str, Value | None]:
     """A DeepDream request's options, or ``BadRequest`` naming its first problem."""
-    from contract.validation import check_perceptor, check_seed, open_image
+    from contract.validation import check_perceptor, check_seed, check_steps, open_image
 
     if not request.init_image:
         raise BadRequest("DeepDream dreams on a picture; give one")
     if request.prompt.strip():
         parse_prompts(request.prompt)
         check_perceptor(request.perceptor)
-    if not 1 <= request.steps <= MAX_STEPS:
-        raise BadRequest(f"steps must be between 1 and {MAX_STEPS}, not {request.steps}")
+    check_steps(request.steps)
     if not (1 <= request.width <= MAX_SIDE and 1 <= request.height <= MAX_SIDE):
         raise BadRequest(f"the picture is {request.width}x{request.height}; DeepDream takes pictures up to {MAX_SIDE} a side")
     if request.count != 1 or request.is_film:
         raise BadRequest("DeepDream makes one picture; it paints no sets and no films")
     check_seed(request.seed)
-    options = resolve_options(request.options)
+    options = dream_options(request.options)
     open_image(request.init_image)
     return options
 
 
-def fitted(width: int, height: int, side: int) -> tuple[int, int]:
-    """A picture's size scaled down, keeping its shape, so that neither side is above ``side``."""
-    scale = min(1.0, side / max(width, height))
+def fitted(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
+    """A picture's size scaled down, keeping its shape, to fit within ``max_width`` x ``max_height``."""
+    scale = min(1.0, max_width / width, max_height / height)
     return max(1, round(width * scale)), max(1, round(height * scale))

@@ -32,7 +32,7 @@ from contract.models import (
     heibox_vqgan,
     tiny_model,
 )
-from contract.options import Option, Value
+from contract.options import Option, Value, resolve_options
 
 VQGAN_SAMPLING = ("z+quantize", "codebook")
 
@@ -70,14 +70,7 @@ class Family:
 
     def resolve_options(self, model: str, given: Mapping[str, object]) -> dict[str, Value | None]:
         """Every option of the family with ``given`` checked and applied over the defaults."""
-        options = {o.name: o for o in self.options}
-        for name in given:
-            if name not in options:
-                takes = f"its options are {', '.join(options)}" if options else "it takes none"
-                raise BadRequest(f"{model} has no option {name!r}; {takes}")
-        resolved = {
-            name: option.default if given.get(name) is None else option.check(given[name]) for name, option in options.items()
-        }
+        resolved = resolve_options(model, self.options, given)
         if self.check is not None:
             self.check(resolved)
         return resolved

@@ -6,7 +6,7 @@ engine passes the resolved values to the painter as keyword arguments.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from contract.errors import BadRequest
@@ -47,3 +47,13 @@ class Option:
         if not self.accepts(value):
             raise BadRequest(f"{self.name} must be {self.allowed}, not {value}")
         return value
+
+
+def resolve_options(owner: str, options: Sequence[Option], given: Mapping[str, object]) -> dict[str, Value | None]:
+    """Every one of ``options`` with ``given`` checked and applied over the defaults; ``owner`` names whose they are."""
+    known = {option.name: option for option in options}
+    for name in given:
+        if name not in known:
+            takes = f"its options are {', '.join(known)}" if known else "it takes none"
+            raise BadRequest(f"{owner} has no option {name!r}; {takes}")
+    return {name: option.default if given.get(name) is None else option.check(given[name]) for name, option in known.items()}

@@ -117,8 +117,7 @@ def validate(request: RenderRequest) -> ResolvedRequest:
     family = registry.family_of(spec)
     options = family.resolve_options(request.model, request.options)
     check_perceptor(request.perceptor)
-    if not 1 <= request.steps <= MAX_STEPS:
-        raise BadRequest(f"steps must be between 1 and {MAX_STEPS}, not {request.steps}")
+    check_steps(request.steps)
     if request.total_steps > MAX_STEPS:
         raise BadRequest(f"the film takes {request.total_steps} steps in all, more than {MAX_STEPS}; use fewer frames or steps")
     check_size(spec, request.width, request.height)
@@ -186,6 +185,11 @@ def validate_upscale(request: RenderRequest) -> None:
     if not request.init_image:
         raise BadRequest("an upscale needs the picture to upscale")
     open_image(request.init_image)
+
+
+def check_steps(steps: int) -> None:
+    if not 1 <= steps <= MAX_STEPS:
+        raise BadRequest(f"steps must be between 1 and {MAX_STEPS}, not {steps}")
 
 
 def check_seed(seed: int) -> None:

@@ -159,21 +159,17 @@ class Engine:
 
     def upscaler(self, name: str) -> nn.Module:
         """A super-resolution network of the registry (``realesrgan-x4plus``, ``tiny-esrgan``), loaded once."""
-        if name not in self._networks:
-            from engine.networks.esrgan import load_upscaler  # deferred: spandrel is needed for upscales only
-
-            network = self._load(registry.lookup(name), load_upscaler, ESRGAN_WEIGHTS)
-            self._networks[name] = network.to(self.device)
-        network = self._networks[name]
-        assert network is not None
-        return network
+        return self._other_network(name, "engine.networks.esrgan:load_upscaler", ESRGAN_WEIGHTS)
 
     def dreamer(self, name: str) -> nn.Module:
         """A DeepDream network of the registry (``inception-v1``, ``tiny-inception``), loaded once."""
-        if name not in self._networks:
-            from engine.networks.inception import load_dreamer  # deferred: torchvision's models
+        return self._other_network(name, "engine.networks.inception:load_dreamer", GOOGLENET_WEIGHTS)
 
-            self._networks[name] = self._load(registry.lookup(name), load_dreamer, GOOGLENET_WEIGHTS).to(self.device)
+    def _other_network(self, name: str, loader: str, main_file: str) -> nn.Module:
+        """A network that is no painter's, read by ``loader`` (imported on first use: spandrel, torchvision's models)."""
+        if name not in self._networks:
+            network = self._load(registry.lookup(name), load_attribute(loader), main_file)
+            self._networks[name] = network.to(self.device)
         network = self._networks[name]
         assert network is not None
         return network

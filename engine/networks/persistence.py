@@ -42,9 +42,9 @@ class Persistent:
 
     def tensors(self, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
         """Every parameter and persistent buffer, named as ``state_dict()`` names them."""
+        skipped = self.state.get("_non_persistent_buffers_set") or set()
         for kind in ("_parameters", "_buffers"):
             for name, value in (self.state.get(kind) or {}).items():
-                skipped = self.state.get("_non_persistent_buffers_set") or set()
                 if value is not None and not (kind == "_buffers" and name in skipped):
                     yield prefix + name, value.detach() if isinstance(value, torch.Tensor) else value
         for name, child in self.children().items():
