@@ -16,6 +16,7 @@ between processes, and taking turns makes the ratios immune to that.
     python -m bench.bench_engine --cases vqgan:256 vqgan-codebook:256 --speeds fast --interleave 2    # codebook sampling
     python -m bench.bench_engine --cases dvae:256 clipdraw:256 vqgan-ensemble:256 deepdream:256 --speeds fast
     python -m bench.bench_engine --cases stylegan:1024 --speeds fast --steps 1                 # StyleGAN2 FFHQ
+    python -m bench.bench_engine --cases stylegan:256 stylegan:512 --speeds fast --steps 1     # StyleGAN3-T, -R
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ STYLEGAN2_FFHQ = {
     "mapping_kwargs": {"num_layers": 8},
     "synthesis_kwargs": {"channel_base": 32768, "channel_max": 512, "num_fp16_res": 4, "conv_clamp": 256},
 }
+# stylegan3's stylegan3-t-ffhqu-256x256.pkl and stylegan3-r-afhqv2-512x512.pkl, as docs/configs.md trains them.
+_STYLEGAN3 = {"z_dim": 512, "c_dim": 0, "w_dim": 512, "img_channels": 3, "mapping_kwargs": {"num_layers": 2}}
+_STYLEGAN3 |= {"num_fp16_res": 4, "conv_clamp": 256}
+STYLEGAN3_T_FFHQU_256 = _STYLEGAN3 | {"img_resolution": 256, "channel_base": 16384, "channel_max": 512}
+STYLEGAN3_R_AFHQV2_512 = _STYLEGAN3 | {"img_resolution": 512, "channel_base": 65536, "channel_max": 1024}
+STYLEGAN3_R_AFHQV2_512 |= {"conv_kernel": 1, "use_radial_filters": True}
 
 
 # BigGAN-deep-512's residual blocks (upsample, in, out channel multipliers); the 256 model has the
@@ -101,10 +108,13 @@ def network(family: str, size: int):
         from engine.networks import biggan, tiny
 
         return biggan.freeze(tiny.random_biggan(biggan_deep(size)))
-    if family == "stylegan":
-        from engine.networks.stylegan2 import Generator
+    if family == "stylegan":  # each official model at its own size
+        from engine.networks import stylegan2, stylegan3
 
-        return Generator(**STYLEGAN2_FFHQ).eval().requires_grad_(False)
+        if size == 1024:
+            return stylegan2.Generator(**STYLEGAN2_FFHQ).eval().requires_grad_(False)
+        config = {256: STYLEGAN3_T_FFHQU_256, 512: STYLEGAN3_R_AFHQV2_512}[size]
+        return stylegan3.Generator(**config).eval().requires_grad_(False)
     if family == "dvae":
         from engine.networks.dvae import DVAE, random_pair
 

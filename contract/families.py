@@ -23,6 +23,7 @@ from contract.models import (
     DVAE_DECODER,
     DVAE_ENCODER,
     STYLEGAN2_ADA,
+    STYLEGAN3_NGC,
     STYLEGAN_PICKLE,
     VQGAN_CHECKPOINT,
     VQGAN_CONFIG,
@@ -250,7 +251,7 @@ FAMILIES: dict[str, Family] = {
             "stylegan",
             painter="engine.generators.style_clip:StyleGANGenerator",
             lr=0.05,
-            network=Network("engine.networks.stylegan2:load_stylegan", STYLEGAN_PICKLE),
+            network=Network("engine.networks.stylegan:load_stylegan", STYLEGAN_PICKLE),
             models=(
                 ModelSpec(
                     "stylegan2-ffhq-1024",
@@ -259,7 +260,22 @@ FAMILIES: dict[str, Family] = {
                     (WeightFile(STYLEGAN_PICKLE, (f"{STYLEGAN2_ADA}/ffhq.pkl",)),),
                     native_size=1024,
                 ),
+                ModelSpec(
+                    "stylegan3-t-ffhqu-256",
+                    "stylegan",
+                    "StyleGAN3-T unaligned FFHQ faces, 256x256 (NVIDIA's stylegan3-t-ffhqu-256x256.pkl)",
+                    (WeightFile(STYLEGAN_PICKLE, (f"{STYLEGAN3_NGC}/stylegan3-t-ffhqu-256x256.pkl",)),),
+                    native_size=256,
+                ),
+                ModelSpec(
+                    "stylegan3-r-afhqv2-512",
+                    "stylegan",
+                    "StyleGAN3-R AFHQv2 cats, dogs and wild animals, 512x512 (NVIDIA's stylegan3-r-afhqv2-512x512.pkl)",
+                    (WeightFile(STYLEGAN_PICKLE, (f"{STYLEGAN3_NGC}/stylegan3-r-afhqv2-512x512.pkl",)),),
+                    native_size=512,
+                ),
                 tiny_model("tiny-stylegan2", "stylegan", "StyleGAN2", (STYLEGAN_PICKLE,), native_size=64),
+                tiny_model("tiny-stylegan3", "stylegan", "StyleGAN3", (STYLEGAN_PICKLE,), native_size=64),
             ),
             options=(
                 Option(
@@ -284,7 +300,7 @@ FAMILIES: dict[str, Family] = {
                     "const",
                     lambda v: v in ("const", "optimize"),
                     "const or optimize",
-                    "the per-layer noise: the recorded maps, or optimized along with W+",
+                    "StyleGAN2's per-layer noise: the recorded maps, or optimized along with W+ (StyleGAN3 has none)",
                 ),
             ),
         ),

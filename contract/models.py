@@ -30,6 +30,7 @@ TORCHVISION_MODELS = "https://download.pytorch.org/models"
 
 STYLEGAN_PICKLE = "network.pkl"  # NVIDIA's persistence pickle of G, D and G_ema, under one name for every model
 STYLEGAN2_ADA = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
+STYLEGAN3_NGC = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files"
 
 PERCEPTOR_KIND = "clip"  # the ``family`` of every perceptor spec
 DREAMER_KIND = "dreamer"  # the ``family`` of every DeepDream network

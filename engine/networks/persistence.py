@@ -76,6 +76,10 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("numpy.core.multiarray", "scalar"): _NUMPY_CORE.multiarray.scalar,  # a number from its bytes (a layer's gain)
     ("numpy._core.multiarray", "scalar"): _NUMPY_CORE.multiarray.scalar,
+    # an array from its shape, dtype and bytes (StyleGAN3 records sizes as numpy arrays)
+    ("numpy.core.multiarray", "_reconstruct"): _NUMPY_CORE.multiarray._reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _NUMPY_CORE.multiarray._reconstruct,
+    ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("builtins", "set"): set,
 }
@@ -122,7 +126,8 @@ def _reconstruct_marker(meta: dict[str, Any]) -> None:
 
 
 def _record(module: torch.nn.Module, init_kwargs: dict[str, Any] | None = None) -> _Record:
-    state = {
+    attributes = {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "training"}
+    state = attributes | {
         "training": False,
         "_parameters": OrderedDict((k, v) for k, v in module._parameters.items()),
         "_buffers": OrderedDict((k, v) for k, v in module._buffers.items()),

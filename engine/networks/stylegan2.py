@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from contract.errors import WeightsError
-from contract.models import STYLEGAN_PICKLE
-from engine.networks.persistence import Persistent, read_pickle
 
 LRELU_GAIN = math.sqrt(2)
 
@@ -32,16 +29,45 @@ def setup_filter(taps: Sequence[float]) -> torch.Tensor:
     return f / f.sum()
 
 
-def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, pad: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1):
-    """Upsample by inserting zeros, pad (x0, x1, y0, y1; negative crops), and convolve each channel with ``f``."""
-    n, c, h, w = x.shape
-    if up > 1:
-        x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
+def upfirdn2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: int = 1,
+    down: int = 1,
+    pad: Sequence[int] = (0, 0, 0, 0),
+    gain: float = 1,
+) -> torch.Tensor:
+    """Upsample by inserting ``up - 1`` zeros after each pixel, pad (x0, x1, y0, y1; negative crops),
+    convolve each channel with ``f`` (2D, 1D for a separable filter, or None for none) and keep every
+    ``down``-th pixel: the reference definition, computed without the zeros and the dropped pixels."""
     x0, x1, y0, y1 = pad
-    x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
-    x = x[:, :, max(-y0, 0) : x.shape[2] - max(-y1, 0), max(-x0, 0) : x.shape[3] - max(-x1, 0)]
-    kernel = (f * gain).flip([0, 1]).to(x.dtype)[None, None].repeat(c, 1, 1, 1)
-    return F.conv2d(x, kernel, groups=c)
+    if f is None or f.ndim == 2:
+        kernel = torch.ones(1, 1, device=x.device) if f is None else f
+        return _resample(x, kernel * gain, (up, up), (down, down), (x0, x1, y0, y1))
+    f = f * math.sqrt(gain)
+    x = _resample(x, f[None], (1, up), (1, down), (x0, x1, 0, 0))  # along rows
+    return _resample(x, f[:, None], (up, 1), (down, 1), (0, 0, y0, y1))  # along columns
+
+
+def _resample(x: torch.Tensor, kernel: torch.Tensor, up: tuple[int, int], down: tuple[int, int], pad: Sequence[int]):
+    """One pass of ``upfirdn2d`` with a ``[kh, kw]`` kernel. Upsampling runs polyphase: each of the ``up``
+    phases of the kernel convolves the input, and the phases interleave into the transposed convolution's
+    output (the zeros are never multiplied), which the padding then crops; downsampling is a convolution
+    of stride ``down`` (the dropped pixels are never computed)."""
+    n, c, h, w = x.shape
+    x0, x1, y0, y1 = pad
+    if up == (1, 1):
+        weight = kernel.flip([0, 1]).to(x.dtype)[None, None].repeat(c, 1, 1, 1)
+        return F.conv2d(F.pad(x, [x0, x1, y0, y1]), weight, stride=down, groups=c)
+    (uh, uw), (kh, kw) = up, kernel.shape
+    a, b = -(-kh // uh), -(-kw // uw)  # taps per phase
+    phases = F.pad(kernel, [0, b * uw - kw, 0, a * uh - kh]).reshape(a, uh, b, uw).permute(1, 3, 0, 2)
+    weight = phases.flip([2, 3]).reshape(uh * uw, 1, a, b).to(x.dtype).repeat(c, 1, 1, 1)
+    x = F.conv2d(F.pad(x, [b - 1, b - 1, a - 1, a - 1]), weight, groups=c)
+    x = x.reshape(n, c, uh, uw, h + a - 1, w + b - 1).permute(0, 1, 4, 2, 5, 3).reshape(n, c, (h + a - 1) * uh, -1)
+    # x is now the transposed convolution of stride ``up``, (h - 1) * uh + kh rows long, plus a * uh - kh zeros.
+    x = F.pad(x, [x0 - (kw - 1), uw + x1 - kw - (b * uw - kw), y0 - (kh - 1), uh + y1 - kh - (a * uh - kh)])
+    return x[:, :, :: down[0], :: down[1]]
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -87,11 +113,12 @@ def modulated_conv2d(
 
 
 class FullyConnectedLayer(nn.Module):
-    def __init__(self, in_features: int, out_features: int, lrelu: bool = False, lr_multiplier: float = 1, bias_init: float = 0):
+    def __init__(self, in_features: int, out_features: int, lrelu: bool = False, lr_multiplier: float = 1,
+                 bias_init: float | Sequence[float] = 0, weight_init: float = 1) -> None:  # fmt: skip
         super().__init__()
         self.lrelu = lrelu
-        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
-        self.bias = nn.Parameter(torch.full([out_features], float(bias_init)))
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) * weight_init / lr_multiplier)
+        self.bias = nn.Parameter(torch.as_tensor(bias_init, dtype=torch.float32).expand(out_features).clone())
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
 
@@ -224,13 +251,3 @@ class Generator(nn.Module):
         self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **(synthesis_kwargs or {}))
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, **(mapping_kwargs or {}))
-
-
-def load_stylegan(folder: Path) -> Generator:
-    """``G_ema`` of the folder's official pickle, rebuilt here with its recorded arguments and tensors."""
-    record = read_pickle(folder / STYLEGAN_PICKLE)["G_ema"]
-    if "input" in record.children().get("synthesis", Persistent("", {})).children():
-        raise WeightsError("this is a StyleGAN3 generator; dreambot reads StyleGAN2 ones so far")
-    net = Generator(**record.init_kwargs)
-    net.load_state_dict(dict(record.tensors()))
-    return net.eval().requires_grad_(False)

@@ -167,17 +167,35 @@ TINY_STYLEGAN2 = {
 }
 
 
-def save_stylegan2(folder: Path, seed: int = SEED) -> None:
-    """Write a random StyleGAN2 in NVIDIA's persistence-pickle layout (``G_ema`` and its recorded arguments)."""
-    from engine.networks import persistence, stylegan2
+TINY_STYLEGAN3 = {
+    "z_dim": 32,
+    "c_dim": 0,
+    "w_dim": 32,
+    "img_resolution": 64,
+    "img_channels": 3,
+    "mapping_kwargs": {"num_layers": 2},
+    "channel_base": 1024,
+    "channel_max": 32,
+    "num_layers": 6,
+    "magnitude_ema_beta": 0.999,
+    "num_fp16_res": 0,
+    "conv_clamp": 256,
+}
 
+
+def save_stylegan(folder: Path, version: int, seed: int = SEED) -> None:
+    """Write a random StyleGAN2 or StyleGAN3 in NVIDIA's persistence-pickle layout (``G_ema`` and its
+    recorded arguments)."""
+    from engine.networks import persistence, stylegan2, stylegan3
+
+    module, config = (stylegan2, TINY_STYLEGAN2) if version == 2 else (stylegan3, TINY_STYLEGAN3)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        net = stylegan2.Generator(**TINY_STYLEGAN2)
+        net = module.Generator(**config)
         with torch.no_grad():  # noise as trained networks have it, so the constant maps matter
             for layer in net.synthesis.noise_layers().values():
                 layer.noise_strength.fill_(0.1)
-    _atomic(folder / STYLEGAN_PICKLE, lambda p: persistence.write_pickle(p, {"G_ema": net}, TINY_STYLEGAN2))
+    _atomic(folder / STYLEGAN_PICKLE, lambda p: persistence.write_pickle(p, {"G_ema": net}, config))
 
 
 def _atomic(path: Path, write) -> None:
@@ -203,8 +221,8 @@ def make(name: str, folder: Path) -> None:
         from engine.networks import inception  # deferred: torchvision's models
 
         _atomic(folder / GOOGLENET_WEIGHTS, lambda p: torch.save(inception.random_state(seed=SEED), p))
-    elif name == "tiny-stylegan2":
-        save_stylegan2(folder)
+    elif name in ("tiny-stylegan2", "tiny-stylegan3"):
+        save_stylegan(folder, version=int(name[-1]))
     elif name == "tiny-dvae":
         save_dvae(folder)
     elif name == "tiny-esrgan":

@@ -75,6 +75,7 @@ def test_render_json_summary(weights_dir, tmp_path):
         ("tiny-dvae", "64x64", ["--token-temperature", "0.5"]),
         ("clipdraw", "64x64", ["--strokes", "64"]),
         ("tiny-stylegan2", None, ["--start-seed", "5"]),
+        ("tiny-stylegan3", None, ["--start-seed", "7"]),
     ],
 )
 def test_render_with_each_new_painter(engine, weights_dir, tmp_path, model, size, options):

@@ -9,6 +9,7 @@ def test_contract_names_are_registered():
     names = ["vqgan-imagenet-f16-16384", "vqgan-imagenet-f16-1024", "vqgan-openimages-f8-8192", "biggan-deep-128"]
     names += ["biggan-deep-256", "biggan-deep-512", "siren", "pixels", "tiny-vqgan", "tiny-biggan", "tiny-clip"]
     names += ["dalle-dvae", "tiny-dvae", "clipdraw", "stylegan2-ffhq-1024", "tiny-stylegan2"]
+    names += ["stylegan3-t-ffhqu-256", "stylegan3-r-afhqv2-512", "tiny-stylegan3"]
     for name in names:
         assert registry.lookup(name).name == name
     assert set(registry.generator_names()) == set(names) - {"tiny-clip"}

@@ -18,6 +18,7 @@ PAINTERS = [
     ("tiny-dvae", 64, {}),
     ("clipdraw", 64, {}),
     ("tiny-stylegan2", 64, {}),
+    ("tiny-stylegan3", 64, {}),
 ]
 
 
