@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.supervisor import STALL_TIMEOUT
+from bot.supervisor import MAX_BATCH, STALL_TIMEOUT
 from contract.errors import EngineError
 from contract.limits import (
     DEFAULT_MODEL,
@@ -46,6 +46,7 @@ class EngineConfig:
     preview_every: int = DEFAULT_PREVIEW_EVERY
     speed: str = DEFAULT_SPEED
     stall_timeout: float = STALL_TIMEOUT  # seconds without a sign of life from a running job before its engine is killed
+    batch: str | int = "auto"  # jobs that share model, perceptor and size run as one batch of up to this many
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ def _section(cls: type, name: str, values: Any) -> Any:
     values = dict(values)
     for key, value in values.items():
         expected = type(getattr(defaults, key))
+        if (name, key) == ("engine", "batch") and isinstance(value, int) and not isinstance(value, bool):
+            continue  # "auto" or a number: checked in _check_values
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             values[key] = value = float(value)
         if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
@@ -178,6 +181,9 @@ def _check_values(config: Config) -> None:
         raise ConfigError(f"[defaults] dreamer {config.defaults.dreamer!r} is not one of: {', '.join(dreamer_names())}")
     if not MIN_SIDE <= config.worker.max_side <= MAX_SIDE:
         raise ConfigError(f"[worker] max_side must be between {MIN_SIDE} and {MAX_SIDE}")
+    batch = config.engine.batch
+    if batch != "auto" and not (isinstance(batch, int) and 1 <= batch <= MAX_BATCH):
+        raise ConfigError(f'[engine] batch must be "auto" or a number from 1 to {MAX_BATCH}, not {batch!r}')
     if not config.engine.stall_timeout > 0:
         raise ConfigError("[engine] stall_timeout must be a positive number of seconds")
     try:

@@ -109,6 +109,10 @@ class Dispatcher:
         """The online workers that could paint ``request``, busy or not (``/queue`` says when there are none)."""
         return [w for w in self.online() if w.can_paint(request.model, request.width, request.height)]
 
+    def batch_limit(self) -> int:
+        """One job per worker at a time: a worker's engine runs what it is handed alone."""
+        return 1
+
     async def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]:
         """Hand the job to JetStream (unless a bot before a restart did) and yield its events up to the final one."""
         assert self.link is not None, "start() first"

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Protocol
 
 from bot.fairness import round_robin
 from bot.files import JobFiles
 from bot.jobs import Job, JobState
 from bot.store import Store
-from bot.supervisor import EngineCrashed
+from bot.supervisor import TERMINAL, EngineCrashed
 from contract.errors import without_paths
-from contract.protocol import Cancelled, Event, Failed, Finished, Progress, RenderRequest
+from contract.protocol import Cancelled, Event, Failed, Finished, Progress, RenderRequest, batch_key
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,13 @@ class Executor(Protocol):
         """Whether job ``job_id`` for ``request`` could start now, with ``running`` jobs already running."""
 
     def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]: ...
+
+    def batch_limit(self) -> int:
+        """How many jobs that share a ``batch_key`` may run as one batch (1: one job at a time)."""
+
+    def render_batch(self, jobs: Sequence[tuple[str, RenderRequest]]) -> AsyncIterator[Event]:
+        """Run jobs as one batch and yield every job's events up to each one's final; called only when
+        ``batch_limit()`` is above 1."""
 
     async def cancel(self, job_id: str) -> None: ...
 
@@ -132,36 +139,57 @@ class Scheduler:
             await self.reporter.cancelled(job)
 
     async def _serve_next(self) -> None:
-        """Start the first job in order that the executor can take now, or wait until something changes."""
+        """Start the first job in order that the executor can take now (with the jobs that may share its
+        batch), or wait until something changes."""
         self._wake.clear()  # before looking: a wake from here on is not lost
         order = await self.order()
         job = next((j for j in order if self.engine.can_take(j.id, j.request, len(self.running))), None)
         if job is None:
             await self._wake.wait()
             return
-        claimed = await self.store.claim(job.id)
-        if claimed is None:
+        claimed = [c for j in self._batch_of(job, order) if (c := await self.store.claim(j.id)) is not None]
+        if not claimed:
             return  # cancelled while it waited
-        self.running[job.id] = claimed
-        task = asyncio.create_task(self._serve(claimed), name=f"job {job.id}")
+        for c in claimed:
+            self.running[c.id] = c
+        task = asyncio.create_task(self._serve(claimed), name=f"jobs {', '.join(c.id for c in claimed)}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, job: Job) -> None:
+    def _batch_of(self, head: Job, order: list[Job]) -> list[Job]:
+        """``head`` and the jobs right behind it in order that share its ``batch_key``, up to the executor's
+        limit. A job joins only in its own turn (the unbroken run behind the head), so no job is taken
+        out of its round-robin turn, and the next member's job waits one batch at most."""
+        limit, key = self.engine.batch_limit(), batch_key(head.request)
+        batch = [head]
+        for job in order[order.index(head) + 1 :]:
+            if key is None or len(batch) >= limit or batch_key(job.request) != key:
+                break
+            batch.append(job)
+        return batch
+
+    async def _serve(self, jobs: list[Job]) -> None:
         try:
-            await self._run(job)
-        except Exception as error:  # a bug here must cost one job, not the whole queue
-            log.exception("job %s broke the scheduler; marking it failed", job.id)
+            await (self._run(jobs[0]) if len(jobs) == 1 else self._run_batch(jobs))
+        except Exception as error:  # a bug here must cost its jobs, not the whole queue
+            log.exception("jobs %s broke the scheduler; marking them failed", ", ".join(j.id for j in jobs))
             try:
                 await self.engine.reset()
-                await self._fail(job, "the bot hit an internal error while running this job", "")
+                for job in jobs:
+                    current = await self.store.job(job.id)
+                    if current is not None and current.state == JobState.RUNNING:
+                        await self._fail(job, "the bot hit an internal error while running this job", "")
             except Exception:
-                self._trouble = error  # the queue's loop backs off and recovers the job
+                self._trouble = error  # the queue's loop backs off and recovers the jobs
         finally:
-            self.running.pop(job.id, None)
-            self.progress.pop(job.id, None)
-            self._cancelling.discard(job.id)
+            for job in jobs:
+                self._ended(job)
             self.wake()
+
+    def _ended(self, job: Job) -> None:
+        self.running.pop(job.id, None)
+        self.progress.pop(job.id, None)
+        self._cancelling.discard(job.id)
 
     @staticmethod
     async def _report(report: Awaitable[None]) -> None:
@@ -180,41 +208,78 @@ class Scheduler:
             await self._report(self.reporter.queue_moved(await self.order()))
             if not await self._attempt(claimed):
                 return
-            await self.store.requeue(claimed.id)
-            again = await self.store.claim(claimed.id)
-            if again is None:
+            claimed = await self._claim_again(claimed)
+            if claimed is None:
                 return  # cancelled in between
-            claimed = again
+
+    async def _claim_again(self, job: Job) -> Job | None:
+        await self.store.requeue(job.id)
+        return await self.store.claim(job.id)
+
+    async def _run_batch(self, jobs: list[Job]) -> None:
+        """One batch on the engine; each job gets its own previews, result or cancel. A job worth another try
+        gets it alone, at once, once the batch has ended."""
+        for job in jobs:
+            await self._report(self.reporter.started(job))
+        await self._report(self.reporter.queue_moved(await self.order()))
+        by_id = {job.id: job for job in jobs}
+        again: list[Job] = []
+        try:
+            async for event in self.engine.render_batch([(job.id, job.request) for job in jobs]):
+                job = by_id[event.job_id]
+                if await self._handle(job, event):
+                    again.append(job)
+                elif isinstance(event, TERMINAL):
+                    self._ended(job)
+        except EngineCrashed as crash:
+            await self.engine.reset()
+            again += [j for j in jobs if j.id in self.running and j not in again and await self._after_crash(j, crash)]
+        else:
+            if again:
+                await self.engine.reset()  # a sticky device error would fail the retries too
+        for job in again:
+            if (claimed := await self._claim_again(job)) is not None:
+                await self._run(claimed)
 
     async def _attempt(self, job: Job) -> bool:
         """One run on the engine; True if the job should run once more."""
         try:
             async for event in self.engine.render(job.id, job.request):
-                if isinstance(event, Progress):
-                    self.progress[job.id] = event
-                    await self._report(self.reporter.progress(job, event))
-                elif isinstance(event, Finished):
-                    await self._finished(job, event)
-                elif isinstance(event, Cancelled):
-                    await self._cancelled(job)
-                elif isinstance(event, Failed):
-                    if event.retryable and job.attempts < MAX_ATTEMPTS and job.id not in self._cancelling:
-                        log.warning("job %s failed (%s); trying once more on a fresh engine", job.id, event.reason)
-                        await self.engine.reset()  # a sticky device error would fail the retry too
-                        return True
-                    await self._fail(job, event.reason, event.hint)
+                if await self._handle(job, event):
+                    await self.engine.reset()  # a sticky device error would fail the retry too
+                    return True
             return False
         except EngineCrashed as crash:
             await self.engine.reset()
-            if job.id in self._cancelling:
-                await self._cancelled(job)
-                return False
-            if job.attempts < MAX_ATTEMPTS:
-                log.warning("the engine died during job %s (%s); restarting it and trying once more", job.id, crash)
+            return await self._after_crash(job, crash)
+
+    async def _handle(self, job: Job, event: Event) -> bool:
+        """Report one event of ``job``; True when the job failed in a way worth one more try."""
+        if isinstance(event, Progress):
+            self.progress[job.id] = event
+            await self._report(self.reporter.progress(job, event))
+        elif isinstance(event, Finished):
+            await self._finished(job, event)
+        elif isinstance(event, Cancelled):
+            await self._cancelled(job)
+        elif isinstance(event, Failed):
+            if event.retryable and job.attempts < MAX_ATTEMPTS and job.id not in self._cancelling:
+                log.warning("job %s failed (%s); trying once more on a fresh engine", job.id, event.reason)
                 return True
-            log.error("the engine died twice during job %s (%s)", job.id, crash)
-            await self._fail(job, f"the engine stopped unexpectedly twice while painting this ({without_paths(str(crash))})", "")
+            await self._fail(job, event.reason, event.hint)
+        return False
+
+    async def _after_crash(self, job: Job, crash: EngineCrashed) -> bool:
+        """The engine died during ``job``: True if it should run once more."""
+        if job.id in self._cancelling:
+            await self._cancelled(job)
             return False
+        if job.attempts < MAX_ATTEMPTS:
+            log.warning("the engine died during job %s (%s); restarting it and trying once more", job.id, crash)
+            return True
+        log.error("the engine died twice during job %s (%s)", job.id, crash)
+        await self._fail(job, f"the engine stopped unexpectedly twice while painting this ({without_paths(str(crash))})", "")
+        return False
 
     async def _finished(self, job: Job, event: Finished) -> None:
         """Keep the files, then mark the job done, then show it: a crash in between leaves it unshown, not lost."""

@@ -30,6 +30,7 @@ from contract.protocol import (
     Finished,
     Ready,
     RenderRequest,
+    batch_command,
     cancel_command,
     render_command,
 )
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 LINE_LIMIT = 256 * 1024 * 1024  # a final PNG and its GIF travel base64-encoded on one line
 TERMINAL = (Finished, Failed, Cancelled)
+AUTO_BATCH = {"cpu": 1, "cuda": 4}  # ``[engine] batch = "auto"`` per device type: see docs/PERFORMANCE.md
+MAX_BATCH = 8
 STALL_TIMEOUT = 300.0  # seconds without any event from a running job before its engine is killed
 CANCEL_GRACE = 15.0  # seconds a cancelled job may take to stop before its engine is killed
 SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY", re.IGNORECASE)
@@ -79,8 +82,10 @@ class EngineSupervisor:
         ready_timeout: float = 600.0,
         stall_timeout: float = STALL_TIMEOUT,
         cancel_grace: float = CANCEL_GRACE,
+        batch: str | int = "auto",
     ) -> None:
         self.argv = list(argv)
+        self.batch = batch
         self.ready_timeout = ready_timeout
         self.stall_timeout = stall_timeout
         self.cancel_grace = cancel_grace
@@ -102,14 +107,21 @@ class EngineSupervisor:
     def for_config(cls, engine: EngineConfig, argv: Sequence[str] | None = None) -> EngineSupervisor:
         """The supervisor of the engine ``[engine]`` describes (``argv``: another command, for tests)."""
         command = argv or EngineCommand(engine.device, engine.weights_dir, engine.speed).argv()
-        return cls(command, stall_timeout=engine.stall_timeout)
+        return cls(command, stall_timeout=engine.stall_timeout, batch=engine.batch)
 
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
     def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
-        """One job at a time, whatever it asks for."""
+        """One job (or one batch) at a time, whatever it asks for."""
         return running == 0
+
+    def batch_limit(self) -> int:
+        """``[engine] batch``, or for "auto" what batching was measured to give on this kind of device: 1 on
+        CPUs, where it lost, and ``AUTO_BATCH["cuda"]`` on GPUs; 1 until the engine has said which it has."""
+        if self.batch != "auto":
+            return int(self.batch)
+        return AUTO_BATCH["cuda"] if (self.device or "").startswith("cuda") else AUTO_BATCH["cpu"]
 
     async def reset(self) -> None:
         """A fresh process for the next job."""
@@ -170,44 +182,58 @@ class EngineSupervisor:
 
     async def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]:
         """Run one job; yields its events up to and including the final one (finished, failed or cancelled)."""
+        async for event in self.render_batch([(job_id, request)]):
+            yield event
+
+    async def render_batch(self, jobs: Sequence[tuple[str, RenderRequest]]) -> AsyncIterator[Event]:
+        """Run jobs that share a ``batch_key`` as one batch (one job: alone); yields every job's events until
+        each has sent its final one. A job cancelled before it was sent ends at once and is left out."""
         async with self._lock:
             await self.start()
             process = self._process
             assert process is not None
+            ids = {job_id for job_id, _ in jobs}
             self._last_event = asyncio.get_running_loop().time()
-            watchdog = asyncio.create_task(self._watch(process, job_id), name=f"watchdog {job_id}")
+            watchdog = asyncio.create_task(self._watch(process, ids), name=f"watchdog {', '.join(sorted(ids))}")
             try:
-                if job_id in self._cancel_on_send:  # never sent: the engine would start it before it read the cancel
+                for job_id in ids & self._cancel_on_send:  # never sent: the engine would start it before it read the cancel
                     yield Cancelled(job_id, 0)
+                jobs = [(job_id, request) for job_id, request in jobs if job_id not in self._cancel_on_send]
+                pending = {job_id for job_id, _ in jobs}
+                if not pending:
                     return
-                await self._send(render_command(job_id, request))
-                while True:
+                single = len(jobs) == 1
+                await self._send(render_command(*jobs[0]) if single else batch_command(jobs))
+                while pending:
                     event = await self._read()
-                    if event.job_id != job_id:
-                        log.warning("dropping an event for job %r while %s runs", event.job_id, job_id)
+                    if event.job_id not in pending:
+                        log.warning("dropping an event for job %r while %s runs", event.job_id, ", ".join(sorted(pending)))
                         continue
                     yield event
-                    if isinstance(event, TERMINAL):
-                        return
+                    if isinstance(event, TERMINAL):  # the others of a batch go on: its cancel no longer counts
+                        pending.discard(event.job_id)
+                        self._cancel_asked.pop(event.job_id, None)
             finally:
                 watchdog.cancel()
-                self._cancel_on_send.discard(job_id)
-                self._cancel_asked.pop(job_id, None)
+                for job_id in ids:
+                    self._cancel_on_send.discard(job_id)
+                    self._cancel_asked.pop(job_id, None)
 
-    async def _watch(self, process: asyncio.subprocess.Process, job_id: str) -> None:
-        """Kill ``process`` when the job sends nothing for too long, or outlives its cancel's grace."""
+    async def _watch(self, process: asyncio.subprocess.Process, job_ids: set[str]) -> None:
+        """Kill ``process`` when its jobs send nothing for too long, or one outlives its cancel's grace."""
         loop = asyncio.get_running_loop()
         tick = min(1.0, self.stall_timeout / 4, self.cancel_grace / 4)
         while process.returncode is None:
             await asyncio.sleep(tick)
             now = loop.time()
-            if job_id in self._cancel_asked and now - self._cancel_asked[job_id] > self.cancel_grace:
+            asked = [self._cancel_asked[j] for j in job_ids if j in self._cancel_asked]
+            if asked and now - min(asked) > self.cancel_grace:
                 reason = f"the engine did not stop the cancelled job within {self.cancel_grace:g}s"
             elif now - self._last_event > self.stall_timeout:
                 reason = f"the engine sent nothing for {self.stall_timeout:g}s and was stopped"
             else:
                 continue
-            log.error("job %s: %s (pid %d)", job_id, reason, process.pid)
+            log.error("jobs %s: %s (pid %d)", ", ".join(sorted(job_ids)), reason, process.pid)
             self._kill_reason = reason
             process.kill()
             return

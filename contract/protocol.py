@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -240,6 +241,21 @@ EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (Ready, Started,
 def render_command(job_id: str, request: RenderRequest, animation: bool = True) -> dict[str, Any]:
     """Bot to engine: render ``request``; events come back tagged with ``job_id``."""
     return {"op": "render", "job_id": job_id, "request": request.to_dict(), "animation": animation}
+
+
+def batch_key(request: RenderRequest) -> tuple[str, str, int, int] | None:
+    """Requests with equal keys can share one batch: one generator network, one perceptor, one size.
+    None for what always runs alone: a film, an upscale, a dream, a set of candidates."""
+    if request.is_film or request.is_upscale or request.is_deepdream or request.count > 1:
+        return None
+    return request.model, request.perceptor, request.width, request.height
+
+
+def batch_command(jobs: Sequence[tuple[str, RenderRequest]], animation: bool = True) -> dict[str, Any]:
+    """Bot to engine: render ``jobs`` (one ``batch_key``) as one batch; each job's events come back tagged
+    with its id, and a cancel stops that job alone."""
+    entries = [{"job_id": job_id, "request": request.to_dict()} for job_id, request in jobs]
+    return {"op": "render_batch", "jobs": entries, "animation": animation}
 
 
 def cancel_command(job_id: str) -> dict[str, Any]:

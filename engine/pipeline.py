@@ -21,7 +21,7 @@ from contract.families import Network, load_attribute
 from contract.films import plan
 from contract.models import CLIP_WEIGHTS, ESRGAN_WEIGHTS, GOOGLENET_WEIGHTS, ModelSpec
 from contract.prompts import parse_item, parse_noise_prompt, parse_prompts
-from contract.protocol import Progress, RenderRequest
+from contract.protocol import Progress, RenderRequest, batch_key
 from contract.speed import DEFAULT as DEFAULT_SPEED
 from contract.speed import Speed
 from contract.validation import ResolvedRequest, open_image, validate
@@ -94,11 +94,6 @@ class RenderTask:
             self.reel.add(frame)
         if self.film is not None:
             self.film.add(frame, caption)
-
-
-def batch_key(request: RenderRequest) -> tuple[str, str, int, int]:
-    """Requests with equal keys can share one batch: one generator network, one perceptor, one size."""
-    return request.model, request.perceptor, request.width, request.height
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -2,7 +2,8 @@
 events descriptor (``$DREAMBOT_EVENTS_FD``, which the bot's supervisor opens; stdout when run by hand).
 
 The bot starts it (``python -m engine.worker``) and supervises it. It owns the device and runs one
-job at a time; a reader thread keeps listening while a job runs, so a cancel lands between steps.
+job, or one batch of jobs that share a model, perceptor and size, at a time; a reader thread keeps
+listening while a job runs, so a cancel lands between steps.
 Descriptor 1 is pointed at stderr, so nothing printed by Python or a C library reaches the events.
 """
 
@@ -26,6 +27,7 @@ from contract.protocol import (
     Event,
     Failed,
     Finished,
+    Progress,
     Ready,
     RenderRequest,
     Started,
@@ -68,7 +70,7 @@ def read_commands(stream: IO[str], jobs: queue.Queue, cancelled: set[str]) -> No
             continue
         if op == "cancel":
             cancelled.add(command["job_id"])
-        elif op == "render":
+        elif op in ("render", "render_batch"):
             jobs.put(command)
         else:
             log.error("ignoring unknown command %r", op)
@@ -76,26 +78,96 @@ def read_commands(stream: IO[str], jobs: queue.Queue, cancelled: set[str]) -> No
 
 
 def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[str]) -> None:
-    job_id = command["job_id"]
+    """One render command, of one job or a batch of them: every job in it ends with one final event."""
+    entries = command["jobs"] if command["op"] == "render_batch" else [command]
+    pending = [entry["job_id"] for entry in entries]  # jobs still owed their final event
     try:
-        request = RenderRequest.from_dict(command["request"])
-        channel.send(paint(engine, job_id, request, channel, lambda: job_id in cancelled, bool(command.get("animation"))))
+        requests = [RenderRequest.from_dict(entry["request"]) for entry in entries]
+        video = bool(command.get("animation"))
+        if len(entries) == 1:
+            channel.send(paint(engine, pending[0], requests[0], channel, lambda: pending[0] in cancelled, video))
+        else:
+            paint_batch(engine, list(zip(pending, requests, strict=True)), channel, cancelled, video, pending)
+        pending.clear()
     except JobCancelled as error:
-        channel.send(Cancelled(job_id, error.step))
+        channel.send(Cancelled(pending[0], error.step))
+        pending.clear()
     except OutOfMemory as error:
-        channel.send(Failed(job_id, without_paths(str(error)), OOM_HINT))
+        _fail(channel, pending, without_paths(str(error)), OOM_HINT)
     except WeightsError as error:
-        log.error("job %s: %s", job_id, error)
-        channel.send(Failed(job_id, without_paths(str(error)), WEIGHTS_HINT))
+        log.error("jobs %s: %s", ", ".join(pending), error)
+        _fail(channel, pending, without_paths(str(error)), WEIGHTS_HINT)
     except (BadRequest, ValueError, TypeError) as error:
-        channel.send(Failed(job_id, f"the request was refused: {without_paths(str(error))}"))
-    except Exception as error:  # the job fails; the process and the queue go on
-        log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+        _fail(channel, pending, f"the request was refused: {without_paths(str(error))}")
+    except Exception as error:  # the jobs fail; the process and the queue go on
+        log.error("jobs %s failed:\n%s", ", ".join(pending), traceback.format_exc())
         reason = f"the engine hit an internal error ({type(error).__name__}); the owner finds the details in its log"
-        channel.send(Failed(job_id, reason, retryable=True))
+        _fail(channel, pending, reason, retryable=True)
     finally:
-        cancelled.discard(job_id)
+        cancelled.difference_update(entry["job_id"] for entry in entries)
         _release_memory()
+
+
+def _fail(channel: Channel, job_ids: list[str], reason: str, hint: str = "", retryable: bool = False) -> None:
+    for job_id in job_ids:
+        channel.send(Failed(job_id, reason, hint, retryable))
+
+
+class BatchMember:
+    """One job of a batch: relays its progress, and says it is cancelled the moment the loop drops it,
+    not when the whole batch ends (the bot would otherwise take the batch for a hung engine)."""
+
+    def __init__(self, job_id: str, channel: Channel, cancelled: set[str]) -> None:
+        self.job_id, self.channel, self.cancelled = job_id, channel, cancelled
+        self.step = 0
+        self.ended = False
+
+    def progress(self, event: Progress) -> None:
+        self.step = event.step
+        self.channel.send(event)
+
+    def should_stop(self) -> bool:
+        """Asked by the loop before each of this job's steps; a yes drops the job from the batch."""
+        if self.job_id not in self.cancelled:
+            return False
+        if not self.ended:
+            self.ended = True
+            self.channel.send(Cancelled(self.job_id, self.step))
+        return True
+
+
+def paint_batch(
+    engine, jobs: list[tuple[str, RenderRequest]], channel: Channel, cancelled: set[str], video: bool, pending: list[str]
+) -> None:
+    """Jobs that share a ``batch_key`` painted as one batch, each with its own progress, cancel and result.
+    A job refused on its own, or cancelled before the start, ends at once; ``pending`` loses each job that ended."""
+    from contract.validation import validate
+    from engine.pipeline import RenderTask
+
+    members, tasks = [], []
+    for job_id, request in jobs:
+        try:
+            validate(request)
+        except BadRequest as error:
+            _fail(channel, [job_id], f"the request was refused: {without_paths(str(error))}")
+            pending.remove(job_id)
+            continue
+        if job_id in cancelled:
+            channel.send(Cancelled(job_id, 0))
+            pending.remove(job_id)
+            continue
+        member = BatchMember(job_id, channel, cancelled)
+        members.append(member)
+        tasks.append(RenderTask(request, member.progress, member.should_stop, job_id=job_id, video=video))
+    if not tasks:
+        return
+    engine.load(tasks[0].request)
+    for task in tasks:
+        channel.send(Started(task.job_id, task.request.total_steps))
+    for member, outcome in zip(members, engine.render_batch(tasks), strict=True):
+        if not isinstance(outcome, JobCancelled):
+            channel.send(finished(member.job_id, outcome))
+        pending.remove(member.job_id)
 
 
 def paint(engine, job_id: str, request: RenderRequest, channel: Channel, should_stop, video: bool) -> Finished:
@@ -118,6 +190,11 @@ def paint(engine, job_id: str, request: RenderRequest, channel: Channel, should_
         done = render_set(engine, request, channel.send, should_stop, job_id)
         return Finished(job_id, done.png, done.seconds, tuple(done.losses), candidates=tuple(done.candidates))
     result = engine.render(request, on_progress=channel.send, should_stop=should_stop, video=video, job_id=job_id)
+    return finished(job_id, result)
+
+
+def finished(job_id: str, result) -> Finished:
+    """The final event of one rendered picture: the PNG, its losses, and its MP4 or SVG when it has one."""
     svg = result.svg.encode() if result.svg is not None else None
     return Finished(job_id, result.png, result.seconds, tuple(result.losses), result.video, svg=svg)
 
@@ -175,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     channel.send(Ready("", str(engine.device)))
     log.info("engine ready on %s (speed: %s)", engine.device, engine.speed)
     while (command := next_command(jobs, parent)) is not None:
-        if command["job_id"] in cancelled:
+        if command["op"] == "render" and command["job_id"] in cancelled:
             cancelled.discard(command["job_id"])
             channel.send(Cancelled(command["job_id"], 0))
             continue

@@ -18,6 +18,7 @@ from bot.files import JobFiles
 from bot.jobs import Job, JobState
 from bot.scheduler import Scheduler
 from bot.store import Store
+from bot.supervisor import EngineCrashed
 from contract.protocol import Failed, Finished, RenderRequest
 from tests.support.discord_bot import dream, job_id_of, option, running_bot
 from tests.support.discord_emulator import Member
@@ -118,6 +119,9 @@ class StandInEngine:
     def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
         return running == 0
 
+    def batch_limit(self) -> int:
+        return 1
+
     async def reset(self) -> None:
         self.stops += 1
 
@@ -186,6 +190,38 @@ async def state_of(store: Store, job_id: str, state: str, timeout: float = 10.0)
 @pytest.fixture
 def quick_backoff(monkeypatch):
     monkeypatch.setattr(scheduler_module, "FIRST_BACKOFF", 0.05)
+
+
+class CrashingBatches(StandInEngine):
+    """Runs batches of two; the first batch finishes its first job, then the engine dies."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def batch_limit(self) -> int:
+        return 2
+
+    async def render_batch(self, jobs):
+        self.batches.append([job_id for job_id, _ in jobs])
+        yield Finished(jobs[0][0], b"\x89PNG-fake", 1.0, (0.5,))
+        if len(self.batches) == 1:
+            raise EngineCrashed("the engine process exited with code -9")
+        yield Finished(jobs[1][0], b"\x89PNG-fake", 1.0, (0.5,))
+
+
+async def test_a_batch_whose_engine_dies_retries_only_its_unfinished_jobs_alone(tmp_path):
+    engine = CrashingBatches()
+    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
+        for job_id, user in (("aa", 1), ("bb", 2), ("cc", 3)):
+            await store.add_job(a_job(job_id, user))
+        scheduler.wake()
+        for job_id in ("aa", "bb", "cc"):
+            await state_of(store, job_id, "done")
+        assert (await store.job("aa")).attempts == 1 and (await store.job("bb")).attempts == 2
+    assert engine.batches == [["aa", "bb"]], "the limit is 2: cc waits for the next turn"
+    assert engine.renders == ["bb", "cc"], "bb retried alone, at once, ahead of cc"
+    assert engine.stops == 1 and [n for n in reporter.notes if n[0] == "finished"] == [("finished", j) for j in ("aa", "bb", "cc")]
 
 
 async def test_the_queue_survives_a_locked_database_and_recovers_by_itself(tmp_path, quick_backoff, caplog):
