@@ -221,7 +221,8 @@ async def test_a_batch_whose_engine_dies_retries_only_its_unfinished_jobs_alone(
         assert (await store.job("aa")).attempts == 1 and (await store.job("bb")).attempts == 2
     assert engine.batches == [["aa", "bb"]], "the limit is 2: cc waits for the next turn"
     assert engine.renders == ["bb", "cc"], "bb retried alone, at once, ahead of cc"
-    assert engine.stops == 1 and [n for n in reporter.notes if n[0] == "finished"] == [("finished", j) for j in ("aa", "bb", "cc")]
+    assert engine.stops == 1
+    assert [n for n in reporter.notes if n[0] == "finished"] == [("finished", j) for j in ("aa", "bb", "cc")]
 
 
 async def test_the_queue_survives_a_locked_database_and_recovers_by_itself(tmp_path, quick_backoff, caplog):
