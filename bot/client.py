@@ -26,7 +26,7 @@ from bot.reporter import DiscordReporter
 from bot.scheduler import Executor, Scheduler
 from bot.settings import GuildSettings, SettingError, SettingsStore
 from bot.store import Store
-from bot.supervisor import EngineSupervisor
+from bot.supervisor import EngineCrashed, EngineSupervisor
 from bot.views import JobButton
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class DreamBot(commands.AutoShardedBot):
         if config.queue.url:
             executor = self.dispatcher = Dispatcher(config.queue)
         else:
-            executor = self.supervisor = EngineSupervisor.for_config(config.engine, engine_argv)
+            warm = (defaults.model, defaults.perceptor)
+            executor = self.supervisor = EngineSupervisor.for_config(config.engine, engine_argv, warm)
         self.scheduler = Scheduler(self.store, executor, self.reporter, self.files)
         if self.dispatcher is not None:
             self.dispatcher.on_change = self.scheduler.wake
@@ -78,6 +79,7 @@ class DreamBot(commands.AutoShardedBot):
         self.tree.on_error = self.on_app_command_error
         self._scheduler_task: asyncio.Task | None = None
         self._janitor_task: asyncio.Task | None = None
+        self._engine_start: asyncio.Task | None = None
 
     async def login(self, token: str) -> None:
         use_api_base(self.config.discord.api_base)
@@ -94,6 +96,8 @@ class DreamBot(commands.AutoShardedBot):
         log.info("synced %d application commands", len(synced))
         self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
         self._scheduler_task.add_done_callback(_crash_report)
+        if self.supervisor is not None:  # torch imported and the default models loaded before the first /dream
+            self._engine_start = asyncio.create_task(self._start_engine(), name="engine start")
         free, total = await asyncio.to_thread(self.files.free_space)
         log.log(
             logging.WARNING if free < LOW_DISK else logging.INFO,
@@ -103,6 +107,13 @@ class DreamBot(commands.AutoShardedBot):
             total / 2**30,
         )
         self._janitor_task = asyncio.create_task(self._janitor(), name="janitor")
+
+    async def _start_engine(self) -> None:
+        assert self.supervisor is not None
+        try:
+            await self.supervisor.prestart()
+        except EngineCrashed as error:  # the first job tries again, and says why if it fails too
+            log.error("the engine did not start: %s", error)
 
     async def _janitor(self) -> None:
         """Keep the job files within ``[storage] keep_days`` and ``max_files_gb``: at start, then every hour."""
@@ -130,7 +141,7 @@ class DreamBot(commands.AutoShardedBot):
         await reply(interaction, text)
 
     async def close(self) -> None:
-        for task in (self._scheduler_task, self._janitor_task):
+        for task in (self._scheduler_task, self._janitor_task, self._engine_start):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -33,6 +33,7 @@ from contract.protocol import (
     batch_command,
     cancel_command,
     render_command,
+    warm_command,
 )
 from contract.speed import DEFAULT as DEFAULT_SPEED
 
@@ -83,9 +84,11 @@ class EngineSupervisor:
         stall_timeout: float = STALL_TIMEOUT,
         cancel_grace: float = CANCEL_GRACE,
         batch: str | int = "auto",
+        warm: tuple[str, str] | None = None,
     ) -> None:
         self.argv = list(argv)
         self.batch = batch
+        self.warm = warm  # (generator, perceptor) every fresh engine loads at once
         self.ready_timeout = ready_timeout
         self.stall_timeout = stall_timeout
         self.cancel_grace = cancel_grace
@@ -104,10 +107,13 @@ class EngineSupervisor:
         return self._process.pid if self._process else None
 
     @classmethod
-    def for_config(cls, engine: EngineConfig, argv: Sequence[str] | None = None) -> EngineSupervisor:
-        """The supervisor of the engine ``[engine]`` describes (``argv``: another command, for tests)."""
+    def for_config(
+        cls, engine: EngineConfig, argv: Sequence[str] | None = None, warm: tuple[str, str] | None = None
+    ) -> EngineSupervisor:
+        """The supervisor of the engine ``[engine]`` describes (``argv``: another command, for tests), loading
+        ``warm`` (the default generator and perceptor) whenever an engine starts."""
         command = argv or EngineCommand(engine.device, engine.weights_dir, engine.speed).argv()
-        return cls(command, stall_timeout=engine.stall_timeout, batch=engine.batch)
+        return cls(command, stall_timeout=engine.stall_timeout, batch=engine.batch, warm=warm)
 
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
@@ -157,6 +163,13 @@ class EngineSupervisor:
             raise EngineCrashed(f"the engine sent {event.kind!r} before it was ready")
         self.device = event.device
         log.info("engine ready on %s (pid %d)", event.device, self.pid)
+        if self.warm is not None:  # queued ahead of any job: the first /dream finds the models loaded
+            await self._send(warm_command(*self.warm))
+
+    async def prestart(self) -> None:
+        """Start the engine before any job (at the bot's start), so the first /dream does not wait for it."""
+        async with self._lock:
+            await self.start()
 
     async def _read(self) -> Event:
         process, events = self._process, self._events

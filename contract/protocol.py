@@ -258,6 +258,11 @@ def batch_command(jobs: Sequence[tuple[str, RenderRequest]], animation: bool = T
     return {"op": "render_batch", "jobs": entries, "animation": animation}
 
 
+def warm_command(model: str, perceptor: str) -> dict[str, Any]:
+    """Bot to engine: load these models now, before any job asks for them (no event comes back)."""
+    return {"op": "warm", "model": model, "perceptor": perceptor}
+
+
 def cancel_command(job_id: str) -> dict[str, Any]:
     """Bot to engine: stop ``job_id`` after its current step (ignored if it is not running)."""
     return {"op": "cancel", "job_id": job_id}

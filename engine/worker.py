@@ -70,7 +70,7 @@ def read_commands(stream: IO[str], jobs: queue.Queue, cancelled: set[str]) -> No
             continue
         if op == "cancel":
             cancelled.add(command["job_id"])
-        elif op in ("render", "render_batch"):
+        elif op in ("render", "render_batch", "warm"):
             jobs.put(command)
         else:
             log.error("ignoring unknown command %r", op)
@@ -106,6 +106,21 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
     finally:
         cancelled.difference_update(entry["job_id"] for entry in entries)
         _release_memory()
+
+
+def warm(engine, command: dict[str, Any]) -> None:
+    """Load the default generator and perceptor before the first job needs them; a failure (weights not
+    there yet) is logged, and the first job that needs them says why."""
+    import time
+
+    start = time.perf_counter()
+    try:
+        engine.network(command["model"])
+        engine.perceptor(command["perceptor"])
+    except Exception as error:  # the engine goes on: jobs for other models may still run
+        log.warning("could not load the default models yet: %s", without_paths(str(error)))
+        return
+    log.info("loaded %s and %s in %.1fs", command["model"], command["perceptor"], time.perf_counter() - start)
 
 
 def _fail(channel: Channel, job_ids: list[str], reason: str, hint: str = "", retryable: bool = False) -> None:
@@ -252,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     channel.send(Ready("", str(engine.device)))
     log.info("engine ready on %s (speed: %s)", engine.device, engine.speed)
     while (command := next_command(jobs, parent)) is not None:
+        if command["op"] == "warm":
+            warm(engine, command)
+            continue
         if command["op"] == "render" and command["job_id"] in cancelled:
             cancelled.discard(command["job_id"])
             channel.send(Cancelled(command["job_id"], 0))

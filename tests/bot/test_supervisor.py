@@ -34,6 +34,25 @@ async def test_jobs_run_one_after_another_and_a_cancel_before_the_engine_is_up_i
     assert not supervisor.running()
 
 
+@pytest.mark.parametrize(
+    ("warm", "logged"),
+    [
+        (("tiny-vqgan", "tiny-clip"), "loaded tiny-vqgan and tiny-clip in"),
+        (("vqgan-imagenet-f16-1024", "tiny-clip"), "could not load the default models yet: weights for vqgan-imagenet-f16-1024"),
+    ],
+)
+async def test_a_fresh_engine_loads_the_default_models_before_any_job(weights_dir, capfd, warm, logged):
+    """At the bot's start (and every restart) the engine loads the defaults; missing weights only log."""
+    supervisor = EngineSupervisor(EngineCommand("cpu", str(weights_dir)).argv(), warm=warm)
+    try:
+        await supervisor.prestart()
+        assert supervisor.running(), "started before any job"
+        assert isinstance((await events(supervisor, "after"))[-1], Finished)
+    finally:
+        await supervisor.stop()
+    assert logged in capfd.readouterr().err
+
+
 def stand_in(script: str) -> list[str]:
     return [sys.executable, "-c", script]
 

@@ -1,0 +1,32 @@
+"""``bench/gpu_check.sh`` in its CPU mode, as CI runs it: every section runs and lands in the JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_device_check_runs_every_section_on_a_cpu(tmp_path):
+    out = tmp_path / "check.json"
+    done = subprocess.run(
+        ["bash", "bench/gpu_check.sh", "--cpu", "--out", str(out)],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["mode"] == "cpu" and "skipped" in report["tests"]["summary"], "the CUDA tests are collected, and skip"
+    assert {(r["generator"], r["speed"]) for r in report["benchmark"]} == {
+        (family, speed) for family in ("pixels", "vqgan") for speed in ("plain", "fast")
+    }
+    assert [r["batch"] for r in report["batches"]] == [1, 2]
+    assert all(r["seconds_per_step"] > 0 and r["peak_memory_gib"] > 0 for r in report["benchmark"] + report["batches"])
+    assert report["dream"]["steps"] == 30 and report["dream"]["steps_per_s"] > 0
+    assert "| pixels:64x64 | fast | 2 |" in done.stdout and "end to end: tiny-vqgan 64x64 30 steps" in done.stdout
