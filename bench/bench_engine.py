@@ -122,9 +122,13 @@ def network(family: str, size: int):
     return None
 
 
-def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int, rounds: int, device_name: str, cutn: int):
+def measure(
+    family: str, size: int, variants: list[tuple[str, int]], steps: int, rounds: int, device_name: str, cutn: int,
+    profile: str | None = None,
+):  # fmt: skip
     """Time every ``(speed, batch)`` variant in this process: one warm-up step each, then ``rounds``
-    rounds in which the variants take turns running ``steps`` steps; a variant's median round counts."""
+    rounds in which the variants take turns running ``steps`` steps; a variant's median round counts.
+    ``profile``: a file that gets each variant's profile of one more step (its ops by own CPU time)."""
     import open_clip
     import torch
 
@@ -200,6 +204,13 @@ def measure(family: str, size: int, variants: list[tuple[str, int]], steps: int,
             if cuda:
                 peaks[i] = max(peaks[i], torch.cuda.max_memory_allocated() / 2**30)
     effective = [str(dataclasses.replace(speed, checkpoint=speed.checkpoint_for(size, size))) for speed in speeds]
+    if profile:
+        with open(profile, "a") as out:
+            for text, speed, optimizations in zip(effective, speeds, runs, strict=True):
+                with torch.profiler.profile(record_shapes=True) as prof:
+                    run(speed, optimizations, 1)
+                table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=40)
+                out.write(f"## {family}:{size} {text}\n{table}\n")
     return _rows(family, size, cutn, variants, effective, times, warmups, peaks, rounds, device)
 
 
@@ -315,12 +326,13 @@ def main() -> int:
     parser.add_argument("--cutn", type=int, default=32)
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    parser.add_argument("--profile", metavar="PATH", help="append each variant's profile of one step to this file")
     parser.add_argument("--one", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         job = json.loads(args.one)
         family, size = job["case"].split(":")
-        rows = measure(family, int(size), job["variants"], args.steps, job["rounds"], args.device, args.cutn)
+        rows = measure(family, int(size), job["variants"], args.steps, job["rounds"], args.device, args.cutn, args.profile)
         print(json.dumps(rows))
         return 0
     variants = [(speed, batch) for speed in args.speeds for batch in args.batches]
@@ -330,7 +342,7 @@ def main() -> int:
         for group in groups:
             job = {"case": case, "variants": group, "rounds": args.interleave or 1}
             cmd = [sys.executable, "-m", "bench.bench_engine", "--one", json.dumps(job), "--steps", str(args.steps)]
-            cmd += ["--cutn", str(args.cutn), "--device", args.device]
+            cmd += ["--cutn", str(args.cutn), "--device", args.device, *(["--profile", args.profile] if args.profile else [])]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
                 print(f"{case} {group}: failed\n{done.stderr[-2000:]}", file=sys.stderr)

@@ -47,6 +47,7 @@ class EngineConfig:
     speed: str = DEFAULT_SPEED
     stall_timeout: float = STALL_TIMEOUT  # seconds without a sign of life from a running job before its engine is killed
     batch: str | int = "auto"  # jobs that share model, perceptor and size run as one batch of up to this many
+    auto_download: bool = True  # the engine fetches the default models' missing weights at start
 
 
 @dataclass(frozen=True)

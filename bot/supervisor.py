@@ -25,11 +25,13 @@ from contract.protocol import (
     BOT_PID_VARIABLE,
     EVENTS_FD_VARIABLE,
     Cancelled,
+    Downloading,
     Event,
     Failed,
     Finished,
     Ready,
     RenderRequest,
+    Warmed,
     batch_command,
     cancel_command,
     render_command,
@@ -85,10 +87,13 @@ class EngineSupervisor:
         cancel_grace: float = CANCEL_GRACE,
         batch: str | int = "auto",
         warm: tuple[str, str] | None = None,
+        download: bool = False,
     ) -> None:
         self.argv = list(argv)
         self.batch = batch
         self.warm = warm  # (generator, perceptor) every fresh engine loads at once
+        self.download = download  # and fetches first, when their weights are missing
+        self.downloading: Downloading | None = None  # the fetch under way, while there is one
         self.ready_timeout = ready_timeout
         self.stall_timeout = stall_timeout
         self.cancel_grace = cancel_grace
@@ -111,9 +116,10 @@ class EngineSupervisor:
         cls, engine: EngineConfig, argv: Sequence[str] | None = None, warm: tuple[str, str] | None = None
     ) -> EngineSupervisor:
         """The supervisor of the engine ``[engine]`` describes (``argv``: another command, for tests), loading
-        ``warm`` (the default generator and perceptor) whenever an engine starts."""
+        ``warm`` (the default generator and perceptor) whenever an engine starts, fetched first when
+        ``[engine] auto_download`` is on."""
         command = argv or EngineCommand(engine.device, engine.weights_dir, engine.speed).argv()
-        return cls(command, stall_timeout=engine.stall_timeout, batch=engine.batch, warm=warm)
+        return cls(command, stall_timeout=engine.stall_timeout, batch=engine.batch, warm=warm, download=engine.auto_download)
 
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
@@ -163,8 +169,30 @@ class EngineSupervisor:
             raise EngineCrashed(f"the engine sent {event.kind!r} before it was ready")
         self.device = event.device
         log.info("engine ready on %s (pid %d)", event.device, self.pid)
-        if self.warm is not None:  # queued ahead of any job: the first /dream finds the models loaded
-            await self._send(warm_command(*self.warm))
+        if self.warm is not None:  # before any job: the first /dream finds the models loaded
+            await self._send(warm_command(*self.warm, self.download))
+            await self._warmed()
+
+    async def _warmed(self) -> None:
+        """Follow the engine's warm-up to its end, noting download progress for /dream's answers. A fetch
+        may take long; only ``stall_timeout`` seconds of silence end the wait (the engine stays up)."""
+        logged: tuple[str, int] = ("", -10)  # the file and percent last logged: every 10% of each file
+        try:
+            while True:
+                event = await asyncio.wait_for(self._read(), self.stall_timeout)
+                if isinstance(event, Downloading):
+                    self.downloading = event
+                    if event.percent is not None and (event.name != logged[0] or event.percent >= logged[1] + 10):
+                        logged = (event.name, event.percent)
+                        log.info("fetching the weights of %s: %d%%", event.name, event.percent)
+                elif isinstance(event, Warmed):
+                    if event.error:
+                        log.error("the default models are not ready: %s", event.error)
+                    return
+        except TimeoutError:
+            log.warning("the engine said nothing for %.0fs while loading the default models", self.stall_timeout)
+        finally:
+            self.downloading = None
 
     async def prestart(self) -> None:
         """Start the engine before any job (at the bot's start), so the first /dream does not wait for it."""

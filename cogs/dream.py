@@ -164,6 +164,9 @@ class Dream(commands.Cog):
     async def _submit(self, interaction: discord.Interaction, make_request: MakeRequest, slow: bool) -> None:
         """Admit, store and announce the job ``make_request`` makes; ``slow``: it downloads a picture first."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
+        if (supervisor := self.bot.supervisor) is not None and (fetch := supervisor.downloading) is not None:
+            share = f" ({fetch.percent}%)" if fetch.percent is not None else ""
+            raise Refusal(f"The models are still downloading{share}; try again in a few minutes.")
         if slow:
             await interaction.response.defer(ephemeral=True, thinking=True)  # the download may take a while
         async with answer_in_time(interaction):

@@ -171,6 +171,28 @@ class Ready(Event):
 
 
 @dataclass(frozen=True)
+class Downloading(Event):
+    """The engine fetches a default model's weights before any job (``job_id`` is empty)."""
+
+    name: str = ""
+    done: int = 0  # bytes of this model fetched so far
+    total: int = 0  # bytes in all, 0 while unknown
+    kind: ClassVar[str] = "downloading"
+
+    @property
+    def percent(self) -> int | None:
+        return min(100, self.done * 100 // self.total) if self.total else None
+
+
+@dataclass(frozen=True)
+class Warmed(Event):
+    """The default models are loaded (``error``: why they are not; jobs for them will say so too)."""
+
+    error: str = ""
+    kind: ClassVar[str] = "warmed"
+
+
+@dataclass(frozen=True)
 class Started(Event):
     total_steps: int = 0
     kind: ClassVar[str] = "started"
@@ -235,7 +257,9 @@ class Cancelled(Event):
     kind: ClassVar[str] = "cancelled"
 
 
-EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (Ready, Started, Progress, Finished, Failed, Cancelled)}
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (Ready, Downloading, Warmed, Started, Progress, Finished, Failed, Cancelled)
+}
 
 
 def render_command(job_id: str, request: RenderRequest, animation: bool = True) -> dict[str, Any]:
@@ -258,9 +282,10 @@ def batch_command(jobs: Sequence[tuple[str, RenderRequest]], animation: bool = T
     return {"op": "render_batch", "jobs": entries, "animation": animation}
 
 
-def warm_command(model: str, perceptor: str) -> dict[str, Any]:
-    """Bot to engine: load these models now, before any job asks for them (no event comes back)."""
-    return {"op": "warm", "model": model, "perceptor": perceptor}
+def warm_command(model: str, perceptor: str, download: bool) -> dict[str, Any]:
+    """Bot to engine: load these models now, before any job asks for them, fetching missing weights first
+    when ``download``; ``downloading`` events report the fetch, and ``warmed`` ends it."""
+    return {"op": "warm", "model": model, "perceptor": perceptor, "download": download}
 
 
 def cancel_command(job_id: str) -> dict[str, Any]:

@@ -9,12 +9,14 @@ the same code as the real files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,9 @@ from contract.models import ModelSpec, WeightFile
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+MIRROR_VARIABLE = "DREAMBOT_WEIGHTS_MIRROR"  # a base URL tried before the official ones: {mirror}/{model}/{file}
+
+OnBytes = Callable[[int, int | None], None]  # bytes of a file so far, and in all (None: not told)
 
 
 def spec_for(name: str) -> ModelSpec:
@@ -70,8 +75,9 @@ class WeightStore:
             f"Delete it and fetch it again with: dreambot weights download {spec.name}"
         )
 
-    def download(self, spec: ModelSpec, progress: bool = True) -> Path:
-        """Fetch every missing file of ``spec``; synthetic models are made instead."""
+    def download(self, spec: ModelSpec, progress: bool = True, on_file: Callable[[str], OnBytes] | None = None) -> Path:
+        """Fetch every missing file of ``spec``; synthetic models are made instead. ``on_file(name)`` gives
+        what hears each file's progress."""
         if spec.synthetic:
             return self.ensure(spec)
         folder = self.folder(spec)
@@ -81,7 +87,7 @@ class WeightStore:
             if dest.is_file():
                 log.info("%s already present", dest)
                 continue
-            fetch(file, dest, progress=progress)
+            fetch(with_mirror(file, spec), dest, progress=progress, on_bytes=on_file(file.name) if on_file else None)
         return folder
 
 
@@ -94,14 +100,22 @@ def _describe_failure(url: str, error: Exception) -> str:
     return str(error)
 
 
-def fetch(file: WeightFile, dest: Path, progress: bool = True) -> None:
+def with_mirror(file: WeightFile, spec: ModelSpec) -> WeightFile:
+    """``file`` with the owner's mirror (``$DREAMBOT_WEIGHTS_MIRROR``) tried first, when one is set."""
+    mirror = os.environ.get(MIRROR_VARIABLE, "").rstrip("/")
+    if not mirror:
+        return file
+    return dataclasses.replace(file, urls=(f"{mirror}/{spec.folder_name}/{file.name}", *file.urls))
+
+
+def fetch(file: WeightFile, dest: Path, progress: bool = True, on_bytes: OnBytes | None = None) -> None:
     """Download ``file`` to ``dest`` through the first mirror that answers, resuming a partial download."""
     if not file.urls:
         raise DownloadError(f"{file.name} has no download address")
     failures = []
     for url in file.urls:
         try:
-            _fetch_one(url, dest, file.sha256, progress)
+            _fetch_one(url, dest, file.sha256, progress, on_bytes)
             return
         except (urllib.error.URLError, OSError, DownloadError) as error:
             failures.append(_describe_failure(url, error))
@@ -111,7 +125,7 @@ def fetch(file: WeightFile, dest: Path, progress: bool = True) -> None:
     )
 
 
-def _fetch_one(url: str, dest: Path, sha256: str | None, progress: bool) -> None:
+def _fetch_one(url: str, dest: Path, sha256: str | None, progress: bool, on_bytes: OnBytes | None = None) -> None:
     from tqdm import tqdm
 
     part = dest.with_name(dest.name + ".part")
@@ -129,9 +143,13 @@ def _fetch_one(url: str, dest: Path, sha256: str | None, progress: bool) -> None
             open(part, "ab" if start else "wb") as out,
             tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar,
         ):
+            done = start
             while chunk := response.read(CHUNK):
                 out.write(chunk)
                 bar.update(len(chunk))
+                done += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(done, total)
     if total is not None and part.stat().st_size != total:
         raise DownloadError(f"{url} ended early: got {part.stat().st_size} of {total} bytes; run the command again to resume")
     if sha256:

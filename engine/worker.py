@@ -16,7 +16,9 @@ import os
 import queue
 import sys
 import threading
+import time
 import traceback
+from functools import partial
 from typing import IO, Any
 
 from contract.errors import BadRequest, JobCancelled, OutOfMemory, WeightsError, without_paths
@@ -24,6 +26,7 @@ from contract.protocol import (
     BOT_PID_VARIABLE,
     EVENTS_FD_VARIABLE,
     Cancelled,
+    Downloading,
     Event,
     Failed,
     Finished,
@@ -31,6 +34,7 @@ from contract.protocol import (
     Ready,
     RenderRequest,
     Started,
+    Warmed,
 )
 from contract.speed import DEFAULT as DEFAULT_SPEED
 
@@ -108,19 +112,47 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
         _release_memory()
 
 
-def warm(engine, command: dict[str, Any]) -> None:
-    """Load the default generator and perceptor before the first job needs them; a failure (weights not
-    there yet) is logged, and the first job that needs them says why."""
-    import time
+def warm(engine, command: dict[str, Any], channel: Channel) -> None:
+    """Load the default generator and perceptor before the first job needs them, fetching their missing
+    weights first when the command says so; ``downloading`` events tell the bot how far the fetch is,
+    and ``warmed`` ends the command. A failure is said, logged, and said again by the first job it stops."""
+    from contract.registry import perceptor_members
+    from engine.weights import spec_for
 
     start = time.perf_counter()
+    names = [command["model"], *perceptor_members(command["perceptor"])]
     try:
+        if command.get("download"):
+            for name in names:
+                spec = spec_for(name)
+                if spec.needs_weights and not spec.synthetic and engine.store.missing(spec):
+                    log.info("fetching the weights of %s, a default model", name)
+                    engine.store.download(spec, progress=False, on_file=partial(DownloadReport, name, channel))
         engine.network(command["model"])
         engine.perceptor(command["perceptor"])
     except Exception as error:  # the engine goes on: jobs for other models may still run
-        log.warning("could not load the default models yet: %s", without_paths(str(error)))
+        reason = without_paths(str(error))
+        log.warning("could not load the default models yet: %s", reason)
+        channel.send(Warmed("", error=reason))
         return
     log.info("loaded %s and %s in %.1fs", command["model"], command["perceptor"], time.perf_counter() - start)
+    channel.send(Warmed(""))
+
+
+class DownloadReport:
+    """One file's download progress as ``downloading`` events: one per percent, or per second while its
+    size is unknown."""
+
+    def __init__(self, model: str, channel: Channel, file: str) -> None:
+        self.name, self.channel = f"{model} {file}", channel
+        self.last: tuple[int | None, float] = (None, 0.0)
+
+    def __call__(self, done: int, total: int | None) -> None:
+        event = Downloading("", self.name, done, total or 0)
+        now = time.monotonic()
+        if event.percent != self.last[0] or (event.percent is None and now - self.last[1] >= 1):
+            self.last = (event.percent, now)
+            self.channel.send(event)
 
 
 def _fail(channel: Channel, job_ids: list[str], reason: str, hint: str = "", retryable: bool = False) -> None:
@@ -268,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("engine ready on %s (speed: %s)", engine.device, engine.speed)
     while (command := next_command(jobs, parent)) is not None:
         if command["op"] == "warm":
-            warm(engine, command)
+            warm(engine, command, channel)
             continue
         if command["op"] == "render" and command["job_id"] in cancelled:
             cancelled.discard(command["job_id"])
