@@ -209,7 +209,7 @@ def measure(
             for text, speed, optimizations in zip(effective, speeds, runs, strict=True):
                 with torch.profiler.profile(record_shapes=True) as prof:
                     run(speed, optimizations, 1)
-                table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=40)
+                table = prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=25)
                 out.write(f"## {family}:{size} {text}\n{table}\n")
     return _rows(family, size, cutn, variants, effective, times, warmups, peaks, rounds, device)
 

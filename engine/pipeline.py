@@ -31,6 +31,7 @@ from engine.film import SceneBlend, scene_spans, transform
 from engine.generators.base import Generator
 from engine.images import image_tensor, resize_image
 from engine.loop import Optimization, Target, make_optimizer, optimize
+from engine.networks.clip import sequence_first_attention
 from engine.perceptor import AnyPerceptor, Ensemble, Perceptor, load_perceptor, unit_parts
 from engine.video import FilmWriter
 from engine.weights import WeightStore, spec_for
@@ -416,6 +417,9 @@ def prepare_network(net: nn.Module, network: Network, speed: Speed, device: torc
 
 
 def prepare_perceptor(perceptor: Perceptor, speed: Speed, device: torch.device) -> Perceptor:
+    """The perceptor on ``device``: its image tower's attention fed contiguous input (exactly the same
+    numbers, 1.2x faster on a CPU; see ``SequenceFirstAttention``) and compiled when ``speed`` says so."""
+    sequence_first_attention(perceptor.model.visual)
     if speed.compile:
         _compile(perceptor.model.visual)
     return perceptor.to(device)
