@@ -124,11 +124,13 @@ def network(family: str, size: int):
 
 def measure(
     family: str, size: int, variants: list[tuple[str, int]], steps: int, rounds: int, device_name: str, cutn: int,
-    profile: str | None = None,
+    profile: str | None = None, shares: bool = False,
 ):  # fmt: skip
     """Time every ``(speed, batch)`` variant in this process: one warm-up step each, then ``rounds``
     rounds in which the variants take turns running ``steps`` steps; a variant's median round counts.
-    ``profile``: a file that gets each variant's profile of one more step (its ops by own CPU time)."""
+    ``profile``: a file that gets each variant's profile of one more step (its ops by own CPU time).
+    ``shares``: also time the decoder's and CLIP's passes alone in each round, so that the rest of the
+    step (cutouts, augmentations, loss, optimizer, Python) shows as ``elsewhere_share``."""
     import open_clip
     import torch
 
@@ -194,13 +196,37 @@ def measure(
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
+    def clock() -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def alone(speed: Speed, optimizations: list[Optimization]) -> tuple[float, float]:
+        """Seconds of the decoder's and of CLIP's forward and backward passes alone, as a step runs them."""
+        generators = [o.generator for o in optimizations]
+        start = clock()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=speed.autocast):
+            images = type(generators[0]).decode_batch(generators)
+        images.float().sum().backward()
+        decoder = clock() - start
+        cutouts = torch.cat([o.cut(images[i : i + 1].detach().float()) for i, o in enumerate(optimizations)])
+        cutouts.requires_grad_(True)
+        start = clock()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=speed.autocast):
+            embeds = perceptor.encode_image(cutouts)
+        embeds.float().sum().backward()
+        return decoder, clock() - start
+
     runs = [optimizations_for(speed, batch) for speed, (_, batch) in zip(speeds, variants, strict=True)]
     warmups = [run(speed, optimizations, 1) for speed, optimizations in zip(speeds, runs, strict=True)]
     times: list[list[float]] = [[] for _ in variants]
+    parts: list[list[tuple[float, float]]] = [[] for _ in variants]
     peaks = [0.0] * len(variants)
     for _ in range(rounds):
         for i, (speed, optimizations) in enumerate(zip(speeds, runs, strict=True)):
             times[i].append(run(speed, optimizations, steps) / steps)
+            if shares:
+                parts[i].append(alone(speed, optimizations))
             if cuda:
                 peaks[i] = max(peaks[i], torch.cuda.max_memory_allocated() / 2**30)
     effective = [str(dataclasses.replace(speed, checkpoint=speed.checkpoint_for(size, size))) for speed in speeds]
@@ -211,7 +237,13 @@ def measure(
                     run(speed, optimizations, 1)
                 table = prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=25)
                 out.write(f"## {family}:{size} {text}\n{table}\n")
-    return _rows(family, size, cutn, variants, effective, times, warmups, peaks, rounds, device)
+    rows = _rows(family, size, cutn, variants, effective, times, warmups, peaks, rounds, device)
+    for row, measured in zip(rows, parts, strict=True):
+        if measured:
+            decoder, clip = (statistics.median(p[k] for p in measured) for k in (0, 1))
+            row |= {"decoder_seconds": round(decoder, 4), "clip_seconds": round(clip, 4)}
+            row["elsewhere_share"] = round(1 - (decoder + clip) / row["seconds_per_step"], 3)
+    return rows
 
 
 def measure_dream(size: int, variants: list[tuple[str, int]], steps: int, rounds: int, device) -> list[dict]:
@@ -327,12 +359,15 @@ def main() -> int:
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--profile", metavar="PATH", help="append each variant's profile of one step to this file")
+    parser.add_argument("--shares", action="store_true", help="time the decoder and CLIP alone: the share of a step elsewhere")
     parser.add_argument("--one", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         job = json.loads(args.one)
         family, size = job["case"].split(":")
-        rows = measure(family, int(size), job["variants"], args.steps, job["rounds"], args.device, args.cutn, args.profile)
+        rows = measure(
+            family, int(size), job["variants"], args.steps, job["rounds"], args.device, args.cutn, args.profile, args.shares
+        )
         print(json.dumps(rows))
         return 0
     variants = [(speed, batch) for speed in args.speeds for batch in args.batches]
@@ -343,6 +378,7 @@ def main() -> int:
             job = {"case": case, "variants": group, "rounds": args.interleave or 1}
             cmd = [sys.executable, "-m", "bench.bench_engine", "--one", json.dumps(job), "--steps", str(args.steps)]
             cmd += ["--cutn", str(args.cutn), "--device", args.device, *(["--profile", args.profile] if args.profile else [])]
+            cmd += ["--shares"] if args.shares else []
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
                 print(f"{case} {group}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -363,6 +399,13 @@ def main() -> int:
     columns += ("images_per_hour", "peak_memory_gib", "warmup_seconds")
     for row in rows:
         print("| " + " | ".join(str(row[c]) for c in columns) + f" | {ratio(row, rows)} |")
+    if args.shares:
+        print("\n| generator | size | speed | batch | s/step | decoder s | CLIP s | elsewhere |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for row in rows:
+            parts = (row["seconds_per_step"], row["decoder_seconds"], row["clip_seconds"])
+            head = f"| {row['generator']} | {row['size']} | {row['speed']} | {row['batch']} | "
+            print(head + " | ".join(map(str, parts)) + f" | {row['elsewhere_share']:.0%} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

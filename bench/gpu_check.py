@@ -4,8 +4,9 @@ render`` with full-size random weights, and images per hour by batch size. It pr
 writes it as JSON.
 
 On a machine without a GPU (or with ``--cpu``) it runs the same sections with small cases, so that CI
-keeps every part of it working: the CUDA tests are collected and skipped, the benchmark runs at 64x64
-with 8 cutouts, and the end-to-end dream uses the tiny models (tests/bench/test_gpu_check.py).
+keeps every part of it working: the CUDA tests are collected and skipped, the benchmark runs the
+Fourier image at 64x64 with 4 cutouts, and the end-to-end dream uses the tiny models
+(tests/bench/test_gpu_check.py).
 
     bash bench/gpu_check.sh                      # on the GPU machine: under 8 minutes on one H100
     bash bench/gpu_check.sh --cpu --out cpu.json # the CI version
@@ -54,12 +55,12 @@ GPU = Plan(
     real_weights=True,
 )
 CPU = Plan(
-    cases=["pixels:64", "vqgan:64"],
+    cases=["pixels:64"],
     batch_case="pixels:64",
     batches=[1, 2],
     steps=1,
     rounds=1,
-    cutn=8,
+    cutn=4,
     dream=["--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--size", "64x64", "--steps", "30"],
     real_weights=False,
 )

@@ -23,9 +23,7 @@ def test_the_device_check_runs_every_section_on_a_cpu(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["mode"] == "cpu" and "skipped" in report["tests"]["summary"], "the CUDA tests are collected, and skip"
-    assert {(r["generator"], r["speed"]) for r in report["benchmark"]} == {
-        (family, speed) for family in ("pixels", "vqgan") for speed in ("plain", "fast")
-    }
+    assert [(r["generator"], r["speed"]) for r in report["benchmark"]] == [("pixels", "plain"), ("pixels", "fast")]
     assert [r["batch"] for r in report["batches"]] == [1, 2]
     assert all(r["seconds_per_step"] > 0 and r["peak_memory_gib"] > 0 for r in report["benchmark"] + report["batches"])
     assert report["dream"]["steps"] == 30 and report["dream"]["steps_per_s"] > 0
