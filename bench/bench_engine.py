@@ -181,6 +181,12 @@ def measure(
             optimizations.append(Optimization(generator, targets, optimizer, cutouts, 1, report_every=10, rng=rng))
         return optimizations
 
+    def clock() -> float:
+        """Now, once the device has finished what was queued."""
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
     def run(speed: Speed, optimizations: list[Optimization], n: int) -> float:
         if net is not None:  # the layout is the one switch that lives in the shared network
             net.to(memory_format=torch.channels_last if speed.channels_last else torch.contiguous_format)
@@ -188,18 +194,10 @@ def measure(
             o.steps = n
         if cuda:
             torch.backends.cudnn.benchmark = speed.cudnn_benchmark
-            torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
+        start = clock()
         optimize(optimizations, perceptor, speed)
-        if cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    def clock() -> float:
-        if cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter()
+        return clock() - start
 
     def alone(speed: Speed, optimizations: list[Optimization]) -> tuple[float, float]:
         """Seconds of the decoder's and of CLIP's forward and backward passes alone, as a step runs them."""

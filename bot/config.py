@@ -46,7 +46,8 @@ class EngineConfig:
     preview_every: int = DEFAULT_PREVIEW_EVERY
     speed: str = DEFAULT_SPEED
     stall_timeout: float = STALL_TIMEOUT  # seconds without a sign of life from a running job before its engine is killed
-    batch: str | int = "auto"  # jobs that share model, perceptor and size run as one batch of up to this many
+    # Jobs that share model, perceptor and size run as one batch of up to this many: "auto" or a number.
+    batch: str | int = field(default="auto", metadata={"types": (str, int)})
     auto_download: bool = True  # the engine fetches the default models' missing weights at start
 
 
@@ -119,13 +120,13 @@ def _section(cls: type, name: str, values: Any) -> Any:
     defaults = cls()
     values = dict(values)
     for key, value in values.items():
-        expected = type(getattr(defaults, key))
-        if (name, key) == ("engine", "batch") and isinstance(value, int) and not isinstance(value, bool):
-            continue  # "auto" or a number: checked in _check_values
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        # The default's type, or the types a field names in its metadata when it takes more than one.
+        expected = fields[key].metadata.get("types", (type(getattr(defaults, key)),))
+        if float in expected and isinstance(value, int) and not isinstance(value, bool):
             values[key] = value = float(value)
-        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
-            raise ConfigError(f"[{name}] {key} must be of type {expected.__name__}, not {value!r}")
+        if not isinstance(value, expected) or isinstance(value, bool) != (bool in expected):
+            kinds = " or ".join(kind.__name__ for kind in expected)
+            raise ConfigError(f"[{name}] {key} must be of type {kinds}, not {value!r}")
     return cls(**values)
 
 

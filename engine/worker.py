@@ -102,7 +102,7 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
         log.error("jobs %s: %s", ", ".join(pending), error)
         _fail(channel, pending, without_paths(str(error)), WEIGHTS_HINT)
     except (BadRequest, ValueError, TypeError) as error:
-        _fail(channel, pending, f"the request was refused: {without_paths(str(error))}")
+        _fail(channel, pending, _refused(error))
     except Exception as error:  # the jobs fail; the process and the queue go on
         log.error("jobs %s failed:\n%s", ", ".join(pending), traceback.format_exc())
         reason = f"the engine hit an internal error ({type(error).__name__}); the owner finds the details in its log"
@@ -155,6 +155,10 @@ class DownloadReport:
             self.channel.send(event)
 
 
+def _refused(error: Exception) -> str:
+    return f"the request was refused: {without_paths(str(error))}"
+
+
 def _fail(channel: Channel, job_ids: list[str], reason: str, hint: str = "", retryable: bool = False) -> None:
     for job_id in job_ids:
         channel.send(Failed(job_id, reason, hint, retryable))
@@ -196,7 +200,7 @@ def paint_batch(
         try:
             validate(request)
         except BadRequest as error:
-            _fail(channel, [job_id], f"the request was refused: {without_paths(str(error))}")
+            _fail(channel, [job_id], _refused(error))
             pending.remove(job_id)
             continue
         if job_id in cancelled:
