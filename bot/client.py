@@ -19,7 +19,7 @@ from discord.ext import commands
 from bot.admission import Refusal
 from bot.config import Config
 from bot.dispatch import Dispatcher
-from bot.files import JobFiles
+from bot.files import JobFiles, Pruned
 from bot.job_actions import JobActions
 from bot.replies import reply
 from bot.reporter import DiscordReporter
@@ -117,13 +117,17 @@ class DreamBot(commands.AutoShardedBot):
 
     async def _janitor(self) -> None:
         """Keep the job files within ``[storage] keep_days`` and ``max_files_gb``: at start, then every hour."""
-        storage = self.config.storage
         while True:
             try:
-                await self.files.prune(storage.keep_days, int(storage.max_files_gb * 2**30), await self.store.active_ids())
+                await self.prune_files()
             except Exception:
                 log.exception("could not clean up old job files")
             await asyncio.sleep(PRUNE_EVERY)
+
+    async def prune_files(self) -> Pruned:
+        """One clean-up: the files of ended jobs past their age or the size cap; waiting and running jobs keep theirs."""
+        storage = self.config.storage
+        return await self.files.prune(storage.keep_days, int(storage.max_files_gb * 2**30), await self.store.active_ids())
 
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s) in %d server(s)", self.user, self.user.id if self.user else "?", len(self.guilds))

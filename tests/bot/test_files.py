@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import time
 
+from bot.client import DreamBot
+from bot.config import Config, StorageConfig
 from bot.files import JobFiles
+from bot.jobs import Job, JobState
+from contract.protocol import RenderRequest
 
 
 async def make(files: JobFiles, job_id: str, size: int, days_old: float) -> None:
@@ -36,3 +40,23 @@ async def test_over_the_size_cap_the_oldest_go_first(tmp_path):
 def test_free_space_is_known(tmp_path):
     free, total = JobFiles(tmp_path / "files").free_space()
     assert 0 < free <= total
+
+
+async def test_the_bots_clean_up_keeps_the_files_of_waiting_and_running_jobs_and_only_theirs(tmp_path):
+    """The janitor's own query feeds the prune: a queued job's month-old init image stays (its job has not
+    started yet), as do a running job's; the ended jobs' old folders go, whatever way they ended."""
+    storage = StorageConfig(path=str(tmp_path / "bot.sqlite3"), files=str(tmp_path / "files"), keep_days=30)
+    bot = DreamBot(Config(storage=storage))
+    await bot.store.connect()
+    try:
+        for state in JobState:
+            job = await bot.store.add_job(Job(state.value, 1, 2, 3, "alice", RenderRequest("a castle"), state=state))
+            path = await bot.files.write(bot.files.init_image(job.id), b"x" * 100)
+            stamp = time.time() - 40 * 86400
+            os.utime(path, (stamp, stamp))
+        pruned = await bot.prune_files()
+    finally:
+        await bot.store.close()
+    assert sorted(pruned.removed) == ["cancelled", "done", "failed"]
+    assert bot.files.init_image("queued").exists() and bot.files.init_image("running").exists()
+    assert pruned.kept_bytes == 200

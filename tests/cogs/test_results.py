@@ -164,3 +164,29 @@ async def test_advanced_options_are_checked_like_the_command_line_and_can_be_tur
     await settings(emulator, "set", moderator, key="advanced", value="on")
     _, text = await dream(emulator, "a fox", option("options", "perceptor=ViT-B-16/openai"), member=alice)
     assert (await bot.store.job(job_id_of(text))).request.perceptor == "ViT-B-16/openai"
+
+
+async def test_every_numbered_button_of_a_grid_acts_on_its_own_candidate_once(bot, emulator):
+    """V1-V4 and U1-U4 each start from their own candidate (the others' pictures and seeds are different), and
+    each press queues exactly one job: the fourth of each row is pressed too, where an off-by-one would hide."""
+    alice = Member(emulator.snowflake(), "alice")
+    _, text = await dream(emulator, "a lighthouse", option("count", 4, 4), option("seed", 100, 4), member=alice)
+    first = job_id_of(text)
+    message = await emulator.wait_title(first, "Done")
+    candidates = [bot.files.candidate(first, n).read_bytes() for n in range(1, 5)]
+    assert len(set(candidates)) == 4, "four different pictures, so a wrong pick shows"
+    made = []
+    for number in range(1, 5):
+        for row in ("V", "U"):
+            presser = Member(emulator.snowflake(), f"{row}{number}")  # one job each: within the server's cap
+            job = await bot.store.job(job_id_of(await press(emulator, message, f"{row}{number}", presser)))
+            assert Path(job.request.init_image).read_bytes() == candidates[number - 1], f"{row}{number}"
+            assert job.parent == first and job.user_id == presser.id
+            if row == "U":
+                assert job.request.seed == 99 + number and job.request.model == "tiny-esrgan"
+            else:
+                assert job.request.seed != 99 + number and job.request.init_noise > 0
+            made.append(job.id)
+    children = [j for j in await bot.store.jobs() if j.parent == first]
+    assert sorted(j.id for j in children) == sorted(made) and len(made) == 8, "each press queued exactly one job"
+    assert (await bot.store.job(first)).state == JobState.DONE and bot.files.candidate(first, 4).read_bytes() == candidates[3]
