@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -12,10 +13,13 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
-from bot.config import ConfigError, load_config
+from bot.cli import build_parser, build_request
+from bot.config import Config, ConfigError, load_config
 from contract import parameters
 from contract.protocol import RenderRequest
+from contract.validation import validate
 from engine.sets import GAP
+from tests.support.requests import KINDS, as_recorded, painted
 
 
 def dreambot(*args: str, weights_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -303,3 +307,39 @@ def test_upscale_writes_a_picture_four_times_larger_with_its_parameters(weights_
     assert text.startswith("a moon\nSteps: 2, Seed: 4") and text.endswith(", Upscale: tiny-esrgan 4x")
     missing = dreambot("upscale", "nowhere.png", weights_dir=weights_dir, cwd=tmp_path)
     assert missing.returncode != 0 and "does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_from_rebuilds_every_field_of_the_request_that_painted_the_picture(tmp_path, kind):
+    """``--from`` over a PNG whose request has every field away from its default (a still with an init image and
+    image prompts given again, a zoom, a story, a set) builds that very request, the preview rate aside."""
+    request = painted(tmp_path, **KINDS[kind])
+    picture = PngImagePlugin.PngInfo()
+    picture.add_text("parameters", parameters.write(validate(request), 1.0, "0.1.0"))
+    Image.new("RGB", (request.width, request.height)).save(tmp_path / "painted.png", pnginfo=picture)
+    again = ["--init-image", request.init_image, *(f"--image-prompt={p}" for p in request.image_prompts)]
+    args = build_parser().parse_args(["render", "--from", str(tmp_path / "painted.png"), *again])
+    assert build_request(args, Config()) == as_recorded(request, kind)
+    overridden = build_parser().parse_args(["render", "--from", str(tmp_path / "painted.png"), *again, "--cutn", "9"])
+    expected = dataclasses.replace(as_recorded(request, kind), cutn=9)
+    assert build_request(overridden, Config()) == expected, "an option given overrides that field and no other"
+
+
+def test_a_picture_started_from_a_picture_and_steered_by_pictures_is_painted_again_from_its_png(weights_dir, tmp_path):
+    Image.effect_noise((32, 32), 50).convert("RGB").save(tmp_path / "start.png")
+    Image.new("RGB", (20, 20), (10, 200, 30)).save(tmp_path / "green.png")
+    given = ["--init-image", "start.png", "--image-prompt", "green.png:0.5"]
+    first = dreambot(
+        "render", "a harbour | fog:-0.5", "--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--steps", "4", "--size",
+        "32x32", "--seed", "11", "--cutn", "6", "--lr", "0.2", "--optimizer", "adamw", "--init-weight", "0.3",
+        "--init-noise", "0.2", "--noise-prompt", "4:0.5", "--sampling", "codebook", *given, "--out", "first.png",
+        weights_dir=weights_dir, cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    again = dreambot("render", "--from", "first.png", *given, "--out", "again.png", weights_dir=weights_dir, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert Image.open(tmp_path / "again.png").tobytes() == Image.open(tmp_path / "first.png").tobytes()
+    Image.new("RGB", (20, 20), (200, 10, 30)).save(tmp_path / "green.png")  # another picture under the same name
+    other = dreambot("render", "--from", "first.png", *given, "--out", "other.png", weights_dir=weights_dir, cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert Image.open(tmp_path / "other.png").tobytes() != Image.open(tmp_path / "first.png").tobytes()

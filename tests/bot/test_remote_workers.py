@@ -187,12 +187,14 @@ async def watch(cluster) -> AsyncIterator[Watch]:
     await watch.client.close()
 
 
-async def test_two_workers_paint_every_members_jobs(cluster):
+async def test_two_workers_paint_every_members_jobs_each_once(cluster, watch):
     await cluster.worker("left", ["tiny-vqgan"])
     await cluster.worker("right", ["tiny-vqgan"])
     jobs = [await cluster.submit(user, f"a castle {i}") for i in range(2) for user in (1, 2, 3)]
-    await until(lambda: len(cluster.notes.ended) == len(jobs), 120)
+    await until(lambda: len(cluster.notes.ended) == len(jobs), 600)
     assert all(cluster.notes.ended[j.id] == "done" for j in jobs)
+    assert sorted(cluster.notes.posted) == sorted(j.id for j in jobs), "each picture posted once"
+    assert all(watch.kinds[j.id] == ["started", "stored"] for j in jobs), "each job painted once, by one worker"
     assert {w for j in jobs for w in cluster.notes.painters.get(j.id, ())} == {"left", "right"}
     states = {j.id: (await cluster.store.job(j.id)).state for j in jobs}
     assert set(states.values()) == {JobState.DONE}
@@ -265,6 +267,21 @@ async def test_a_job_goes_only_to_a_worker_with_its_model_and_waits_for_one(clus
     await cluster.worker("pixels-too", ["pixels"])
     await until(lambda: waiting.id in cluster.notes.ended, 90)
     assert cluster.notes.ended[waiting.id] == "done" and cluster.notes.painters[waiting.id] == {"pixels-too"}
+
+
+async def test_a_long_job_keeps_its_claim_and_is_painted_once_while_another_worker_waits(cluster, watch):
+    """The worker renews its claim while it paints: over three claim timeouts the idle worker never gets the job."""
+    await cluster.worker("first", ["tiny-vqgan"])
+    await cluster.worker("second", ["tiny-vqgan"])
+    job = await cluster.submit(1, "a long one", steps=10_000)
+    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2, 600)
+    await asyncio.sleep(3 * CLAIM)  # not a ceiling: the time over which the claim must hold
+    assert watch.kinds[job.id] == ["started"], "the job was handed out again"
+    assert len(cluster.notes.painters[job.id]) == 1
+    logs = [(cluster.tmp_path / name / "worker.log").read_text() for name in ("first", "second")]
+    assert sum(log.count(f"job {job.id}: tiny-vqgan") for log in logs) == 1
+    assert await cluster.scheduler.cancel(await cluster.store.job(job.id))
+    await until(lambda: job.id in cluster.notes.ended, 600)
 
 
 async def test_cancel_reaches_the_worker_running_the_job(cluster):
