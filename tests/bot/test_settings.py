@@ -237,3 +237,65 @@ async def test_a_channels_values_fall_back_to_the_servers_and_stay_whole_when_th
         assert (await settings.set(guild, "max_steps", "600")).max_steps == 600
     finally:
         await store.close()
+
+
+# Every setting, as a moderator types a value away from the default.
+TYPED = {
+    "model": "pixels",
+    "steps": "60",
+    "size": "48x48",
+    "style": "unreal engine",
+    "max_steps": "900",
+    "max_size": "256x256",
+    "max_frames": "50",
+    "max_scenes": "5",
+    "max_count": "2",
+    "advanced": "off",
+    "perceptors": "ViT-B-16/openai",
+    "jobs_per_user": "2",
+    "cooldown": "30s",
+    "channels": "<#300>",
+    "banned_words": "gore, dragon",
+    "moderator_role": "<@&200>",
+}
+
+
+def test_every_setting_has_a_typed_value_away_from_its_default():
+    assert set(TYPED) == set(SETTINGS)
+    assert all(parse_setting(key, text) != getattr(BASE, key) for key, text in TYPED.items())
+
+
+@pytest.mark.parametrize("key", TYPED)
+async def test_each_setting_survives_reopening_and_changes_nothing_else(tmp_path, key):
+    value = parse_setting(key, TYPED[key])
+    store = await Store.open(tmp_path / "dreambot.sqlite3")
+    try:
+        await SettingsStore(store, BASE).set(111, key, TYPED[key])
+    finally:
+        await store.close()
+    store = await Store.open(tmp_path / "dreambot.sqlite3")
+    try:
+        settings = SettingsStore(store, BASE)
+        assert await settings.get(111) == replace(BASE, **{key: value})
+        assert await settings.get(222) == BASE, "another server is untouched"
+        shown = {name: text for name, text, _ in describe(await settings.get(111))}
+        assert shown[key] == SETTINGS[key].show(value) and shown[key] != SETTINGS[key].show(getattr(BASE, key))
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("key", [key for key in TYPED if key not in ("channels", "moderator_role")])
+async def test_a_channels_setting_leaves_the_other_channel_and_the_server_untouched(tmp_path, key):
+    value = parse_setting(key, TYPED[key])
+    store = await Store.open(tmp_path / "dreambot.sqlite3")
+    try:
+        settings = SettingsStore(store, BASE)
+        guild, art, chat = 111, 500, 501
+        assert getattr(await settings.set(guild, key, TYPED[key], channel_id=art), key) == value
+        assert await settings.get(guild, chat) == BASE and await settings.get(guild) == BASE
+        await settings.set(guild, key, TYPED[key], channel_id=chat)
+        assert await settings.reset(guild, key, channel_id=art) == BASE
+        assert await settings.get(guild, chat) == replace(BASE, **{key: value}), "the other channel keeps its own"
+        assert await settings.get(guild, art) == BASE and await settings.get(guild) == BASE
+    finally:
+        await store.close()
