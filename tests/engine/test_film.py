@@ -9,6 +9,7 @@ import math
 import threading
 
 import av
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -20,7 +21,7 @@ from contract.validation import validate
 from engine.film import SceneBlend, SceneSpan, transform
 from engine.loop import Target
 from engine.video import FPS, HOLD_SECONDS, tween_for
-from tests.support.pictures import pixels
+from tests.support.pictures import noise_image, pixels
 from tests.support.steering import NO_PULL, STEERED_GAP
 
 
@@ -155,3 +156,30 @@ def test_a_film_is_cancelled_at_its_step_in_the_whole_film(engine):
 def test_bad_film_settings_are_refused_with_what_is_wrong(overrides, message):
     with pytest.raises(BadRequest, match=message):
         validate(film(**overrides))
+
+
+def still_and_moved(engine, folder, **move) -> tuple[np.ndarray, np.ndarray]:
+    """The last frame of a zoom with no pull (lr ~0) on the invertible Fourier image, started from a noise picture:
+    the transforms alone."""
+    noise_image(folder / "start.png", 64)
+    base = film(
+        model="pixels", zoom_frames=3, steps_per_frame=1, zoom=1.0, lr=1e-9, width=64, height=64, init_image=str(folder / "start.png")
+    )
+    still = engine.render(base).image
+    moved = engine.render(dataclasses.replace(base, **move)).image
+    return np.asarray(still, dtype=np.float64), np.asarray(moved, dtype=np.float64)
+
+
+def test_the_films_shift_moves_the_picture_by_its_pixels_per_frame(engine, tmp_path):
+    """Two moves of (4, 0): the last frame is the still one 8 pixels to the right (edges aside), and nothing else.
+    Measured: 0.0 per channel value on the shifted overlap, against 85 for the picture not shifted back."""
+    still, moved = still_and_moved(engine, tmp_path, shift=(4.0, 0.0))
+    assert np.abs(moved[8:-8, 16:-8] - still[8:-8, 8:-16]).mean() < 1.0
+    assert np.abs(moved[8:-8, 16:-8] - still[8:-8, 16:-8]).mean() > 20.0
+
+
+@pytest.mark.parametrize("move", [{"rotate": 20.0}, {"zoom": 1.3}, {"shift": (0.0, 6.0)}], ids=["rotate", "zoom", "down"])
+def test_each_move_of_a_zoom_changes_the_film(engine, tmp_path, move):
+    """Measured: 69-77 per channel value away from the still film; the still film against itself, 0.0."""
+    still, moved = still_and_moved(engine, tmp_path, **move)
+    assert np.abs(moved - still).mean() > 20.0
