@@ -162,9 +162,8 @@ def still_and_moved(engine, folder, **move) -> tuple[np.ndarray, np.ndarray]:
     """The last frame of a zoom with no pull (lr ~0) on the invertible Fourier image, started from a noise picture:
     the transforms alone."""
     noise_image(folder / "start.png", 64)
-    base = film(
-        model="pixels", zoom_frames=3, steps_per_frame=1, zoom=1.0, lr=1e-9, width=64, height=64, init_image=str(folder / "start.png")
-    )
+    start = str(folder / "start.png")
+    base = film(model="pixels", zoom_frames=3, steps_per_frame=1, zoom=1.0, lr=1e-9, width=64, height=64, init_image=start)
     still = engine.render(base).image
     moved = engine.render(dataclasses.replace(base, **move)).image
     return np.asarray(still, dtype=np.float64), np.asarray(moved, dtype=np.float64)
