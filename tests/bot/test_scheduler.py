@@ -326,3 +326,49 @@ async def test_outcomes_the_channel_never_saw_are_shown_at_start(tmp_path):
             ("finished", "done"),
         ]
         assert await store.unshown() == []
+
+
+class RecordingBatches(StandInEngine):
+    """Runs batches of up to four and records what each held: every job finishes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[tuple[str, RenderRequest]]] = []
+
+    def batch_limit(self) -> int:
+        return 4
+
+    async def render(self, job_id: str, request: RenderRequest):
+        self.batches.append([(job_id, request)])  # a batch of one runs as a single job
+        async for event in super().render(job_id, request):
+            yield event
+
+    async def render_batch(self, jobs):
+        self.batches.append(list(jobs))
+        for job_id, _ in jobs:
+            yield Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,))
+
+
+async def test_a_batch_holds_only_jobs_of_one_model_perceptor_and_size_each_with_its_own_request(tmp_path):
+    """Five members' jobs in turn: the second perceptor, the other size and the other model each break the run,
+    and each job is painted once, with the request its member made (prompt, seed, steps and cutouts its own)."""
+    shared = dict(model="tiny-vqgan", perceptor="tiny-clip", width=32, height=32)
+    requests = {
+        "aa": RenderRequest("a castle", seed=1, steps=5, **shared),
+        "bb": RenderRequest("a ruin", seed=2, steps=7, cutn=9, **shared),
+        "cc": RenderRequest("a tower", seed=3, **shared | {"perceptor": "ViT-B-32/openai"}),
+        "dd": RenderRequest("a moat", seed=4, **shared | {"width": 48}),
+        "ee": RenderRequest("a keep", seed=5, **shared | {"model": "pixels"}),
+        "ff": RenderRequest("a gate", seed=6, lr=0.3, **shared),
+    }
+    engine = RecordingBatches()
+    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
+        for user, (job_id, request) in enumerate(requests.items(), start=1):
+            await store.add_job(Job(job_id, 10, 20, user, f"member{user}", request, created=float(user)))
+        scheduler.wake()
+        for job_id in requests:
+            await state_of(store, job_id, "done")
+    assert [[job_id for job_id, _ in batch] for batch in engine.batches] == [["aa", "bb"], ["cc"], ["dd"], ["ee"], ["ff"]]
+    assert engine.renders == ["cc", "dd", "ee", "ff"], "a job with none like it behind runs alone, once"
+    assert all(request == requests[job_id] for batch in engine.batches for job_id, request in batch)
+    assert sorted(job for kind, job in reporter.notes if kind == "finished") == sorted(requests), "each job finished once"
