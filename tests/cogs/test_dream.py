@@ -132,6 +132,9 @@ async def test_reactions_reroll_cancel_and_animation(bot, emulator):
     assert not emulator.messages[int(message["id"])].get("deleted")
     await emulator.react(int(message["id"]), "🗑️", alice)
     await emulator.wait_for(lambda: emulator.messages[int(message["id"])].get("deleted"))
+    deleted = [m for m in emulator.messages.values() if m.get("deleted") and m["embeds"]]  # notices go by themselves
+    assert deleted == [emulator.messages[int(message["id"])]], "only the one result is taken down; bob's 🔁 stays"
+    assert not emulator.messages[int(done["id"])].get("deleted") and bot.files.result(second).exists()
 
 
 async def test_queue_and_cancel_commands(bot, emulator):
