@@ -30,6 +30,7 @@ from contract.protocol import RenderRequest
 from contract.wire import JOBS_STREAM, RESULTS_BUCKET, job_subject, model_consumer
 from tests.support.nats import NatsServer
 from tests.support.processes import ROOT
+from tests.support.waiting import PATIENCE
 
 CLAIM = 4.0  # seconds: a silent worker's job goes elsewhere after this
 
@@ -95,7 +96,7 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in listed]
 
 
-async def until(condition, timeout: float = 60.0) -> None:
+async def until(condition, timeout: float = PATIENCE) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.05)
@@ -123,7 +124,7 @@ class Cluster:
 
     async def worker(self, name: str, models: list[str]) -> None:
         self.workers[name] = await start_worker(self.tmp_path / name, self.nats.url, name, models)
-        await until(lambda: name in {w.worker_id for w in self.dispatcher.online()}, 90)
+        await until(lambda: name in {w.worker_id for w in self.dispatcher.online()})
 
     async def submit(self, user: int, prompt: str, model: str = "tiny-vqgan", steps: int = 8) -> Job:
         request = RenderRequest(prompt, model=model, perceptor="tiny-clip", width=32, height=32, steps=steps, seed=user)
@@ -191,7 +192,7 @@ async def test_two_workers_paint_every_members_jobs_each_once(cluster, watch):
     await cluster.worker("left", ["tiny-vqgan"])
     await cluster.worker("right", ["tiny-vqgan"])
     jobs = [await cluster.submit(user, f"a castle {i}") for i in range(2) for user in (1, 2, 3)]
-    await until(lambda: len(cluster.notes.ended) == len(jobs), 600)
+    await until(lambda: len(cluster.notes.ended) == len(jobs))
     assert all(cluster.notes.ended[j.id] == "done" for j in jobs)
     assert sorted(cluster.notes.posted) == sorted(j.id for j in jobs), "each picture posted once"
     assert all(watch.kinds[j.id] == ["started", "stored"] for j in jobs), "each job painted once, by one worker"
@@ -210,7 +211,7 @@ async def test_the_pictures_a_job_names_on_the_bots_disk_travel_to_the_worker(cl
     request = RenderRequest("a castle", model="tiny-esrgan", width=16, height=12, steps=1, init_image="bot-files/result.png")
     job = await cluster.store.add_job(Job(os.urandom(8).hex(), 1, 2, 1, "member1", request))
     cluster.scheduler.wake()
-    await until(lambda: job.id in cluster.notes.ended, 90)
+    await until(lambda: job.id in cluster.notes.ended)
     assert cluster.notes.ended[job.id] == "done"
     assert Image.open(io.BytesIO(cluster.notes.pictures[job.id])).size == (64, 48)
     assert "fetched 1 input picture(s)" in (tmp_path / "upscaler" / "worker.log").read_text()
@@ -228,7 +229,7 @@ async def test_the_pictures_a_job_names_on_the_bots_disk_travel_to_the_worker(cl
 async def test_a_lost_worker_loses_its_job_to_another_once_its_claim_lapses(cluster, fault):
     await cluster.worker("lost", ["tiny-vqgan"])
     job = await cluster.submit(1, "a lighthouse", steps=400)
-    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2, 60)
+    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2)
     await cluster.worker("rescuer", ["tiny-vqgan"])
     # The whole machine fails: the worker and its engine (a hung worker's engine would otherwise go on
     # painting the lost job, on the CPU the rescuer needs).
@@ -236,7 +237,7 @@ async def test_a_lost_worker_loses_its_job_to_another_once_its_claim_lapses(clus
     for pid in lost:
         os.kill(pid, fault)
     try:
-        await until(lambda: job.id in cluster.notes.ended, 120)
+        await until(lambda: job.id in cluster.notes.ended)
     finally:
         for pid in lost:
             with contextlib.suppress(ProcessLookupError):
@@ -247,12 +248,12 @@ async def test_a_lost_worker_loses_its_job_to_another_once_its_claim_lapses(clus
 async def test_a_restarted_nats_server_is_a_pause(cluster):
     await cluster.worker("steady", ["tiny-vqgan"])
     job = await cluster.submit(1, "a lighthouse", steps=150)
-    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2, 60)
+    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2)
     await cluster.nats.stop()
     await asyncio.sleep(1.0)
     await cluster.nats.start()
     after = await cluster.submit(2, "a castle")
-    await until(lambda: {job.id, after.id} <= set(cluster.notes.ended), 120)
+    await until(lambda: {job.id, after.id} <= set(cluster.notes.ended))
     assert cluster.notes.ended[job.id] == cluster.notes.ended[after.id] == "done"
 
 
@@ -260,12 +261,12 @@ async def test_a_job_goes_only_to_a_worker_with_its_model_and_waits_for_one(clus
     await cluster.worker("vqgan-only", ["tiny-vqgan"])
     waiting = await cluster.submit(1, "pixels please", model="pixels")
     done = await cluster.submit(2, "a castle")
-    await until(lambda: done.id in cluster.notes.ended, 90)
+    await until(lambda: done.id in cluster.notes.ended)
     assert waiting.id not in cluster.notes.ended
     assert (await cluster.store.job(waiting.id)).state == JobState.QUEUED
     assert cluster.dispatcher.painters_of(waiting.request) == []
     await cluster.worker("pixels-too", ["pixels"])
-    await until(lambda: waiting.id in cluster.notes.ended, 90)
+    await until(lambda: waiting.id in cluster.notes.ended)
     assert cluster.notes.ended[waiting.id] == "done" and cluster.notes.painters[waiting.id] == {"pixels-too"}
 
 
@@ -274,22 +275,22 @@ async def test_a_long_job_keeps_its_claim_and_is_painted_once_while_another_work
     await cluster.worker("first", ["tiny-vqgan"])
     await cluster.worker("second", ["tiny-vqgan"])
     job = await cluster.submit(1, "a long one", steps=10_000)
-    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2, 600)
+    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2)
     await asyncio.sleep(3 * CLAIM)  # not a ceiling: the time over which the claim must hold
     assert watch.kinds[job.id] == ["started"], "the job was handed out again"
     assert len(cluster.notes.painters[job.id]) == 1
     logs = [(cluster.tmp_path / name / "worker.log").read_text() for name in ("first", "second")]
     assert sum(log.count(f"job {job.id}: tiny-vqgan") for log in logs) == 1
     assert await cluster.scheduler.cancel(await cluster.store.job(job.id))
-    await until(lambda: job.id in cluster.notes.ended, 600)
+    await until(lambda: job.id in cluster.notes.ended)
 
 
 async def test_cancel_reaches_the_worker_running_the_job(cluster):
     await cluster.worker("solo", ["tiny-vqgan"])
     job = await cluster.submit(1, "a long one", steps=2000)
-    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2, 60)
+    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2)
     assert await cluster.scheduler.cancel(await cluster.store.job(job.id))
-    await until(lambda: job.id in cluster.notes.ended, 30)
+    await until(lambda: job.id in cluster.notes.ended)
     assert cluster.notes.ended[job.id] == "cancelled"
     assert (await cluster.store.job(job.id)).state == JobState.CANCELLED
 
@@ -298,13 +299,13 @@ async def test_cancel_reaches_the_worker_running_the_job(cluster):
 async def test_a_restarted_bot_posts_a_running_job_once_and_never_has_it_painted_again(cluster, watch, while_away):
     await cluster.worker("steady", ["tiny-vqgan"])
     job = await cluster.submit(1, "a lighthouse", steps=120)
-    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2, 60)
+    await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2)
     await cluster.stop_bot()
     if while_away:
-        await until(lambda: "stored" in watch.kinds.get(job.id, []), 120)
+        await until(lambda: "stored" in watch.kinds.get(job.id, []))
     cluster.notes.steps[job.id] = []
     await cluster.start()
-    await until(lambda: job.id in cluster.notes.ended, 120)
+    await until(lambda: job.id in cluster.notes.ended)
     assert cluster.notes.posted == [job.id]
     assert watch.kinds[job.id].count("started") == 1
     assert await watch.handed_out() == 0
@@ -333,7 +334,7 @@ async def test_a_job_handed_out_too_often_is_failed_instead_of_painted_again(tmp
                 (msg,) = await queue.fetch(1, timeout=10)
                 await msg.nak()
         worker = await start_worker(tmp_path / "worker", nats_server.url, "last", list(earlier))
-        await until(lambda: all({"stored", "failed"} & set(watch.kinds.get(m, [])) for m in earlier), 120)
+        await until(lambda: all({"stored", "failed"} & set(watch.kinds.get(m, [])) for m in earlier))
         assert watch.kinds["tiny-vqgan"] == ["started", "stored"]
         assert watch.kinds["pixels"] == ["failed"]
     finally:

@@ -7,6 +7,7 @@ import signal
 
 from contract.films import MAX_FRAMES
 from tests.support.processes import finish, start, write_config
+from tests.support.waiting import PATIENCE
 
 
 async def test_a_missing_token_is_one_clear_line(tmp_path, emulator, weights_dir):
@@ -28,7 +29,7 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
     process = await start(tmp_path, emulator.token)
     seen = b""
     while b"logged in as dreambot" not in seen:
-        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        line = await asyncio.wait_for(process.stdout.readline(), PATIENCE)
         assert line, seen.decode()
         seen += line
     assert set(emulator.commands) == {"dream", "zoom", "story", "deepdream", "queue", "mine", "cancel", "settings"}

@@ -22,6 +22,7 @@ from bot.supervisor import EngineCrashed
 from contract.protocol import Failed, Finished, RenderRequest
 from tests.support.discord_bot import dream, job_id_of, option, running_bot
 from tests.support.discord_emulator import Member
+from tests.support.waiting import PATIENCE
 
 
 async def queue(emulator, prompt: str, steps: int, member: Member | None = None) -> str:
@@ -36,7 +37,7 @@ async def mid_job(emulator, job: str, title: str = "Painting") -> dict:
         embed = message["embeds"][0] if message else {}
         return title in embed.get("title", "") and any(f["name"] == "Step" for f in embed.get("fields", [])) and message
 
-    return await emulator.wait_for(stepping, 60)
+    return await emulator.wait_for(stepping)
 
 
 async def test_a_dead_engine_is_restarted_and_the_job_retried_once(bot, emulator):
@@ -44,8 +45,8 @@ async def test_a_dead_engine_is_restarted_and_the_job_retried_once(bot, emulator
     await mid_job(emulator, job)
     first_engine = bot.supervisor.pid
     os.kill(first_engine, signal.SIGKILL)
-    await emulator.wait_title(job, "second try", 60)
-    message = await emulator.wait_title(job, "Done", 120)
+    await emulator.wait_title(job, "second try")
+    message = await emulator.wait_title(job, "Done")
     assert bot.supervisor.pid != first_engine
     stored = await bot.store.job(job)
     assert stored.state == "done" and stored.attempts == 2 and stored.message_id == int(message["id"])
@@ -58,40 +59,40 @@ async def test_a_second_crash_fails_the_job_and_the_queue_goes_on(bot, emulator)
     os.kill(bot.supervisor.pid, signal.SIGKILL)
     await mid_job(emulator, doomed, "second try")
     os.kill(bot.supervisor.pid, signal.SIGKILL)
-    failed = await emulator.wait_title(doomed, "Failed", 60)
+    failed = await emulator.wait_title(doomed, "Failed")
     why = {f["name"]: f["value"] for f in failed["embeds"][0]["fields"]}["Why"]
     assert "stopped unexpectedly twice" in why and "-9" in why
     assert (await bot.store.job(doomed)).state == "failed"
-    await emulator.wait_title(after, "Done", 120)
+    await emulator.wait_title(after, "Done")
 
 
 async def test_jobs_survive_a_restart_and_old_results_still_react(config, emulator):
     alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
     async with running_bot(config, emulator):
         finished = await queue(emulator, "an old result", 6, alice)
-        result = await emulator.wait_title(finished, "Done", 60)
+        result = await emulator.wait_title(finished, "Done")
         interrupted = await queue(emulator, "an interrupted dream", 60, alice)
         waiting = await queue(emulator, "a waiting dream", 6, bob)
-        painting = await emulator.wait_title(interrupted, "Painting", 60)
+        painting = await emulator.wait_title(interrupted, "Painting")
     async with running_bot(config, emulator) as bot:
         assert (await bot.store.job(interrupted)).state in ("queued", "running")
-        done = await emulator.wait_title(interrupted, "Done", 120)
+        done = await emulator.wait_title(interrupted, "Done")
         assert done["id"] == painting["id"], "the restarted job keeps its message"
-        await emulator.wait_title(waiting, "Done", 60)
+        await emulator.wait_title(waiting, "Done")
 
         await emulator.react(int(result["id"]), "🔁", bob)
         await emulator.wait_for(lambda: len([m for m in emulator.channel_messages() if m["embeds"]
                                              and m["embeds"][0]["description"] == "an old result"]) == 2, 30)  # fmt: skip
         clicked = await emulator.click(int(result["id"]), f"dream:gif:{finished}", bob)
-        await emulator.wait_for(lambda: emulator.reply_text(clicked), 10)
+        await emulator.wait_for(lambda: emulator.reply_text(clicked))
         assert any(name.endswith(".mp4") for name, _ in emulator.interaction_replies(clicked)[0].files.values())
 
 
 async def test_an_engine_failure_reaches_the_member_with_what_to_do(bot, emulator):
     options = [option("prompt", "a real picture"), option("model", "vqgan-imagenet-f16-1024"), option("size", "32x32")]
     interaction = await emulator.slash("dream", options)  # a model whose weights the owner has not fetched
-    job = job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction), 10))
-    failed = await emulator.wait_title(job, "Failed", 60)
+    job = job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction)))
+    failed = await emulator.wait_title(job, "Failed")
     fields = {f["name"]: f["value"] for f in failed["embeds"][0]["fields"]}
     assert "weights for vqgan-imagenet-f16-1024 are missing" in fields["Why"]
     assert "dreambot weights download" in fields["Try"]
@@ -178,7 +179,7 @@ async def scheduling(tmp_path, engine: StandInEngine, store: Store | None = None
         await store.close()
 
 
-async def state_of(store: Store, job_id: str, state: str, timeout: float = 10.0) -> Job:
+async def state_of(store: Store, job_id: str, state: str, timeout: float = PATIENCE) -> Job:
     async def wait() -> Job:
         while (job := await store.job(job_id)).state != state:
             await asyncio.sleep(0.02)

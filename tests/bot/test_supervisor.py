@@ -9,6 +9,7 @@ import pytest
 
 from bot.supervisor import EngineCommand, EngineCrashed, EngineSupervisor
 from contract.protocol import Cancelled, Finished, Progress, RenderRequest
+from tests.support.waiting import PATIENCE
 
 REQUEST = RenderRequest("a fairy", model="tiny-vqgan", perceptor="tiny-clip", width=32, height=32, steps=4, preview_every=2)
 
@@ -123,7 +124,7 @@ async def test_output_on_descriptor_1_never_reaches_the_events(weights_dir):
     argv = EngineCommand("cpu", str(weights_dir)).argv()
     supervisor = EngineSupervisor([argv[0], "-c", noisy, *argv[3:]])
     try:
-        done = await asyncio.wait_for(events(supervisor, "j1"), 60)
+        done = await asyncio.wait_for(events(supervisor, "j1"), PATIENCE)
         assert [e.kind for e in done] == ["started", "progress", "progress", "progress", "progress", "finished"]
     finally:
         await supervisor.stop()

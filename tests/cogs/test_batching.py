@@ -24,7 +24,7 @@ async def test_compatible_jobs_share_a_batch_in_their_turn_and_cancel_alone(batc
     async with running_bot(batching, emulator) as bot:
         _, text = await dream(emulator, "a long first", option("steps", 1000, 4), member=alice)
         first = job_id_of(text)
-        await emulator.wait_title(first, "Painting", 60)
+        await emulator.wait_title(first, "Painting")
         long = option("steps", 300, 4)
         bob_job = job_id_of((await dream(emulator, "bob's lighthouse", long, member=bob))[1])
         carol_job = job_id_of((await dream(emulator, "carol's canyon", long, member=carol))[1])
@@ -34,25 +34,25 @@ async def test_compatible_jobs_share_a_batch_in_their_turn_and_cancel_alone(batc
         assert [job.id for job in await bot.scheduler.order()] == [bob_job, carol_job, dave_job, alice_job]
 
         await bot.scheduler.cancel(await bot.store.job(first))
-        await emulator.wait_title(first, "Cancelled", 60)
-        await emulator.wait_title(bob_job, "Painting", 60)
-        await emulator.wait_title(carol_job, "Painting", 60)
+        await emulator.wait_title(first, "Cancelled")
+        await emulator.wait_title(bob_job, "Painting")
+        await emulator.wait_title(carol_job, "Painting")
         assert set(bot.scheduler.running) == {bob_job, carol_job}, "one batch, and only the run of jobs in their turn"
         assert [job.id for job in await bot.scheduler.order()] == [dave_job, alice_job]
 
-        await emulator.wait_for(lambda: bob_job in bot.scheduler.progress and carol_job in bot.scheduler.progress, 60)
+        await emulator.wait_for(lambda: bob_job in bot.scheduler.progress and carol_job in bot.scheduler.progress)
         engine = bot.scheduler.engine.pid
         await bot.scheduler.cancel(await bot.store.job(bob_job))
-        await emulator.wait_title(bob_job, "Cancelled", 60)
+        await emulator.wait_title(bob_job, "Cancelled")
         assert carol_job in bot.scheduler.running, "cancelling one job of a batch leaves the others painting"
-        done = await emulator.wait_title(carol_job, "Done", 120)
+        done = await emulator.wait_title(carol_job, "Done")
         assert bot.scheduler.engine.pid == engine, "the batch went on in the same engine, neither killed nor retried"
         assert (await bot.store.job(carol_job)).attempts == 1
         (png,) = [Image.open(io.BytesIO(data)) for name, data in emulator.files[int(done["id"])].items() if name.endswith(".png")]
         assert png.size == (32, 32) and png.info["parameters"].startswith("carol's canyon\nSteps: 300")
         assert (await bot.store.job(carol_job)).state == "done"
-        await emulator.wait_title(dave_job, "Done", 120)
-        await emulator.wait_title(alice_job, "Done", 120)
+        await emulator.wait_title(dave_job, "Done")
+        await emulator.wait_title(alice_job, "Done")
 
 
 def test_the_batch_setting_is_auto_or_a_number_from_1_to_8(tmp_path):

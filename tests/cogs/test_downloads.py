@@ -15,6 +15,7 @@ from engine.networks.tiny import TINY_VQGAN_YAML, save_vqgan
 from engine.weights import MIRROR_VARIABLE
 from tests.support.discord_bot import dream, job_id_of, running_bot
 from tests.support.discord_emulator import Member
+from tests.support.waiting import PATIENCE
 
 MODEL = "vqgan-imagenet-f16-1024"  # served from a local mirror: a small VQGAN in the official layout
 SECONDS = 4.0  # how long the mirror takes to send the checkpoint
@@ -67,7 +68,7 @@ async def test_missing_default_weights_are_fetched_at_start_while_dream_says_how
             while bot.supervisor.downloading is None or bot.supervisor.downloading.percent is None:
                 await asyncio.sleep(0.05)
 
-        await asyncio.wait_for(fetching(), 60)
+        await asyncio.wait_for(fetching(), PATIENCE)
         _, text = await dream(emulator, "a fairy house", member=alice)
         assert text.startswith("The models are still downloading (") and "%); try again in a few minutes." in text
         assert await bot.store.queued() == [], "nothing was queued"
@@ -76,7 +77,7 @@ async def test_missing_default_weights_are_fetched_at_start_while_dream_says_how
             while bot.supervisor.downloading is not None or not (weights / MODEL / VQGAN_CHECKPOINT).is_file():
                 await asyncio.sleep(0.05)
 
-        await asyncio.wait_for(fetched(), 60)
+        await asyncio.wait_for(fetched(), PATIENCE)
         assert not list((weights / MODEL).glob("*.part")), "the partial file became the real one"
         _, text = await dream(emulator, "a fairy house", member=alice)
-        await emulator.wait_title(job_id_of(text), "Done", 120)
+        await emulator.wait_title(job_id_of(text), "Done")

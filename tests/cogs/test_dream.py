@@ -117,13 +117,13 @@ async def test_reactions_reroll_cancel_and_animation(bot, emulator):
 
     _, text = await dream(emulator, "a slow sunrise", option("steps", 1000, 4), member=alice)
     slow = job_id_of(text)
-    painting = await emulator.wait_title(slow, "Painting", 60)
+    painting = await emulator.wait_title(slow, "Painting")
     await emulator.react(int(painting["id"]), "❌", bob)
     notice = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "Only the member" in m["content"]])
     assert "bob" in notice[0]["content"] and notice[0]["allowed_mentions"] == {"parse": []}
     assert (await bot.store.job(slow)).state == "running"
     await emulator.react(int(painting["id"]), "❌", alice)
-    await emulator.wait_title(slow, "Cancelled", 60)
+    await emulator.wait_title(slow, "Cancelled")
     assert (await bot.store.job(slow)).state == "cancelled"
 
     await emulator.react(int(message["id"]), "🗑️", bob)
@@ -141,51 +141,51 @@ async def test_queue_and_cancel_commands(bot, emulator):
     alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
     _, text = await dream(emulator, "first", option("steps", 1000, 4), member=alice)
     running = job_id_of(text)
-    await emulator.wait_title(running, "Painting", 60)
+    await emulator.wait_title(running, "Painting")
     _, text = await dream(emulator, "second", member=alice)
     alice_second = job_id_of(text)
     _, text = await dream(emulator, "third", member=bob)
     assert "it starts next" in text, "bob goes before alice's second job"
     bob_first = job_id_of(text)
-    await emulator.wait_for(lambda: "position 2" in emulator.job_title(alice_second), 10)
+    await emulator.wait_for(lambda: "position 2" in emulator.job_title(alice_second))
 
     listing = await emulator.slash("queue", member=bob)
-    text = await emulator.wait_for(lambda: emulator.reply_text(listing), 10)
+    text = await emulator.wait_for(lambda: emulator.reply_text(listing))
     lines = text.splitlines()
     assert lines[0].startswith(f"▶️ `{running}`") and "alice" in lines[0]
     assert lines[1].startswith(f"1. `{bob_first}`") and lines[2].startswith(f"2. `{alice_second}`")
 
     refused = await emulator.slash("cancel", [option("job", alice_second)], member=bob)
-    assert "Only the member" in await emulator.wait_for(lambda: emulator.reply_text(refused), 10)
+    assert "Only the member" in await emulator.wait_for(lambda: emulator.reply_text(refused))
     assert (await bot.store.job(alice_second)).state == "queued"
 
     mod = Member(emulator.snowflake(), "mod", roles=(emulator.mod_role_id,), permissions=1 << 5)
     done = await emulator.slash("cancel", [option("job", alice_second)], member=mod)
-    assert "cancelled" in await emulator.wait_for(lambda: emulator.reply_text(done), 10)
-    await emulator.wait_title(alice_second, "Cancelled", 10)
-    await emulator.wait_for(lambda: "next in line" in emulator.job_title(bob_first), 10)
+    assert "cancelled" in await emulator.wait_for(lambda: emulator.reply_text(done))
+    await emulator.wait_title(alice_second, "Cancelled")
+    await emulator.wait_for(lambda: "next in line" in emulator.job_title(bob_first))
 
     painting = emulator.job_message(running)
     assert [b["custom_id"] for row in painting["components"] for b in row["components"]] == [f"dream:cancel:{running}"]
     refused = await emulator.click(int(painting["id"]), f"dream:cancel:{running}", bob)
-    assert "Only the member" in await emulator.wait_for(lambda: emulator.reply_text(refused), 10)
+    assert "Only the member" in await emulator.wait_for(lambda: emulator.reply_text(refused))
     clicked = await emulator.click(int(painting["id"]), f"dream:cancel:{running}", alice)
-    assert running in await emulator.wait_for(lambda: emulator.reply_text(clicked), 10)
-    cancelled = await emulator.wait_title(running, "Cancelled", 60)
+    assert running in await emulator.wait_for(lambda: emulator.reply_text(clicked))
+    cancelled = await emulator.wait_title(running, "Cancelled")
     assert cancelled["components"] == [], "a cancelled job has no buttons left"
 
-    await emulator.wait_title(bob_first, "Done", 60)
+    await emulator.wait_title(bob_first, "Done")
     nothing = await emulator.slash("cancel", member=bob)
-    assert "no job waiting or running" in await emulator.wait_for(lambda: emulator.reply_text(nothing), 10)
+    assert "no job waiting or running" in await emulator.wait_for(lambda: emulator.reply_text(nothing))
 
 
 async def test_rate_limits_and_deleted_messages_are_survived(bot, emulator):
     emulator.rate_limit_edits = 3
     _, text = await dream(emulator, "a storm", option("steps", 40, 4))
     job = job_id_of(text)
-    painting = await emulator.wait_title(job, "Painting", 60)
+    painting = await emulator.wait_title(job, "Painting")
     emulator.delete(int(painting["id"]))
-    done = await emulator.wait_title(job, "Done", 120)
+    done = await emulator.wait_title(job, "Done")
     assert done["id"] != painting["id"], "a deleted message is posted again"
     assert (await bot.store.job(job)).message_id == int(done["id"])
     assert (await bot.store.job_for_message(int(done["id"]))).id == job
@@ -248,12 +248,12 @@ async def test_server_rules_refuse_politely(bot, emulator):
 
     alice = Member(emulator.snowflake(), "alice")
     first = await emulator.slash("dream", [option("prompt", "a moon"), option("steps", 1000, 4)], member=alice)
-    queued = await emulator.wait_for(lambda: emulator.reply_text(first), 10)
-    await emulator.wait_title(queued.split("`")[1], "Painting", 60)
+    queued = await emulator.wait_for(lambda: emulator.reply_text(first))
+    await emulator.wait_title(queued.split("`")[1], "Painting")
     assert "already have 1 job" in await refused(emulator, bot, "dream", [option("prompt", "another moon")], member=alice)
     cancel = await emulator.slash("cancel", member=alice)
-    await emulator.wait_for(lambda: emulator.reply_text(cancel), 10)
-    await emulator.wait_title(queued.split("`")[1], "Cancelled", 60)
+    await emulator.wait_for(lambda: emulator.reply_text(cancel))
+    await emulator.wait_title(queued.split("`")[1], "Cancelled")
     assert "dream again in" in await refused(emulator, bot, "dream", [option("prompt", "another moon")], member=alice)
 
 
@@ -288,7 +288,7 @@ async def test_init_images_only_from_discord_and_safely_decoded(bot, emulator):
 
     args = with_attachment(emulator.attachment("start.png", png()))
     interaction = await emulator.slash("dream", args["options"], attachments=args["attachments"])
-    text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+    text = await emulator.wait_for(lambda: emulator.reply_text(interaction))
     assert "Queued" in text
     job = await bot.store.job(text.split("`")[1])
     stored = Image.open(job.request.init_image)
@@ -311,7 +311,7 @@ async def test_simultaneous_rerolls_cannot_pass_a_cap_meant_for_one(bot, emulato
     alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
     assert "is now" in await settings(emulator, "set", mod, key="jobs_per_user", value="1")
     _, text = await dream(emulator, "a long lighthouse", option("steps", 1000, 4), member=alice)
-    message = await emulator.wait_title(job_id_of(text), "Painting", 60)
+    message = await emulator.wait_title(job_id_of(text), "Painting")
     await asyncio.gather(*(emulator.react(int(message["id"]), "🔁", bob) for _ in range(20)))
     await emulator.wait_for(lambda: len([m for m in emulator.channel_messages() if "already have 1 job" in m["content"]]) >= 5)
     await asyncio.sleep(1.0)  # let every reaction be handled
@@ -339,7 +339,7 @@ async def test_the_queue_shows_nothing_of_another_servers_jobs(bot, emulator):
     bot.scheduler.running[secret.id] = secret  # the engine paints another server's job right now
     try:
         interaction = await emulator.slash("queue")
-        text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+        text = await emulator.wait_for(lambda: emulator.reply_text(interaction))
     finally:
         del bot.scheduler.running[secret.id]
     assert "a job from another server" in text
@@ -364,7 +364,7 @@ async def test_a_storm_of_reactions_makes_few_public_posts(bot, emulator):
 async def test_display_names_are_shown_as_text(bot, emulator):
     alice, mallory = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "**boss** @everyone")
     _, text = await dream(emulator, "a guarded lighthouse", option("steps", 1000, 4), member=alice)
-    painting = await emulator.wait_title(job_id_of(text), "Painting", 60)
+    painting = await emulator.wait_title(job_id_of(text), "Painting")
     await emulator.react(int(painting["id"]), "❌", mallory)
     notice = await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "Only the member" in m["content"]])
     content = notice[0]["content"]
@@ -405,7 +405,7 @@ async def test_a_reroll_of_a_job_whose_picture_was_cleaned_up_says_so(bot, emula
         "dream", [option("prompt", "a castle"), option("init_image", start["id"], 11)], member=alice,
         attachments={start["id"]: start},
     )  # fmt: skip
-    job = job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction), 10))
+    job = job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction)))
     message = await emulator.wait_title(job, "Done")
     pruned = await bot.files.prune(keep_days=0, max_bytes=1, active=set())
     assert job in pruned.removed
@@ -420,7 +420,7 @@ async def test_zoom_and_story_post_their_film_beside_the_last_frame(bot, emulato
     zoom = [option("prompt", "a tunnel"), option("frames", 4, 4), option("steps", 4, 4), option("steps_per_frame", 2, 4),
             option("zoom", 1.2, 10), option("seed", 5, 4)]  # fmt: skip
     interaction = await emulator.slash("zoom", zoom, member=alice)
-    zoomed = await emulator.wait_title(job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)), "Done")
+    zoomed = await emulator.wait_title(job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction))), "Done")
     story = [
         option("lines", "a seed || an oak"),
         option("steps_per_line", 3, 4),
@@ -428,7 +428,7 @@ async def test_zoom_and_story_post_their_film_beside_the_last_frame(bot, emulato
         option("seed", 6, 4),
     ]
     interaction = await emulator.slash("story", story, member=alice)
-    told = await emulator.wait_title(job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)), "Done")
+    told = await emulator.wait_title(job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction))), "Done")
 
     for message, seed, steps, film, recorded in (
         (zoomed, 5, "10", "zoom, 4 frames of ×1.2", "a tunnel\nSteps: 4, Seed: 5"),
@@ -471,7 +471,7 @@ async def test_mine_lists_a_members_own_results_newest_first_with_links_and_page
 
     async def mine(*options: dict) -> str:
         interaction = await emulator.slash("mine", list(options), member=alice)
-        text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+        text = await emulator.wait_for(lambda: emulator.reply_text(interaction))
         assert emulator.reply_flags(interaction) & EPHEMERAL
         return text
 

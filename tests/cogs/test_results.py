@@ -26,7 +26,7 @@ def custom_id(message: dict, label: str) -> str:
 async def press(emulator: DiscordEmulator, message: dict, label: str, member: Member) -> str:
     """Click the button labelled ``label``; returns the bot's (ephemeral) answer."""
     clicked = await emulator.click(int(message["id"]), custom_id(message, label), member)
-    return await emulator.wait_for(lambda: emulator.reply_text(clicked), 10)
+    return await emulator.wait_for(lambda: emulator.reply_text(clicked))
 
 
 def picture(emulator: DiscordEmulator, message: dict) -> Image.Image:
@@ -85,10 +85,10 @@ async def test_restyle_opens_a_modal_and_paints_the_new_prompt_from_the_picture(
     first = job_id_of(text)
     message = await emulator.wait_title(first, "Done")
     clicked = await emulator.click(int(message["id"]), custom_id(message, "Restyle"), bob)
-    modal = await emulator.wait_for(lambda: emulator.modal_of(clicked), 10)
+    modal = await emulator.wait_for(lambda: emulator.modal_of(clicked))
     assert modal["title"] == "Restyle"
     submitted = await emulator.submit_modal(modal, {"prompt": "a castle made of ice"}, bob)
-    answer = await emulator.wait_for(lambda: emulator.reply_text(submitted), 10)
+    answer = await emulator.wait_for(lambda: emulator.reply_text(submitted))
     restyled = await bot.store.job(job_id_of(answer))
     assert restyled.request.prompt == "a castle made of ice" and restyled.parent == first and restyled.user_id == bob.id
     assert Path(restyled.request.init_image).read_bytes() == bot.files.result(first).read_bytes()
@@ -98,9 +98,9 @@ async def test_restyle_opens_a_modal_and_paints_the_new_prompt_from_the_picture(
     await settings(emulator, "set", moderator, key="banned_words", value="dragon")
     for typed, expected in (("a dragon", "does not allow ('dragon')"), ("ice || fire", "write one prompt")):
         clicked = await emulator.click(int(message["id"]), custom_id(message, "Restyle"), bob)
-        modal = await emulator.wait_for(lambda: emulator.modal_of(clicked), 10)  # noqa: B023
+        modal = await emulator.wait_for(lambda: emulator.modal_of(clicked))  # noqa: B023
         submitted = await emulator.submit_modal(modal, {"prompt": typed}, bob)
-        assert expected in await emulator.wait_for(lambda: emulator.reply_text(submitted), 10)  # noqa: B023
+        assert expected in await emulator.wait_for(lambda: emulator.reply_text(submitted))  # noqa: B023
     assert [j.id for j in await bot.store.queued()] == []
 
 
@@ -147,7 +147,7 @@ async def test_advanced_options_are_checked_like_the_command_line_and_can_be_tur
     attachment = emulator.attachment("steer.png", steer.getvalue())
     with_picture = [option("prompt", "a green fox"), option("image_prompt", attachment["id"], 11)]
     interaction = await emulator.slash("dream", with_picture, member=alice, attachments={attachment["id"]: attachment})
-    steered = await bot.store.job(job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)))
+    steered = await bot.store.job(job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction))))
     (path,) = steered.request.image_prompts
     assert Path(path).read_bytes() == steer.getvalue() and Path(path).parent == bot.files.folder(steered.id)
     message = await emulator.wait_title(steered.id, "Done")

@@ -41,7 +41,7 @@ async def test_set_show_reset_and_refusals(bot, emulator):
     assert "is now 300s" in await settings(emulator, "set", mod, key="cooldown", value="5m")
     assert "is now 64x64" in await settings(emulator, "set", mod, key="size", value="64X64")
     interaction = await emulator.slash("dream", [option("prompt", "a fairy house")])
-    text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+    text = await emulator.wait_for(lambda: emulator.reply_text(interaction))
     job = await bot.store.job(text.split("`")[1])
     assert job.request.prompt == "a fairy house | unreal engine" and job.request.size == "64x64"
 
@@ -83,7 +83,7 @@ async def test_a_channel_has_its_own_values_over_the_servers_and_show_says_where
 
     async def dreamed(channel_id: int):
         interaction = await emulator.slash("dream", [option("prompt", "a mill")], channel_id=channel_id)
-        text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+        text = await emulator.wait_for(lambda: emulator.reply_text(interaction))
         return (await bot.store.job(text.split("`")[1])).request
 
     assert (await dreamed(here)).steps == 40

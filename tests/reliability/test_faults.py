@@ -32,6 +32,7 @@ from tests.support.discord_emulator import DiscordEmulator, Member
 from tests.support.figures import record
 from tests.support.processes import start as start_dreambot
 from tests.support.processes import write_config
+from tests.support.waiting import PATIENCE
 
 MODERATOR = 1 << 5
 ENDED = ("done", "failed", "cancelled")
@@ -146,7 +147,7 @@ async def wait_for_steps(emulator: DiscordEmulator, job: str) -> None:
         embed = message["embeds"][0] if message else {}
         return any(f["name"] == "Step" for f in embed.get("fields", []))
 
-    await emulator.wait_for(stepping, 120)
+    await emulator.wait_for(stepping)
 
 
 async def test_an_engine_killed_mid_job(bot, emulator):
@@ -227,7 +228,7 @@ async def test_the_bot_killed_with_10_waiting_and_1_running(tmp_path, emulator, 
 
     reader = asyncio.create_task(read_its_log())
     try:
-        await asyncio.wait_for(logged_in.wait(), 60)
+        await asyncio.wait_for(logged_in.wait(), PATIENCE)
         members = [Member(emulator.snowflake(), f"member{i}") for i in range(6)]
         ids = []
         _, text = await dream(emulator, "a very long dream", option("steps", 300, 4), member=members[0])
@@ -345,7 +346,7 @@ async def test_bad_inputs_are_refused_and_change_nothing(bot, emulator):
     (bot.files.animation(kept)).unlink()  # and its animation was cleaned up
     _, text = await dream(emulator, "a long lighthouse", option("steps", 1000, 4), member=alice)
     running = job_id_of(text)
-    painting = await emulator.wait_title(running, "Painting", 60)
+    painting = await emulator.wait_title(running, "Painting")
     before = ([(j.id, j.state.value) for j in await jobs_of(bot)], await bot.store.settings(emulator.guild_id))
     messages = len(emulator.messages)
 
@@ -374,19 +375,19 @@ async def test_bad_inputs_are_refused_and_change_nothing(bot, emulator):
     refusals = []
     for options in dreams:
         interaction = await emulator.slash("dream", options, member=bob)
-        refusals.append((await emulator.wait_for(lambda i=interaction: emulator.reply_text(i), 10), interaction))
+        refusals.append((await emulator.wait_for(lambda i=interaction: emulator.reply_text(i)), interaction))
     for key, value in setting_values:
         interaction = await emulator.slash(
             "settings", [{"name": "set", "type": 1, "options": [option("key", key), option("value", value)]}], member=mod
         )
-        refusals.append((await emulator.wait_for(lambda i=interaction: emulator.reply_text(i), 10), interaction))
+        refusals.append((await emulator.wait_for(lambda i=interaction: emulator.reply_text(i)), interaction))
     for message, custom_id in (
         (painting, f"dream:cancel:{running}"),
         (result, f"dream:again:{kept}"),
         (result, f"dream:gif:{kept}"),
     ):
         interaction = await emulator.click(int(message["id"]), custom_id, bob)
-        await emulator.wait_for(lambda i=interaction: emulator.interaction_replies(i), 10)
+        await emulator.wait_for(lambda i=interaction: emulator.interaction_replies(i))
         refusals.append((emulator.reply_text(interaction), interaction))
     assert all(emulator.reply_flags(i) & EPHEMERAL for _, i in refusals)
     texts = [text for text, _ in refusals]

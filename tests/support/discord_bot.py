@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from bot.client import DreamBot
 from bot.config import Config
 from tests.support.discord_emulator import DiscordEmulator, Member
+from tests.support.waiting import PATIENCE
 
 EPHEMERAL = 64  # the message flag of an answer only its member sees
 
@@ -21,12 +22,12 @@ async def running_bot(config: Config, emulator: DiscordEmulator, engine_argv: li
     bot = DreamBot(config, engine_argv)
     task = asyncio.create_task(bot.start("test-token"))
     try:
-        await asyncio.wait_for(bot.wait_until_ready(), 30)
+        await asyncio.wait_for(bot.wait_until_ready(), PATIENCE)
         yield bot
     finally:
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 30)
+            await asyncio.wait_for(task, PATIENCE)
 
 
 def option(name: str, value, kind: int = 3) -> dict:
@@ -42,7 +43,7 @@ def subcommand(name: str, **values: str) -> list[dict]:
 async def settings(emulator: DiscordEmulator, name: str, member: Member, **values: str) -> str:
     """Run ``/settings NAME`` as ``member``; returns the (ephemeral) answer."""
     interaction = await emulator.slash("settings", subcommand(name, **values), member=member)
-    return await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+    return await emulator.wait_for(lambda: emulator.reply_text(interaction))
 
 
 def job_id_of(text: str) -> str:
@@ -53,7 +54,7 @@ def job_id_of(text: str) -> str:
 async def dream(emulator: DiscordEmulator, prompt: str, *options: dict, member: Member | None = None) -> tuple[int, str]:
     """Send /dream and wait for the answer; returns the interaction id and the answer's text."""
     interaction = await emulator.slash("dream", [option("prompt", prompt), *options], member=member)
-    return interaction, await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+    return interaction, await emulator.wait_for(lambda: emulator.reply_text(interaction))
 
 
 async def refused(
@@ -63,7 +64,7 @@ async def refused(
     before = len(await bot.store.queued()) + len(await bot.store.running())
     messages = len(emulator.messages)
     interaction = await emulator.slash(name, options, member=member, **kwargs)
-    text = await emulator.wait_for(lambda: emulator.reply_text(interaction), 10)
+    text = await emulator.wait_for(lambda: emulator.reply_text(interaction))
     assert emulator.reply_flags(interaction) & EPHEMERAL, text
     assert len(await bot.store.queued()) + len(await bot.store.running()) == before, f"something was queued: {text}"
     posted = list(emulator.messages.values())[messages:]

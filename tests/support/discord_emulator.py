@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.support.waiting import PATIENCE
+
 MANAGE_GUILD = 1 << 5
 EVERYONE_PERMISSIONS = (1 << 6) | (1 << 10) | (1 << 11) | (1 << 15) | (1 << 16)  # react, view, send, attach, history
 
@@ -106,7 +108,7 @@ class DiscordEmulator:
 
     # what the bot did
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = PATIENCE) -> Any:
         """Wait until ``predicate()`` returns something truthy (re-checked after every REST call)."""
         async with self._changed:
             return await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
@@ -155,7 +157,7 @@ class DiscordEmulator:
         message = self.job_message(job_id)
         return message["embeds"][0]["title"] if message else ""
 
-    async def wait_title(self, job_id: str, word: str, timeout: float = 120.0) -> dict:
+    async def wait_title(self, job_id: str, word: str, timeout: float = PATIENCE) -> dict:
         """Wait until the job's message title contains ``word`` (Queued, Painting, Done, Failed, Cancelled)."""
         await self.wait_for(lambda: word in self.job_title(job_id), timeout)
         return self.job_message(job_id)
@@ -235,7 +237,7 @@ class DiscordEmulator:
         typed = [{**o, "focused": True} if o["name"] == focused else o for o in options]
         data = {"id": self.commands[name]["id"], "name": name, "type": 1, "options": typed, "guild_id": str(self.guild_id)}
         await self.dispatch("INTERACTION_CREATE", self._interaction(interaction_id, 4, data, member, self.channel_id))
-        await self.wait_for(lambda: self.calls_to("POST", f"/interactions/{interaction_id}/"), 10)
+        await self.wait_for(lambda: self.calls_to("POST", f"/interactions/{interaction_id}/"))
         return self.calls_to("POST", f"/interactions/{interaction_id}/")[0].json["data"]["choices"]
 
     def _interaction(self, interaction_id: int, kind: int, data: dict, member: Member, channel_id: int) -> dict:
