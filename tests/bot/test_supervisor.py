@@ -138,7 +138,7 @@ async def test_a_hung_engine_is_killed_and_the_job_reported():
     with pytest.raises(EngineCrashed, match="sent nothing for 1s"):
         async for event in supervisor.render("j1", REQUEST):
             got.append(event.kind)
-    assert got == ["started"] and asyncio.get_running_loop().time() - started < 10
+    assert got == ["started"] and asyncio.get_running_loop().time() - started < 30, "long before the script's 60 s sleep"
     assert not supervisor.running()
 
 
