@@ -216,6 +216,14 @@ class RemoteWorker:
         await persist(f"sending job {data['job_id']}'s {data['kind']}", lambda: jetstream.publish(to, payload))
 
 
+async def cancel_until_done(task: asyncio.Task, every: float = 1.0) -> None:
+    """Cancel ``task`` again and again until it ends. On Python 3.11 a cancel that lands just as one of nats-py's
+    ``wait_for`` completes is swallowed (cpython gh-86296), and a worker cancelled once could run on after SIGTERM."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=every)
+
+
 def serve_worker(config: Config) -> int:
     """``dreambot worker``: run until SIGINT/SIGTERM; a job in hand when it stops goes to another worker."""
     if not config.queue.url:
@@ -226,8 +234,9 @@ def serve_worker(config: Config) -> int:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task] = []  # the stopper, kept referenced while it runs
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)
+            loop.add_signal_handler(signum, lambda: stopping.append(loop.create_task(cancel_until_done(task))))
         with contextlib.suppress(asyncio.CancelledError):
             await RemoteWorker(config, supervisor).run()
 

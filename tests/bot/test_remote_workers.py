@@ -245,6 +245,17 @@ async def test_a_lost_worker_loses_its_job_to_another_once_its_claim_lapses(clus
     assert cluster.notes.ended[job.id] == "done" and "rescuer" in cluster.notes.painters[job.id]
 
 
+async def test_a_worker_told_to_stop_exits_and_stops_its_engine(cluster):
+    await cluster.worker("leaving", ["tiny-vqgan"])
+    process = cluster.workers["leaving"]
+    engines = children(process.pid)
+    assert engines, "the worker runs its engine"
+    process.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(PATIENCE):
+        assert await process.wait() == 0
+    await until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in engines))
+
+
 async def test_a_restarted_nats_server_is_a_pause(cluster):
     await cluster.worker("steady", ["tiny-vqgan"])
     job = await cluster.submit(1, "a lighthouse", steps=150)
