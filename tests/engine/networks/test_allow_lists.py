@@ -17,7 +17,7 @@ import torch
 from dall_e.decoder import Decoder
 
 from engine.networks import dvae, persistence
-from engine.networks.checkpoints import UnsafeCheckpoint, load_checkpoint
+from engine.networks.checkpoints import UnsafeCheckpoint, load_checkpoint, state_dict_of
 from tests.support.checkpoints import Call, Named, crafted_checkpoint, crafted_pickle
 
 # What a hostile file would do with each name, given the marker's path (None: just the name).
@@ -100,7 +100,7 @@ PERSISTENCE_NEIGHBOURS = {
 
 def refused(module: str, name: str) -> str:
     """The refusal torch's weights-only unpickler words (it names builtins without their module)."""
-    return re.escape(f"Unsupported global: GLOBAL {name if module == 'builtins' else f'{module}.{name}'}")
+    return re.escape(f"(Unsupported global: GLOBAL {name if module == 'builtins' else f'{module}.{name}'})") + "$"
 
 
 def crafted_call(module: str, name: str, marker: Path) -> Call:
@@ -181,3 +181,36 @@ def test_the_dvae_reader_refuses_each_neighbour_of_its_classes(tmp_path, module,
     with pytest.raises(UnsafeCheckpoint, match=refused(module, name)):
         dvae.read_module(path, Decoder)
     assert not marker.exists(), "the file's call ran"
+
+
+def test_a_record_gives_its_parameters_and_persistent_buffers_detached_and_nothing_else():
+    state = {
+        "_parameters": {"w": torch.ones(2, requires_grad=True), "unset": None},
+        "_buffers": {"kept": torch.zeros(1), "skipped": torch.ones(1)},
+        "_non_persistent_buffers_set": {"skipped", "w"},  # names buffers only: a parameter "w" stays
+        "_modules": {"child": persistence.Persistent("Linear", {"_parameters": {"b": torch.ones(1)}}), "gone": None},
+    }
+    tensors = dict(persistence.Persistent("Net", state).tensors())
+    assert list(tensors) == ["w", "kept", "child.b"]
+    assert not tensors["w"].requires_grad, "read as data, detached from any graph"
+
+
+@pytest.mark.parametrize(
+    ("meta", "kind"),
+    [({"type": "function", "class_name": "f"}, "'function'"), ({"type": "class", "class_name": 3}, "'class'")],
+)
+def test_a_persistent_object_that_is_no_named_class_is_refused(meta, kind):
+    with pytest.raises(UnsafeCheckpoint, match=f"^a persistent object of an unknown kind \\({kind}\\)$"):
+        persistence._persistent(meta)
+
+
+def test_a_pickle_without_g_ema_is_named_for_what_it_is(tmp_path):
+    path = crafted_pickle(tmp_path / "network.pkl", {"G": None})
+    with pytest.raises(UnsafeCheckpoint, match=r"^it is not a StyleGAN network pickle \(no G_ema\)$"):
+        persistence.read_pickle(path)
+
+
+def test_the_weights_of_a_checkpoint_or_of_a_bare_state_dict_are_its_tensors_only():
+    weights = {"w": torch.ones(1), "step": 3}
+    assert state_dict_of({"state_dict": weights, "epoch": 1}) == {"w": weights["w"]}
+    assert state_dict_of(weights) == {"w": weights["w"]}
