@@ -9,6 +9,7 @@ naming the global, before anything is imported or called.
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 
@@ -214,3 +215,16 @@ def test_the_weights_of_a_checkpoint_or_of_a_bare_state_dict_are_its_tensors_onl
     weights = {"w": torch.ones(1), "step": 3}
     assert state_dict_of({"state_dict": weights, "epoch": 1}) == {"w": weights["w"]}
     assert state_dict_of(weights) == {"w": weights["w"]}
+
+
+def test_a_stylegan_pickle_with_a_persistent_id_is_refused(tmp_path):
+    """torch.save files name their storages by persistent id; NVIDIA's pickles never do, so one is refused."""
+
+    class WithIds(pickle.Pickler):
+        def persistent_id(self, obj):
+            return "storage-1" if obj == "a storage" else None
+
+    with open(tmp_path / "network.pkl", "wb") as file:
+        WithIds(file, protocol=2).dump({"G_ema": "a storage"})
+    with pytest.raises(UnsafeCheckpoint, match=r"^it holds a persistent id \('storage-1'\) that a StyleGAN pickle does not use$"):
+        persistence.read_pickle(tmp_path / "network.pkl")
