@@ -77,14 +77,14 @@ async def test_deepdream_dreams_on_a_members_picture_through_the_queue(bot, emul
     assert done["embeds"][0]["description"] == "DeepDream on a picture"
     assert buttons(done) == [["Upscale"]]
     upscale = job_id_of(await press(emulator, done, "Upscale", alice))
-    assert picture(emulator, await emulator.wait_title(upscale, "Upscaled")).size == (192)
+    assert picture(emulator, await emulator.wait_title(upscale, "Upscaled")).size == (192, 144)
 
     moderator = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
     await settings(emulator, "set", moderator, key="max_size", value="32x32")
     interaction = await deepdream(emulator, attachment, option("prompt", "a red barn"), option("steps", 4, 4), member=alice)
     steered = await bot.store.job(job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction))))
     assert steered.request.size == "32x24", "a picture above the server's largest size is scaled down to fit"
-    assert picture(emulator, await emulator.wait_title(steered.id, "Dreamt")).size == (32)
+    assert picture(emulator, await emulator.wait_title(steered.id, "Dreamt")).size == (32, 24)
 
     await settings(emulator, "set", moderator, key="max_steps", value="20")
     for typed, expected in (
