@@ -16,6 +16,7 @@ from PIL import Image, PngImagePlugin
 from bot.cli import build_parser, build_request
 from bot.config import Config, ConfigError, load_config
 from contract import parameters
+from contract.errors import BadRequest
 from contract.protocol import RenderRequest
 from contract.validation import validate
 from engine.sets import GAP
@@ -343,3 +344,57 @@ def test_a_picture_started_from_a_picture_and_steered_by_pictures_is_painted_aga
     other = dreambot("render", "--from", "first.png", *given, "--out", "other.png", weights_dir=weights_dir, cwd=tmp_path)
     assert other.returncode == 0, other.stderr
     assert Image.open(tmp_path / "other.png").tobytes() != Image.open(tmp_path / "first.png").tobytes()
+
+
+def built(tmp_path, *argv: str) -> RenderRequest:
+    """The request ``dreambot render ARGV`` would paint, built in this process (no painting)."""
+    return build_request(build_parser().parse_args(["render", *argv]), Config())
+
+
+def test_from_with_another_model_keeps_the_prompt_and_seed_and_drops_the_pictures_own_options_and_size(tmp_path):
+    request = painted(tmp_path, **KINDS["still"])
+    picture = PngImagePlugin.PngInfo()
+    picture.add_text("parameters", parameters.write(validate(request), 1.0, "0.1.0"))
+    Image.new("RGB", (64, 64)).save(tmp_path / "painted.png", pnginfo=picture)
+    given = ["--init-image", request.init_image, *(f"--image-prompt={p}" for p in request.image_prompts)]
+    other = built(tmp_path, "--from", str(tmp_path / "painted.png"), *given, "--model", "pixels")
+    assert (other.model, other.prompt, other.seed, other.steps) == ("pixels", request.prompt, request.seed, request.steps)
+    assert other.options == {} and other.lr is None and other.size == Config().defaults.size
+    sized = built(tmp_path, "--from", str(tmp_path / "painted.png"), *given, "--size", "32x32")
+    assert sized.size == "32x32" and sized.options == as_recorded(request, "still").options
+
+
+def test_without_from_a_request_is_the_prompt_over_the_defaults(tmp_path):
+    plain = built(tmp_path, "a castle", "--seed", "4")
+    defaults = Config().defaults
+    assert (plain.prompt, plain.seed, plain.model, plain.perceptor, plain.steps) == (
+        "a castle",
+        4,
+        defaults.model,
+        defaults.perceptor,
+        defaults.steps,
+    )
+    assert plain.size == defaults.size and plain.options == {} and plain.init_image is None
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ([], "give a prompt, or --from PICTURE.png"),
+        (["--from", "{png}"], "started from the picture 'start.png'; give it again with --init-image PATH"),
+        (["--from", "{png}", "--init-image", "{start}"], r"was steered by pictures \(picture.png:2 \| picture.png\); give them"),
+        (["--from", "{plain}"], "has no parameters chunk"),
+        (["--from", "{missing}"], "could not be read as a PNG"),
+    ],
+    ids=["nothing", "init-image", "image-prompts", "no-chunk", "missing"],
+)
+def test_what_from_cannot_rebuild_is_refused_in_words(tmp_path, given, message):
+    request = painted(tmp_path, **KINDS["still"])
+    picture = PngImagePlugin.PngInfo()
+    picture.add_text("parameters", parameters.write(validate(request), 1.0, "0.1.0"))
+    Image.new("RGB", (64, 64)).save(tmp_path / "painted.png", pnginfo=picture)
+    Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
+    paths = {"png": tmp_path / "painted.png", "start": request.init_image, "plain": tmp_path / "plain.png"}
+    argv = [arg.format(**paths, missing=tmp_path / "missing.png") for arg in given]
+    with pytest.raises(BadRequest, match=message):
+        built(tmp_path, *argv)
