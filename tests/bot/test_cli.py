@@ -310,14 +310,20 @@ def test_upscale_writes_a_picture_four_times_larger_with_its_parameters(weights_
     assert missing.returncode != 0 and "does not exist" in missing.stderr
 
 
+def painted_png(folder: Path, request: RenderRequest) -> Path:
+    """``painted.png`` in ``folder``: a PNG whose parameters chunk records ``request``, as the engine writes it."""
+    picture = PngImagePlugin.PngInfo()
+    picture.add_text("parameters", parameters.write(validate(request), 1.0, "0.1.0"))
+    Image.new("RGB", (request.width, request.height)).save(folder / "painted.png", pnginfo=picture)
+    return folder / "painted.png"
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_from_rebuilds_every_field_of_the_request_that_painted_the_picture(tmp_path, kind):
     """``--from`` over a PNG whose request has every field away from its default (a still with an init image and
     image prompts given again, a zoom, a story, a set) builds that very request, the preview rate aside."""
     request = painted(tmp_path, **KINDS[kind])
-    picture = PngImagePlugin.PngInfo()
-    picture.add_text("parameters", parameters.write(validate(request), 1.0, "0.1.0"))
-    Image.new("RGB", (request.width, request.height)).save(tmp_path / "painted.png", pnginfo=picture)
+    painted_png(tmp_path, request)
     again = ["--init-image", request.init_image, *(f"--image-prompt={p}" for p in request.image_prompts)]
     args = build_parser().parse_args(["render", "--from", str(tmp_path / "painted.png"), *again])
     assert build_request(args, Config()) == as_recorded(request, kind)
@@ -353,9 +359,7 @@ def built(tmp_path, *argv: str) -> RenderRequest:
 
 def test_from_with_another_model_keeps_the_prompt_and_seed_and_drops_the_pictures_own_options_and_size(tmp_path):
     request = painted(tmp_path, **KINDS["still"])
-    picture = PngImagePlugin.PngInfo()
-    picture.add_text("parameters", parameters.write(validate(request), 1.0, "0.1.0"))
-    Image.new("RGB", (64, 64)).save(tmp_path / "painted.png", pnginfo=picture)
+    painted_png(tmp_path, request)
     given = ["--init-image", request.init_image, *(f"--image-prompt={p}" for p in request.image_prompts)]
     other = built(tmp_path, "--from", str(tmp_path / "painted.png"), *given, "--model", "pixels")
     assert (other.model, other.prompt, other.seed, other.steps) == ("pixels", request.prompt, request.seed, request.steps)
@@ -390,9 +394,7 @@ def test_without_from_a_request_is_the_prompt_over_the_defaults(tmp_path):
 )
 def test_what_from_cannot_rebuild_is_refused_in_words(tmp_path, given, message):
     request = painted(tmp_path, **KINDS["still"])
-    picture = PngImagePlugin.PngInfo()
-    picture.add_text("parameters", parameters.write(validate(request), 1.0, "0.1.0"))
-    Image.new("RGB", (64, 64)).save(tmp_path / "painted.png", pnginfo=picture)
+    painted_png(tmp_path, request)
     Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
     paths = {"png": tmp_path / "painted.png", "start": request.init_image, "plain": tmp_path / "plain.png"}
     argv = [arg.format(**paths, missing=tmp_path / "missing.png") for arg in given]
