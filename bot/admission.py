@@ -18,12 +18,12 @@ from bot.text import fold
 from contract import deepdream
 from contract.deepdream import DEFAULT_DREAM_STEPS
 from contract.errors import EngineError
-from contract.films import SCENE_SEPARATOR, check_film, check_scenes, parse_shift, scenes
+from contract.films import SCENE_SEPARATOR, check_scenes, parse_shift, scenes
 from contract.limits import DEFAULT_STEPS_PER_FRAME, MAX_STEPS, new_seed
 from contract.prompts import parse_prompts
 from contract.protocol import RenderRequest
 from contract.registry import generator_names, lookup
-from contract.validation import check_seed, check_set, check_size, parse_size, size_for
+from contract.validation import check_film, check_seed, check_set, check_size, parse_size, size_for
 
 T = TypeVar("T")
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.supervisor import MAX_BATCH, STALL_TIMEOUT
 from contract.errors import EngineError
 from contract.limits import (
     DEFAULT_MODEL,
@@ -18,9 +17,11 @@ from contract.limits import (
     DEFAULT_SIZE,
     DEFAULT_STEPS,
     DEFAULT_UPSCALER,
+    MAX_BATCH,
     MAX_SIDE,
     MAX_STEPS,
     MIN_SIDE,
+    STALL_TIMEOUT,
 )
 from contract.registry import DEFAULT_DREAMER, default_weights_dir, dreamer_names, generator_names, lookup, upscaler_names
 from contract.speed import DEFAULT as DEFAULT_SPEED

@@ -30,12 +30,13 @@ from nats.js.errors import NotFoundError
 
 from bot.config import QueueConfig
 from bot.nats_link import Link, connect, persist
-from contract.protocol import Cancelled, Event, Failed, Finished, RenderRequest, Started
+from contract.protocol import TERMINAL, Event, RenderRequest, Started
 from contract.wire import (
     BOT_CONSUMER,
     EVENTS_STREAM,
     JOBS_STREAM,
     OFFLINE_AFTER,
+    STORED,
     WorkerInfo,
     input_key,
     inputs,
@@ -45,8 +46,6 @@ from contract.wire import (
 
 log = logging.getLogger(__name__)
 
-TERMINAL = (Finished, Failed, Cancelled)
-STORED = "stored"  # an event kind on the wire only: the job's Finished event waits in the object store
 EARLY_KEEP = 3600.0  # seconds the events of a job nobody waits for are kept, for the bot's restart to pick up
 
 

@@ -22,8 +22,7 @@ from bot.admission import DreamOptions, Refusal, build_request, check_channel, c
 from bot.emoji import CANCEL
 from bot.files import JobFiles
 from bot.jobs import Job, JobState, new_job_id
-from bot.reporter import DiscordReporter
-from bot.scheduler import Scheduler
+from bot.scheduler import Reporter, Scheduler
 from bot.settings import GuildSettings, SettingsStore
 from bot.store import Store
 from contract.films import SCENE_SEPARATOR, scenes
@@ -48,7 +47,7 @@ class JobActions:
         store: Store,
         settings: SettingsStore,
         scheduler: Scheduler,
-        reporter: DiscordReporter,
+        reporter: Reporter,
         files: JobFiles,
         max_queued: int,
         upscaler: str = DEFAULT_UPSCALER,

@@ -27,7 +27,6 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
 from bot.config import Config, ConfigError
-from bot.dispatch import STORED
 from bot.nats_link import Link, connect, persist
 from bot.supervisor import EngineCrashed, EngineSupervisor
 from contract.protocol import Failed, Finished, Progress, RenderRequest
@@ -35,6 +34,7 @@ from contract.registry import generator_names, lookup, upscaler_names
 from contract.wire import (
     HEARTBEAT,
     JOBS_STREAM,
+    STORED,
     WorkerInfo,
     input_key,
     inputs,

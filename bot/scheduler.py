@@ -23,9 +23,9 @@ from bot.fairness import round_robin
 from bot.files import JobFiles
 from bot.jobs import Job, JobState
 from bot.store import Store
-from bot.supervisor import TERMINAL, EngineCrashed
+from bot.supervisor import EngineCrashed
 from contract.errors import without_paths
-from contract.protocol import Cancelled, Event, Failed, Finished, Progress, RenderRequest, batch_key
+from contract.protocol import TERMINAL, Cancelled, Event, Failed, Finished, Progress, RenderRequest, batch_key
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ MAX_BACKOFF = 30.0
 
 
 class Reporter(Protocol):
+    async def queued(self, job: Job, position: int) -> None:
+        """A new job waits; ``position``: its place in line (1: next)."""
+
     async def started(self, job: Job) -> None: ...
 
     async def progress(self, job: Job, event: Progress) -> None: ...

@@ -21,14 +21,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from contract.limits import STALL_TIMEOUT
 from contract.protocol import (
     BOT_PID_VARIABLE,
     EVENTS_FD_VARIABLE,
+    TERMINAL,
     Cancelled,
     Downloading,
     Event,
-    Failed,
-    Finished,
     Ready,
     RenderRequest,
     Warmed,
@@ -45,10 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LINE_LIMIT = 256 * 1024 * 1024  # a final PNG and its GIF travel base64-encoded on one line
-TERMINAL = (Finished, Failed, Cancelled)
 AUTO_BATCH = {"cpu": 1, "cuda": 4}  # ``[engine] batch = "auto"`` per device type: see docs/PERFORMANCE.md
-MAX_BATCH = 8
-STALL_TIMEOUT = 300.0  # seconds without any event from a running job before its engine is killed
 CANCEL_GRACE = 15.0  # seconds a cancelled job may take to stop before its engine is killed
 SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY", re.IGNORECASE)
 

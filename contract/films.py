@@ -10,14 +10,9 @@ the scenes. Plain data: the bot checks limits with it, the engine runs it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from contract.errors import BadRequest
-
-if TYPE_CHECKING:
-    from contract.protocol import RenderRequest
 
 SCENE_SEPARATOR = "||"
 MAX_FRAMES = 2000
@@ -84,24 +79,3 @@ def plan(steps: int, scene_count: int, frames: int = 0, steps_per_frame: int = 0
 def total_steps(steps: int, frames: int = 0, steps_per_frame: int = 0) -> int:
     """Steps the whole film takes (what limits and ETAs count)."""
     return steps + max(frames - 1, 0) * steps_per_frame
-
-
-def check_film(request: RenderRequest) -> None:
-    """``BadRequest`` naming what is wrong with a film's settings (a still picture passes)."""
-    parts, frames, steps = check_scenes(request.prompt), request.zoom_frames, request.steps
-    if not 0 <= frames <= MAX_FRAMES:
-        raise BadRequest(f"zoom frames must be between 1 and {MAX_FRAMES}, not {frames}")
-    if frames and request.steps_per_frame < 1:
-        raise BadRequest(f"steps per frame must be at least 1, not {request.steps_per_frame}")
-    if frames and len(parts) > frames:
-        raise BadRequest(f"a zooming story needs at least one frame per scene: {len(parts)} scenes, {frames} frames")
-    if not frames and 1 < len(parts) > steps:
-        raise BadRequest(f"a story needs at least one step per scene: {len(parts)} scenes, {steps} steps")
-    if not 1 / MAX_ZOOM <= request.zoom <= MAX_ZOOM:
-        raise BadRequest(f"zoom must be between {1 / MAX_ZOOM:g} and {MAX_ZOOM:g} a frame (1.02: 2% closer), not {request.zoom}")
-    if not math.isfinite(request.rotate):
-        raise BadRequest(f"rotate must be a number of degrees, not {request.rotate}")
-    if any(not abs(value) <= MAX_SHIFT for value in request.shift):
-        raise BadRequest(f"shift must be within {MAX_SHIFT:g} pixels a frame on each axis, not {request.shift}")
-    if not 0 <= request.story_fade <= 1:
-        raise BadRequest(f"the scenes' fade is a share of a scene's steps, from 0 to 1, not {request.story_fade}")

@@ -14,6 +14,8 @@ MAX_IMAGE_PIXELS = 40_000_000  # init and image prompts: larger pictures are ref
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")  # the only decoders a member's picture may reach
 MAX_SEED = 2**53  # Discord's integer options end here, so every seed the CLI takes can be typed into /dream
 NEW_SEED_BELOW = 2**31  # a fresh seed (CLI, /dream, 🔁) stays short enough to read and type
+MAX_BATCH = 8  # jobs one engine paints at once, whatever [engine] batch says
+STALL_TIMEOUT = 300.0  # seconds without any event from a running job before its engine is killed
 MAX_COUNT = 4  # candidates of one request, painted as one batch and posted as one grid
 
 OPTIMIZERS = ("adam", "adamw", "sgd")

@@ -257,6 +257,8 @@ class Cancelled(Event):
     kind: ClassVar[str] = "cancelled"
 
 
+TERMINAL = (Finished, Failed, Cancelled)  # the events after which a job has ended
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls for cls in (Ready, Downloading, Warmed, Started, Progress, Finished, Failed, Cancelled)
 }

@@ -17,7 +17,7 @@ from PIL import Image
 from contract import registry
 from contract.errors import BadRequest, WeightsError
 from contract.families import Family
-from contract.films import check_film
+from contract.films import MAX_FRAMES, MAX_SHIFT, MAX_ZOOM, check_scenes
 from contract.limits import (
     IMAGE_FORMATS,
     MAX_COUNT,
@@ -137,6 +137,27 @@ def validate(request: RenderRequest) -> ResolvedRequest:
     for item in request.noise_prompts:
         parse_noise_prompt(item)
     return ResolvedRequest(request, spec, family, options, family.learning_rate(request.lr, options))
+
+
+def check_film(request: RenderRequest) -> None:
+    """``BadRequest`` naming what is wrong with a film's settings (a still picture passes)."""
+    parts, frames, steps = check_scenes(request.prompt), request.zoom_frames, request.steps
+    if not 0 <= frames <= MAX_FRAMES:
+        raise BadRequest(f"zoom frames must be between 1 and {MAX_FRAMES}, not {frames}")
+    if frames and request.steps_per_frame < 1:
+        raise BadRequest(f"steps per frame must be at least 1, not {request.steps_per_frame}")
+    if frames and len(parts) > frames:
+        raise BadRequest(f"a zooming story needs at least one frame per scene: {len(parts)} scenes, {frames} frames")
+    if not frames and 1 < len(parts) > steps:
+        raise BadRequest(f"a story needs at least one step per scene: {len(parts)} scenes, {steps} steps")
+    if not 1 / MAX_ZOOM <= request.zoom <= MAX_ZOOM:
+        raise BadRequest(f"zoom must be between {1 / MAX_ZOOM:g} and {MAX_ZOOM:g} a frame (1.02: 2% closer), not {request.zoom}")
+    if not math.isfinite(request.rotate):
+        raise BadRequest(f"rotate must be a number of degrees, not {request.rotate}")
+    if any(not abs(value) <= MAX_SHIFT for value in request.shift):
+        raise BadRequest(f"shift must be within {MAX_SHIFT:g} pixels a frame on each axis, not {request.shift}")
+    if not 0 <= request.story_fade <= 1:
+        raise BadRequest(f"the scenes' fade is a share of a scene's steps, from 0 to 1, not {request.story_fade}")
 
 
 def check_perceptor(name: str) -> None:

@@ -26,6 +26,7 @@ JOBS_STREAM = "DREAMBOT_JOBS"
 EVENTS_STREAM = "DREAMBOT_EVENTS"
 RESULTS_BUCKET = "dreambot-results"
 BOT_CONSUMER = "dreambot-bot"
+STORED = "stored"  # an event kind on the wire only: the job's Finished event waits in the object store
 HEARTBEAT = 2.0  # seconds between a worker's announcements
 OFFLINE_AFTER = 3 * HEARTBEAT  # a worker not heard from for this long is taken as gone
 CLAIM_TIMEOUT = 60.0  # a job whose worker stops renewing its claim this long goes to another worker

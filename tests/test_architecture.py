@@ -32,6 +32,76 @@ def imports(path: Path, module_level_only: bool) -> set[str]:
     return names - {"__future__"}
 
 
+def module_names() -> dict[str, Path]:
+    """Every module of the four packages by its dotted name (a package by its ``__init__.py``)."""
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Which of ``modules`` each one imports, anywhere in it: inside functions and under ``TYPE_CHECKING`` too,
+    since a type-only import still says the two modules know each other."""
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets |= {
+                    f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                    for alias in node.names
+                }
+        graph[name] = {target for target in targets if target in modules and target != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each strongly connected group of more than one module (Tarjan's algorithm), sorted: empty when the graph
+    has no cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_module_imports_itself_round_a_cycle():
+    graph = import_graph(module_names())
+    assert len(graph) > 80 and sum(map(len, graph.values())) > 200  # the whole tree was read
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    graph = import_graph(module_names())
+    graph["contract.limits"] = graph["contract.limits"] | {"bot.config"}  # bot.config imports contract.limits
+    assert any({"bot.config", "contract.limits"} <= set(group) for group in cycles(graph))
+
+
 def test_every_named_path_exists():
     named = set(re.findall(r"`([\w./-]+)`", DOC))
     paths = {name for name in named if "/" in name and not name.startswith(("/", "http"))}
