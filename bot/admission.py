@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bot import advanced
+from bot.refusal import Refusal
 from bot.settings import GuildSettings
 from bot.text import fold
 from contract import deepdream
@@ -26,10 +27,6 @@ from contract.registry import generator_names, lookup
 from contract.validation import check_film, check_seed, check_set, check_size, parse_size, size_for
 
 T = TypeVar("T")
-
-
-class Refusal(Exception):
-    """A request the bot will not queue; ``str()`` is the message for the member."""
 
 
 @dataclass(frozen=True)

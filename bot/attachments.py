@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from PIL import Image
 
-from bot.admission import Refusal
+from bot.refusal import Refusal
 from contract.limits import IMAGE_FORMATS, MAX_IMAGE_PIXELS
 
 CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})

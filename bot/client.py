@@ -16,17 +16,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.admission import Refusal
 from bot.config import Config
 from bot.dispatch import Dispatcher
+from bot.executor import EngineCrashed, Executor
 from bot.files import JobFiles, Pruned
 from bot.job_actions import JobActions
+from bot.refusal import Refusal
 from bot.replies import reply
 from bot.reporter import DiscordReporter
-from bot.scheduler import Executor, Scheduler
+from bot.scheduler import Scheduler
 from bot.settings import GuildSettings, SettingError, SettingsStore
 from bot.store import Store
-from bot.supervisor import EngineCrashed, EngineSupervisor
+from bot.supervisor import EngineSupervisor
 from bot.views import JobButton
 
 log = logging.getLogger(__name__)

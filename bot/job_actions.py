@@ -18,27 +18,20 @@ from pathlib import Path
 
 import discord
 
-from bot.admission import DreamOptions, Refusal, build_request, check_channel, check_quota
+from bot.admission import DreamOptions, build_request, check_channel, check_quota
 from bot.emoji import CANCEL
+from bot.executor import Reporter
 from bot.files import JobFiles
 from bot.jobs import Job, JobState, new_job_id
-from bot.scheduler import Reporter, Scheduler
+from bot.refusal import Refusal, Someone, is_moderator
+from bot.scheduler import Scheduler
 from bot.settings import GuildSettings, SettingsStore
 from bot.store import Store
 from contract.films import SCENE_SEPARATOR, scenes
 from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT
 from contract.protocol import RenderRequest
 
-Someone = discord.Member | discord.User
 MakeRequest = Callable[[GuildSettings, str], Awaitable[RenderRequest]]  # (the server's settings, the new job's id)
-
-
-def is_moderator(member: Someone, settings: GuildSettings, permissions: discord.Permissions | None = None) -> bool:
-    """Manage Server (in the channel's ``permissions`` when given), or the server's moderator role."""
-    if not isinstance(member, discord.Member):
-        return False
-    permissions = permissions or member.guild_permissions
-    return permissions.manage_guild or any(role.id == settings.moderator_role for role in member.roles)
 
 
 class JobActions:

@@ -27,8 +27,9 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
 from bot.config import Config, ConfigError
+from bot.executor import EngineCrashed
 from bot.nats_link import Link, connect, persist
-from bot.supervisor import EngineCrashed, EngineSupervisor
+from bot.supervisor import EngineSupervisor
 from contract.protocol import Failed, Finished, Progress, RenderRequest
 from contract.registry import generator_names, lookup, upscaler_names
 from contract.wire import (

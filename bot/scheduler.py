@@ -16,64 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable
 
+from bot.executor import EngineCrashed, Executor, Reporter
 from bot.fairness import round_robin
 from bot.files import JobFiles
 from bot.jobs import Job, JobState
 from bot.store import Store
-from bot.supervisor import EngineCrashed
 from contract.errors import without_paths
-from contract.protocol import TERMINAL, Cancelled, Event, Failed, Finished, Progress, RenderRequest, batch_key
+from contract.protocol import TERMINAL, Cancelled, Event, Failed, Finished, Progress, batch_key
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
-
-
-class Reporter(Protocol):
-    async def queued(self, job: Job, position: int) -> None:
-        """A new job waits; ``position``: its place in line (1: next)."""
-
-    async def started(self, job: Job) -> None: ...
-
-    async def progress(self, job: Job, event: Progress) -> None: ...
-
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
-        """The picture is done; ``film``: the MP4 of a zoom or a story, posted with it."""
-
-    async def failed(self, job: Job, reason: str, hint: str) -> None: ...
-
-    async def cancelled(self, job: Job) -> None: ...
-
-    async def queue_moved(self, order: list[Job]) -> None:
-        """The waiting jobs' positions changed (a job started, was added or cancelled)."""
-
-
-class Executor(Protocol):
-    """Where jobs run: ``bot.supervisor.EngineSupervisor`` (this machine) or ``bot.dispatch.Dispatcher`` (workers)."""
-
-    def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
-        """Whether job ``job_id`` for ``request`` could start now, with ``running`` jobs already running."""
-
-    def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]: ...
-
-    def batch_limit(self) -> int:
-        """How many jobs that share a ``batch_key`` may run as one batch (1: one job at a time)."""
-
-    def render_batch(self, jobs: Sequence[tuple[str, RenderRequest]]) -> AsyncIterator[Event]:
-        """Run jobs as one batch and yield every job's events up to each one's final; called only when
-        ``batch_limit()`` is above 1."""
-
-    async def cancel(self, job_id: str) -> None: ...
-
-    async def reset(self) -> None:
-        """Before a retry: drop anything a failed attempt may have left broken (a local engine is restarted)."""
-
-    async def stop(self) -> None: ...
 
 
 class Scheduler:

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.executor import EngineCrashed
 from contract.limits import STALL_TIMEOUT
 from contract.protocol import (
     BOT_PID_VARIABLE,
@@ -48,10 +49,6 @@ LINE_LIMIT = 256 * 1024 * 1024  # a final PNG and its GIF travel base64-encoded 
 AUTO_BATCH = {"cpu": 1, "cuda": 4}  # ``[engine] batch = "auto"`` per device type: see docs/PERFORMANCE.md
 CANCEL_GRACE = 15.0  # seconds a cancelled job may take to stop before its engine is killed
 SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY", re.IGNORECASE)
-
-
-class EngineCrashed(Exception):
-    """The engine process exited, hung, or could not be started while a job was in flight."""
 
 
 def engine_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.admission import Refusal
 from bot.emoji import AGAIN, ANIMATION, CANCEL
 from bot.jobs import Job
+from bot.refusal import Refusal
 from bot.replies import answer_in_time, reply
 from contract import registry
 from contract.limits import MAX_COUNT, MAX_PROMPT_CHARS

@@ -12,12 +12,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import advanced, attachments
-from bot.admission import DeepDreamOptions, DreamOptions, Refusal, build_dream_request, build_request, with_picture
+from bot.admission import DeepDreamOptions, DreamOptions, build_dream_request, build_request, with_picture
 from bot.attachments import png_size
 from bot.client import DreamBot
 from bot.emoji import AGAIN, ANIMATION, CANCEL, DELETE, plain
 from bot.job_actions import MakeRequest
 from bot.jobs import Job
+from bot.refusal import Refusal
 from bot.replies import answer_in_time, reply
 from bot.settings import GuildSettings
 from bot.text import shown_name

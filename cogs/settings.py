@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import DreamBot
-from bot.job_actions import is_moderator
+from bot.refusal import is_moderator
 from bot.replies import reply
 from bot.settings import SETTINGS, GuildSettings, ServerRefs, SettingError, describe, parse_setting
 

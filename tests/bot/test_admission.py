@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.admission import DreamOptions, Refusal, banned_word, build_request, check_channel, check_quota, styled
+from bot.admission import DreamOptions, banned_word, build_request, check_channel, check_quota, styled
+from bot.refusal import Refusal
 from bot.settings import GuildSettings, SettingError
 from contract.limits import MAX_SEED
 from contract.registry import generator_names

@@ -8,8 +8,8 @@ import io
 import pytest
 from PIL import Image
 
-from bot.admission import Refusal
 from bot.attachments import allowed_host, fetch, sanitize
+from bot.refusal import Refusal
 from contract.errors import BadRequest
 from contract.limits import IMAGE_FORMATS
 from contract.validation import open_image

@@ -14,9 +14,9 @@ import pytest
 from nats.js.errors import NotFoundError
 
 from bot.config import Config, EngineConfig, QueueConfig, WorkerConfig
+from bot.executor import EngineCrashed
 from bot.nats_link import connect
 from bot.remote_worker import MAX_DELIVERIES, RemoteWorker, cancel_until_done, claim_config, held_models
-from bot.supervisor import EngineCrashed
 from contract.protocol import Event, Failed, Finished, Progress, RenderRequest, Started
 from contract.wire import JOBS_STREAM, input_key, job_subject, model_consumer
 from tests.support.nats import NatsServer

@@ -14,11 +14,11 @@ import sqlite3
 import pytest
 
 from bot import scheduler as scheduler_module
+from bot.executor import EngineCrashed
 from bot.files import JobFiles
 from bot.jobs import Job, JobState
 from bot.scheduler import Scheduler
 from bot.store import Store
-from bot.supervisor import EngineCrashed
 from contract.protocol import Failed, Finished, RenderRequest
 from tests.support.discord_bot import dream, job_id_of, option, running_bot
 from tests.support.discord_emulator import Member

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from bot.supervisor import EngineCommand, EngineCrashed, EngineSupervisor
+from bot.executor import EngineCrashed
+from bot.supervisor import EngineCommand, EngineSupervisor
 from contract.protocol import Cancelled, Finished, Progress, RenderRequest
 from tests.support.waiting import PATIENCE
 
