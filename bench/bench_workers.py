@@ -32,13 +32,13 @@ from pathlib import Path
 
 from bench.bench_engine import cpu_name
 from bot.config import Config, EngineConfig, QueueConfig, WorkerConfig
-from bot.dispatch import Dispatcher
-from bot.files import JobFiles
-from bot.jobs import Job
-from bot.remote_worker import RemoteWorker
-from bot.scheduler import Scheduler
-from bot.store import Store
-from bot.supervisor import EngineSupervisor
+from bot.executors.local import EngineSupervisor
+from bot.executors.nats.dispatch import Dispatcher
+from bot.executors.nats.worker import RemoteWorker
+from bot.queue.files import JobFiles
+from bot.queue.jobs import Job
+from bot.queue.scheduler import Scheduler
+from bot.queue.store import Store
 from contract.protocol import Event, Progress, RenderRequest
 from tests.support.nats import NatsServer
 

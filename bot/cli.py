@@ -1,4 +1,5 @@
-"""The ``dreambot`` command line: ``run``, ``render`` and ``weights`` (README.md describes each).
+"""The ``dreambot`` command line: ``run`` and ``worker`` (the bot and a remote GPU worker), ``render``,
+``upscale`` and ``deepdream`` (offline painting), and ``weights`` (README.md describes each).
 
 The engine is imported inside the commands that need it, so ``dreambot --help`` stays fast and
 the bot process never loads torch.
@@ -419,7 +420,7 @@ def cmd_deepdream(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, config: Config) -> int:
-    from bot.remote_worker import serve_worker
+    from bot.executors.nats.worker import serve_worker
 
     return serve_worker(config)
 

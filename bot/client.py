@@ -16,19 +16,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.actions.job_actions import JobActions
+from bot.admission.refusal import Refusal
+from bot.admission.settings import GuildSettings, SettingError, SettingsStore
 from bot.config import Config
-from bot.dispatch import Dispatcher
-from bot.executor import EngineCrashed, Executor
-from bot.files import JobFiles, Pruned
-from bot.job_actions import JobActions
-from bot.refusal import Refusal
-from bot.replies import reply
-from bot.reporter import DiscordReporter
-from bot.scheduler import Scheduler
-from bot.settings import GuildSettings, SettingError, SettingsStore
-from bot.store import Store
-from bot.supervisor import EngineSupervisor
-from bot.views import JobButton
+from bot.display.replies import reply
+from bot.display.reporter import DiscordReporter
+from bot.display.views import JobButton
+from bot.executors.local import EngineSupervisor
+from bot.executors.nats.dispatch import Dispatcher
+from bot.queue.executor import EngineCrashed, Executor
+from bot.queue.files import JobFiles, Pruned
+from bot.queue.scheduler import Scheduler
+from bot.queue.store import Store
 
 log = logging.getLogger(__name__)
 

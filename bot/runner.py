@@ -13,7 +13,7 @@ from dotenv import dotenv_values
 
 from bot.client import DreamBot
 from bot.config import Config, ConfigError
-from bot.store import StoreError
+from bot.queue.store import StoreError
 
 log = logging.getLogger(__name__)
 

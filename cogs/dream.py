@@ -1,5 +1,5 @@
 """/dream, /zoom, /story, /queue, /mine, /cancel, and the reactions on job messages (🔁 ❌ 🎞️ 🗑️); the
-actions themselves live in ``bot/job_actions.py``, shared with the buttons."""
+actions themselves live in ``bot/actions/job_actions.py``, shared with the buttons."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import advanced, attachments
-from bot.admission import DeepDreamOptions, DreamOptions, build_dream_request, build_request, with_picture
-from bot.attachments import png_size
+from bot.actions.job_actions import MakeRequest
+from bot.admission import advanced, attachments
+from bot.admission.attachments import png_size
+from bot.admission.refusal import Refusal
+from bot.admission.requests import DeepDreamOptions, DreamOptions, build_dream_request, build_request, with_picture
+from bot.admission.settings import GuildSettings
 from bot.client import DreamBot
-from bot.emoji import AGAIN, ANIMATION, CANCEL, DELETE, plain
-from bot.job_actions import MakeRequest
-from bot.jobs import Job
-from bot.refusal import Refusal
-from bot.replies import answer_in_time, reply
-from bot.settings import GuildSettings
-from bot.text import shown_name
-from bot.throttle import PostBudget
+from bot.display.emoji import AGAIN, ANIMATION, CANCEL, DELETE, plain
+from bot.display.replies import answer_in_time, reply
+from bot.display.text import shown_name
+from bot.display.throttle import PostBudget
+from bot.queue.jobs import Job
 from contract.deepdream import DREAM_LAYERS
 from contract.films import MAX_FRAMES, SCENE_SEPARATOR, scenes
 from contract.limits import MAX_COUNT, MAX_PROMPT_CHARS, MAX_SEED

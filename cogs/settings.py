@@ -8,10 +8,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.admission.refusal import is_moderator
+from bot.admission.settings import SETTINGS, GuildSettings, ServerRefs, SettingError, describe, parse_setting
 from bot.client import DreamBot
-from bot.refusal import is_moderator
-from bot.replies import reply
-from bot.settings import SETTINGS, GuildSettings, ServerRefs, SettingError, describe, parse_setting
+from bot.display.replies import reply
 
 log = logging.getLogger(__name__)
 

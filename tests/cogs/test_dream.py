@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from bot.config import QueueConfig
-from bot.jobs import Job
+from bot.queue.jobs import Job
 from contract.protocol import RenderRequest
 from tests.support.discord_bot import EPHEMERAL, dream, job_id_of, option, refused, running_bot, settings
 from tests.support.discord_emulator import Member

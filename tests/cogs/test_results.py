@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bot.jobs import JobState
+from bot.queue.jobs import JobState
 from contract import parameters
 from tests.support.discord_bot import dream, job_id_of, option, refused, settings
 from tests.support.discord_emulator import MANAGE_GUILD, DiscordEmulator, Member

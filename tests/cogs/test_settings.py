@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.settings import SETTINGS, GuildSettings
+from bot.admission.settings import SETTINGS, GuildSettings
 from cogs.settings import _table
 from tests.support.discord_bot import option, running_bot, settings
 from tests.support.discord_emulator import MANAGE_GUILD, Member

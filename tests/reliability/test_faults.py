@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from bot.config import Config, QueueConfig, load_config
-from bot.fairness import round_robin
-from bot.files import JobFiles
-from bot.jobs import Job
-from bot.supervisor import EngineCommand
+from bot.executors.local import EngineCommand
+from bot.queue.fairness import round_robin
+from bot.queue.files import JobFiles
+from bot.queue.jobs import Job
 from contract.models import VQGAN_CHECKPOINT
 from contract.registry import lookup
 from engine.weights import WeightStore

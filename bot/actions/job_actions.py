@@ -1,0 +1,243 @@
+"""What members do with jobs, however they ask (a command, a button or a reaction): queue one,
+🔁 paint it again, vary, restyle or upscale one of its pictures, ❌ cancel it, 🗑️ delete its result,
+🎞️ get its animation.
+
+Each action checks who may do it (the job's owner or a moderator) and raises ``Refusal`` with the
+sentence to show; the cogs and the buttons call these directly and only choose how to answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import discord
+
+from bot.admission.refusal import Refusal, Someone, is_moderator
+from bot.admission.requests import DreamOptions, build_request, check_channel, check_quota
+from bot.admission.settings import GuildSettings, SettingsStore
+from bot.display.emoji import CANCEL
+from bot.queue.executor import Reporter
+from bot.queue.files import JobFiles
+from bot.queue.jobs import Job, JobState, new_job_id
+from bot.queue.scheduler import Scheduler
+from bot.queue.store import Store
+from contract.films import SCENE_SEPARATOR, scenes
+from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT
+from contract.protocol import RenderRequest
+
+MakeRequest = Callable[[GuildSettings, str], Awaitable[RenderRequest]]  # (the server's settings, the new job's id)
+
+
+class JobActions:
+    def __init__(
+        self,
+        store: Store,
+        settings: SettingsStore,
+        scheduler: Scheduler,
+        reporter: Reporter,
+        files: JobFiles,
+        max_queued: int,
+        upscaler: str = DEFAULT_UPSCALER,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.scheduler = scheduler
+        self.reporter = reporter
+        self.files = files
+        self.max_queued = max_queued
+        self.upscaler = upscaler
+        self._members: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def job(self, job_id: str) -> Job:
+        job = await self.store.job(job_id)
+        if job is None:
+            raise Refusal("That job is no longer known to the bot.")
+        return job
+
+    # queueing
+
+    async def admit(self, guild_id: int, channel_id: int, user: Someone, settings: GuildSettings) -> None:
+        """The server's channel list and queue cap, the member's cap on waiting jobs and their cooldown."""
+        check_channel(settings, channel_id)
+        if await self.store.count_queued(guild_id) >= self.max_queued:
+            raise Refusal(f"The queue of this server is full ({self.max_queued} jobs wait); try again when some have run.")
+        active = await self.store.active_jobs(guild_id, user.id)
+        check_quota(settings, len(active), await self.store.last_created(guild_id, user.id), time.time())
+
+    async def submit(
+        self, guild_id: int, channel_id: int, user: Someone, make_request: MakeRequest, parent: str | None = None
+    ) -> tuple[Job, int]:
+        """Admit a job under the server's current settings and store it; returns it and its place in the queue.
+
+        Admission and storing happen under the member's own lock, so simultaneous requests of one member
+        (20 🔁 at once, a /dream while its init image downloads) never pass a cap meant for one of them.
+        """
+        async with self._members[(guild_id, user.id)]:
+            settings = await self.settings.get(guild_id, channel_id)
+            await self.admit(guild_id, channel_id, user, settings)
+            job_id = new_job_id()
+            request = await make_request(settings, job_id)
+            job = Job(job_id, guild_id, channel_id, user.id, user.display_name, request, parent=parent)
+            return job, await self.queue(job)
+
+    async def position(self, job_id: str) -> int:
+        order = await self.scheduler.order()
+        return next((index for index, job in enumerate(order, 1) if job.id == job_id), 1)
+
+    async def queue(self, job: Job) -> int:
+        """Store the job and wake the scheduler; returns its place in the queue."""
+        await self.store.add_job(job)
+        self.scheduler.wake()
+        return await self.position(job.id)
+
+    async def announce(self, job: Job, position: int) -> str | None:
+        """Post the job's message; if the channel refuses it, cancel the job and say why."""
+        try:
+            await self.reporter.queued(job, position)
+        except discord.HTTPException as error:
+            await self.scheduler.cancel(job)
+            return f"I cannot post in this channel ({error.text or error.status}), so job `{job.id}` was cancelled."
+        await self.reporter.queue_moved(await self.scheduler.order())  # a newcomer may go before others
+        return None
+
+    async def again(self, original: Job, user: Someone) -> Job:
+        """🔁: the same prompt with a new seed, owned by whoever asked for it, under today's rules of the server."""
+        asked = original.request
+        if asked.is_deepdream or asked.is_upscale:
+            kind = "a DeepDream; dream again with /deepdream" if asked.is_deepdream else "an upscale"
+            raise Refusal(f"Job {original.id} is {kind}; it is not painted again with a new seed.")
+        init = await self._keep(original, [asked.init_image] if asked.init_image else [], "init image")
+        prompts = await self._keep(original, asked.image_prompts, "image prompt")
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            request = build_request(DreamOptions.again(asked), settings, asked.perceptor, asked.preview_every)
+            request = dataclasses.replace(request, init_weight=asked.init_weight, init_noise=asked.init_noise)
+            if init:
+                path = await self.files.write(self.files.init_image(job_id), init[0])
+                request = dataclasses.replace(request, init_image=str(path))
+            if prompts:
+                paths = [await self.files.write(self.files.image_prompt(job_id, n), data) for n, data in enumerate(prompts)]
+                request = dataclasses.replace(request, image_prompts=tuple(map(str, paths)))
+            return request
+
+        return await self._resubmit(original, user, make_request)
+
+    async def _keep(self, original: Job, paths: Sequence[str], what: str) -> list[bytes]:
+        """The pictures a job was given (its init image, its image prompts), read again for a job made from it."""
+        kept = []
+        for path in paths:
+            picture = await self.files.read(Path(path))
+            if picture is None:
+                raise Refusal(f"The {what} of job {original.id} was cleaned up; start a new /dream with it.")
+            kept.append(picture)
+        return kept
+
+    async def vary(self, original: Job, number: int, user: Someone) -> Job:
+        """V1–V4: picture ``number`` of ``original`` as the start (with the seed's noise mixed in) and as a pull,
+        a new seed, the same prompt and options."""
+        candidate = self._candidate(original, number)
+
+        def shape(settings: GuildSettings) -> RenderRequest:
+            options = dataclasses.replace(DreamOptions.again(candidate), count=1)
+            request = build_request(options, settings, candidate.perceptor, candidate.preview_every)
+            return dataclasses.replace(request, init_weight=DEFAULT_VARIATION_WEIGHT, init_noise=DEFAULT_VARIATION_NOISE)
+
+        return await self._from_picture(original, number, user, shape)
+
+    async def restyle(self, original: Job, number: int, prompt: str, user: Someone) -> Job:
+        """Restyle: a new prompt painted from picture ``number`` of ``original``, with its model, size and steps."""
+        candidate = self._candidate(original, number)
+        if len(scenes(prompt)) > 1:
+            raise Refusal(f"A restyle paints one picture: write one prompt, without {SCENE_SEPARATOR}.")
+
+        def shape(settings: GuildSettings) -> RenderRequest:
+            options = dataclasses.replace(DreamOptions.again(candidate), prompt=prompt, count=1)
+            return build_request(options, settings, candidate.perceptor, candidate.preview_every)
+
+        return await self._from_picture(original, number, user, shape)
+
+    async def upscale(self, original: Job, number: int, user: Someone) -> Job:
+        """U1–U4 and Upscale: picture ``number`` of ``original``, 4x, by the engine through the queue."""
+        candidate = self._candidate(original, number)
+
+        def shape(settings: GuildSettings) -> RenderRequest:
+            return RenderRequest(
+                candidate.prompt, model=self.upscaler, width=candidate.width, height=candidate.height, steps=1,
+                seed=candidate.seed, preview_every=1,
+            )  # fmt: skip
+
+        return await self._from_picture(original, number, user, shape)
+
+    @staticmethod
+    def _candidate(original: Job, number: int) -> RenderRequest:
+        if original.request.is_upscale or original.request.is_film:
+            kind = "an upscale" if original.request.is_upscale else "a film"
+            raise Refusal(f"Job {original.id} is {kind}; it has no picture to start from.")
+        if original.state != JobState.DONE:
+            raise Refusal(f"Job {original.id} has not finished; wait for its picture.")
+        if not 1 <= number <= original.request.count:
+            raise Refusal(f"Job {original.id} has {original.request.count} picture(s), not a number {number}.")
+        return original.request.candidates[number - 1]
+
+    async def _from_picture(
+        self, original: Job, number: int, user: Someone, shape: Callable[[GuildSettings], RenderRequest]
+    ) -> Job:
+        """A new job made by ``shape`` under the server's rules, starting from picture ``number`` of ``original``."""
+        picture = await self.files.read(self.files.picture(original, number))
+        if picture is None:
+            raise Refusal(f"The picture of job {original.id} was cleaned up; it can no longer be varied or upscaled.")
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            path = await self.files.write(self.files.init_image(job_id), picture)
+            return dataclasses.replace(shape(settings), init_image=str(path))
+
+        return await self._resubmit(original, user, make_request)
+
+    async def _resubmit(self, original: Job, user: Someone, make_request: MakeRequest) -> Job:
+        """Queue and announce a job made from ``original`` (its parent), in the same channel."""
+        job, position = await self.submit(original.guild_id, original.channel_id, user, make_request, parent=original.id)
+        if problem := await self.announce(job, position):
+            raise Refusal(problem)
+        return job
+
+    # the owner's (or a moderator's) actions
+
+    async def check_owner(self, job: Job, user: Someone, verb: str, permissions: discord.Permissions | None = None) -> None:
+        settings = await self.settings.get(job.guild_id)
+        if user.id != job.user_id and not is_moderator(user, settings, permissions):
+            raise Refusal(f"Only the member who asked for job {job.id} or a moderator can {verb} it.")
+
+    async def cancel(self, job: Job, user: Someone, permissions: discord.Permissions | None = None) -> None:
+        """❌: a waiting job ends at once, a running one after its current step."""
+        await self.check_owner(job, user, "cancel", permissions)
+        if not job.active or not await self.scheduler.cancel(job):
+            raise Refusal(f"Job {job.id} has already {job.state.value if not job.active else 'ended'}.")
+
+    async def delete(self, job: Job, user: Someone, message: discord.PartialMessage) -> None:
+        """🗑️: the owner (or a moderator) takes a finished picture down."""
+        await self.check_owner(job, user, "delete")
+        if job.active:
+            raise Refusal(f"job {job.id} is still {job.state.value}; cancel it with {CANCEL} first.")
+        await message.delete()
+
+    async def svg(self, job: Job) -> discord.File:
+        """The strokes of a clipdraw picture as an SVG, to scale to any size."""
+        data = await self.files.read(self.files.svg(job.id))
+        if data is None:
+            raise Refusal("There is no SVG of that job (only clipdraw draws strokes, or its files were cleaned up).")
+        return discord.File(io.BytesIO(data), f"dream-{job.id}.svg")
+
+    async def animation(self, job: Job) -> discord.File:
+        """🎞️: the run as the engine filmed it (an MP4, within the upload limit)."""
+        data, name = await self.files.read(self.files.animation(job.id)), f"dream-{job.id}.mp4"
+        if data is None:  # a result painted before films were MP4s
+            data, name = await self.files.read(self.files.folder(job.id) / "animation.gif"), f"dream-{job.id}.gif"
+        if data is None:
+            raise Refusal("There is no animation of that job (it has not finished, was too short, or its files were cleaned up).")
+        return discord.File(io.BytesIO(data), name)

@@ -1,0 +1,203 @@
+"""What a /dream may ask for under a server's settings: defaults, limits, banned words, style and quotas."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.admission.refusal import Refusal
+from bot.admission.requests import DreamOptions, banned_word, build_request, check_channel, check_quota, styled
+from bot.admission.settings import GuildSettings, SettingError
+from contract.limits import MAX_SEED
+from contract.registry import generator_names
+
+BASE = GuildSettings(model="tiny-vqgan", steps=50, size="64x64")
+
+
+def test_banned_words_match_whole_words_only():
+    assert banned_word("A Gory scene", ("gore",)) is None
+    assert banned_word("gore-fest", ("gore",)) == "gore"
+    assert banned_word("red blood cells", ("gore", "red blood")) == "red blood"
+
+
+def test_style_is_one_more_prompt_and_never_doubled():
+    assert styled("a castle:2 | fog:-1", "unreal engine") == "a castle:2 | fog:-1 | unreal engine"
+    assert styled("a castle, Unreal Engine", "unreal engine") == "a castle, Unreal Engine"
+    assert styled("a castle", "") == "a castle"
+
+
+def test_requests_take_server_defaults_and_limits():
+    request = build_request(DreamOptions("a castle", seed=5), BASE, "tiny-clip", 10)
+    assert (request.steps, request.size, request.model, request.seed) == (50, "64x64", "tiny-vqgan", 5)
+    assert request.perceptor == "tiny-clip" and request.preview_every == 10
+    seeds = {build_request(DreamOptions("a castle"), BASE, "tiny-clip", 10).seed for _ in range(20)}
+    assert len(seeds) > 1 and all(0 <= seed < 2**31 for seed in seeds)
+    with pytest.raises(Refusal, match="seed"):
+        build_request(DreamOptions("a castle", seed=-1), BASE, "tiny-clip", 10)
+
+
+def test_the_size_follows_a_fixed_size_model():
+    """BigGAN paints one size: without a size a request gets it; another size, or one above the limit, is refused."""
+    request = build_request(DreamOptions("a castle", model="biggan-deep-128"), BASE, "tiny-clip", 10)
+    assert (request.model, request.size) == ("biggan-deep-128", "128x128")
+    assert build_request(DreamOptions("a castle", model="siren"), BASE, "tiny-clip", 10).size == "64x64"
+    with pytest.raises(Refusal, match="biggan-deep-128 paints 128x128 only, not 64x64"):
+        build_request(DreamOptions("a castle", model="biggan-deep-128", size="64x64"), BASE, "tiny-clip", 10)
+    small = dataclasses.replace(BASE, max_size="256x256")
+    with pytest.raises(Refusal, match=r"512x512 is larger than this server allows \(256x256\)"):
+        build_request(DreamOptions("a castle", model="biggan-deep-512"), small, "tiny-clip", 10)
+
+
+def test_a_fixed_size_default_model_keeps_the_default_size_for_other_models():
+    biggan_server = GuildSettings("biggan-deep-256", 50, "64x64")
+    biggan_server.check()
+    assert build_request(DreamOptions("a castle"), biggan_server, "tiny-clip", 10).size == "256x256"
+    assert build_request(DreamOptions("a castle", model="pixels"), biggan_server, "tiny-clip", 10).size == "64x64"
+    with pytest.raises(SettingError, match=r"the default model paints 512x512, larger than max_size \(256x256\)"):
+        GuildSettings("biggan-deep-512", 50, "64x64", max_size="256x256").check()
+
+
+def test_quota_and_cooldown():
+    strict = GuildSettings("tiny-vqgan", 50, "64x64", jobs_per_user=2, cooldown=60)
+    check_quota(strict, 1, 1000.0, 1061.0)
+    check_quota(strict, 1, 1000.0, 1060.0)
+    check_quota(strict, 1, None, 1000.0)
+    check_quota(dataclasses.replace(strict, cooldown=0), 0, 1000.0, 1000.0)
+    with pytest.raises(Refusal) as refused:
+        check_quota(strict, 2, None, 0.0)
+    assert str(refused.value) == (
+        "You already have 2 job(s) waiting or running; this server allows 2. Wait for one to finish or /cancel one."
+    )
+    with pytest.raises(Refusal) as refused:
+        check_quota(strict, 0, 1000.0, 1030.0)
+    assert str(refused.value) == "Slow down: you can dream again in 30s (this server's cooldown is 60s)."
+    with pytest.raises(Refusal, match="again in 1s"):
+        check_quota(strict, 0, 1000.0, 1059.5)
+
+
+def test_dreams_are_painted_only_in_the_servers_channels():
+    check_channel(BASE, 5)
+    some = dataclasses.replace(BASE, channels=(7, 8))
+    check_channel(some, 8)
+    with pytest.raises(Refusal) as refused:
+        check_channel(some, 5)
+    assert str(refused.value) == "Dreams are not painted in this channel. Try <#7>, <#8>."
+
+
+def refusal(options: DreamOptions, settings: GuildSettings = BASE) -> str:
+    with pytest.raises(Refusal) as refused:
+        build_request(options, settings, "tiny-clip", 10)
+    return str(refused.value)
+
+
+def test_each_refusal_is_one_sentence_for_the_member():
+    assert refusal(DreamOptions(" ")) == "The prompt is empty: describe the picture you want."
+    assert refusal(DreamOptions("red gore", seed=1), dataclasses.replace(BASE, banned_words=("gore",))) == (
+        "The prompt contains a word this server does not allow ('gore')."
+    )
+    assert refusal(DreamOptions("a castle", model="nope")) == f"Unknown model 'nope'. Models: {', '.join(generator_names())}."
+    assert refusal(DreamOptions("a castle", seed=-1)) == f"The seed must be between 0 and {MAX_SEED}, not -1."
+    for steps in (0, BASE.max_steps + 1):
+        assert refusal(DreamOptions("a castle", steps=steps)) == (
+            f"Steps must be between 1 and {BASE.max_steps} on this server, not {steps}."
+        )
+    assert refusal(DreamOptions("a castle", size="64by64")) == (
+        "The size is not usable: size '64by64' is not of the form WIDTHxHEIGHT, e.g. 256x256."
+    )
+
+
+def test_what_the_member_asks_for_is_what_is_queued_up_to_the_limits(tmp_path):
+    tight = dataclasses.replace(BASE, max_size="64x48")
+    for size in ("64x48", "32x48", "64x16"):
+        assert build_request(DreamOptions("a castle", size=size), tight, "tiny-clip", 10).size == size
+    for size in ("66x48", "64x50"):
+        assert "is larger than this server allows (64x48)" in refusal(DreamOptions("a castle", size=size), tight)
+    for steps in (1, BASE.max_steps):
+        assert build_request(DreamOptions("a castle", steps=steps), BASE, "tiny-clip", 10).steps == steps
+    init = str(tmp_path / "init.png")
+    request = build_request(DreamOptions("a castle", seed=0), BASE, "ViT-B-32/openai", 7, init_image=init)
+    assert (request.seed, request.perceptor, request.preview_every, request.init_image) == (0, "ViT-B-32/openai", 7, init)
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    ["ＧＯＲＥ fest", "g\u200bore", "go\u00adre", "GORE", "gO\u200dRe", "𝐠𝐨𝐫𝐞"],
+    ids=["full-width", "zero-width space", "soft hyphen", "upper case", "zero-width joiner", "bold letters"],
+)
+def test_banned_words_see_through_unicode_disguises(disguised):
+    assert banned_word(f"a {disguised} scene", ("gore",)) == "gore"
+    assert banned_word("a scene", ("gore",)) is None
+
+
+def test_absurd_numbers_are_refused_like_any_bad_value():
+    for size in ("9" * 5000 + "x256", "256x" + "1" * 40):
+        with pytest.raises(Refusal, match="WIDTHxHEIGHT"):
+            build_request(DreamOptions("a castle", size=size), BASE, "tiny-clip", 10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prompt=st.text(max_size=1200),
+    size=st.one_of(st.none(), st.text(max_size=40), st.from_regex(r"\d{1,8}[xX×]\d{1,8}", fullmatch=True)),
+    steps=st.one_of(st.none(), st.integers(-(2**70), 2**70)),
+    seed=st.one_of(st.none(), st.integers(-(2**70), 2**70)),
+    model=st.one_of(st.none(), st.text(max_size=30), st.sampled_from(["tiny-vqgan", "biggan-deep-512", "pixels"])),
+)
+def test_any_dream_is_queued_or_refused_in_words(prompt, size, steps, seed, model):
+    """Whatever a member types, the answer is a request within the server's limits or a ``Refusal``: never a crash."""
+    try:
+        request = build_request(DreamOptions(prompt, seed, steps, size, model), BASE, "tiny-clip", 10)
+    except Refusal as refusal:
+        assert str(refusal).strip()
+        return
+    assert 1 <= request.steps <= BASE.max_steps and 0 <= request.seed <= 2**53
+    assert request.width <= 512 and request.height <= 512
+
+
+def test_a_zoom_takes_its_frames_and_motion_within_the_servers_frame_limit():
+    options = DreamOptions("a castle", seed=1, steps=20, zoom_frames=12, steps_per_frame=3, zoom=1.1, rotate=-2, shift="2, -1")
+    request = build_request(options, BASE, "tiny-clip", 10)
+    assert (request.zoom_frames, request.steps_per_frame, request.zoom, request.rotate) == (12, 3, 1.1, -2)
+    assert request.shift == (2.0, -1.0) and request.total_steps == 20 + 11 * 3
+    few = dataclasses.replace(BASE, max_frames=11)
+    with pytest.raises(Refusal, match="A zoom may have 1 to 11 frames on this server, not 12"):
+        build_request(options, few, "tiny-clip", 10)
+    for bad, message in (
+        (dataclasses.replace(options, shift="2"), "Shift is two numbers"),
+        (dataclasses.replace(options, zoom=9.0), "Zoom must be between 0.5 and 2"),
+        (dataclasses.replace(options, steps_per_frame=BASE.max_steps + 1), "Steps per frame must be between 1 and 1000"),
+    ):
+        with pytest.raises(Refusal, match=message):
+            build_request(bad, BASE, "tiny-clip", 10)
+
+
+def test_a_story_shares_steps_per_line_takes_the_style_in_every_scene_and_keeps_to_the_scene_limit():
+    styled_base = dataclasses.replace(BASE, style="oil painting")
+    options = DreamOptions("a seed || a sapling || an oak", steps_per_scene=30, fade=0.5, captions=True)
+    request = build_request(options, styled_base, "tiny-clip", 10)
+    assert request.scenes == ["a seed | oil painting", "a sapling | oil painting", "an oak | oil painting"]
+    assert (request.steps, request.story_fade, request.captions) == (90, 0.5, True)
+    assert build_request(DreamOptions("a || b"), BASE, "tiny-clip", 10).steps == 2 * (BASE.steps // 2)
+    with pytest.raises(Refusal, match="at most 2 scenes, not 3"):
+        build_request(options, dataclasses.replace(BASE, max_scenes=2), "tiny-clip", 10)
+    with pytest.raises(Refusal, match="empty scene"):
+        build_request(DreamOptions("a seed ||  || an oak"), BASE, "tiny-clip", 10)
+    with pytest.raises(Refusal, match="Steps per line must be between 1 and 1000"):
+        build_request(dataclasses.replace(options, steps_per_scene=1001), BASE, "tiny-clip", 10)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        DreamOptions("a castle", steps=40, size="32x32", model="pixels"),
+        DreamOptions("a castle", steps=40, zoom_frames=9, steps_per_frame=4, zoom=0.9, rotate=3, shift="1,2"),
+        DreamOptions("a seed || an oak", steps_per_scene=25, fade=0.1, captions=True),
+    ],
+)
+def test_again_asks_for_the_same_picture_or_film_with_a_new_seed(options):
+    first = build_request(options, BASE, "tiny-clip", 10)
+    again = build_request(DreamOptions.again(first), BASE, "tiny-clip", 10)
+    assert dataclasses.replace(again, seed=first.seed) == first

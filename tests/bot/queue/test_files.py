@@ -1,0 +1,62 @@
+"""Job files: old and surplus folders of ended jobs are removed, oldest first; active jobs' never."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from bot.client import DreamBot
+from bot.config import Config, StorageConfig
+from bot.queue.files import JobFiles
+from bot.queue.jobs import Job, JobState
+from contract.protocol import RenderRequest
+
+
+async def make(files: JobFiles, job_id: str, size: int, days_old: float) -> None:
+    path = await files.write(files.result(job_id), b"x" * size)
+    stamp = time.time() - days_old * 86400
+    os.utime(path, (stamp, stamp))
+
+
+async def test_old_files_go_and_active_jobs_keep_theirs(tmp_path):
+    files = JobFiles(tmp_path)
+    await make(files, "old", 100, days_old=40)
+    await make(files, "recent", 100, days_old=2)
+    await make(files, "running", 100, days_old=90)
+    pruned = await files.prune(keep_days=30, max_bytes=0, active={"running"})
+    assert pruned.removed == ["old"] and pruned.kept_bytes == 200
+    assert not files.folder("old").exists() and files.result("recent").exists() and files.result("running").exists()
+
+
+async def test_over_the_size_cap_the_oldest_go_first(tmp_path):
+    files = JobFiles(tmp_path)
+    for index, job_id in enumerate(("a", "b", "c", "d")):
+        await make(files, job_id, 1000, days_old=4 - index)  # a is the oldest
+    pruned = await files.prune(keep_days=0, max_bytes=2500, active={"a"})
+    assert pruned.removed == ["b", "c"] and pruned.kept_bytes == 2000
+    assert (await files.prune(keep_days=0, max_bytes=0, active=set())).removed == []
+
+
+def test_free_space_is_known(tmp_path):
+    free, total = JobFiles(tmp_path / "files").free_space()
+    assert 0 < free <= total
+
+
+async def test_the_bots_clean_up_keeps_the_files_of_waiting_and_running_jobs_and_only_theirs(tmp_path):
+    """The janitor's own query feeds the prune: a queued job's month-old init image stays (its job has not
+    started yet), as do a running job's; the ended jobs' old folders go, whatever way they ended."""
+    storage = StorageConfig(path=str(tmp_path / "bot.sqlite3"), files=str(tmp_path / "files"), keep_days=30)
+    bot = DreamBot(Config(storage=storage))
+    await bot.store.connect()
+    try:
+        for state in JobState:
+            job = await bot.store.add_job(Job(state.value, 1, 2, 3, "alice", RenderRequest("a castle"), state=state))
+            path = await bot.files.write(bot.files.init_image(job.id), b"x" * 100)
+            stamp = time.time() - 40 * 86400
+            os.utime(path, (stamp, stamp))
+        pruned = await bot.prune_files()
+    finally:
+        await bot.store.close()
+    assert sorted(pruned.removed) == ["cancelled", "done", "failed"]
+    assert bot.files.init_image("queued").exists() and bot.files.init_image("running").exists()
+    assert pruned.kept_bytes == 200

@@ -1,0 +1,375 @@
+"""The scheduler, through the running bot: the engine is a separate process, a crash retries the job
+once on a fresh engine, a second crash fails it and the queue goes on; a restart of the bot loses no job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import os
+import signal
+import sqlite3
+
+import pytest
+
+from bot.queue import scheduler as scheduler_module
+from bot.queue.executor import EngineCrashed
+from bot.queue.files import JobFiles
+from bot.queue.jobs import Job, JobState
+from bot.queue.scheduler import Scheduler
+from bot.queue.store import Store
+from contract.protocol import Failed, Finished, RenderRequest
+from tests.support.discord_bot import dream, job_id_of, option, running_bot
+from tests.support.discord_emulator import Member
+from tests.support.waiting import PATIENCE
+
+
+async def queue(emulator, prompt: str, steps: int, member: Member | None = None) -> str:
+    return job_id_of((await dream(emulator, prompt, option("steps", steps, 4), member=member))[1])
+
+
+async def mid_job(emulator, job: str, title: str = "Painting") -> dict:
+    """Wait until the engine reports steps of ``job`` (its message shows a Step field)."""
+
+    def stepping():
+        message = emulator.job_message(job)
+        embed = message["embeds"][0] if message else {}
+        return title in embed.get("title", "") and any(f["name"] == "Step" for f in embed.get("fields", [])) and message
+
+    return await emulator.wait_for(stepping)
+
+
+async def test_a_dead_engine_is_restarted_and_the_job_retried_once(bot, emulator):
+    job = await queue(emulator, "a phoenix", 80)
+    await mid_job(emulator, job)
+    first_engine = bot.supervisor.pid
+    os.kill(first_engine, signal.SIGKILL)
+    await emulator.wait_title(job, "second try")
+    message = await emulator.wait_title(job, "Done")
+    assert bot.supervisor.pid != first_engine
+    stored = await bot.store.job(job)
+    assert stored.state == "done" and stored.attempts == 2 and stored.message_id == int(message["id"])
+
+
+async def test_a_second_crash_fails_the_job_and_the_queue_goes_on(bot, emulator):
+    doomed = await queue(emulator, "a doomed ship", 1000, Member(emulator.snowflake(), "alice"))
+    after = await queue(emulator, "a calm sea", 6, Member(emulator.snowflake(), "bob"))
+    await mid_job(emulator, doomed)
+    os.kill(bot.supervisor.pid, signal.SIGKILL)
+    await mid_job(emulator, doomed, "second try")
+    os.kill(bot.supervisor.pid, signal.SIGKILL)
+    failed = await emulator.wait_title(doomed, "Failed")
+    why = {f["name"]: f["value"] for f in failed["embeds"][0]["fields"]}["Why"]
+    assert "stopped unexpectedly twice" in why and "-9" in why
+    assert (await bot.store.job(doomed)).state == "failed"
+    await emulator.wait_title(after, "Done")
+
+
+async def test_jobs_survive_a_restart_and_old_results_still_react(config, emulator):
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    async with running_bot(config, emulator):
+        finished = await queue(emulator, "an old result", 6, alice)
+        result = await emulator.wait_title(finished, "Done")
+        interrupted = await queue(emulator, "an interrupted dream", 60, alice)
+        waiting = await queue(emulator, "a waiting dream", 6, bob)
+        painting = await emulator.wait_title(interrupted, "Painting")
+    async with running_bot(config, emulator) as bot:
+        assert (await bot.store.job(interrupted)).state in ("queued", "running")
+        done = await emulator.wait_title(interrupted, "Done")
+        assert done["id"] == painting["id"], "the restarted job keeps its message"
+        await emulator.wait_title(waiting, "Done")
+
+        await emulator.react(int(result["id"]), "🔁", bob)
+        await emulator.wait_for(lambda: len([m for m in emulator.channel_messages() if m["embeds"]
+                                             and m["embeds"][0]["description"] == "an old result"]) == 2, 30)  # fmt: skip
+        clicked = await emulator.click(int(result["id"]), f"dream:gif:{finished}", bob)
+        await emulator.wait_for(lambda: emulator.reply_text(clicked))
+        assert any(name.endswith(".mp4") for name, _ in emulator.interaction_replies(clicked)[0].files.values())
+
+
+async def test_an_engine_failure_reaches_the_member_with_what_to_do(bot, emulator):
+    options = [option("prompt", "a real picture"), option("model", "vqgan-imagenet-f16-1024"), option("size", "32x32")]
+    interaction = await emulator.slash("dream", options)  # a model whose weights the owner has not fetched
+    job = job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction)))
+    failed = await emulator.wait_title(job, "Failed")
+    fields = {f["name"]: f["value"] for f in failed["embeds"][0]["fields"]}
+    assert "weights for vqgan-imagenet-f16-1024 are missing" in fields["Why"]
+    assert "dreambot weights download" in fields["Try"]
+    stored = await bot.store.job(job)
+    assert stored.state == "failed" and stored.attempts == 1, "a failure the engine explains is not retried"
+
+
+# The scheduler alone, with a real store, a stand-in engine and a reporter that takes notes.
+
+
+class StandInEngine:
+    """Plays a script of events per attempt; counts starts and stops like the supervisor's."""
+
+    def __init__(self, *attempts: list) -> None:
+        self.attempts = list(attempts)
+        self.renders: list[str] = []
+        self.stops = 0
+
+    async def render(self, job_id: str, request: RenderRequest):
+        self.renders.append(job_id)
+        script = self.attempts.pop(0) if self.attempts else [Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,))]
+        for event in script:
+            yield dataclasses.replace(event, job_id=job_id)
+
+    def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
+        return running == 0
+
+    def batch_limit(self) -> int:
+        return 1
+
+    async def reset(self) -> None:
+        self.stops += 1
+
+    async def stop(self) -> None:
+        self.stops += 1
+
+    async def cancel(self, job_id: str) -> None:
+        pass
+
+
+class NoteTaker:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.notes: list[tuple[str, str]] = []
+
+    async def started(self, job: Job) -> None:
+        self.notes.append(("started", job.id))
+
+    async def progress(self, job: Job, event) -> None:
+        pass
+
+    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
+        self.notes.append(("finished", job.id))
+        await self.store.mark_shown(job.id, job.state)
+
+    async def failed(self, job: Job, reason: str, hint: str) -> None:
+        self.notes.append(("failed", f"{job.id}: {reason}"))
+        await self.store.mark_shown(job.id, job.state)
+
+    async def cancelled(self, job: Job) -> None:
+        self.notes.append(("cancelled", job.id))
+        await self.store.mark_shown(job.id, job.state)
+
+    async def queue_moved(self, order: list[Job]) -> None:
+        pass
+
+
+def a_job(job_id: str, user: int = 1) -> Job:
+    return Job(job_id, 10, 20, user, f"member{user}", RenderRequest("a castle", seed=1))
+
+
+@contextlib.asynccontextmanager
+async def scheduling(tmp_path, engine: StandInEngine, store: Store | None = None):
+    store = store or await Store.open(tmp_path / "d.sqlite3")
+    reporter = NoteTaker(store)
+    scheduler = Scheduler(store, engine, reporter, JobFiles(tmp_path / "files"))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        yield scheduler, store, reporter
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.close()
+
+
+async def state_of(store: Store, job_id: str, state: str, timeout: float = PATIENCE) -> Job:
+    async def wait() -> Job:
+        while (job := await store.job(job_id)).state != state:
+            await asyncio.sleep(0.02)
+        return job
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch):
+    monkeypatch.setattr(scheduler_module, "FIRST_BACKOFF", 0.05)
+
+
+class CrashingBatches(StandInEngine):
+    """Runs batches of two; the first batch finishes its first job, then the engine dies."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def batch_limit(self) -> int:
+        return 2
+
+    async def render_batch(self, jobs):
+        self.batches.append([job_id for job_id, _ in jobs])
+        yield Finished(jobs[0][0], b"\x89PNG-fake", 1.0, (0.5,))
+        if len(self.batches) == 1:
+            raise EngineCrashed("the engine process exited with code -9")
+        yield Finished(jobs[1][0], b"\x89PNG-fake", 1.0, (0.5,))
+
+
+async def test_a_batch_whose_engine_dies_retries_only_its_unfinished_jobs_alone(tmp_path):
+    engine = CrashingBatches()
+    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
+        for job_id, user in (("aa", 1), ("bb", 2), ("cc", 3)):
+            await store.add_job(a_job(job_id, user))
+        scheduler.wake()
+        for job_id in ("aa", "bb", "cc"):
+            await state_of(store, job_id, "done")
+        assert (await store.job("aa")).attempts == 1 and (await store.job("bb")).attempts == 2
+    assert engine.batches == [["aa", "bb"]], "the limit is 2: cc waits for the next turn"
+    assert engine.renders == ["bb", "cc"], "bb retried alone, at once, ahead of cc"
+    assert engine.stops == 1
+    assert [n for n in reporter.notes if n[0] == "finished"] == [("finished", j) for j in ("aa", "bb", "cc")]
+
+
+async def test_the_queue_survives_a_locked_database_and_recovers_by_itself(tmp_path, quick_backoff, caplog):
+    async with scheduling(tmp_path, StandInEngine()) as (scheduler, store, reporter):
+        locked = 3
+        real_queued = store.queued
+
+        async def queued():
+            nonlocal locked
+            if locked:
+                locked -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return await real_queued()
+
+        store.queued = queued
+        await store.add_job(a_job("aa"))
+        scheduler.wake()
+        await state_of(store, "aa", "done")
+        assert locked == 0 and ("finished", "aa") in reporter.notes
+        assert caplog.text.count("the queue hit an error") == 3
+
+
+async def test_a_full_disk_fails_the_job_and_the_next_one_runs(tmp_path, quick_backoff, monkeypatch):
+    async with scheduling(tmp_path, StandInEngine()) as (scheduler, store, _reporter):
+        real_write, full = JobFiles.write, [True]
+
+        async def write(self, path, data):
+            if full[0]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return await real_write(self, path, data)
+
+        monkeypatch.setattr(JobFiles, "write", write)
+        await store.add_job(a_job("aa"))
+        scheduler.wake()
+        failed = await state_of(store, "aa", "failed")
+        assert failed.error == "the bot could not save the picture (No space left on device)"
+        full[0] = False
+        await store.add_job(a_job("bb"))
+        scheduler.wake()
+        await state_of(store, "bb", "done")
+
+
+async def test_an_error_while_failing_a_job_does_not_stop_the_queue(tmp_path, quick_backoff):
+    engine = StandInEngine([Failed("", "the request was refused: nope")])
+    async with scheduling(tmp_path, engine) as (scheduler, store, _reporter):
+        real_finish, broken = store.finish, [1]
+
+        async def finish(job_id, state, **kwargs):
+            if broken[0]:
+                broken[0] -= 1
+                raise sqlite3.OperationalError("disk I/O error")
+            return await real_finish(job_id, state, **kwargs)
+
+        store.finish = finish
+        await store.add_job(a_job("aa"))
+        await store.add_job(a_job("bb", user=2))
+        scheduler.wake()
+        await state_of(store, "bb", "done")
+        assert (await store.job("aa")).state in ("failed", "done"), "the job whose failure could not be written ends too"
+
+
+async def test_a_retryable_failure_is_retried_on_a_fresh_engine(tmp_path):
+    engine = StandInEngine([Failed("", "CUDA error: an illegal memory access", retryable=True)])
+    async with scheduling(tmp_path, engine) as (scheduler, store, _reporter):
+        await store.add_job(a_job("aa"))
+        scheduler.wake()
+        done = await state_of(store, "aa", "done")
+        assert engine.renders == ["aa", "aa"] and engine.stops == 1 and done.attempts == 2
+
+
+async def test_a_job_that_stopped_the_bot_twice_is_failed_not_run_again(tmp_path):
+    store = await Store.open(tmp_path / "d.sqlite3")
+    await store.add_job(a_job("poison"))
+    await store.add_job(a_job("fine", user=2))
+    for _ in range(2):  # two starts of the bot that died while painting it
+        await store.requeue_running()
+        await store.claim("poison")
+    engine = StandInEngine()
+    async with scheduling(tmp_path, engine, store) as (_scheduler, store, _reporter):
+        failed = await state_of(store, "poison", "failed")
+        await state_of(store, "fine", "done")
+        assert "stopped the bot 2 times" in failed.error and engine.renders == ["fine"]
+
+
+async def test_outcomes_the_channel_never_saw_are_shown_at_start(tmp_path):
+    store = await Store.open(tmp_path / "d.sqlite3")
+    for job_id in ("done", "lost", "failed", "shown"):
+        await store.add_job(a_job(job_id))
+    await JobFiles(tmp_path / "files").write(JobFiles(tmp_path / "files").result("done"), b"\x89PNG-fake")
+    await store.finish("done", JobState.DONE)  # the bot stopped before Discord heard of these
+    await store.finish("lost", JobState.DONE)  # ... and this one's picture is gone too
+    await store.finish("failed", JobState.FAILED, error="out of memory")
+    await store.finish("shown", JobState.CANCELLED)
+    await store.mark_shown("shown", JobState.CANCELLED)
+    async with scheduling(tmp_path, StandInEngine(), store) as (_scheduler, store, reporter):
+        await state_of(store, "lost", "failed")
+        await asyncio.sleep(0.2)
+        assert sorted(reporter.notes) == [
+            ("failed", "failed: out of memory"),
+            ("failed", "lost: the finished picture was lost before it was posted"),
+            ("finished", "done"),
+        ]
+        assert await store.unshown() == []
+
+
+class RecordingBatches(StandInEngine):
+    """Runs batches of up to four and records what each held: every job finishes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[tuple[str, RenderRequest]]] = []
+
+    def batch_limit(self) -> int:
+        return 4
+
+    async def render(self, job_id: str, request: RenderRequest):
+        self.batches.append([(job_id, request)])  # a batch of one runs as a single job
+        async for event in super().render(job_id, request):
+            yield event
+
+    async def render_batch(self, jobs):
+        self.batches.append(list(jobs))
+        for job_id, _ in jobs:
+            yield Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,))
+
+
+async def test_a_batch_holds_only_jobs_of_one_model_perceptor_and_size_each_with_its_own_request(tmp_path):
+    """Five members' jobs in turn: the second perceptor, the other size and the other model each break the run,
+    and each job is painted once, with the request its member made (prompt, seed, steps and cutouts its own)."""
+    shared = dict(model="tiny-vqgan", perceptor="tiny-clip", width=32, height=32)
+    requests = {
+        "aa": RenderRequest("a castle", seed=1, steps=5, **shared),
+        "bb": RenderRequest("a ruin", seed=2, steps=7, cutn=9, **shared),
+        "cc": RenderRequest("a tower", seed=3, **shared | {"perceptor": "ViT-B-32/openai"}),
+        "dd": RenderRequest("a moat", seed=4, **shared | {"width": 48}),
+        "ee": RenderRequest("a keep", seed=5, **shared | {"model": "pixels"}),
+        "ff": RenderRequest("a gate", seed=6, lr=0.3, **shared),
+    }
+    engine = RecordingBatches()
+    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
+        for user, (job_id, request) in enumerate(requests.items(), start=1):
+            await store.add_job(Job(job_id, 10, 20, user, f"member{user}", request, created=float(user)))
+        scheduler.wake()
+        for job_id in requests:
+            await state_of(store, job_id, "done")
+    assert [[job_id for job_id, _ in batch] for batch in engine.batches] == [["aa", "bb"], ["cc"], ["dd"], ["ee"], ["ff"]]
+    assert engine.renders == ["cc", "dd", "ee", "ff"], "a job with none like it behind runs alone, once"
+    assert all(request == requests[job_id] for batch in engine.batches for job_id, request in batch)
+    assert sorted(job for kind, job in reporter.notes if kind == "finished") == sorted(requests), "each job finished once"
