@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,60 +35,135 @@ class ConfigError(Exception):
     """The config file is missing, unreadable, or holds an unknown key or a value of the wrong type."""
 
 
+Check = Callable[[str, Any, Any], "str | None"]  # (key, value, its section) -> what is wrong with it, or None
+
+
+def key(default: Any = None, *, help: str, check: Check | None = None, factory: Callable[[], Any] | None = None,
+        types: tuple[type, ...] | None = None) -> Any:  # fmt: skip
+    """One ``[section] key``: its default (or a ``factory`` for one that depends on the machine), what it is for,
+    the check of a value of the right type, and the types it takes when more than its default's."""
+    metadata = {"help": help, "check": check, "types": types}
+    return field(default_factory=factory, metadata=metadata) if factory else field(default=default, metadata=metadata)
+
+
+def _at_least(low: int) -> Check:
+    return lambda name, value, _: None if value >= low else f"{name} must be at least {low}"
+
+
+def _between(low: int, high: int) -> Check:
+    return lambda name, value, _: None if low <= value <= high else f"{name} must be between {low} and {high}"
+
+
+def _seconds(name: str, value: float, _: Any) -> str | None:
+    return None if value > 0 else f"{name} must be a positive number of seconds"
+
+
+def _one_of(names: Callable[[], list[str]]) -> Check:
+    return lambda name, value, _: None if value in names() else f"{name} {value!r} is not one of: {', '.join(names())}"
+
+
+def _no_limit_or_more(name: str, value: float, _: Any) -> str | None:
+    return None if value >= 0 else "keep_days and max_files_gb must be 0 (no limit) or more"
+
+
+def _http_url(name: str, value: str, _: Any) -> str | None:
+    return None if value.startswith(("http://", "https://")) else f"{name} must be an http(s) URL, not {value!r}"
+
+
+def _nats_url(name: str, value: str, _: Any) -> str | None:
+    if not value or value.startswith(("nats://", "tls://", "ws://", "wss://")):
+        return None
+    return f"{name} must be a nats:// (or tls://, ws://, wss://) URL, not {value!r}"
+
+
+def _batch(name: str, value: str | int, _: Any) -> str | None:
+    if value == "auto" or (isinstance(value, int) and 1 <= value <= MAX_BATCH):
+        return None
+    return f'{name} must be "auto" or a number from 1 to {MAX_BATCH}, not {value!r}'
+
+
+def _speed(name: str, value: str, _: Any) -> str | None:
+    try:
+        Speed.parse(value)
+    except SpeedError as error:
+        return str(error)
+    return None
+
+
+def _size(name: str, value: str, defaults: Any) -> str | None:
+    """A size the default model can paint (the model is checked before it)."""
+    try:
+        parse_size(value)
+        check_size(lookup(defaults.model), *size_for(defaults.model, None, value))
+    except EngineError as error:
+        return f"{name}: {error}"
+    return None
+
+
+def _paintable(name: str, value: list, _: Any) -> str | None:
+    paintable = generator_names() + upscaler_names() + dreamer_names()
+    unknown = [model for model in value if model not in paintable]
+    return f"{name}: {unknown[0]!r} is not one of: {', '.join(paintable)}" if unknown else None
+
+
 @dataclass(frozen=True)
 class DiscordConfig:
-    api_base: str = "https://discord.com/api/v10"
-    preview_interval: float = 3.0
+    api_base: str = key("https://discord.com/api/v10", help="REST base URL; the gateway's is asked from it", check=_http_url)
+    preview_interval: float = key(3.0, help="seconds between two edits of a job's progress message", check=_seconds)
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    device: str = "auto"
-    weights_dir: str = field(default_factory=lambda: str(default_weights_dir()))
-    preview_every: int = DEFAULT_PREVIEW_EVERY
-    speed: str = DEFAULT_SPEED
-    stall_timeout: float = STALL_TIMEOUT  # seconds without a sign of life from a running job before its engine is killed
-    # Jobs that share model, perceptor and size run as one batch of up to this many: "auto" or a number.
-    batch: str | int = field(default="auto", metadata={"types": (str, int)})
-    auto_download: bool = True  # the engine fetches the default models' missing weights at start
+    device: str = key("auto", help="auto, cpu, cuda or cuda:N")
+    weights_dir: str = key(help="where model weights are cached", factory=lambda: str(default_weights_dir()))
+    preview_every: int = key(DEFAULT_PREVIEW_EVERY, help="a preview frame every N steps", check=_at_least(1))
+    speed: str = key(DEFAULT_SPEED, help="fast or plain, then +SWITCH/-SWITCH", check=_speed)
+    stall_timeout: float = key(STALL_TIMEOUT, help="seconds a running job may go silent before its engine is killed",
+                               check=_seconds)  # fmt: skip
+    batch: str | int = key("auto", help="jobs of one model, perceptor and size painted as one batch", check=_batch,
+                           types=(str, int))  # fmt: skip
+    auto_download: bool = key(True, help="fetch the default models' missing weights at start")
 
 
 @dataclass(frozen=True)
 class DefaultsConfig:
-    model: str = DEFAULT_MODEL
-    perceptor: str = DEFAULT_PERCEPTOR
-    steps: int = DEFAULT_STEPS
-    size: str = DEFAULT_SIZE
-    upscaler: str = DEFAULT_UPSCALER  # what U1–U4 and Upscale run
-    dreamer: str = DEFAULT_DREAMER  # what /deepdream runs
+    model: str = key(DEFAULT_MODEL, help="/dream's generator", check=_one_of(generator_names))
+    perceptor: str = key(DEFAULT_PERCEPTOR, help="/dream's CLIP, or A+B for an ensemble")
+    steps: int = key(DEFAULT_STEPS, help="/dream's steps", check=_between(1, MAX_STEPS))
+    size: str = key(DEFAULT_SIZE, help="/dream's WIDTHxHEIGHT for generators without a native size", check=_size)
+    upscaler: str = key(DEFAULT_UPSCALER, help="what U1-U4 and Upscale run", check=_one_of(upscaler_names))
+    dreamer: str = key(DEFAULT_DREAMER, help="what /deepdream runs", check=_one_of(dreamer_names))
 
 
 @dataclass(frozen=True)
 class QueueConfig:
-    max_per_server: int = 200  # waiting jobs of one server; more get "the queue is full"
-    url: str = ""  # nats://HOST:4222: jobs go to remote workers; empty: the bot runs its own engine
-    credentials: str = ""  # a NATS .creds file (user JWT and seed); a user and password can go in the url
-    tls_ca: str = ""  # CA bundle that signed the server's certificate
-    tls_cert: str = ""  # client certificate, for servers that verify clients
-    tls_key: str = ""
-    claim_timeout: float = CLAIM_TIMEOUT  # seconds a silent worker keeps a job before another worker gets it
+    max_per_server: int = key(200, help='waiting jobs of one server; more get "the queue is full"', check=_at_least(1))
+    url: str = key("", help="nats://HOST:4222 sends jobs to remote workers; empty: the bot runs its own engine",
+                   check=_nats_url)  # fmt: skip
+    credentials: str = key("", help="a NATS .creds file (user JWT and seed)")
+    tls_ca: str = key("", help="CA bundle that signed the server's certificate")
+    tls_cert: str = key("", help="client certificate, for servers that verify clients")
+    tls_key: str = key("", help="the client certificate's key")
+    claim_timeout: float = key(CLAIM_TIMEOUT, help="seconds a silent worker keeps a job before another gets it",
+                               check=_seconds)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
     """``dreambot worker``: how this GPU machine announces itself."""
 
-    name: str = ""  # empty: host name and process id
-    models: list[str] = field(default_factory=list)  # empty: every generator whose weights are here (and the tiny ones)
-    max_side: int = MAX_SIDE  # the largest side this GPU may paint
+    name: str = key("", help="its name in /queue; empty: host name and process id")
+    models: list[str] = key(help="models it takes jobs for; empty: every one whose weights are here", factory=list,
+                            check=_paintable)  # fmt: skip
+    max_side: int = key(MAX_SIDE, help="the largest side this GPU may paint", check=_between(MIN_SIDE, MAX_SIDE))
 
 
 @dataclass(frozen=True)
 class StorageConfig:
-    path: str = "dreambot.sqlite3"
-    files: str = "dreambot-files"
-    keep_days: float = 30.0  # the files of ended jobs go after this many days (0: kept for ever)
-    max_files_gb: float = 20.0  # and the oldest go while the job files take more than this (0: no limit)
+    path: str = key("dreambot.sqlite3", help="the SQLite database")
+    files: str = key("dreambot-files", help="each job's init image, final PNG and animation")
+    keep_days: float = key(30.0, help="days the files of ended jobs are kept (0: for ever)", check=_no_limit_or_more)
+    max_files_gb: float = key(20.0, help="the oldest files go while they take more (0: no limit)", check=_no_limit_or_more)
 
 
 @dataclass(frozen=True)
@@ -101,7 +177,7 @@ class Config:
     source: str | None = None
 
 
-_SECTIONS = {
+SECTIONS = {
     "discord": DiscordConfig,
     "engine": EngineConfig,
     "defaults": DefaultsConfig,
@@ -121,13 +197,15 @@ def _section(cls: type, name: str, values: Any) -> Any:
     defaults = cls()
     values = dict(values)
     for key, value in values.items():
-        # The default's type, or the types a field names in its metadata when it takes more than one.
-        expected = fields[key].metadata.get("types", (type(getattr(defaults, key)),))
+        # The default's type, or the types a key declares when it takes more than one.
+        expected = fields[key].metadata["types"] or (type(getattr(defaults, key)),)
         if float in expected and isinstance(value, int) and not isinstance(value, bool):
             values[key] = value = float(value)
         if not isinstance(value, expected) or isinstance(value, bool) != (bool in expected):
             kinds = " or ".join(kind.__name__ for kind in expected)
             raise ConfigError(f"[{name}] {key} must be of type {kinds}, not {value!r}")
+        if (check := fields[key].metadata["check"]) and (problem := check(key, value, cls(**values))):
+            raise ConfigError(f"[{name}] {problem}")
     return cls(**values)
 
 
@@ -150,55 +228,8 @@ def load_config(explicit: str | None = None) -> Config:
         raise ConfigError(f"config file {path} does not exist") from None
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"config file {path} could not be read: {error}") from None
-    unknown = set(data) - set(_SECTIONS)
+    unknown = set(data) - set(SECTIONS)
     if unknown:
-        raise ConfigError(f"unknown section(s) in {path}: {', '.join(sorted(unknown))}; known: {', '.join(_SECTIONS)}")
-    parts = {name: _section(cls, name, data.get(name, {})) for name, cls in _SECTIONS.items()}
-    config = Config(**parts, source=str(path))
-    _check_values(config)
-    return config
-
-
-def _check_values(config: Config) -> None:
-    """Values of the right type can still be unusable; say which before anything starts."""
-    if not config.discord.api_base.startswith(("http://", "https://")):
-        raise ConfigError(f"[discord] api_base must be an http(s) URL, not {config.discord.api_base!r}")
-    if not config.discord.preview_interval > 0:
-        raise ConfigError("[discord] preview_interval must be a positive number of seconds")
-    if config.engine.preview_every < 1:
-        raise ConfigError("[engine] preview_every must be at least 1")
-    if config.storage.keep_days < 0 or config.storage.max_files_gb < 0:
-        raise ConfigError("[storage] keep_days and max_files_gb must be 0 (no limit) or more")
-    if config.queue.max_per_server < 1:
-        raise ConfigError("[queue] max_per_server must be at least 1")
-    if config.queue.url and not config.queue.url.startswith(("nats://", "tls://", "ws://", "wss://")):
-        raise ConfigError(f"[queue] url must be a nats:// (or tls://, ws://, wss://) URL, not {config.queue.url!r}")
-    if not config.queue.claim_timeout > 0:
-        raise ConfigError("[queue] claim_timeout must be a positive number of seconds")
-    paintable = generator_names() + upscaler_names() + dreamer_names()
-    if unknown := [m for m in config.worker.models if m not in paintable]:
-        raise ConfigError(f"[worker] models: {unknown[0]!r} is not one of: {', '.join(paintable)}")
-    if config.defaults.upscaler not in upscaler_names():
-        raise ConfigError(f"[defaults] upscaler {config.defaults.upscaler!r} is not one of: {', '.join(upscaler_names())}")
-    if config.defaults.dreamer not in dreamer_names():
-        raise ConfigError(f"[defaults] dreamer {config.defaults.dreamer!r} is not one of: {', '.join(dreamer_names())}")
-    if not MIN_SIDE <= config.worker.max_side <= MAX_SIDE:
-        raise ConfigError(f"[worker] max_side must be between {MIN_SIDE} and {MAX_SIDE}")
-    batch = config.engine.batch
-    if batch != "auto" and not (isinstance(batch, int) and 1 <= batch <= MAX_BATCH):
-        raise ConfigError(f'[engine] batch must be "auto" or a number from 1 to {MAX_BATCH}, not {batch!r}')
-    if not config.engine.stall_timeout > 0:
-        raise ConfigError("[engine] stall_timeout must be a positive number of seconds")
-    try:
-        Speed.parse(config.engine.speed)
-    except SpeedError as error:
-        raise ConfigError(f"[engine] {error}") from None
-    if config.defaults.model not in generator_names():
-        raise ConfigError(f"[defaults] model {config.defaults.model!r} is not one of: {', '.join(generator_names())}")
-    if not 1 <= config.defaults.steps <= MAX_STEPS:
-        raise ConfigError(f"[defaults] steps must be between 1 and {MAX_STEPS}")
-    try:
-        parse_size(config.defaults.size)
-        check_size(lookup(config.defaults.model), *size_for(config.defaults.model, None, config.defaults.size))
-    except EngineError as error:
-        raise ConfigError(f"[defaults] size: {error}") from None
+        raise ConfigError(f"unknown section(s) in {path}: {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}")
+    parts = {name: _section(cls, name, data.get(name, {})) for name, cls in SECTIONS.items()}
+    return Config(**parts, source=str(path))

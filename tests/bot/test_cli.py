@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
-from bot.cli import build_parser, build_request
+from bot.cli import build_parser
+from bot.cli.request import request_from_args
 from bot.config import Config, ConfigError, load_config
 from contract import parameters
 from contract.errors import BadRequest
@@ -326,10 +327,10 @@ def test_from_rebuilds_every_field_of_the_request_that_painted_the_picture(tmp_p
     painted_png(tmp_path, request)
     again = ["--init-image", request.init_image, *(f"--image-prompt={p}" for p in request.image_prompts)]
     args = build_parser().parse_args(["render", "--from", str(tmp_path / "painted.png"), *again])
-    assert build_request(args, Config()) == as_recorded(request, kind)
+    assert request_from_args(args, Config()) == as_recorded(request, kind)
     overridden = build_parser().parse_args(["render", "--from", str(tmp_path / "painted.png"), *again, "--cutn", "9"])
     expected = dataclasses.replace(as_recorded(request, kind), cutn=9)
-    assert build_request(overridden, Config()) == expected, "an option given overrides that field and no other"
+    assert request_from_args(overridden, Config()) == expected, "an option given overrides that field and no other"
 
 
 def test_a_picture_started_from_a_picture_and_steered_by_pictures_is_painted_again_from_its_png(weights_dir, tmp_path):
@@ -354,7 +355,7 @@ def test_a_picture_started_from_a_picture_and_steered_by_pictures_is_painted_aga
 
 def built(tmp_path, *argv: str) -> RenderRequest:
     """The request ``dreambot render ARGV`` would paint, built in this process (no painting)."""
-    return build_request(build_parser().parse_args(["render", *argv]), Config())
+    return request_from_args(build_parser().parse_args(["render", *argv]), Config())
 
 
 def test_from_with_another_model_keeps_the_prompt_and_seed_and_drops_the_pictures_own_options_and_size(tmp_path):

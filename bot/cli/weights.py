@@ -1,0 +1,54 @@
+"""``dreambot weights list | download NAME | path NAME``: the weights cache, from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.config import Config
+
+if TYPE_CHECKING:
+    from contract.models import ModelSpec
+    from engine.weights import WeightStore
+
+
+def add_commands(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    weights = commands.add_parser("weights", parents=[parent], help="list, download or locate model weights")
+    actions = weights.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", parents=[parent], help="every known model and whether its files are here")
+    for action, text in (("download", "fetch a model's files"), ("path", "print where a model's files live")):
+        sub = actions.add_parser(action, parents=[parent], help=text)
+        sub.add_argument("name")
+    weights.set_defaults(handler=cmd_weights)
+
+
+def cmd_weights(args: argparse.Namespace, config: Config) -> int:
+    from contract.registry import KNOWN_PERCEPTORS, REGISTRY, perceptor_members
+    from engine.weights import WeightStore, spec_for
+
+    store = WeightStore(Path(config.engine.weights_dir))
+    if args.action == "list":
+        print(f"weights folder: {store.root}")
+        for name in list(REGISTRY) + [n for n in KNOWN_PERCEPTORS if n not in REGISTRY]:
+            spec = spec_for(name)
+            print(f"{name:28} {spec.family:7} {_weights_state(store, spec):18} {spec.description}")
+        print("any open_clip MODEL/PRETRAINED pair published on Hugging Face works as a perceptor; A+B is an ensemble")
+        return 0
+    for name in perceptor_members(args.name):  # an ensemble "A+B": each of its perceptors
+        spec = spec_for(name)
+        if not spec.needs_weights:
+            print(f"{spec.name} needs no weights: it is trained from scratch for each image")
+        elif args.action == "path":
+            print(store.folder(spec))
+        else:
+            print(store.download(spec))
+    return 0
+
+
+def _weights_state(store: WeightStore, spec: ModelSpec) -> str:
+    if not spec.needs_weights:
+        return "no weights needed"
+    if not store.missing(spec):
+        return "present"
+    return "made on first use" if spec.synthetic else "missing"

@@ -1,0 +1,83 @@
+"""config.toml's keys are declared once in ``bot/config.py``; config.example.toml shows each with its default."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.config import SECTIONS, Config, ConfigError, load_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+
+
+def declared() -> dict[str, dict[str, dataclasses.Field]]:
+    return {name: {f.name: f for f in dataclasses.fields(cls)} for name, cls in SECTIONS.items()}
+
+
+def test_the_example_lists_every_key_with_its_default_and_nothing_else():
+    example = tomllib.loads(EXAMPLE.read_text())
+    keys = declared()
+    assert set(example) == set(keys)
+    for section, fields in keys.items():
+        defaults = SECTIONS[section]()
+        machine = {
+            n for n, f in fields.items() if f.default is dataclasses.MISSING and not isinstance(getattr(defaults, n), list)
+        }
+        # A default that depends on the machine (the weights folder) is shown commented out, with an example.
+        assert set(example[section]) == set(fields) - machine, section
+        assert {k: v for k, v in example[section].items()} == {k: getattr(defaults, k) for k in example[section]}, section
+        for name in machine:
+            assert re.search(rf"^# {name} = ", EXAMPLE.read_text(), re.MULTILINE), name
+
+
+def test_the_example_loads_as_the_defaults(tmp_path):
+    assert dataclasses.replace(load_config(str(EXAMPLE)), source=None) == Config()
+
+
+def test_every_key_says_what_it_is_for():
+    assert all(field.metadata["help"] for fields in declared().values() for field in fields.values())
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "bad"),
+    [
+        (section, name, bad)
+        for section, name, bad in [
+            ("discord", "api_base", "ftp://x"),
+            ("discord", "preview_interval", 0.0),
+            ("engine", "preview_every", 0),
+            ("engine", "speed", "fast,+magic"),
+            ("engine", "stall_timeout", -1.0),
+            ("engine", "batch", 9),
+            ("defaults", "model", "dall-e"),
+            ("defaults", "steps", 10_001),
+            ("defaults", "size", "100x100"),
+            ("defaults", "upscaler", "nope"),
+            ("defaults", "dreamer", "nope"),
+            ("queue", "max_per_server", 0),
+            ("queue", "url", "http://x"),
+            ("queue", "claim_timeout", 0.0),
+            ("worker", "models", ["nope"]),
+            ("worker", "max_side", 4096),
+            ("storage", "keep_days", -1.0),
+            ("storage", "max_files_gb", -0.5),
+        ]
+    ],
+)
+def test_each_checked_key_refuses_an_unusable_value_and_names_itself(tmp_path, section, key, bad):
+    """Every declared check runs: the refusal names the section and the key (or, for a size, the model's rule)."""
+    path = tmp_path / "config.toml"
+    value = f'"{bad}"' if isinstance(bad, str) else str(bad).replace("'", '"')
+    path.write_text(f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError, match=rf"^\[{section}\] .*\b{key}\b"):
+        load_config(str(path))
+
+
+def test_every_check_is_in_the_table_above():
+    checked = {(s, n) for s, fields in declared().items() for n, f in fields.items() if f.metadata["check"]}
+    listed = {(s, k) for s, k, _ in test_each_checked_key_refuses_an_unusable_value_and_names_itself.pytestmark[0].args[1]}
+    assert checked == listed
