@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from contract.films import scenes, total_steps
+from contract.kinds import JobKind, kind_of
 from contract.limits import (
     DEFAULT_CUT_POW,
     DEFAULT_CUTN,
@@ -93,6 +94,11 @@ class RenderRequest:
     def is_deepdream(self) -> bool:
         """DeepDream on ``init_image`` by the network ``model`` (``contract.deepdream``), queued like a painting."""
         return self.model in dreamer_names()
+
+    @property
+    def kind(self) -> JobKind:
+        """What it paints (``contract/kinds.py``): an upscale or a dream by its model, else a film, a set or a picture."""
+        return kind_of(self)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -272,7 +278,7 @@ def render_command(job_id: str, request: RenderRequest, animation: bool = True) 
 def batch_key(request: RenderRequest) -> tuple[str, str, int, int] | None:
     """Requests with equal keys can share one batch: one generator network, one perceptor, one size.
     None for what always runs alone: a film, an upscale, a dream, a set of candidates."""
-    if request.is_film or request.is_upscale or request.is_deepdream or request.count > 1:
+    if not request.kind.batches:
         return None
     return request.model, request.perceptor, request.width, request.height
 

@@ -26,7 +26,7 @@ from engine import output
 from engine.cutouts import MakeCutouts
 from engine.images import image_tensor
 from engine.loop import target_loss
-from engine.pipeline import package_version
+from engine.pipeline import package_version, text_targets
 
 
 @dataclass
@@ -72,7 +72,7 @@ def deepdream(
     steer = None
     if request.prompt.strip():
         perceptor = engine.perceptor(request.perceptor)
-        targets = engine._text_targets(request.prompt, perceptor)
+        targets = text_targets(request.prompt, perceptor)
         steer = (perceptor, MakeCutouts(perceptor.input_size, request.cutn, request.cut_pow), targets)
     picture = image_tensor(open_image(request.init_image), engine.device)
     picture = F.interpolate(picture, size=(request.height, request.width), mode="bicubic", antialias=True).clamp(0, 1)

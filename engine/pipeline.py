@@ -264,7 +264,7 @@ class Engine:
         request = task.request
         torch.manual_seed(request.seed)
         generator, make_cutouts, init = self._painter(request, resolved, net, perceptor)
-        texts = [self._text_targets(scene, perceptor) for scene in request.scenes]
+        texts = [text_targets(scene, perceptor) for scene in request.scenes]
         extra = self._extra_targets(request, perceptor, make_cutouts, texts[0][0].embeds.shape[1])
         scene_targets = [text + extra for text in texts]
         segments = plan(request.steps, len(scene_targets), request.zoom_frames, request.steps_per_frame)
@@ -313,7 +313,7 @@ class Engine:
         request = task.request
         torch.manual_seed(request.seed)
         generator, make_cutouts, init = self._painter(request, resolved, net, perceptor)
-        text = self._text_targets(request.prompt, perceptor)
+        text = text_targets(request.prompt, perceptor)
         targets = text + self._extra_targets(request, perceptor, make_cutouts, text[0].embeds.shape[1])
         return Optimization(
             generator,
@@ -373,11 +373,6 @@ class Engine:
 
         return on_step
 
-    def _text_targets(self, prompt: str, perceptor: AnyPerceptor) -> list[Target]:
-        prompts = parse_prompts(prompt)
-        text = perceptor.encode_text([p.text for p in prompts])
-        return [Target(text[i : i + 1], p.weight, p.stop) for i, p in enumerate(prompts)]
-
     def _extra_targets(
         self, request: RenderRequest, perceptor: AnyPerceptor, make_cutouts: MakeCutouts, dim: int
     ) -> list[Target]:
@@ -394,6 +389,13 @@ class Engine:
             noise = torch.randn(1, dim, generator=torch.Generator().manual_seed(seed))
             targets.append(Target(unit_parts(noise, perceptor.parts).to(self.device), weight))
         return targets
+
+
+def text_targets(prompt: str, perceptor: AnyPerceptor) -> list[Target]:
+    """The prompt's parts as the perceptor's text embeddings, each with its weight and stop."""
+    prompts = parse_prompts(prompt)
+    text = perceptor.encode_text([p.text for p in prompts])
+    return [Target(text[i : i + 1], p.weight, p.stop) for i, p in enumerate(prompts)]
 
 
 def with_noise(image: torch.Tensor, share: float, seed: int) -> torch.Tensor:

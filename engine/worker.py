@@ -29,7 +29,6 @@ from contract.protocol import (
     Downloading,
     Event,
     Failed,
-    Finished,
     Progress,
     Ready,
     RenderRequest,
@@ -37,6 +36,7 @@ from contract.protocol import (
     Warmed,
 )
 from contract.speed import DEFAULT as DEFAULT_SPEED
+from engine.kinds import RUNS, finished
 
 log = logging.getLogger("engine.worker")
 
@@ -89,7 +89,8 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
         requests = [RenderRequest.from_dict(entry["request"]) for entry in entries]
         video = bool(command.get("animation"))
         if len(entries) == 1:
-            channel.send(paint(engine, pending[0], requests[0], channel, lambda: pending[0] in cancelled, video))
+            run = RUNS[requests[0].kind.name]
+            channel.send(run(engine, pending[0], requests[0], channel.send, lambda: pending[0] in cancelled, video))
         else:
             paint_batch(engine, list(zip(pending, requests, strict=True)), channel, cancelled, video, pending)
         pending.clear()
@@ -219,35 +220,6 @@ def paint_batch(
         if not isinstance(outcome, JobCancelled):
             channel.send(finished(member.job_id, outcome))
         pending.remove(member.job_id)
-
-
-def paint(engine, job_id: str, request: RenderRequest, channel: Channel, should_stop, video: bool) -> Finished:
-    """The job's final event: an upscale, a dream, a set of candidates, or one picture (or film)."""
-    from engine.deepdream import deepdream
-    from engine.sets import render_set
-    from engine.upscale import upscale_request
-
-    if request.is_upscale:
-        channel.send(Started(job_id, 1))
-        png, seconds = upscale_request(engine, request)
-        return Finished(job_id, png, seconds)
-    if request.is_deepdream:
-        channel.send(Started(job_id, request.steps))
-        dream = deepdream(engine, request, channel.send, should_stop, job_id)
-        return Finished(job_id, dream.png, dream.seconds, tuple(dream.losses))
-    engine.load(request)
-    channel.send(Started(job_id, request.total_steps))
-    if request.count > 1:
-        done = render_set(engine, request, channel.send, should_stop, job_id)
-        return Finished(job_id, done.png, done.seconds, tuple(done.losses), candidates=tuple(done.candidates))
-    result = engine.render(request, on_progress=channel.send, should_stop=should_stop, video=video, job_id=job_id)
-    return finished(job_id, result)
-
-
-def finished(job_id: str, result) -> Finished:
-    """The final event of one rendered picture: the PNG, its losses, and its MP4 or SVG when it has one."""
-    svg = result.svg.encode() if result.svg is not None else None
-    return Finished(job_id, result.png, result.seconds, tuple(result.losses), result.video, svg=svg)
 
 
 def next_command(jobs: queue.Queue, parent: int) -> dict[str, Any] | None:

@@ -109,9 +109,10 @@ class JobActions:
     async def again(self, original: Job, user: Someone) -> Job:
         """🔁: the same prompt with a new seed, owned by whoever asked for it, under today's rules of the server."""
         asked = original.request
-        if asked.is_deepdream or asked.is_upscale:
-            kind = "a DeepDream; dream again with /deepdream" if asked.is_deepdream else "an upscale"
-            raise Refusal(f"Job {original.id} is {kind}; it is not painted again with a new seed.")
+        if not asked.kind.paints_again:
+            raise Refusal(
+                f"Job {original.id} is {asked.kind.what}{asked.kind.again_hint}; it is not painted again with a new seed."
+            )
         init = await self._keep(original, [asked.init_image] if asked.init_image else [], "init image")
         prompts = await self._keep(original, asked.image_prompts, "image prompt")
 
@@ -176,9 +177,8 @@ class JobActions:
 
     @staticmethod
     def _candidate(original: Job, number: int) -> RenderRequest:
-        if original.request.is_upscale or original.request.is_film:
-            kind = "an upscale" if original.request.is_upscale else "a film"
-            raise Refusal(f"Job {original.id} is {kind}; it has no picture to start from.")
+        if not original.request.kind.starts_others:
+            raise Refusal(f"Job {original.id} is {original.request.kind.what}; it has no picture to start from.")
         if original.state != JobState.DONE:
             raise Refusal(f"Job {original.id} has not finished; wait for its picture.")
         if not 1 <= number <= original.request.count:

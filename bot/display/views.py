@@ -154,21 +154,18 @@ def progress_view(job_id: str) -> discord.ui.View:
 
 
 def result_view(job: Job) -> discord.ui.View | None:
-    """What can be done with a result: a set's U1–U4 and V1–V4, a picture's variations, restyle and upscale,
-    a film's animation, a dream's upscale; an upscale is an end point."""
-    request = job.request
-    if request.is_upscale:
+    """What can be done with a result, as its kind declares (``contract/kinds.py``): a set's U1–U4 and V1–V4
+    and Again, a picture's variations, restyle and upscale, a film's animation, a dream's upscale; nothing
+    under an upscale. A vector picture adds its SVG."""
+    kind = job.request.kind
+    vector = ("svg",) if kind.name == "picture" and job.request.model in registry.vector_models() else ()
+    actions = (*kind.buttons, *vector)
+    if not (actions or kind.per_candidate):
         return None
-    if request.is_deepdream:
-        return _view(job.id, "upscale")
-    if request.is_film:
-        return _view(job.id, "again", "gif")
-    if request.count == 1:
-        vector = ("svg",) if request.model in registry.vector_models() else ()
-        return _view(job.id, "again", "vary", "restyle", "upscale", "gif", *vector)
     view = discord.ui.View(timeout=None)
-    for row, action in enumerate(("upscale", "vary")):
-        for number in range(1, request.count + 1):
+    for row, action in enumerate(kind.per_candidate):
+        for number in range(1, job.request.count + 1):
             view.add_item(JobButton(action, job.id, number, row))
-    view.add_item(JobButton("again", job.id, row=2))
+    for action in actions:  # below a set's rows of candidates
+        view.add_item(JobButton(action, job.id, row=len(kind.per_candidate) if kind.per_candidate else None))
     return view

@@ -89,7 +89,7 @@ class Scheduler:
         if job.state == JobState.DONE:
             png = await self.files.read(self.files.result(job.id))
             if png is not None:
-                film = await self.files.read(self.files.animation(job.id)) if job.request.is_film else None
+                film = await self.files.read(self.files.animation(job.id)) if job.request.kind.posts_film else None
                 await self.reporter.finished(job, png, film)
                 return
             job = await self.store.finish(job.id, JobState.FAILED, error="the finished picture was lost before it was posted")
@@ -257,7 +257,7 @@ class Scheduler:
             return
         done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
         try:
-            await self.reporter.finished(done, event.png, event.animation if job.request.is_film else None)
+            await self.reporter.finished(done, event.png, event.animation if job.request.kind.posts_film else None)
         except Exception:  # the message must not go on saying "Painting"
             log.exception("could not post the result of job %s", job.id)
             reason = "the picture is done but could not be posted here; the bot's owner finds it in the job files"
