@@ -32,7 +32,7 @@ from bot.queue.store import Store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.dream", "cogs.settings")
+EXTENSIONS = ("cogs.dream", "cogs.jobs", "cogs.settings")
 LOW_DISK = 2 * 2**30  # less free space than this for job files is logged as a warning at start
 PRUNE_EVERY = 3600.0  # seconds between two clean-ups of old job files
 

@@ -479,7 +479,7 @@ async def test_mine_lists_a_members_own_results_newest_first_with_links_and_page
     assert "page 1 of 1 (2 in all" in listed and "harbour" not in listed
     assert listed.index(f"/{emulator.channel_id}/{new})") < listed.index(f"/{emulator.channel_id}/{old})")
     assert "seed 13" in listed and "seed 11" in listed
-    monkeypatch.setattr(sys.modules["cogs.dream"], "MINE_PAGE", 1)  # as the bot loaded it
+    monkeypatch.setattr(sys.modules["cogs.jobs"], "MINE_PAGE", 1)  # as the bot loaded it
     assert "a new mill" in await mine() and "an old mill" not in await mine()
     second = await mine(option("page", 2, 4))
     assert "page 2 of 2" in second and "an old mill" in second
