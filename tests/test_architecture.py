@@ -102,6 +102,23 @@ def test_the_cycle_finder_finds_a_planted_cycle():
     assert any({"bot.config", "contract.limits"} <= set(group) for group in cycles(graph))
 
 
+def test_every_module_has_a_test_that_names_it():
+    """Imported by a test, or with a test file of its own where the tests mirror the tree (a module run as a
+    process, like ``bot/__main__.py``, is tested through the process)."""
+    modules = module_names()
+    tests = {".".join(path.relative_to(ROOT).with_suffix("").parts): path for path in (ROOT / "tests").rglob("*.py")}
+    graph = import_graph(modules | tests)
+    imported = set().union(*(graph[name] for name in tests))
+    unnamed = [
+        name
+        for name, path in modules.items()
+        if path.name != "__init__.py"
+        and name not in imported
+        and not (ROOT / "tests" / path.relative_to(ROOT).parent / f"test_{path.name}").exists()
+    ]
+    assert unnamed == []
+
+
 def test_every_named_path_exists():
     named = set(re.findall(r"`([\w./-]+)`", DOC))
     paths = {name for name in named if "/" in name and not name.startswith(("/", "http"))}

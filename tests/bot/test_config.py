@@ -81,3 +81,51 @@ def test_every_check_is_in_the_table_above():
     checked = {(s, n) for s, fields in declared().items() for n, f in fields.items() if f.metadata["check"]}
     listed = {(s, k) for s, k, _ in test_each_checked_key_refuses_an_unusable_value_and_names_itself.pytestmark[0].args[1]}
     assert checked == listed
+
+
+def test_config_lookup_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DREAMBOT_CONFIG", raising=False)
+    assert load_config().source is None
+    Path("config.toml").write_text("[defaults]\nsteps = 50\n")
+    assert load_config().defaults.steps == 50
+    Path("env.toml").write_text("[defaults]\nsteps = 60\n")
+    monkeypatch.setenv("DREAMBOT_CONFIG", "env.toml")
+    assert load_config().defaults.steps == 60
+    Path("explicit.toml").write_text('[defaults]\nsteps = 70\nsize = "128x128"\n')
+    config = load_config("explicit.toml")
+    assert (config.defaults.steps, config.defaults.size, config.defaults.model) == (70, "128x128", "vqgan-imagenet-f16-16384")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[defaults]\nstep = 5\n", "unknown key"),
+        ("[default]\n", "unknown section"),
+        ("[defaults]\nsteps = '5'\n", "must be of type int"),
+        ("[defaults\n", "could not be read"),
+    ],
+)
+def test_bad_config_is_refused(tmp_path, text, message):
+    (tmp_path / "c.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(tmp_path / "c.toml"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[discord]\napi_base = "discord.com"\n', "must be an http(s) URL"),
+        ("[discord]\npreview_interval = 0\n", "preview_interval must be a positive"),
+        ("[engine]\npreview_every = 0\n", "preview_every must be at least 1"),
+        ('[engine]\nspeed = "fast,+magic"\n', "[engine] '+magic' in speed 'fast,+magic' is not +SWITCH or -SWITCH"),
+        ('[defaults]\nmodel = "dall-e"\n', "model 'dall-e' is not one of"),
+        ("[defaults]\nsteps = 0\n", "steps must be between"),
+        ('[defaults]\nsize = "100x100"\n', "multiples of 16"),
+    ],
+)
+def test_unusable_config_values_are_refused(tmp_path, text, message):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(str(path))

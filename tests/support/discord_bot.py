@@ -13,6 +13,7 @@ from tests.support.discord_emulator import DiscordEmulator, Member
 from tests.support.waiting import PATIENCE
 
 EPHEMERAL = 64  # the message flag of an answer only its member sees
+MODERATOR = 1 << 5  # the Manage Server permission: a moderator of the server
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,152 @@
+"""``dreambot render``'s request from its arguments, and ``--from`` painting a picture again from its PNG."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image, PngImagePlugin
+
+from bot.cli import build_parser
+from bot.cli.request import request_from_args
+from bot.config import Config
+from contract import parameters
+from contract.errors import BadRequest
+from contract.protocol import RenderRequest
+from contract.validation import validate
+from tests.support.cli import dreambot
+from tests.support.requests import KINDS, as_recorded, painted
+
+
+def test_a_picture_is_painted_again_from_its_png(weights_dir, tmp_path):
+    """``--from`` reads everything back from the ``parameters`` chunk: the same pixels; a given option overrides."""
+    first = dreambot(
+        "render", "a magic fairy house | fog:-0.5", "--model", "tiny-biggan", "--perceptor", "tiny-clip", "--steps", "6",
+        "--seed", "9", "--truncation", "0.6", "--noise-prompt", "4:0.5", "--cut-pow", "0.8", "--out", "first.png",
+        weights_dir=weights_dir, cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    again = dreambot("render", "--from", "first.png", "--out", "again.png", "--json", weights_dir=weights_dir, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["seed"] == 9 and summary["model"] == "tiny-biggan" and summary["options"]["truncation"] == 0.6
+    pixels = [Image.open(tmp_path / name).tobytes() for name in ("first.png", "again.png")]
+    assert pixels[0] == pixels[1]
+    other = dreambot("render", "--from", "first.png", "--seed", "5", "--out", "other.png", weights_dir=weights_dir, cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert Image.open(tmp_path / "other.png").tobytes() != pixels[0]
+    assert "Seed: 5" in Image.open(tmp_path / "other.png").text["parameters"]
+
+
+def test_pictures_that_cannot_be_painted_again_say_why(weights_dir, tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
+    foreign = PngImagePlugin.PngInfo()
+    foreign.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512")
+    Image.new("RGB", (8, 8)).save(tmp_path / "foreign.png", pnginfo=foreign)
+    started = PngImagePlugin.PngInfo()
+    started.add_text("parameters", "a cat\nSteps: 5, Seed: 1, Model: pixels, Init image: cat.png, Version: dreambot 0.1.0")
+    Image.new("RGB", (8, 8)).save(tmp_path / "started.png", pnginfo=started)
+    for args, message in (
+        (["--from", "plain.png"], "plain.png has no parameters chunk"),
+        (["--from", "foreign.png"], "foreign.png cannot be painted again: its parameters were not written by dreambot"),
+        (["--from", "started.png"], "started.png started from the picture 'cat.png'; give it again with --init-image PATH"),
+        (["--from", "missing.png"], "missing.png could not be read as a PNG"),
+        ([], "give a prompt, or --from PICTURE.png"),
+    ):
+        result = dreambot("render", *args, "--out", "out.png", weights_dir=weights_dir, cwd=tmp_path)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert not (tmp_path / "out.png").exists()
+
+
+def painted_png(folder: Path, request: RenderRequest) -> Path:
+    """``painted.png`` in ``folder``: a PNG whose parameters chunk records ``request``, as the engine writes it."""
+    picture = PngImagePlugin.PngInfo()
+    picture.add_text("parameters", parameters.write(validate(request), 1.0, "0.1.0"))
+    Image.new("RGB", (request.width, request.height)).save(folder / "painted.png", pnginfo=picture)
+    return folder / "painted.png"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_from_rebuilds_every_field_of_the_request_that_painted_the_picture(tmp_path, kind):
+    """``--from`` over a PNG whose request has every field away from its default (a still with an init image and
+    image prompts given again, a zoom, a story, a set) builds that very request, the preview rate aside."""
+    request = painted(tmp_path, **KINDS[kind])
+    painted_png(tmp_path, request)
+    again = ["--init-image", request.init_image, *(f"--image-prompt={p}" for p in request.image_prompts)]
+    args = build_parser().parse_args(["render", "--from", str(tmp_path / "painted.png"), *again])
+    assert request_from_args(args, Config()) == as_recorded(request, kind)
+    overridden = build_parser().parse_args(["render", "--from", str(tmp_path / "painted.png"), *again, "--cutn", "9"])
+    expected = dataclasses.replace(as_recorded(request, kind), cutn=9)
+    assert request_from_args(overridden, Config()) == expected, "an option given overrides that field and no other"
+
+
+def test_a_picture_started_from_a_picture_and_steered_by_pictures_is_painted_again_from_its_png(weights_dir, tmp_path):
+    Image.effect_noise((32, 32), 50).convert("RGB").save(tmp_path / "start.png")
+    Image.new("RGB", (20, 20), (10, 200, 30)).save(tmp_path / "green.png")
+    given = ["--init-image", "start.png", "--image-prompt", "green.png:0.5"]
+    first = dreambot(
+        "render", "a harbour | fog:-0.5", "--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--steps", "4", "--size",
+        "32x32", "--seed", "11", "--cutn", "6", "--lr", "0.2", "--optimizer", "adamw", "--init-weight", "0.3",
+        "--init-noise", "0.2", "--noise-prompt", "4:0.5", "--sampling", "codebook", *given, "--out", "first.png",
+        weights_dir=weights_dir, cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    again = dreambot("render", "--from", "first.png", *given, "--out", "again.png", weights_dir=weights_dir, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert Image.open(tmp_path / "again.png").tobytes() == Image.open(tmp_path / "first.png").tobytes()
+    Image.new("RGB", (20, 20), (200, 10, 30)).save(tmp_path / "green.png")  # another picture under the same name
+    other = dreambot("render", "--from", "first.png", *given, "--out", "other.png", weights_dir=weights_dir, cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert Image.open(tmp_path / "other.png").tobytes() != Image.open(tmp_path / "first.png").tobytes()
+
+
+def built(tmp_path, *argv: str) -> RenderRequest:
+    """The request ``dreambot render ARGV`` would paint, built in this process (no painting)."""
+    return request_from_args(build_parser().parse_args(["render", *argv]), Config())
+
+
+def test_from_with_another_model_keeps_the_prompt_and_seed_and_drops_the_pictures_own_options_and_size(tmp_path):
+    request = painted(tmp_path, **KINDS["still"])
+    painted_png(tmp_path, request)
+    given = ["--init-image", request.init_image, *(f"--image-prompt={p}" for p in request.image_prompts)]
+    other = built(tmp_path, "--from", str(tmp_path / "painted.png"), *given, "--model", "pixels")
+    assert (other.model, other.prompt, other.seed, other.steps) == ("pixels", request.prompt, request.seed, request.steps)
+    assert other.options == {} and other.lr is None and other.size == Config().defaults.size
+    sized = built(tmp_path, "--from", str(tmp_path / "painted.png"), *given, "--size", "32x32")
+    assert sized.size == "32x32" and sized.options == as_recorded(request, "still").options
+
+
+def test_without_from_a_request_is_the_prompt_over_the_defaults(tmp_path):
+    plain = built(tmp_path, "a castle", "--seed", "4")
+    defaults = Config().defaults
+    assert (plain.prompt, plain.seed, plain.model, plain.perceptor, plain.steps) == (
+        "a castle",
+        4,
+        defaults.model,
+        defaults.perceptor,
+        defaults.steps,
+    )
+    assert plain.size == defaults.size and plain.options == {} and plain.init_image is None
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ([], "give a prompt, or --from PICTURE.png"),
+        (["--from", "{png}"], "started from the picture 'start.png'; give it again with --init-image PATH"),
+        (["--from", "{png}", "--init-image", "{start}"], r"was steered by pictures \(picture.png:2 \| picture.png\); give them"),
+        (["--from", "{plain}"], "has no parameters chunk"),
+        (["--from", "{missing}"], "could not be read as a PNG"),
+    ],
+    ids=["nothing", "init-image", "image-prompts", "no-chunk", "missing"],
+)
+def test_what_from_cannot_rebuild_is_refused_in_words(tmp_path, given, message):
+    request = painted(tmp_path, **KINDS["still"])
+    painted_png(tmp_path, request)
+    Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
+    paths = {"png": tmp_path / "painted.png", "start": request.init_image, "plain": tmp_path / "plain.png"}
+    argv = [arg.format(**paths, missing=tmp_path / "missing.png") for arg in given]
+    with pytest.raises(BadRequest, match=message):
+        built(tmp_path, *argv)
