@@ -57,7 +57,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         assert interaction.guild_id is not None
         settings = await self.bot.settings.get(interaction.guild_id)
-        if not is_moderator(interaction.user, settings, interaction.permissions):
+        if not is_moderator(interaction.user, settings.moderator_role, interaction.permissions):
             raise app_commands.CheckFailure("Only moderators (Manage Server, or the server's moderator role) can use /settings.")
         return True
 

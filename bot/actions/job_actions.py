@@ -210,7 +210,7 @@ class JobActions:
 
     async def check_owner(self, job: Job, user: Someone, verb: str, permissions: discord.Permissions | None = None) -> None:
         settings = await self.settings.get(job.guild_id)
-        if user.id != job.user_id and not is_moderator(user, settings, permissions):
+        if user.id != job.user_id and not is_moderator(user, settings.moderator_role, permissions):
             raise Refusal(f"Only the member who asked for job {job.id} or a moderator can {verb} it.")
 
     async def cancel(self, job: Job, user: Someone, permissions: discord.Permissions | None = None) -> None:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
-
-if TYPE_CHECKING:
-    from bot.admission.settings import GuildSettings
 
 Someone = discord.Member | discord.User
 
@@ -16,9 +11,9 @@ class Refusal(Exception):
     """A request the bot will not queue; ``str()`` is the message for the member."""
 
 
-def is_moderator(member: Someone, settings: GuildSettings, permissions: discord.Permissions | None = None) -> bool:
-    """Manage Server (in the channel's ``permissions`` when given), or the server's moderator role."""
+def is_moderator(member: Someone, moderator_role: int | None, permissions: discord.Permissions | None = None) -> bool:
+    """Manage Server (in the channel's ``permissions`` when given), or the server's ``moderator_role``."""
     if not isinstance(member, discord.Member):
         return False
     permissions = permissions or member.guild_permissions
-    return permissions.manage_guild or any(role.id == settings.moderator_role for role in member.roles)
+    return permissions.manage_guild or any(role.id == moderator_role for role in member.roles)
