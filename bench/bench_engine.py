@@ -138,8 +138,8 @@ def measure(
     from contract.speed import Speed
     from engine.cutouts import MakeCutouts
     from engine.loop import Optimization, Target, make_optimizer, optimize
+    from engine.models import device_speed, prepare_network, prepare_perceptor
     from engine.perceptor import Ensemble, Perceptor
-    from engine.pipeline import device_speed, prepare_network, prepare_perceptor
 
     device = torch.device(device_name)
     cuda = device.type == "cuda"
@@ -320,7 +320,7 @@ def bf16_probe(device_name: str) -> str:
     """One line on whether bf16 pays on this device: a 1024x1024 matmul in bf16 against float32."""
     import torch
 
-    from engine.pipeline import native_bf16
+    from engine.models import native_bf16
 
     device = torch.device(device_name)
     a, b = torch.randn(1024, 1024, device=device), torch.randn(1024, 1024, device=device)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,9 @@ from engine.cutouts import MakeCutouts
 from engine.images import image_tensor
 from engine.loop import target_loss
 from engine.pipeline import package_version, text_targets
+
+if TYPE_CHECKING:
+    from engine.models import Models
 
 
 @dataclass
@@ -59,7 +63,7 @@ def parameters_text(request: RenderRequest, options: dict[str, Value], seconds: 
 
 
 def deepdream(
-    engine,
+    engine: Models,
     request: RenderRequest,
     on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
@@ -22,6 +23,9 @@ from contract.validation import validate_upscale
 from engine import output
 from engine.images import image_tensor
 from engine.networks.esrgan import SCALE
+
+if TYPE_CHECKING:
+    from engine.models import Models
 
 TILE = 256  # pixels of the input upscaled at once
 MARGIN = 16  # pixels of context around each tile
@@ -51,7 +55,7 @@ def upscaled_parameters(recorded: str, model: str) -> str:
     return f"{recorded}, {note}" if recorded else note
 
 
-def upscale_png(engine, data: bytes, model: str) -> tuple[Image.Image, bytes]:
+def upscale_png(engine: Models, data: bytes, model: str) -> tuple[Image.Image, bytes]:
     """A picture's bytes (PNG, JPEG or WebP) upscaled by ``model``: the image and its PNG."""
     if model not in upscaler_names():
         raise BadRequest(f"unknown upscaler {model!r}; upscalers: {', '.join(upscaler_names())}")
@@ -69,7 +73,7 @@ def upscale_png(engine, data: bytes, model: str) -> tuple[Image.Image, bytes]:
     return image, output.png_bytes(image, upscaled_parameters(recorded, model))
 
 
-def upscale_request(engine, request: RenderRequest) -> tuple[bytes, float]:
+def upscale_request(engine: Models, request: RenderRequest) -> tuple[bytes, float]:
     """An upscale job (``RenderRequest.is_upscale``): the PNG of its init image, 4x, and the seconds it took."""
     start = time.perf_counter()
     validate_upscale(request)

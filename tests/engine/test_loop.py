@@ -16,7 +16,7 @@ from PIL import Image
 from contract import speed as speed_module
 from contract.errors import JobCancelled
 from contract.protocol import RenderRequest
-from engine import pipeline
+from engine import models
 from engine.pipeline import Engine, RenderTask
 from engine.weights import WeightStore
 from tests.support.pictures import pixels
@@ -45,7 +45,7 @@ def max_gap(a: list[float], b: list[float]) -> float:
 def engines(weights_dir, monkeypatch):
     """Checkpoint even the tiny pictures, and let this CPU run bf16 (slowly: it emulates it) so both paths are tested."""
     monkeypatch.setattr(speed_module, "CHECKPOINT_PIXELS", 0)
-    monkeypatch.setattr(pipeline, "native_bf16", lambda device: True)
+    monkeypatch.setattr(models, "native_bf16", lambda device: True)
     store = WeightStore(weights_dir)
     return {
         "plain": Engine(store, "cpu", "plain"),
