@@ -1,4 +1,5 @@
-"""``dreambot render``, ``upscale`` and their files as a user runs them: a fresh process, real arguments."""
+"""``dreambot render``, ``upscale`` and their files, with real arguments: a fresh process for the JSON summary and
+the refusals, as a user runs them; elsewhere the same command's handler in this process (``dreambot_here``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from PIL import Image
 from contract import parameters
 from contract.protocol import RenderRequest
 from engine.sets import GAP
-from tests.support.cli import dreambot
+from tests.support.cli import dreambot, dreambot_here
 
 
 def test_render_json_summary(weights_dir, tmp_path):
@@ -71,7 +72,7 @@ def test_render_with_each_new_painter(engine, weights_dir, tmp_path, model, size
     for the same request (tests/engine/generators/test_painters.py shows that the prompt steers it)."""
     args = ["the grand canyon in 3d", "--model", model, "--perceptor", "tiny-clip", "--steps", "30", "--seed", "3"]
     args += ["--out", "canyon.png", "--json", *options, *(["--size", size] if size else [])]
-    result = dreambot("render", *args, weights_dir=weights_dir, cwd=tmp_path)
+    result = dreambot_here("render", *args, weights_dir=weights_dir, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert (summary["model"], summary["width"], summary["height"]) == (model, 64, 64)
@@ -92,7 +93,7 @@ def test_render_with_each_new_painter(engine, weights_dir, tmp_path, model, size
 def test_clipdraw_saves_its_strokes_as_svg(weights_dir, tmp_path):
     args = ["a lighthouse", "--model", "clipdraw", "--perceptor", "tiny-clip", "--steps", "3", "--size", "48x32"]
     args += ["--strokes", "9", "--out", "light.png", "--svg", "vector/light.svg", "--json"]
-    result = dreambot("render", *args, weights_dir=weights_dir, cwd=tmp_path)
+    result = dreambot_here("render", *args, weights_dir=weights_dir, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["svg"] == "vector/light.svg"
     svg = (tmp_path / "vector" / "light.svg").read_text()
@@ -134,14 +135,14 @@ def test_bad_render_arguments_exit_nonzero_and_write_nothing(weights_dir, tmp_pa
 def test_a_set_writes_its_grid_and_each_candidate_and_is_painted_again_from_the_grid(weights_dir, tmp_path):
     args = ["--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--steps", "4", "--size", "24x16", "--seed", "30"]
     args += ["--count", "3", "--out", "set.png", "--json"]
-    first = dreambot("render", "a harbour", *args, weights_dir=weights_dir, cwd=tmp_path)
+    first = dreambot_here("render", "a harbour", *args, weights_dir=weights_dir, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert summary["count"] == 3 and summary["candidates"] == ["set-1.png", "set-2.png", "set-3.png"]
     seeds = [parameters.read(Image.open(tmp_path / f"set-{n}.png").text["parameters"])["seed"] for n in (1, 2, 3)]
     assert seeds == [30, 31, 32]
     assert Image.open(tmp_path / "set.png").size == (2 * 24 + GAP, 2 * 16 + GAP)
-    again = dreambot("render", "--from", "set.png", "--out", "again.png", weights_dir=weights_dir, cwd=tmp_path)
+    again = dreambot_here("render", "--from", "set.png", "--out", "again.png", weights_dir=weights_dir, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert Image.open(tmp_path / "again.png").tobytes() == Image.open(tmp_path / "set.png").tobytes()
     assert (tmp_path / "again-3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -149,15 +150,15 @@ def test_a_set_writes_its_grid_and_each_candidate_and_is_painted_again_from_the_
 
 def test_render_writes_a_video_and_a_zoom_or_a_story_film(weights_dir, tmp_path):
     tiny = ("--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--size", "32x32", "--json")
-    still = dreambot(
+    still = dreambot_here(
         "render", "a moon", *tiny, "--steps", "6", "--seed", "1", "--video", "moon.mp4", weights_dir=weights_dir, cwd=tmp_path
     )
     (tmp_path / "story.txt").write_text("a seed\na sapling\n\nan oak || a forest\n")
     zoom = ["render", "a tunnel", *tiny, "--steps", "4", "--seed", "2", "--out", "tunnel.png", "--zoom", "3"]
     zoom += ["--zoom-factor", "1.1", "--rotate", "5", "--shift", "1,-2", "--steps-per-frame", "2"]
-    zoomed = dreambot(*zoom, weights_dir=weights_dir, cwd=tmp_path)
+    zoomed = dreambot_here(*zoom, weights_dir=weights_dir, cwd=tmp_path)
     story = ["render", *tiny, "--story", "story.txt", "--steps", "8", "--seed", "3", "--out", "oak.png", "--captions"]
-    told = dreambot(*story, weights_dir=weights_dir, cwd=tmp_path)
+    told = dreambot_here(*story, weights_dir=weights_dir, cwd=tmp_path)
     summaries = []
     for run in (still, zoomed, told):
         assert run.returncode == 0, run.stderr
@@ -172,19 +173,19 @@ def test_render_writes_a_video_and_a_zoom_or_a_story_film(weights_dir, tmp_path)
         "Zoom frames: 3, Steps per frame: 2, Zoom: 1.1, Rotate: 5.0, Shift: 1 -2"
         in Image.open(tmp_path / "tunnel.png").text["parameters"]
     )
-    again = dreambot("render", "--from", "tunnel.png", "--out", "again.png", "--json", weights_dir=weights_dir, cwd=tmp_path)
+    again = dreambot_here("render", "--from", "tunnel.png", "--out", "again.png", "--json", weights_dir=weights_dir, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert Image.open(tmp_path / "again.png").tobytes() == Image.open(tmp_path / "tunnel.png").tobytes()
 
 
 def test_upscale_writes_a_picture_four_times_larger_with_its_parameters(weights_dir, tmp_path):
     tiny = ("--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--size", "32x32", "--steps", "2", "--seed", "4")
-    assert dreambot("render", "a moon", *tiny, "--out", "moon.png", weights_dir=weights_dir, cwd=tmp_path).returncode == 0
-    run = dreambot("upscale", "moon.png", "--model", "tiny-esrgan", "--json", weights_dir=weights_dir, cwd=tmp_path)
+    assert dreambot_here("render", "a moon", *tiny, "--out", "moon.png", weights_dir=weights_dir, cwd=tmp_path).returncode == 0
+    run = dreambot_here("upscale", "moon.png", "--model", "tiny-esrgan", "--json", weights_dir=weights_dir, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     assert (summary["out"], summary["width"], summary["height"]) == ("moon-x4.png", 128, 128)
     text = Image.open(tmp_path / "moon-x4.png").text["parameters"]
     assert text.startswith("a moon\nSteps: 2, Seed: 4") and text.endswith(", Upscale: tiny-esrgan 4x")
-    missing = dreambot("upscale", "nowhere.png", weights_dir=weights_dir, cwd=tmp_path)
+    missing = dreambot_here("upscale", "nowhere.png", weights_dir=weights_dir, cwd=tmp_path)
     assert missing.returncode != 0 and "does not exist" in missing.stderr

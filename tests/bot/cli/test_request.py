@@ -16,7 +16,7 @@ from contract import parameters
 from contract.errors import BadRequest
 from contract.protocol import RenderRequest
 from contract.validation import validate
-from tests.support.cli import dreambot
+from tests.support.cli import dreambot, dreambot_here
 from tests.support.requests import KINDS, as_recorded, painted
 
 
@@ -86,18 +86,18 @@ def test_a_picture_started_from_a_picture_and_steered_by_pictures_is_painted_aga
     Image.effect_noise((32, 32), 50).convert("RGB").save(tmp_path / "start.png")
     Image.new("RGB", (20, 20), (10, 200, 30)).save(tmp_path / "green.png")
     given = ["--init-image", "start.png", "--image-prompt", "green.png:0.5"]
-    first = dreambot(
+    first = dreambot_here(
         "render", "a harbour | fog:-0.5", "--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--steps", "4", "--size",
         "32x32", "--seed", "11", "--cutn", "6", "--lr", "0.2", "--optimizer", "adamw", "--init-weight", "0.3",
         "--init-noise", "0.2", "--noise-prompt", "4:0.5", "--sampling", "codebook", *given, "--out", "first.png",
         weights_dir=weights_dir, cwd=tmp_path,
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
-    again = dreambot("render", "--from", "first.png", *given, "--out", "again.png", weights_dir=weights_dir, cwd=tmp_path)
+    again = dreambot_here("render", "--from", "first.png", *given, "--out", "again.png", weights_dir=weights_dir, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert Image.open(tmp_path / "again.png").tobytes() == Image.open(tmp_path / "first.png").tobytes()
     Image.new("RGB", (20, 20), (200, 10, 30)).save(tmp_path / "green.png")  # another picture under the same name
-    other = dreambot("render", "--from", "first.png", *given, "--out", "other.png", weights_dir=weights_dir, cwd=tmp_path)
+    other = dreambot_here("render", "--from", "first.png", *given, "--out", "other.png", weights_dir=weights_dir, cwd=tmp_path)
     assert other.returncode == 0, other.stderr
     assert Image.open(tmp_path / "other.png").tobytes() != Image.open(tmp_path / "first.png").tobytes()
 
