@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config, DefaultsConfig, DiscordConfig, EngineConfig, StorageConfig
-from tests.support.discord_bot import running_bot
+from tests.support.discord_bot import IDLE_ENGINE, running_bot
 from tests.support.discord_emulator import DiscordEmulator
 
 
@@ -54,4 +54,11 @@ def config(emulator: DiscordEmulator, weights_dir: Path, tmp_path: Path) -> Conf
 @pytest.fixture
 async def bot(config: Config, emulator: DiscordEmulator):
     async with running_bot(config, emulator) as bot:
+        yield bot
+
+
+@pytest.fixture
+async def idle_bot(config: Config, emulator: DiscordEmulator):
+    """A bot for a test that paints nothing (refusals, settings): its engine is a stand-in that is ready at once."""
+    async with running_bot(config, emulator, IDLE_ENGINE) as bot:
         yield bot

@@ -129,8 +129,8 @@ def bomb_png(side: int = 30_000) -> bytes:
         ([option("prompt", "a castle:-1")], "needs a positive weight"),
     ],
 )
-async def test_bad_dreams_are_refused(bot, emulator, options, expected):
-    assert expected in await refused(emulator, bot, "dream", options)
+async def test_bad_dreams_are_refused(idle_bot, emulator, options, expected):
+    assert expected in await refused(emulator, idle_bot, "dream", options)
 
 
 async def test_server_rules_refuse_politely(bot, emulator):
@@ -266,15 +266,16 @@ async def test_zoom_and_story_post_their_film_beside_the_last_frame(bot, emulato
     )
 
 
-async def test_films_keep_to_the_servers_frame_and_scene_limits(bot, emulator):
+async def test_films_keep_to_the_servers_frame_and_scene_limits(idle_bot, emulator):
     mod = Member(emulator.snowflake(), "mod", permissions=MODERATOR)
     assert "is now" in await settings(emulator, "set", mod, key="max_frames", value="3")
     assert "is now" in await settings(emulator, "set", mod, key="max_scenes", value="2")
-    text = await refused(emulator, bot, "zoom", [option("prompt", "a tunnel"), option("frames", 4, 4)])
+    text = await refused(emulator, idle_bot, "zoom", [option("prompt", "a tunnel"), option("frames", 4, 4)])
     assert "A zoom may have 1 to 3 frames on this server, not 4." in text
-    text = await refused(emulator, bot, "story", [option("lines", "a || b || c")])
+    text = await refused(emulator, idle_bot, "story", [option("lines", "a || b || c")])
     assert "at most 2 scenes, not 3" in text
-    text = await refused(emulator, bot, "story", [option("lines", "just one scene")])
+    text = await refused(emulator, idle_bot, "story", [option("lines", "just one scene")])
     assert "at least two scenes" in text
-    text = await refused(emulator, bot, "zoom", [option("prompt", "a tunnel"), option("frames", 2, 4), option("shift", "left")])
+    shifted = [option("prompt", "a tunnel"), option("frames", 2, 4), option("shift", "left")]
+    text = await refused(emulator, idle_bot, "zoom", shifted)
     assert "Shift is two numbers" in text

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from bot.admission.settings import SETTINGS, GuildSettings
 from cogs.settings import _table
-from tests.support.discord_bot import option, running_bot, settings
+from tests.support.discord_bot import IDLE_ENGINE, option, running_bot, settings
 from tests.support.discord_emulator import MANAGE_GUILD, Member
+
+
+@pytest.fixture
+def bot(idle_bot):
+    """Settings paint nothing: these tests' bot runs the stand-in engine, ready at once."""
+    return idle_bot
 
 
 async def test_only_moderators_change_settings(bot, emulator):
@@ -51,9 +59,9 @@ async def test_set_show_reset_and_refusals(bot, emulator):
 
 async def test_settings_survive_a_restart(config, emulator):
     mod = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
-    async with running_bot(config, emulator):
+    async with running_bot(config, emulator, IDLE_ENGINE):
         assert "is now" in await settings(emulator, "set", mod, key="banned_words", value="gore, spiders")
-    async with running_bot(config, emulator) as bot:
+    async with running_bot(config, emulator, IDLE_ENGINE) as bot:
         assert (await bot.settings.get(emulator.guild_id)).banned_words == ("gore", "spiders")
         assert "**banned_words** = gore, spiders" in await settings(emulator, "show", mod)
 

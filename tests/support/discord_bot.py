@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import sys
 from collections.abc import AsyncIterator
 
 from bot.client import DreamBot
@@ -14,6 +15,24 @@ from tests.support.waiting import PATIENCE
 
 EPHEMERAL = 64  # the message flag of an answer only its member sees
 MODERATOR = 1 << 5  # the Manage Server permission: a moderator of the server
+READY_AFTER = 0.1  # seconds the bot waits after the emulator's guild before it is ready (Discord's default: 2)
+
+# The engine of a bot whose test paints nothing: ready at once, warm at once, and every job it is given fails
+# in words (a real engine spends 4-5 s of CPU importing torch, only to be stopped unused).
+IDLE_ENGINE = [
+    sys.executable,
+    "-c",
+    "import json, os, sys\n"
+    "events = os.fdopen(int(os.environ['DREAMBOT_EVENTS_FD']), 'w')\n"
+    "def emit(event): events.write(json.dumps(event) + '\\n'); events.flush()\n"
+    "emit({'kind': 'ready', 'job_id': '', 'device': 'stand-in'})\n"
+    "for line in sys.stdin:\n"
+    "    command = json.loads(line)\n"
+    "    if command['op'] == 'warm': emit({'kind': 'warmed', 'job_id': ''})\n"
+    "    jobs = command['jobs'] if command['op'] == 'render_batch' else [command] if command['op'] == 'render' else []\n"
+    "    for job in jobs:\n"
+    "        emit({'kind': 'failed', 'job_id': job['job_id'], 'reason': 'this test paints nothing'})\n",
+]
 
 
 @contextlib.asynccontextmanager
@@ -21,6 +40,9 @@ async def running_bot(config: Config, emulator: DiscordEmulator, engine_argv: li
     """Start the bot, wait until it is logged in and has seen the guild; close it afterwards."""
     emulator.ready.clear()
     bot = DreamBot(config, engine_argv)
+    # discord.py waits guild_ready_timeout (2 s) after the last GUILD_CREATE before it is ready; the emulator sends
+    # its one guild at once, so waiting 2 s idle at every start would only lengthen the suite.
+    bot._connection.guild_ready_timeout = READY_AFTER
     task = asyncio.create_task(bot.start("test-token"))
     try:
         await asyncio.wait_for(bot.wait_until_ready(), PATIENCE)
