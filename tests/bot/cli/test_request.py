@@ -129,24 +129,54 @@ def test_without_from_a_request_is_the_prompt_over_the_defaults(tmp_path):
         defaults.steps,
     )
     assert plain.size == defaults.size and plain.options == {} and plain.init_image is None
+    width, height = (int(side) for side in defaults.size.split("x"))
+    everything = RenderRequest("a castle", defaults.model, defaults.perceptor, width, height, defaults.steps, seed=4)
+    assert plain == everything, "every other field is the request's own default"
+
+
+def test_without_a_seed_one_is_drawn_and_each_given_field_is_taken(tmp_path):
+    drawn = {built(tmp_path, "a castle").seed for _ in range(3)}
+    assert all(isinstance(seed, int) for seed in drawn) and len(drawn) > 1
+    given = built(tmp_path, "a castle", "--preview-every", "3", "--optimizer", "sgd", "--init-noise", "0.2")
+    assert (given.preview_every, given.optimizer, given.init_noise) == (3, "sgd", 0.2)
+    story = built(tmp_path, "--story", "a forest || a castle", "--seed", "1")
+    assert story.prompt == "a forest || a castle" and story.scenes == ["a forest", "a castle"]
+
+
+def test_from_keeps_the_pictures_own_size_and_with_its_own_model_its_options(tmp_path):
+    request = painted(tmp_path, **KINDS["still"])
+    painted_png(tmp_path, request)
+    given = ["--init-image", request.init_image, *(f"--image-prompt={p}" for p in request.image_prompts)]
+    same = built(tmp_path, "--from", str(tmp_path / "painted.png"), *given, "--model", request.model)
+    assert same.options == as_recorded(request, "still").options and same.lr == request.lr
+    wide = dataclasses.replace(request, model="pixels", width=48, height=32, options={}, lr=None)
+    painted_png(tmp_path, wide)
+    assert built(tmp_path, "--from", str(tmp_path / "painted.png"), *given).size == "48x32"
 
 
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ([], "give a prompt, or --from PICTURE.png"),
+        ([], "^give a prompt, or --from PICTURE.png to paint one of dreambot's pictures again$"),
         (["--from", "{png}"], "started from the picture 'start.png'; give it again with --init-image PATH"),
         (["--from", "{png}", "--init-image", "{start}"], r"was steered by pictures \(picture.png:2 \| picture.png\); give them"),
         (["--from", "{plain}"], "has no parameters chunk"),
         (["--from", "{missing}"], "could not be read as a PNG"),
+        (["--from", "{jpeg}"], "could not be read as a PNG"),
+        (["--from", "{foreign}"], "foreign.png cannot be painted again: its parameters were not written by dreambot"),
     ],
-    ids=["nothing", "init-image", "image-prompts", "no-chunk", "missing"],
+    ids=["nothing", "init-image", "image-prompts", "no-chunk", "missing", "jpeg", "foreign"],
 )
 def test_what_from_cannot_rebuild_is_refused_in_words(tmp_path, given, message):
     request = painted(tmp_path, **KINDS["still"])
     painted_png(tmp_path, request)
     Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.jpg")
+    foreign = PngImagePlugin.PngInfo()
+    foreign.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512")
+    Image.new("RGB", (8, 8)).save(tmp_path / "foreign.png", pnginfo=foreign)
     paths = {"png": tmp_path / "painted.png", "start": request.init_image, "plain": tmp_path / "plain.png"}
+    paths |= {"jpeg": tmp_path / "photo.jpg", "foreign": tmp_path / "foreign.png"}
     argv = [arg.format(**paths, missing=tmp_path / "missing.png") for arg in given]
     with pytest.raises(BadRequest, match=message):
         built(tmp_path, *argv)
