@@ -1,0 +1,130 @@
+"""The bot's side of remote workers in this process, against a real NATS server and in-process workers whose
+engines are stand-ins: who may take a job, each job painted once with its events in order, a cancel that
+reaches the worker, and events kept for a bot that comes back. (The real processes: ``test_remote_workers.py``.)"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.config import QueueConfig
+from bot.executors.nats.dispatch import Dispatcher
+from contract.protocol import Finished, Progress, Started
+from tests.bot.executors.nats.test_worker import CLAIM, StandInEngine, request, server, working  # noqa: F401
+from tests.support.waiting import PATIENCE
+
+
+@pytest.fixture
+async def dispatcher(server) -> AsyncIterator[Dispatcher]:  # noqa: F811
+    dispatcher = Dispatcher(QueueConfig(url=server.url, claim_timeout=CLAIM))
+    await dispatcher.start()
+    yield dispatcher
+    await dispatcher.stop()
+
+
+async def until(condition) -> None:
+    async with asyncio.timeout(PATIENCE):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def events_of(dispatcher: Dispatcher, job_id: str, asked) -> list:
+    return [event async for event in dispatcher.render(job_id, asked)]
+
+
+async def test_a_job_goes_to_a_worker_once_and_its_events_come_back_ending_with_its_picture(dispatcher, server):  # noqa: F811
+    engine = StandInEngine(steps=3)
+    async with working(server.url, "solo", engine):
+        await until(lambda: dispatcher.can_take("j1", request(), 0))
+        events = await events_of(dispatcher, "j1", request())
+    # Progress travels on plain NATS and Started on JetStream: a first step may overtake Started, never the end.
+    assert sum(isinstance(event, Started) for event in events) == 1 and isinstance(events[-1], Finished)
+    assert [event.step for event in events if isinstance(event, Progress)] == [1, 2, 3]
+    assert events[-1].png == b"\x89PNG-j1"
+    assert [job_id for job_id, _ in engine.rendered] == ["j1"]
+
+
+async def test_only_an_online_free_worker_that_holds_the_model_and_paints_the_size_can_take_a_job(dispatcher, server):  # noqa: F811
+    assert not dispatcher.can_take("j1", request(), 0) and dispatcher.painters_of(request()) == []
+    async with working(server.url, "vqgan", StandInEngine(steps=30, pause=0.1)):
+        await until(lambda: dispatcher.online())
+        assert [w.worker_id for w in dispatcher.painters_of(request())] == ["vqgan"]
+        assert dispatcher.painters_of(request("pixels")) == [] and not dispatcher.can_take("p", request("pixels"), 0)
+        big = dataclasses.replace(request(), width=4096)
+        assert dispatcher.painters_of(big) == [] and not dispatcher.can_take("b", big, 0)
+        assert dispatcher.can_take("j1", request(), 0)
+        assert not dispatcher.can_take("j2", request(), 1), "the one free worker is promised to a job handed out"
+        painting = asyncio.create_task(events_of(dispatcher, "j1", request()))
+        await until(lambda: any(w.job_id == "j1" for w in dispatcher.online()))
+        assert not dispatcher.can_take("j2", request(), 1), "the worker is busy"
+        assert dispatcher.can_take("j1", request(), 1), "a job a worker paints already can always be followed"
+        await dispatcher.cancel("j1")
+        await painting
+
+
+async def test_a_cancel_reaches_the_worker_that_paints_the_job_even_one_given_before_it_started(dispatcher, server):  # noqa: F811
+    """The stand-in engine notes a cancel and paints on (a real one stops): what is tested is where the cancel goes."""
+    engine = StandInEngine(steps=40, pause=0.02)
+    async with working(server.url, "solo", engine):
+        await until(lambda: dispatcher.can_take("j1", request(), 0))
+        seen: list = []
+
+        async def follow(job_id: str) -> None:
+            async for event in dispatcher.render(job_id, request()):
+                seen.append(event)
+
+        following = asyncio.create_task(follow("j1"))
+        await until(lambda: any(isinstance(event, Progress) for event in seen))
+        await dispatcher.cancel("j1")
+        await until(lambda: engine.cancelled == ["j1"])
+        await following
+    assert isinstance(seen[-1], Finished)
+    waiting = asyncio.create_task(follow("j2"))  # no worker online: the job waits in JetStream
+    await until(lambda: "j2" in dispatcher._jobs)
+    await dispatcher.cancel("j2")  # told to no one yet
+    async with working(server.url, "late", engine):
+        await until(lambda: engine.cancelled == ["j1", "j2"])  # told again once it started
+        await waiting
+
+
+class HeldEngine(StandInEngine):
+    """A stand-in whose picture waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__(steps=1)
+        self.release = asyncio.Event()
+
+    async def render(self, job_id, request):
+        async for event in super().render(job_id, request):
+            if isinstance(event, Finished):
+                await self.release.wait()
+            yield event
+
+
+async def test_events_of_a_job_nobody_waits_for_are_kept_for_the_bot_that_comes_back(server):  # noqa: F811
+    """A bot that restarts while its job is painted follows it again: the picture stored meanwhile comes back to
+    it, and the job is not handed out a second time."""
+    engine = HeldEngine()
+    async with working(server.url, "solo", engine):
+        before = Dispatcher(QueueConfig(url=server.url, claim_timeout=CLAIM))
+        await before.start()
+        await until(lambda: before.can_take("j1", request(), 0))
+        events = before.render("j1", request())
+        async for event in events:
+            if isinstance(event, Started):
+                break
+        await events.aclose()
+        await before.stop()  # the bot goes away mid-job
+        after = Dispatcher(QueueConfig(url=server.url, claim_timeout=CLAIM))
+        await after.start()
+        try:
+            engine.release.set()
+            await until(lambda: any(data["kind"] == "stored" for _, data in after._early.get("j1", [])))
+            followed = await events_of(after, "j1", request())
+        finally:
+            await after.stop()
+    assert isinstance(followed[-1], Finished) and followed[-1].png == b"\x89PNG-j1"
+    assert len(engine.rendered) == 1
