@@ -14,25 +14,12 @@ from typing import TYPE_CHECKING
 from bot.cli.outputs import render_summary, write_outputs
 from bot.cli.request import request_from_args
 from bot.config import Config
-from contract import registry
+from contract import limits, registry
 from contract.deepdream import DEFAULT_DREAM_STEPS
 from contract.deepdream import OPTIONS as DEEPDREAM_OPTIONS
 from contract.errors import BadRequest
 from contract.families import FAMILIES
 from contract.films import parse_shift
-from contract.limits import (
-    DEFAULT_CUT_POW,
-    DEFAULT_CUTN,
-    DEFAULT_OPTIMIZER,
-    DEFAULT_PREVIEW_EVERY,
-    DEFAULT_STEPS_PER_FRAME,
-    DEFAULT_STORY_FADE,
-    DEFAULT_ZOOM,
-    MAX_COUNT,
-    MAX_STEPS,
-    OPTIMIZERS,
-    new_seed,
-)
 from contract.protocol import RenderRequest
 from contract.registry import DEFAULT_DREAMER
 
@@ -86,29 +73,29 @@ def _add_painting_arguments(render: argparse.ArgumentParser) -> None:
         "--perceptor",
         help="open_clip MODEL/PRETRAINED, e.g. ViT-B-32/openai, or tiny-clip; A+B averages several perceptors' losses",
     )
-    render.add_argument("--steps", type=int, help=f"optimization steps (1-{MAX_STEPS})")
+    render.add_argument("--steps", type=int, help=f"optimization steps (1-{limits.MAX_STEPS})")
     render.add_argument("--size", help="WIDTHxHEIGHT, e.g. 256x256 (default: the model's own size, else [defaults] size)")
     render.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
     render.add_argument("--init-image", metavar="PATH", help="start from this picture")
     render.add_argument("--init-weight", type=float, help="how strongly to stay close to the init image (default 0)")
     noise_help = "mix this share (0-1) of the seed's noise into the init image (a variation)"
     render.add_argument("--init-noise", type=float, metavar="SHARE", help=noise_help)
-    count_help = f"paint N candidates (1-{MAX_COUNT}, seeds from --seed up) as one batch: OUT is their grid"
+    count_help = f"paint N candidates (1-{limits.MAX_COUNT}, seeds from --seed up) as one batch: OUT is their grid"
     render.add_argument("--count", type=int, metavar="N", help=count_help)
     render.add_argument("--image-prompt", action="append", metavar="PATH[:W[:STOP]]", help="steer towards a picture")
     render.add_argument("--noise-prompt", action="append", metavar="SEED[:W]", help="steer towards random noise")
-    render.add_argument("--cutn", type=int, help=f"cutouts per step (default {DEFAULT_CUTN})")
+    render.add_argument("--cutn", type=int, help=f"cutouts per step (default {limits.DEFAULT_CUTN})")
     render.add_argument(
-        "--cut-pow", type=float, help=f"cutout size exponent, higher: smaller cutouts (default {DEFAULT_CUT_POW})"
+        "--cut-pow", type=float, help=f"cutout size exponent, higher: smaller cutouts (default {limits.DEFAULT_CUT_POW})"
     )
     render.add_argument("--lr", type=float, help="learning rate (default: the generator's own)")
-    render.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {DEFAULT_OPTIMIZER})")
+    render.add_argument("--optimizer", choices=limits.OPTIMIZERS, help=f"(default {limits.DEFAULT_OPTIMIZER})")
     for family in FAMILIES.values():
         for option in family.options:
             default = "off" if option.default is None else option.default
             render.add_argument(option.flag, type=option.kind, help=f"{family.name}: {option.help} (default {default})")
     render.add_argument(
-        "--preview-every", type=int, metavar="N", help=f"keep a frame every N steps (default {DEFAULT_PREVIEW_EVERY})"
+        "--preview-every", type=int, metavar="N", help=f"keep a frame every N steps (default {limits.DEFAULT_PREVIEW_EVERY})"
     )
     render.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: [engine] device)")
     render.add_argument("--speed", help="fast or plain, then +SWITCH/-SWITCH, e.g. fast,+compile (default: [engine] speed)")
@@ -124,14 +111,16 @@ def _add_painting_arguments(render: argparse.ArgumentParser) -> None:
 def _add_film_arguments(render: argparse.ArgumentParser) -> None:
     film = render.add_argument_group("films", "a zoom journey, a story (one prompt per scene), or both")
     film.add_argument("--zoom", type=int, dest="zoom_frames", metavar="FRAMES", help="frames of an endless zoom")
-    film.add_argument("--zoom-factor", type=float, dest="zoom", metavar="Z", help=f"scale per frame (default {DEFAULT_ZOOM})")
+    film.add_argument(
+        "--zoom-factor", type=float, dest="zoom", metavar="Z", help=f"scale per frame (default {limits.DEFAULT_ZOOM})"
+    )
     film.add_argument("--rotate", type=float, metavar="DEG", help="degrees per frame, counter-clockwise (default 0)")
     film.add_argument("--shift", type=_shift, metavar="X,Y", help="pixels per frame, right and down (default 0,0)")
     film.add_argument(
         "--steps-per-frame",
         type=int,
         metavar="N",
-        help=f"steps of each frame after the first (default {DEFAULT_STEPS_PER_FRAME})",
+        help=f"steps of each frame after the first (default {limits.DEFAULT_STEPS_PER_FRAME})",
     )
     film.add_argument(
         "--story", metavar="FILE_OR_TEXT", help="scenes, one per line of FILE or separated by || (the prompt may be left out)"
@@ -141,7 +130,7 @@ def _add_film_arguments(render: argparse.ArgumentParser) -> None:
         type=float,
         dest="story_fade",
         metavar="SHARE",
-        help=f"share of a scene over which it fades in (default {DEFAULT_STORY_FADE})",
+        help=f"share of a scene over which it fades in (default {limits.DEFAULT_STORY_FADE})",
     )
     film.add_argument("--captions", action="store_true", default=None, help="show each scene's line in the film")
 
@@ -236,7 +225,7 @@ def cmd_deepdream(args: argparse.Namespace, config: Config) -> int:
 
     picture = open_image(args.image)
     options = {option.name: getattr(args, option.name) for option in DEEPDREAM_OPTIONS if getattr(args, option.name) is not None}
-    seed = args.seed if args.seed is not None else new_seed()
+    seed = args.seed if args.seed is not None else limits.new_seed()
     request = RenderRequest(
         args.prompt, model=args.model, perceptor=args.perceptor or config.defaults.perceptor, width=picture.width,
         height=picture.height, steps=args.steps, seed=seed, init_image=str(Path(args.image).expanduser()),
