@@ -204,9 +204,16 @@ def _section(cls: type, name: str, values: Any) -> Any:
         if not isinstance(value, expected) or isinstance(value, bool) != (bool in expected):
             kinds = " or ".join(kind.__name__ for kind in expected)
             raise ConfigError(f"[{name}] {key} must be of type {kinds}, not {value!r}")
-        if (check := fields[key].metadata["check"]) and (problem := check(key, value, cls(**values))):
-            raise ConfigError(f"[{name}] {problem}")
     return cls(**values)
+
+
+def _check(section: Any, name: str) -> None:
+    """Values of the right type can still be unusable: each declared check, in the order the keys are declared
+    (a key another's check reads, like ``[defaults] model`` for ``size``, is declared before it)."""
+    for declared in dataclasses.fields(section):
+        check = declared.metadata["check"]
+        if check and (problem := check(declared.name, getattr(section, declared.name), section)):
+            raise ConfigError(f"[{name}] {problem}")
 
 
 def find_config(explicit: str | None) -> Path | None:
@@ -232,4 +239,6 @@ def load_config(explicit: str | None = None) -> Config:
     if unknown:
         raise ConfigError(f"unknown section(s) in {path}: {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}")
     parts = {name: _section(cls, name, data.get(name, {})) for name, cls in SECTIONS.items()}
+    for name, section in parts.items():
+        _check(section, name)
     return Config(**parts, source=str(path))

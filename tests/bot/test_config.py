@@ -129,3 +129,14 @@ def test_unusable_config_values_are_refused(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(str(path))
+
+
+def test_types_come_first_and_checks_go_in_declared_order_whatever_the_files_order(tmp_path):
+    """``[defaults] size`` is checked against the model: a wrong model is named as such, even written after the size."""
+    path = tmp_path / "config.toml"
+    path.write_text('[defaults]\nsize = "64x64"\nmodel = "nope"\n')
+    with pytest.raises(ConfigError, match=r"^\[defaults\] model 'nope' is not one of"):
+        load_config(str(path))
+    path.write_text('[defaults]\nsize = "64x64"\nmodel = 5\n[discord]\napi_base = "ftp://x"\n')
+    with pytest.raises(ConfigError, match=r"^\[defaults\] model must be of type str, not 5$"):
+        load_config(str(path))
