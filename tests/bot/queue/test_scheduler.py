@@ -213,10 +213,10 @@ class CrashingBatches(StandInEngine):
 
 async def test_a_batch_whose_engine_dies_retries_only_its_unfinished_jobs_alone(tmp_path):
     engine = CrashingBatches()
-    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
-        for job_id, user in (("aa", 1), ("bb", 2), ("cc", 3)):
-            await store.add_job(a_job(job_id, user))
-        scheduler.wake()
+    store = await Store.open(tmp_path / "d.sqlite3")
+    for job_id, user in (("aa", 1), ("bb", 2), ("cc", 3)):  # all waiting before the scheduler looks: no race
+        await store.add_job(a_job(job_id, user))
+    async with scheduling(tmp_path, engine, store) as (_scheduler, store, reporter):
         for job_id in ("aa", "bb", "cc"):
             await state_of(store, job_id, "done")
         assert (await store.job("aa")).attempts == 1 and (await store.job("bb")).attempts == 2
@@ -363,10 +363,10 @@ async def test_a_batch_holds_only_jobs_of_one_model_perceptor_and_size_each_with
         "ff": RenderRequest("a gate", seed=6, lr=0.3, **shared),
     }
     engine = RecordingBatches()
-    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
-        for user, (job_id, request) in enumerate(requests.items(), start=1):
-            await store.add_job(Job(job_id, 10, 20, user, f"member{user}", request, created=float(user)))
-        scheduler.wake()
+    store = await Store.open(tmp_path / "d.sqlite3")
+    for user, (job_id, request) in enumerate(requests.items(), start=1):  # all waiting before the scheduler looks
+        await store.add_job(Job(job_id, 10, 20, user, f"member{user}", request, created=float(user)))
+    async with scheduling(tmp_path, engine, store) as (_scheduler, store, reporter):
         for job_id in requests:
             await state_of(store, job_id, "done")
     assert [[job_id for job_id, _ in batch] for batch in engine.batches] == [["aa", "bb"], ["cc"], ["dd"], ["ee"], ["ff"]]
