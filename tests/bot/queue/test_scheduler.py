@@ -159,6 +159,13 @@ class NoteTaker:
     async def queue_moved(self, order: list[Job]) -> None:
         pass
 
+    async def heard(self, kinds: set[str], count: int) -> None:
+        """Until ``count`` notes of these kinds are taken: a job's state is written before its reporter hears of it,
+        so a test that saw the state must wait here before it reads the notes."""
+        async with asyncio.timeout(PATIENCE):
+            while sum(kind in kinds for kind, _ in self.notes) < count:
+                await asyncio.sleep(0.02)
+
 
 def a_job(job_id: str, user: int = 1) -> Job:
     return Job(job_id, 10, 20, user, f"member{user}", RenderRequest("a castle", seed=1))
@@ -219,6 +226,7 @@ async def test_a_batch_whose_engine_dies_retries_only_its_unfinished_jobs_alone(
     async with scheduling(tmp_path, engine, store) as (_scheduler, store, reporter):
         for job_id in ("aa", "bb", "cc"):
             await state_of(store, job_id, "done")
+        await reporter.heard({"finished"}, 3)
         assert (await store.job("aa")).attempts == 1 and (await store.job("bb")).attempts == 2
     assert engine.batches == [["aa", "bb"]], "the limit is 2: cc waits for the next turn"
     assert engine.renders == ["bb", "cc"], "bb retried alone, at once, ahead of cc"
@@ -242,6 +250,7 @@ async def test_the_queue_survives_a_locked_database_and_recovers_by_itself(tmp_p
         await store.add_job(a_job("aa"))
         scheduler.wake()
         await state_of(store, "aa", "done")
+        await reporter.heard({"finished"}, 1)
         assert locked == 0 and ("finished", "aa") in reporter.notes
         assert caplog.text.count("the queue hit an error") == 3
 
@@ -320,13 +329,16 @@ async def test_outcomes_the_channel_never_saw_are_shown_at_start(tmp_path):
     await store.mark_shown("shown", JobState.CANCELLED)
     async with scheduling(tmp_path, StandInEngine(), store) as (_scheduler, store, reporter):
         await state_of(store, "lost", "failed")
-        await asyncio.sleep(0.2)
+        await reporter.heard({"finished", "failed"}, 3)
+        await asyncio.sleep(0.2)  # not a wait for the work: the time a fourth, wrong note would take to come
         assert sorted(reporter.notes) == [
             ("failed", "failed: out of memory"),
             ("failed", "lost: the finished picture was lost before it was posted"),
             ("finished", "done"),
         ]
-        assert await store.unshown() == []
+        async with asyncio.timeout(PATIENCE):  # each outcome is marked shown just after its note
+            while await store.unshown():
+                await asyncio.sleep(0.02)
 
 
 class RecordingBatches(StandInEngine):
@@ -369,6 +381,7 @@ async def test_a_batch_holds_only_jobs_of_one_model_perceptor_and_size_each_with
     async with scheduling(tmp_path, engine, store) as (_scheduler, store, reporter):
         for job_id in requests:
             await state_of(store, job_id, "done")
+        await reporter.heard({"finished"}, len(requests))
     assert [[job_id for job_id, _ in batch] for batch in engine.batches] == [["aa", "bb"], ["cc"], ["dd"], ["ee"], ["ff"]]
     assert engine.renders == ["cc", "dd", "ee", "ff"], "a job with none like it behind runs alone, once"
     assert all(request == requests[job_id] for batch in engine.batches for job_id, request in batch)
