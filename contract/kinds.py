@@ -1,7 +1,7 @@
 """Job kinds, one declaration each: what a request paints (a picture, a set of candidates, a film, a dream on
 a picture, an upscale) decides the buttons under its result, whether 🔁 paints it again, whether its
 pictures can start another job, whether it shares a batch, and whether a film is posted with it. The bot
-reads these declarations; the engine runs each kind with the function of the same name in ``engine/kinds.py``.
+reads these declarations; the engine runs each kind with the function ``RUNS`` names for it in ``engine/kinds.py``.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from contract.registry import dreamer_names, upscaler_names
 
 
 @dataclass(frozen=True)
@@ -27,9 +25,9 @@ class JobKind:
     posts_film: bool = False  # its MP4 is posted with its picture
 
 
-UPSCALE = JobKind("upscale", lambda r: r.model in upscaler_names(), "an upscale", (), paints_again=False, starts_others=False)
+UPSCALE = JobKind("upscale", lambda r: r.is_upscale, "an upscale", (), paints_again=False, starts_others=False)
 DEEPDREAM = JobKind(
-    "deepdream", lambda r: r.model in dreamer_names(), "a DeepDream", ("upscale",), paints_again=False,
+    "deepdream", lambda r: r.is_deepdream, "a DeepDream", ("upscale",), paints_again=False,
     again_hint="; dream again with /deepdream",
 )  # fmt: skip
 FILM = JobKind("film", lambda r: r.is_film, "a film", ("again", "gif"), starts_others=False, posts_film=True)
