@@ -287,4 +287,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Every result is written and closed before its event is sent, so nothing is left to clean up: skipping
+    # the interpreter's teardown (0.9 s with torch loaded) lets the bot stop or restart an engine at once.
+    code = main()
+    logging.shutdown()
+    os._exit(code)

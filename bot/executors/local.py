@@ -100,6 +100,7 @@ class EngineSupervisor:
         self._cancel_asked: dict[str, float] = {}  # running job -> when its cancel was sent
         self._last_event = 0.0
         self._kill_reason: str | None = None
+        self._ready = False  # the running engine said it is ready (before that it only imports: nothing to lose)
 
     @property
     def pid(self) -> int | None:
@@ -153,6 +154,7 @@ class EngineSupervisor:
         reader = self._events
         self._transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb"))
         self._kill_reason = None
+        self._ready = False
         try:
             event = await asyncio.wait_for(self._read(), self.ready_timeout)
         except TimeoutError:
@@ -162,6 +164,7 @@ class EngineSupervisor:
             await self.stop()
             raise EngineCrashed(f"the engine sent {event.kind!r} before it was ready")
         self.device = event.device
+        self._ready = True
         log.info("engine ready on %s (pid %d)", event.device, self.pid)
         if self.warm is not None:  # before any job: the first /dream finds the models loaded
             await self._send(warm_command(*self.warm, self.download))
@@ -287,7 +290,8 @@ class EngineSupervisor:
             self._cancel_asked.setdefault(job_id, asyncio.get_running_loop().time())
 
     async def stop(self, grace: float = 3.0) -> None:
-        """Close the engine's input (an idle engine exits), then terminate it, then kill it."""
+        """Close the engine's input (an idle engine exits), then terminate it, then kill it. An engine that has
+        not said ready yet is still importing and would read its input only when done: it is terminated at once."""
         process, self._process = self._process, None
         transport, self._transport = self._transport, None
         if transport is not None:
@@ -296,6 +300,8 @@ class EngineSupervisor:
             return
         if process.stdin is not None:
             process.stdin.close()
+        if not self._ready:
+            process.terminate()
         for escalate in (process.terminate, process.kill):
             try:
                 await asyncio.wait_for(process.wait(), grace)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.display import replies
 from bot.display.replies import answer_in_time, reply
+from tests.support.waiting import until
 
 
 @dataclass
@@ -53,11 +54,6 @@ async def test_slow_work_is_deferred_and_then_answered_as_a_followup(monkeypatch
     monkeypatch.setattr(replies, "DEFER_AFTER", 0.01)
     interaction = Interaction()
     async with answer_in_time(interaction):
-        await asyncio.wait_for(_until(lambda: interaction.response.done), timeout=60)
+        await until(lambda: interaction.response.done, timeout=60)
     await reply(interaction, "done")
     assert interaction.response.sent == [("defer", True, True), ("followup", "done", True)]
-
-
-async def _until(condition) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)

@@ -10,7 +10,7 @@ import pytest
 from bot.executors.local import EngineCommand, EngineSupervisor
 from bot.queue.executor import EngineCrashed
 from contract.protocol import Cancelled, Finished, Progress, RenderRequest
-from tests.support.waiting import PATIENCE
+from tests.support.waiting import PATIENCE, until
 
 REQUEST = RenderRequest("a fairy", model="tiny-vqgan", perceptor="tiny-clip", width=32, height=32, steps=4, preview_every=2)
 
@@ -78,6 +78,18 @@ async def test_an_engine_that_never_gets_ready_is_stopped():
     with pytest.raises(EngineCrashed, match="did not report ready"):
         await events(supervisor, "j1")
     assert not supervisor.running()
+
+
+async def test_an_engine_stopped_before_it_is_ready_is_terminated_at_once():
+    """Still importing, an engine reads no input: closing it and waiting the grace would only make the bot wait."""
+    supervisor = EngineSupervisor(stand_in("import time; time.sleep(60)"))
+    starting = asyncio.create_task(supervisor.prestart())
+    await until(supervisor.running)
+    async with asyncio.timeout(10):  # far below the grace: the stand-in never reads its input
+        await supervisor.stop(grace=30)
+    assert not supervisor.running()
+    with pytest.raises(EngineCrashed):
+        await starting
 
 
 async def test_garbled_lines_and_other_jobs_events_are_skipped():

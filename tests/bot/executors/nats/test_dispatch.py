@@ -14,7 +14,7 @@ from bot.config import QueueConfig
 from bot.executors.nats.dispatch import Dispatcher
 from contract.protocol import Finished, Progress, Started
 from tests.bot.executors.nats.test_worker import CLAIM, StandInEngine, request, server, working  # noqa: F401
-from tests.support.waiting import PATIENCE
+from tests.support.waiting import until
 
 
 @pytest.fixture
@@ -23,12 +23,6 @@ async def dispatcher(server) -> AsyncIterator[Dispatcher]:  # noqa: F811
     await dispatcher.start()
     yield dispatcher
     await dispatcher.stop()
-
-
-async def until(condition) -> None:
-    async with asyncio.timeout(PATIENCE):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 async def events_of(dispatcher: Dispatcher, job_id: str, asked) -> list:

@@ -30,7 +30,7 @@ from contract.protocol import RenderRequest
 from contract.wire import JOBS_STREAM, RESULTS_BUCKET, job_subject, model_consumer
 from tests.support.nats import NatsServer
 from tests.support.processes import ROOT
-from tests.support.waiting import PATIENCE
+from tests.support.waiting import PATIENCE, until
 
 CLAIM = 4.0  # seconds: a silent worker's job goes elsewhere after this
 
@@ -94,12 +94,6 @@ def children(pid: int) -> list[int]:
     """The processes ``pid`` started (a worker's engine), from /proc."""
     listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(child) for child in listed]
-
-
-async def until(condition, timeout: float = PATIENCE) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
 
 
 class Cluster:
