@@ -1,16 +1,20 @@
 """Shared fixtures: one weights cache per test session (the tiny models are made once), an engine
-on the CPU, and a bot running against the Discord emulator with the real engine process."""
+on the CPU, and a bot running against the Discord emulator with an engine process forked from a zygote that
+imported torch once (``real_bot``: the engine started as the bot starts it, for tests that kill or freeze it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.config import Config, DefaultsConfig, DiscordConfig, EngineConfig, StorageConfig
+from tests.support import forked_engine as forked
 from tests.support.discord_bot import IDLE_ENGINE, running_bot
 from tests.support.discord_emulator import DiscordEmulator
+
+EngineArgv = Callable[[Config], list[str]]
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +28,16 @@ def engine(weights_dir: Path):
     from engine.weights import WeightStore
 
     return Engine(WeightStore(weights_dir), "cpu")
+
+
+@pytest.fixture(scope="session")
+def forked_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineArgv]:
+    """The engine command for a config, whose engine is forked from one zygote per session (started on first use)."""
+    path = tmp_path_factory.mktemp("zygote") / "engine.sock"
+    zygote = forked.start_zygote(path)
+    yield lambda config: forked.command(path, config.engine)
+    zygote.kill()
+    zygote.wait()
 
 
 @pytest.fixture
@@ -52,7 +66,14 @@ def config(emulator: DiscordEmulator, weights_dir: Path, tmp_path: Path) -> Conf
 
 
 @pytest.fixture
-async def bot(config: Config, emulator: DiscordEmulator):
+async def bot(config: Config, emulator: DiscordEmulator, forked_engine: EngineArgv):
+    async with running_bot(config, emulator, forked_engine(config)) as bot:
+        yield bot
+
+
+@pytest.fixture
+async def real_bot(config: Config, emulator: DiscordEmulator):
+    """A bot that starts its engine as ``dreambot run`` does: for tests that kill or freeze the engine process."""
     async with running_bot(config, emulator) as bot:
         yield bot
 

@@ -19,9 +19,9 @@ def batching(config):
     return dataclasses.replace(config, engine=dataclasses.replace(config.engine, batch=3))
 
 
-async def test_compatible_jobs_share_a_batch_in_their_turn_and_cancel_alone(batching, emulator):
+async def test_compatible_jobs_share_a_batch_in_their_turn_and_cancel_alone(batching, emulator, forked_engine):
     alice, bob, carol, dave = (Member(emulator.snowflake(), name) for name in ("alice", "bob", "carol", "dave"))
-    async with running_bot(batching, emulator) as bot:
+    async with running_bot(batching, emulator, forked_engine(batching)) as bot:
         _, text = await dream(emulator, "a long first", option("steps", 1000, 4), member=alice)
         first = job_id_of(text)
         await emulator.wait_title(first, "Painting")

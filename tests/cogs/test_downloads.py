@@ -54,7 +54,9 @@ async def mirror(tmp_path, monkeypatch):
     await runner.cleanup()
 
 
-async def test_missing_default_weights_are_fetched_at_start_while_dream_says_how_far(config, emulator, tmp_path, mirror):
+async def test_missing_default_weights_are_fetched_at_start_while_dream_says_how_far(
+    config, emulator, tmp_path, mirror, forked_engine
+):
     weights = tmp_path / "fresh-weights"
     fresh = dataclasses.replace(
         config,
@@ -62,7 +64,7 @@ async def test_missing_default_weights_are_fetched_at_start_while_dream_says_how
         defaults=dataclasses.replace(config.defaults, model=MODEL),
     )
     alice = Member(emulator.snowflake(), "alice")
-    async with running_bot(fresh, emulator) as bot:
+    async with running_bot(fresh, emulator, forked_engine(fresh)) as bot:
 
         async def fetching():
             while bot.supervisor.downloading is None or bot.supervisor.downloading.percent is None:

@@ -207,9 +207,11 @@ async def test_display_names_are_shown_as_text(bot, emulator):
     assert content.startswith(r"\*\*boss\*\*") and "@everyone" not in content
 
 
-async def test_a_full_queue_says_so(config, emulator):
+async def test_a_full_queue_says_so(config, emulator, forked_engine):
     alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
-    async with running_bot(dataclasses.replace(config, queue=QueueConfig(max_per_server=2)), emulator) as bot:
+    async with running_bot(
+        dataclasses.replace(config, queue=QueueConfig(max_per_server=2)), emulator, forked_engine(config)
+    ) as bot:
         jobs = []
         for prompt in ("a first moon", "a second moon", "a third moon"):
             _, text = await dream(emulator, prompt, option("steps", 1000, 4), member=alice)

@@ -1,4 +1,5 @@
-"""The fault suite: the real bot against the Discord emulator, the real engine process with tiny models,
+"""The fault suite: the real bot against the Discord emulator, an engine process with tiny models (forked
+from the session's zygote; started as ``dreambot run`` starts it where the fault is the engine process's own),
 on the CPU, under load, crashes, hangs, garbage, a locked database, a full disk, rate limits, hostile
 input and a malicious checkpoint. Each scenario checks from the database and the channel that no job
 was lost, and records its figure (``tests/support/figures.py``) for docs/RELIABILITY.md.
@@ -72,14 +73,14 @@ def checked_in_channel(emulator: DiscordEmulator, jobs: list[Job]) -> None:
 # load
 
 
-async def test_200_dreams_from_50_members(config: Config, emulator: DiscordEmulator):
+async def test_200_dreams_from_50_members(config: Config, emulator: DiscordEmulator, forked_engine):
     fast = dataclasses.replace(
         config,
         defaults=dataclasses.replace(config.defaults, steps=1, size="16x16"),
         queue=QueueConfig(max_per_server=1000),
     )
     members = [Member(emulator.snowflake(), f"member{i}") for i in range(50)]
-    async with running_bot(fast, emulator) as bot:
+    async with running_bot(fast, emulator, forked_engine(fast)) as bot:
         mod = Member(emulator.snowflake(), "mod", permissions=MODERATOR)
         assert "is now" in await settings(emulator, "set", mod, key="jobs_per_user", value="4")
         latencies: list[float] = []
@@ -150,7 +151,9 @@ async def wait_for_steps(emulator: DiscordEmulator, job: str) -> None:
     await emulator.wait_for(stepping)
 
 
-async def test_an_engine_killed_mid_job(bot, emulator):
+async def test_an_engine_killed_mid_job(real_bot, emulator):
+    bot = real_bot
+
     async def kill(bot):
         os.kill(bot.supervisor.pid, signal.SIGKILL)
 
@@ -217,7 +220,7 @@ async def test_an_engine_writing_garbage(config, emulator, weights_dir):
 # the bot is killed
 
 
-async def test_the_bot_killed_with_10_waiting_and_1_running(tmp_path, emulator, weights_dir):
+async def test_the_bot_killed_with_10_waiting_and_1_running(tmp_path, emulator, weights_dir, forked_engine):
     path = write_config(tmp_path, emulator.api_base, weights_dir)
     process = await start_dreambot(tmp_path, emulator.token)
     logged_in = asyncio.Event()
@@ -244,7 +247,8 @@ async def test_the_bot_killed_with_10_waiting_and_1_running(tmp_path, emulator, 
         await process.wait()
         reader.cancel()
     started = time.monotonic()
-    async with running_bot(load_config(str(path)), emulator) as bot:
+    restarted = load_config(str(path))
+    async with running_bot(restarted, emulator, forked_engine(restarted)) as bot:
         jobs = await all_ended(bot, 11)
         seconds = time.monotonic() - started
         assert sorted(j.id for j in jobs) == sorted(ids) and {j.state.value for j in jobs} == {"done"}
@@ -413,14 +417,14 @@ async def test_bad_inputs_are_refused_and_change_nothing(bot, emulator):
 # never runs a file's code
 
 
-async def test_a_malicious_checkpoint(config, emulator, tmp_path):
+async def test_a_malicious_checkpoint(config, emulator, tmp_path, forked_engine):
     weights = tmp_path / "weights"
     folder = WeightStore(weights).ensure(lookup("tiny-vqgan"))
     marker = tmp_path / "ran"
     checkpoint = torch.load(folder / VQGAN_CHECKPOINT, weights_only=True)
     torch.save({**checkpoint, "callbacks": {"x": RunsCode(marker)}}, folder / VQGAN_CHECKPOINT)
     own = dataclasses.replace(config, engine=dataclasses.replace(config.engine, weights_dir=str(weights)))
-    async with running_bot(own, emulator) as bot:
+    async with running_bot(own, emulator, forked_engine(own)) as bot:
         alice = Member(emulator.snowflake(), "alice")
         await dream(emulator, "a trap", member=alice)
         await dream(emulator, "an honest picture", option("model", "pixels"), member=alice)

@@ -40,7 +40,8 @@ async def mid_job(emulator, job: str, title: str = "Painting") -> dict:
     return await emulator.wait_for(stepping)
 
 
-async def test_a_dead_engine_is_restarted_and_the_job_retried_once(bot, emulator):
+async def test_a_dead_engine_is_restarted_and_the_job_retried_once(real_bot, emulator):
+    bot = real_bot
     job = await queue(emulator, "a phoenix", 80)
     await mid_job(emulator, job)
     first_engine = bot.supervisor.pid
@@ -52,7 +53,8 @@ async def test_a_dead_engine_is_restarted_and_the_job_retried_once(bot, emulator
     assert stored.state == "done" and stored.attempts == 2 and stored.message_id == int(message["id"])
 
 
-async def test_a_second_crash_fails_the_job_and_the_queue_goes_on(bot, emulator):
+async def test_a_second_crash_fails_the_job_and_the_queue_goes_on(real_bot, emulator):
+    bot = real_bot
     doomed = await queue(emulator, "a doomed ship", 1000, Member(emulator.snowflake(), "alice"))
     after = await queue(emulator, "a calm sea", 6, Member(emulator.snowflake(), "bob"))
     await mid_job(emulator, doomed)
@@ -66,15 +68,15 @@ async def test_a_second_crash_fails_the_job_and_the_queue_goes_on(bot, emulator)
     await emulator.wait_title(after, "Done")
 
 
-async def test_jobs_survive_a_restart_and_old_results_still_react(config, emulator):
+async def test_jobs_survive_a_restart_and_old_results_still_react(config, emulator, forked_engine):
     alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
-    async with running_bot(config, emulator):
+    async with running_bot(config, emulator, forked_engine(config)):
         finished = await queue(emulator, "an old result", 6, alice)
         result = await emulator.wait_title(finished, "Done")
         interrupted = await queue(emulator, "an interrupted dream", 60, alice)
         waiting = await queue(emulator, "a waiting dream", 6, bob)
         painting = await emulator.wait_title(interrupted, "Painting")
-    async with running_bot(config, emulator) as bot:
+    async with running_bot(config, emulator, forked_engine(config)) as bot:
         assert (await bot.store.job(interrupted)).state in ("queued", "running")
         done = await emulator.wait_title(interrupted, "Done")
         assert done["id"] == painting["id"], "the restarted job keeps its message"
