@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from pathlib import Path
 
 import discord
 from discord import app_commands
@@ -138,17 +137,16 @@ class Dream(commands.Cog):
         files = self.bot.files
         options = dataclasses.replace(options, image_prompt=image_prompt is not None)
 
-        async def download(attachment: discord.Attachment, path: Path) -> str:
-            data = await attachments.init_image(attachment.url, attachment.size, config.discord.api_base)
-            return str(await files.write(path, data))
-
         async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
-            request = build_request(options, settings, config.defaults.perceptor, config.engine.preview_every)
-            if init_image is not None:
-                request = dataclasses.replace(request, init_image=await download(init_image, files.init_image(job_id)))
-            if image_prompt is not None:
-                prompts = (await download(image_prompt, files.image_prompt(job_id, 0)),)
-                request = dataclasses.replace(request, image_prompts=prompts)
+            """Admitted first, downloaded after: a refused request costs no download."""
+            given = {files.init_image(job_id): init_image, files.image_prompt(job_id, 0): image_prompt}
+            init, prompt = (str(path) if attachment is not None else None for path, attachment in given.items())
+            pictures = options.pictures(init, (prompt,) if prompt else ())
+            request = build_request(pictures, settings, config.defaults.perceptor, config.engine.preview_every)
+            for path, attachment in given.items():
+                if attachment is not None:
+                    data = await attachments.init_image(attachment.url, attachment.size, config.discord.api_base)
+                    await files.write(path, data)
             return request
 
         await self._submit(interaction, make_request, slow=init_image is not None or image_prompt is not None)

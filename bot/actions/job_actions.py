@@ -19,7 +19,7 @@ from pathlib import Path
 import discord
 
 from bot.admission.refusal import Refusal, Someone, is_moderator
-from bot.admission.requests import DreamOptions, build_request, check_channel, check_quota
+from bot.admission.requests import DreamOptions, Standing, build_request, build_upscale_request, check_standing
 from bot.admission.settings import GuildSettings, SettingsStore
 from bot.display.emoji import CANCEL
 from bot.queue.executor import Reporter
@@ -32,6 +32,7 @@ from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_V
 from contract.protocol import RenderRequest
 
 MakeRequest = Callable[[GuildSettings, str], Awaitable[RenderRequest]]  # (the server's settings, the new job's id)
+Shape = Callable[[GuildSettings, str], RenderRequest]  # (the server's settings, the path of the job's start picture)
 
 
 class JobActions:
@@ -62,13 +63,11 @@ class JobActions:
 
     # queueing
 
-    async def admit(self, guild_id: int, channel_id: int, user: Someone, settings: GuildSettings) -> None:
-        """The server's channel list and queue cap, the member's cap on waiting jobs and their cooldown."""
-        check_channel(settings, channel_id)
-        if await self.store.count_queued(guild_id) >= self.max_queued:
-            raise Refusal(f"The queue of this server is full ({self.max_queued} jobs wait); try again when some have run.")
-        active = await self.store.active_jobs(guild_id, user.id)
-        check_quota(settings, len(active), await self.store.last_created(guild_id, user.id), time.time())
+    async def standing(self, guild_id: int, channel_id: int, user: Someone) -> Standing:
+        """What the queue says about a new request of ``user`` in ``channel_id``, for admission to judge."""
+        queued, active = await self.store.count_queued(guild_id), await self.store.active_jobs(guild_id, user.id)
+        last = await self.store.last_created(guild_id, user.id)
+        return Standing(channel_id, queued, self.max_queued, len(active), last, time.time())
 
     async def submit(
         self, guild_id: int, channel_id: int, user: Someone, make_request: MakeRequest, parent: str | None = None
@@ -80,7 +79,7 @@ class JobActions:
         """
         async with self._members[(guild_id, user.id)]:
             settings = await self.settings.get(guild_id, channel_id)
-            await self.admit(guild_id, channel_id, user, settings)
+            check_standing(settings, await self.standing(guild_id, channel_id, user))
             job_id = new_job_id()
             request = await make_request(settings, job_id)
             job = Job(job_id, guild_id, channel_id, user.id, user.display_name, request, parent=parent)
@@ -115,16 +114,16 @@ class JobActions:
             )
         init = await self._keep(original, [asked.init_image] if asked.init_image else [], "init image")
         prompts = await self._keep(original, asked.image_prompts, "image prompt")
+        options = DreamOptions.again(asked)
 
         async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
-            request = build_request(DreamOptions.again(asked), settings, asked.perceptor, asked.preview_every)
-            request = dataclasses.replace(request, init_weight=asked.init_weight, init_noise=asked.init_noise)
-            if init:
-                path = await self.files.write(self.files.init_image(job_id), init[0])
-                request = dataclasses.replace(request, init_image=str(path))
-            if prompts:
-                paths = [await self.files.write(self.files.image_prompt(job_id, n), data) for n, data in enumerate(prompts)]
-                request = dataclasses.replace(request, image_prompts=tuple(map(str, paths)))
+            copies = [(self.files.init_image(job_id), data) for data in init]
+            copies += [(self.files.image_prompt(job_id, n), data) for n, data in enumerate(prompts)]
+            paths = [str(path) for path, _ in copies]
+            pictures = options.pictures(paths[0] if init else None, tuple(paths[len(init) :]))
+            request = build_request(pictures, settings, asked.perceptor, asked.preview_every)
+            for path, data in copies:  # once admitted: a refused request leaves no file behind
+                await self.files.write(path, data)
             return request
 
         return await self._resubmit(original, user, make_request)
@@ -143,37 +142,33 @@ class JobActions:
         """V1–V4: picture ``number`` of ``original`` as the start (with the seed's noise mixed in) and as a pull,
         a new seed, the same prompt and options."""
         candidate = self._candidate(original, number)
-
-        def shape(settings: GuildSettings) -> RenderRequest:
-            options = dataclasses.replace(DreamOptions.again(candidate), count=1)
-            request = build_request(options, settings, candidate.perceptor, candidate.preview_every)
-            return dataclasses.replace(request, init_weight=DEFAULT_VARIATION_WEIGHT, init_noise=DEFAULT_VARIATION_NOISE)
-
-        return await self._from_picture(original, number, user, shape)
+        options = dataclasses.replace(
+            DreamOptions.again(candidate), init_weight=DEFAULT_VARIATION_WEIGHT, init_noise=DEFAULT_VARIATION_NOISE
+        )
+        return await self._from_picture(original, number, user, self._painted(options, candidate))
 
     async def restyle(self, original: Job, number: int, prompt: str, user: Someone) -> Job:
         """Restyle: a new prompt painted from picture ``number`` of ``original``, with its model, size and steps."""
         candidate = self._candidate(original, number)
         if len(scenes(prompt)) > 1:
             raise Refusal(f"A restyle paints one picture: write one prompt, without {SCENE_SEPARATOR}.")
-
-        def shape(settings: GuildSettings) -> RenderRequest:
-            options = dataclasses.replace(DreamOptions.again(candidate), prompt=prompt, count=1)
-            return build_request(options, settings, candidate.perceptor, candidate.preview_every)
-
-        return await self._from_picture(original, number, user, shape)
+        # the picture is only the start: no pull towards it, no noise mixed in
+        options = dataclasses.replace(DreamOptions.again(candidate), prompt=prompt, init_weight=None, init_noise=None)
+        return await self._from_picture(original, number, user, self._painted(options, candidate))
 
     async def upscale(self, original: Job, number: int, user: Someone) -> Job:
         """U1–U4 and Upscale: picture ``number`` of ``original``, 4x, by the engine through the queue."""
         candidate = self._candidate(original, number)
+        return await self._from_picture(
+            original, number, user, lambda settings, path: build_upscale_request(candidate, self.upscaler, path)
+        )
 
-        def shape(settings: GuildSettings) -> RenderRequest:
-            return RenderRequest(
-                candidate.prompt, model=self.upscaler, width=candidate.width, height=candidate.height, steps=1,
-                seed=candidate.seed, preview_every=1,
-            )  # fmt: skip
-
-        return await self._from_picture(original, number, user, shape)
+    @staticmethod
+    def _painted(options: DreamOptions, candidate: RenderRequest) -> Shape:
+        """How Vary and Restyle admit their request: ``options`` started from the picture, under the server's rules."""
+        return lambda settings, path: build_request(
+            options.pictures(path), settings, candidate.perceptor, candidate.preview_every
+        )
 
     @staticmethod
     def _candidate(original: Job, number: int) -> RenderRequest:
@@ -185,17 +180,18 @@ class JobActions:
             raise Refusal(f"Job {original.id} has {original.request.count} picture(s), not a number {number}.")
         return original.request.candidates[number - 1]
 
-    async def _from_picture(
-        self, original: Job, number: int, user: Someone, shape: Callable[[GuildSettings], RenderRequest]
-    ) -> Job:
-        """A new job made by ``shape`` under the server's rules, starting from picture ``number`` of ``original``."""
+    async def _from_picture(self, original: Job, number: int, user: Someone, shape: Shape) -> Job:
+        """A new job made by ``shape`` under the server's rules, starting from picture ``number`` of ``original``
+        (copied among the new job's files once the request is admitted)."""
         picture = await self.files.read(self.files.picture(original, number))
         if picture is None:
             raise Refusal(f"The picture of job {original.id} was cleaned up; it can no longer be varied or upscaled.")
 
         async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
-            path = await self.files.write(self.files.init_image(job_id), picture)
-            return dataclasses.replace(shape(settings), init_image=str(path))
+            path = self.files.init_image(job_id)
+            request = shape(settings, str(path))
+            await self.files.write(path, picture)
+            return request
 
         return await self._resubmit(original, user, make_request)
 

@@ -51,18 +51,29 @@ class DreamOptions:
     options_text: str | None = None  # /dream's ``options``, parsed once the model is known
     image_prompt: bool = False  # a picture to steer towards is attached (an advanced option)
     advanced: dict[str, Any] = field(default_factory=dict)  # options already parsed (🔁 keeps a job's)
+    perceptor: str | None = None  # None: the bot's default (🔁 keeps a job's)
+    # the pictures, by the paths they have (or will have, once downloaded or copied) among the new job's files
+    init_image: str | None = None
+    image_prompts: tuple[str, ...] = ()
+    init_weight: float | None = None  # None: the request's default
+    init_noise: float | None = None
 
     @classmethod
     def again(cls, asked: RenderRequest) -> DreamOptions:
-        """🔁: what the member asked for in ``asked`` (film, set and advanced options included), to be
-        checked again under today's rules."""
+        """🔁: what the member asked for in ``asked`` (film, set, advanced options and how it used its pictures
+        included), to be checked again under today's rules; the pictures' new paths are set with ``pictures``."""
         count = len(asked.scenes)
         return cls(
             asked.prompt, None, None if count > 1 else asked.steps, asked.size, asked.model,
             asked.zoom_frames, asked.steps_per_frame, asked.zoom, asked.rotate, f"{asked.shift[0]},{asked.shift[1]}",
             asked.steps // count if count > 1 else None, asked.story_fade, asked.captions, asked.count,
-            advanced=advanced.given(asked),
+            advanced=advanced.given(asked), perceptor=asked.perceptor, init_weight=asked.init_weight,
+            init_noise=asked.init_noise,
         )  # fmt: skip
+
+    def pictures(self, init_image: str | None, image_prompts: tuple[str, ...] = ()) -> DreamOptions:
+        """These options with the new job's own pictures."""
+        return dataclasses.replace(self, init_image=init_image, image_prompts=image_prompts)
 
 
 def banned_word(prompt: str, banned: tuple[str, ...]) -> str | None:
@@ -87,10 +98,10 @@ def _as_refusal(check: Callable[..., T], *args: Any) -> T:
         raise Refusal(f"{str(error)[:1].upper()}{str(error)[1:]}.") from None
 
 
-def build_request(
-    options: DreamOptions, settings: GuildSettings, perceptor: str, preview_every: int, init_image: str | None = None
-) -> RenderRequest:
-    """The render request for ``options`` under ``settings``, or a ``Refusal`` naming the first problem."""
+def build_request(options: DreamOptions, settings: GuildSettings, perceptor: str, preview_every: int) -> RenderRequest:
+    """The render request for ``options`` under ``settings``, or a ``Refusal`` naming the first problem: the one
+    door of every picture a member asks for (/dream, /zoom, /story, 🔁, Vary, Restyle). ``perceptor``: the bot's
+    default, when the options name none."""
     prompt = options.prompt.strip()
     if (options.advanced or options.options_text or options.negative or options.image_prompt) and not settings.advanced:
         raise Refusal("This server has turned /dream's advanced options (options, negative, image_prompt) off.")
@@ -120,8 +131,8 @@ def build_request(
     for part in scenes(full_prompt):
         _as_refusal(parse_prompts, part)
     request = RenderRequest(
-        prompt=full_prompt, model=model, perceptor=perceptor, width=width, height=height, steps=steps, seed=seed,
-        init_image=init_image, preview_every=preview_every, **_film(options, settings),
+        prompt=full_prompt, model=model, perceptor=options.perceptor or perceptor, width=width, height=height,
+        steps=steps, seed=seed, preview_every=preview_every, **_pictures(options), **_film(options, settings),
     )  # fmt: skip
     _as_refusal(check_film, request)
     request = _set(request, options.count or 1, settings)
@@ -207,6 +218,24 @@ def _allowed_words(prompt: str, settings: GuildSettings) -> None:
         raise Refusal(f"The prompt contains a word this server does not allow ({word!r}).")
 
 
+def _pictures(options: DreamOptions) -> dict[str, Any]:
+    """The fields of a request that says how it uses its pictures; left out where the options leave them."""
+    fields: dict[str, Any] = {"init_image": options.init_image, "image_prompts": options.image_prompts}
+    if options.init_weight is not None:
+        fields["init_weight"] = options.init_weight
+    if options.init_noise is not None:
+        fields["init_noise"] = options.init_noise
+    return fields
+
+
+def build_upscale_request(candidate: RenderRequest, upscaler: str, init_image: str) -> RenderRequest:
+    """U1–U4 and Upscale: ``candidate``'s picture, at ``init_image``, enlarged by ``upscaler`` (one step)."""
+    return RenderRequest(
+        candidate.prompt, model=upscaler, width=candidate.width, height=candidate.height, steps=1, seed=candidate.seed,
+        preview_every=1, init_image=init_image,
+    )  # fmt: skip
+
+
 def _film(options: DreamOptions, settings: GuildSettings) -> dict[str, Any]:
     """The film fields of a request: a zoom's frames and motion, a story's fade and captions."""
     fields: dict[str, Any] = {"captions": options.captions}
@@ -226,6 +255,26 @@ def _film(options: DreamOptions, settings: GuildSettings) -> dict[str, Any]:
         if options.shift is not None:
             fields["shift"] = _as_refusal(parse_shift, options.shift)
     return fields
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the queue says about a member's new request, read once before admission judges it."""
+
+    channel_id: int
+    queued: int  # the server's waiting jobs
+    max_queued: int  # [queue] max_per_server
+    active: int  # the member's waiting and running jobs
+    last_created: float | None  # when the member's last job was made
+    now: float
+
+
+def check_standing(settings: GuildSettings, standing: Standing) -> None:
+    """The server's channel list and queue cap, the member's cap on waiting jobs and their cooldown."""
+    check_channel(settings, standing.channel_id)
+    if standing.queued >= standing.max_queued:
+        raise Refusal(f"The queue of this server is full ({standing.max_queued} jobs wait); try again when some have run.")
+    check_quota(settings, standing.active, standing.last_created, standing.now)
 
 
 def check_channel(settings: GuildSettings, channel_id: int) -> None:

@@ -1,13 +1,24 @@
-"""The refusals the job kinds decide, said before anything is read, stored or queued. (The actions' effects on
-the queue and the channel are tested through the Discord emulator in ``tests/cogs/``.)"""
+"""What members do with jobs, in process: the refusals the job kinds decide (said before anything is read,
+stored or queued), and what 🔁, Vary, Restyle and Upscale store and copy. (Their answers and posts in the
+channel are tested through the Discord emulator in ``tests/cogs/``.)"""
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from bot.actions.job_actions import JobActions
 from bot.admission.refusal import Refusal
-from bot.queue.jobs import Job, JobState
+from bot.admission.settings import GuildSettings, SettingsStore
+from bot.queue.files import JobFiles
+from bot.queue.jobs import Job, JobState, new_job_id
+from bot.queue.scheduler import Scheduler
+from bot.queue.store import Store
+from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT
 from contract.protocol import RenderRequest
 
 
@@ -50,3 +61,102 @@ def test_a_picture_to_start_from_must_exist(made, number, message):
 def test_each_candidate_of_a_set_and_a_dream_can_start_another_job():
     assert JobActions._candidate(job(count=3, seed=10), 2).seed == 11
     assert JobActions._candidate(job(prompt="", model="tiny-inception", init_image="p.png"), 1).model == "tiny-inception"
+
+
+# The actions' effects on the store and the job files, in process: a real store, settings and files; the
+# scheduler is never run, so every new job waits where the action put it.
+
+
+@dataclass(frozen=True)
+class Asker:
+    id: int
+    display_name: str
+
+
+class Announced:
+    """A reporter that notes the jobs whose message would be posted."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+
+    async def queued(self, job: Job, position: int) -> None:
+        self.jobs.append(job)
+
+    async def queue_moved(self, order: list[Job]) -> None:
+        pass
+
+
+@pytest.fixture
+async def made(tmp_path) -> AsyncIterator[tuple[JobActions, Announced]]:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    files = JobFiles(tmp_path / "files")
+    announced = Announced()
+    base = GuildSettings(model="tiny-vqgan", steps=8, size="32x32", max_count=4, jobs_per_user=5)
+    settings = SettingsStore(store, base)
+    actions = JobActions(store, settings, Scheduler(store, None, announced, files), announced, files, max_queued=20)
+    yield actions, announced
+    await store.close()
+
+
+BOB = Asker(7, "bob")
+PICTURE = b"\x89PNG a painted picture"
+
+
+async def done(actions: JobActions, **fields) -> Job:
+    """A finished job of member 3 whose pictures (a grid's candidates, or its one result) are on disk."""
+    request = RenderRequest(fields.pop("prompt", "a fairy house"), perceptor="tiny-clip", **fields)
+    original = await actions.store.add_job(Job(new_job_id(), 1, 2, 3, "alice", request))
+    for number in range(1, request.count + 1):
+        await actions.files.write(actions.files.picture(original, number), PICTURE + bytes([number]))
+    return await actions.store.finish(original.id, JobState.DONE)
+
+
+async def test_again_paints_the_same_request_with_a_new_seed_and_its_own_copies_of_the_pictures(made, tmp_path):
+    actions, announced = made
+    init, steer = tmp_path / "init.png", tmp_path / "steer.png"
+    init.write_bytes(b"start"), steer.write_bytes(b"steer")
+    original = await done(
+        actions, model="pixels", steps=12, width=48, height=32, seed=5, init_image=str(init), init_weight=0.5,
+        init_noise=0.25, image_prompts=(str(steer),), cutn=8, count=2,
+    )  # fmt: skip
+    again = await actions.again(original, BOB)
+    asked, new = original.request, again.request
+    assert new.seed != asked.seed and (again.user_id, again.parent) == (BOB.id, original.id)
+    assert dataclasses.replace(new, seed=asked.seed, init_image=asked.init_image, image_prompts=asked.image_prompts) == asked
+    assert new.init_image == str(actions.files.init_image(again.id)) and Path(new.init_image).read_bytes() == b"start"
+    assert [Path(p).read_bytes() for p in new.image_prompts] == [b"steer"]
+    assert [job.id for job in announced.jobs] == [again.id] and (await actions.store.job(again.id)).request == new
+
+
+async def test_vary_restyle_and_upscale_start_from_the_picture_they_name(made):
+    actions, _ = made
+    original = await done(actions, model="pixels", steps=12, width=48, height=32, seed=5, count=3, init_weight=0.3)
+    varied = (await actions.vary(original, 2, BOB)).request
+    restyled = (await actions.restyle(original, 3, "a stormy sea", BOB)).request
+    upscaled = (await actions.upscale(original, 1, BOB)).request
+    for request, number in ((varied, 2), (restyled, 3), (upscaled, 1)):
+        assert Path(request.init_image).read_bytes() == PICTURE + bytes([number])
+    candidate = original.request.candidates[1]
+    assert (varied.init_weight, varied.init_noise) == (DEFAULT_VARIATION_WEIGHT, DEFAULT_VARIATION_NOISE)
+    assert (
+        varied.count == 1
+        and varied.seed != candidate.seed
+        and (varied.model, varied.size, varied.steps) == ("pixels", "48x32", 12)
+    )
+    assert (restyled.prompt, restyled.init_weight, restyled.init_noise, restyled.count) == ("a stormy sea", 0.0, 0.0, 1)
+    assert (upscaled.model, upscaled.size, upscaled.steps, upscaled.seed) == (
+        DEFAULT_UPSCALER, "48x32", 1, original.request.candidates[0].seed,
+    )  # fmt: skip
+
+
+async def test_a_refused_action_queues_nothing_and_copies_no_picture(made):
+    actions, announced = made
+    original = await done(actions, model="pixels", steps=12, width=48, height=32)
+    await actions.settings.set(1, "max_steps", "10")
+    before = await actions.store.jobs()
+    with pytest.raises(Refusal, match="Steps must be between 1 and 10"):
+        await actions.again(original, BOB)
+    with pytest.raises(Refusal, match="Steps must be between 1 and 10"):
+        await actions.vary(original, 1, BOB)
+    assert await actions.store.jobs() == before and announced.jobs == []
+    assert sorted(path.name for path in actions.files.root.iterdir()) == [original.id], "no other job's files"

@@ -118,8 +118,17 @@ def test_what_the_member_asks_for_is_what_is_queued_up_to_the_limits(tmp_path):
     for steps in (1, BASE.max_steps):
         assert build_request(DreamOptions("a castle", steps=steps), BASE, "tiny-clip", 10).steps == steps
     init = str(tmp_path / "init.png")
-    request = build_request(DreamOptions("a castle", seed=0), BASE, "ViT-B-32/openai", 7, init_image=init)
+    request = build_request(DreamOptions("a castle", seed=0).pictures(init), BASE, "ViT-B-32/openai", 7)
     assert (request.seed, request.perceptor, request.preview_every, request.init_image) == (0, "ViT-B-32/openai", 7, init)
+    assert (request.init_weight, request.init_noise, request.image_prompts) == (0.0, 0.0, ())
+    kept = DreamOptions("a castle", perceptor="tiny-clip", init_weight=0.5, init_noise=0.25).pictures(init, ("a.png",))
+    request = build_request(kept, BASE, "ViT-B-32/openai", 7)
+    assert (request.perceptor, request.init_weight, request.init_noise, request.image_prompts) == (
+        "tiny-clip",
+        0.5,
+        0.25,
+        ("a.png",),
+    )
 
 
 @pytest.mark.parametrize(
