@@ -31,13 +31,19 @@ def engine(weights_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def forked_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineArgv]:
-    """The engine command for a config, whose engine is forked from one zygote per session (started on first use)."""
+def zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The socket of the session's engine zygote (tests/support/forked_engine.py), started on first use."""
     path = tmp_path_factory.mktemp("zygote") / "engine.sock"
-    zygote = forked.start_zygote(path)
-    yield lambda config: forked.command(path, config.engine)
-    zygote.kill()
-    zygote.wait()
+    process = forked.start_zygote(path)
+    yield path
+    process.kill()
+    process.wait()
+
+
+@pytest.fixture(scope="session")
+def forked_engine(zygote: Path) -> EngineArgv:
+    """The engine command for a config, whose engine is forked from the session's zygote."""
+    return lambda config: forked.command(zygote, config.engine)
 
 
 @pytest.fixture

@@ -235,7 +235,8 @@ async def test_the_bot_killed_with_10_waiting_and_1_running(tmp_path, emulator, 
         await asyncio.wait_for(logged_in.wait(), PATIENCE)
         members = [Member(emulator.snowflake(), f"member{i}") for i in range(6)]
         ids = []
-        _, text = await dream(emulator, "a very long dream", option("steps", 300, 4), member=members[0])
+        # long enough that the kill, sent as soon as its steps show, lands mid-job (100 steps: 6 s here)
+        _, text = await dream(emulator, "a very long dream", option("steps", 100, 4), member=members[0])
         ids.append(job_id_of(text))
         for i in range(10):
             _, text = await dream(emulator, f"a waiting dream {i}", member=members[1 + i % 5])

@@ -110,10 +110,27 @@ def client(path: str, args: list[str]) -> int:
 
 def command(path: Path, engine: EngineConfig) -> list[str]:
     """The engine command (``running_bot``'s ``engine_argv``) of the engine ``engine`` describes, forked by the
-    zygote at ``path`` (``-P``: this folder's modules must not shadow packages of the same name)."""
+    zygote at ``path``."""
     from bot.executors.local import EngineCommand
 
-    return [sys.executable, "-P", __file__, str(path), *EngineCommand(engine.device, engine.weights_dir, engine.speed).argv()[3:]]
+    return _forked(EngineCommand(engine.device, engine.weights_dir, engine.speed).argv(), path)
+
+
+def _forked(argv: list[str], path: Path | str) -> list[str]:
+    """The engine command ``argv`` (``python -m engine.worker ARGS``) as this file's client: the same ARGS
+    (``-P``: this folder's modules must not shadow packages of the same name)."""
+    return [sys.executable, "-P", __file__, str(path), *argv[3:]]
+
+
+def worker(path: str, argv: list[str]) -> int:
+    """``dreambot ARGV`` (a ``dreambot worker``) whose engines are forked by the zygote at ``path``: the worker's own
+    code, with the engine command it builds from its config pointed at this file."""
+    from bot.cli import main
+    from bot.executors.local import EngineCommand
+
+    real = EngineCommand.argv
+    EngineCommand.argv = lambda engine: _forked(real(engine), path)
+    return main(argv)
 
 
 def start_zygote(path: Path) -> subprocess.Popen:

@@ -21,7 +21,8 @@ from tests.support.requests import KINDS, as_recorded, painted
 
 
 def test_a_picture_is_painted_again_from_its_png(weights_dir, tmp_path):
-    """``--from`` reads everything back from the ``parameters`` chunk: the same pixels; a given option overrides."""
+    """``--from`` reads everything back from the ``parameters`` chunk: the same pixels (each in a fresh process, as
+    a member would run them); a given option overrides."""
     first = dreambot(
         "render", "a magic fairy house | fog:-0.5", "--model", "tiny-biggan", "--perceptor", "tiny-clip", "--steps", "6",
         "--seed", "9", "--truncation", "0.6", "--noise-prompt", "4:0.5", "--cut-pow", "0.8", "--out", "first.png",
@@ -34,7 +35,9 @@ def test_a_picture_is_painted_again_from_its_png(weights_dir, tmp_path):
     assert summary["seed"] == 9 and summary["model"] == "tiny-biggan" and summary["options"]["truncation"] == 0.6
     pixels = [Image.open(tmp_path / name).tobytes() for name in ("first.png", "again.png")]
     assert pixels[0] == pixels[1]
-    other = dreambot("render", "--from", "first.png", "--seed", "5", "--out", "other.png", weights_dir=weights_dir, cwd=tmp_path)
+    other = dreambot_here(
+        "render", "--from", "first.png", "--seed", "5", "--out", "other.png", weights_dir=weights_dir, cwd=tmp_path
+    )
     assert other.returncode == 0, other.stderr
     assert Image.open(tmp_path / "other.png").tobytes() != pixels[0]
     assert "Seed: 5" in Image.open(tmp_path / "other.png").text["parameters"]

@@ -33,6 +33,7 @@ from tests.support.processes import ROOT
 from tests.support.waiting import PATIENCE, until
 
 CLAIM = 4.0  # seconds: a silent worker's job goes elsewhere after this
+FORKED_WORKER = "import sys; from tests.support.forked_engine import worker; sys.exit(worker(sys.argv[1], sys.argv[2:]))"
 
 
 class Notes:
@@ -74,7 +75,9 @@ class Notes:
         pass
 
 
-async def start_worker(folder: Path, url: str, name: str, models: list[str]) -> asyncio.subprocess.Process:
+async def start_worker(folder: Path, url: str, name: str, models: list[str], zygote: Path | None) -> asyncio.subprocess.Process:
+    """``dreambot worker``; its engines forked from ``zygote`` (tests/support/forked_engine.py), or with ``None``
+    started as the worker starts them (for tests that kill or freeze a worker's whole machine)."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.toml"
     listed = ", ".join(f'"{m}"' for m in models)
@@ -85,8 +88,9 @@ async def start_worker(folder: Path, url: str, name: str, models: list[str]) -> 
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "DREAMBOT_CONFIG")}
     env["PYTHONPATH"] = str(ROOT)
     log = (folder / "worker.log").open("wb")
+    command = ["-m", "bot"] if zygote is None else ["-c", FORKED_WORKER, str(zygote)]
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "worker", "--config", str(config), cwd=folder, env=env, stdout=log, stderr=log
+        sys.executable, *command, "worker", "--config", str(config), cwd=folder, env=env, stdout=log, stderr=log
     )
 
 
@@ -99,8 +103,8 @@ def children(pid: int) -> list[int]:
 class Cluster:
     """NATS, ``dreambot worker`` processes, and the bot's store, dispatcher and scheduler in this process."""
 
-    def __init__(self, tmp_path: Path, nats: NatsServer) -> None:
-        self.tmp_path, self.nats = tmp_path, nats
+    def __init__(self, tmp_path: Path, nats: NatsServer, zygote: Path) -> None:
+        self.tmp_path, self.nats, self.zygote = tmp_path, nats, zygote
         self.workers: dict[str, asyncio.subprocess.Process] = {}
         self.notes: Notes | None = None
 
@@ -119,10 +123,12 @@ class Cluster:
     async def worker(self, name: str, models: list[str]) -> None:
         await self.start_workers({name: models})
 
-    async def start_workers(self, models: dict[str, list[str]]) -> None:
-        """Start workers side by side (their engines load at the same time) and wait until each is online."""
+    async def start_workers(self, models: dict[str, list[str]], forked: bool = True) -> None:
+        """Start workers side by side and wait until each is online; ``forked``: their engines forked from the
+        session's zygote, else started as a worker starts them (they load side by side)."""
         for name, held in models.items():
-            self.workers[name] = await start_worker(self.tmp_path / name, self.nats.url, name, held)
+            zygote = self.zygote if forked else None
+            self.workers[name] = await start_worker(self.tmp_path / name, self.nats.url, name, held, zygote)
         await until(lambda: set(models) <= {w.worker_id for w in self.dispatcher.online()})
 
     async def submit(self, user: int, prompt: str, model: str = "tiny-vqgan", steps: int = 8) -> Job:
@@ -168,10 +174,10 @@ class Watch:
 
 
 @pytest.fixture
-async def cluster(tmp_path) -> AsyncIterator[Cluster]:
+async def cluster(tmp_path, zygote) -> AsyncIterator[Cluster]:
     nats = NatsServer(tmp_path / "nats")
     await nats.start()
-    cluster = Cluster(tmp_path, nats)
+    cluster = Cluster(tmp_path, nats, zygote)
     await cluster.start()
     try:
         yield cluster
@@ -227,7 +233,7 @@ async def test_the_pictures_a_job_names_on_the_bots_disk_travel_to_the_worker(cl
 @pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "hung"])
 async def test_a_lost_worker_loses_its_job_to_another_once_its_claim_lapses(cluster, fault):
     """Both workers are up before the job, so the fault lands mid-job however slow the machine is."""
-    await cluster.start_workers({"one": ["tiny-vqgan"], "two": ["tiny-vqgan"]})
+    await cluster.start_workers({"one": ["tiny-vqgan"], "two": ["tiny-vqgan"]}, forked=False)
     job = await cluster.submit(1, "a lighthouse", steps=150)  # the fault lands within ms of step 2: 5 s to spare
     await until(lambda: len(cluster.notes.steps.get(job.id, [])) >= 2 and cluster.notes.painters.get(job.id))
     (lost,) = cluster.notes.painters[job.id]
@@ -324,7 +330,7 @@ async def test_a_restarted_bot_posts_a_running_job_once_and_never_has_it_painted
         assert cluster.notes.steps[job.id], "the restarted bot shows the job's progress again"
 
 
-async def test_a_job_handed_out_too_often_is_failed_instead_of_painted_again(tmp_path):
+async def test_a_job_handed_out_too_often_is_failed_instead_of_painted_again(tmp_path, zygote):
     """Each worker that took the job died (here: the test takes it and gives it back); past MAX_DELIVERIES it is failed."""
     nats_server = NatsServer(tmp_path / "nats")
     await nats_server.start()
@@ -344,7 +350,7 @@ async def test_a_job_handed_out_too_often_is_failed_instead_of_painted_again(tmp
             for _ in range(times):
                 (msg,) = await queue.fetch(1, timeout=10)
                 await msg.nak()
-        worker = await start_worker(tmp_path / "worker", nats_server.url, "last", list(earlier))
+        worker = await start_worker(tmp_path / "worker", nats_server.url, "last", list(earlier), zygote)
         await until(lambda: all({"stored", "failed"} & set(watch.kinds.get(m, [])) for m in earlier))
         assert watch.kinds["tiny-vqgan"] == ["started", "stored"]
         assert watch.kinds["pixels"] == ["failed"]
