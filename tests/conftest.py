@@ -4,6 +4,7 @@ imported torch once (``real_bot``: the engine started as the bot starts it, for 
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,12 @@ from tests.support.discord_bot import IDLE_ENGINE, running_bot
 from tests.support.discord_emulator import DiscordEmulator
 
 EngineArgv = Callable[[Config], list[str]]
+
+# In parallel streams (pytest -n, as the README runs the suite), torch gets one thread in each stream and in every
+# process a test starts: two streams of two OpenMP threads each on two cores spin against each other (a run like
+# that took 3.6x each test's quiet time); one thread each keeps both cores busy. Set before torch is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
