@@ -60,3 +60,14 @@ async def test_the_bots_clean_up_keeps_the_files_of_waiting_and_running_jobs_and
     assert sorted(pruned.removed) == ["cancelled", "done", "failed"]
     assert bot.files.init_image("queued").exists() and bot.files.init_image("running").exists()
     assert pruned.kept_bytes == 200
+
+
+def test_the_picture_a_button_acts_on_is_a_sets_candidate_or_the_single_result(tmp_path):
+    files = JobFiles(tmp_path)
+    single = Job("one", 1, 2, 3, "alice", RenderRequest("a castle"))
+    grid = Job("set", 1, 2, 3, "alice", RenderRequest("a castle", count=4))
+    assert files.picture(single, 1) == files.result("one") == tmp_path / "one" / "result.png"
+    assert [files.picture(grid, n) for n in (1, 4)] == [
+        tmp_path / "set" / "candidate-1.png",
+        tmp_path / "set" / "candidate-4.png",
+    ]

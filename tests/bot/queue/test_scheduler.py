@@ -19,7 +19,7 @@ from bot.queue.files import JobFiles
 from bot.queue.jobs import Job, JobState
 from bot.queue.scheduler import Scheduler
 from bot.queue.store import Store
-from contract.protocol import Failed, Finished, RenderRequest
+from contract.protocol import Cancelled, Failed, Finished, Progress, RenderRequest
 from tests.support.discord_bot import dream, job_id_of, option, running_bot
 from tests.support.discord_emulator import Member
 from tests.support.waiting import PATIENCE
@@ -388,3 +388,47 @@ async def test_a_batch_holds_only_jobs_of_one_model_perceptor_and_size_each_with
     assert engine.renders == ["cc", "dd", "ee", "ff"], "a job with none like it behind runs alone, once"
     assert all(request == requests[job_id] for batch in engine.batches for job_id, request in batch)
     assert sorted(job for kind, job in reporter.notes if kind == "finished") == sorted(requests), "each job finished once"
+
+
+class Holding(StandInEngine):
+    """Paints one step of the first job, then holds it until it is cancelled; the others it paints at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancels: list[str] = []
+        self._released = asyncio.Event()
+
+    async def render(self, job_id: str, request: RenderRequest):
+        if self.renders:  # only the first job is held
+            async for event in super().render(job_id, request):
+                yield event
+            return
+        self.renders.append(job_id)
+        yield Progress(job_id, 1, 10)
+        await self._released.wait()
+        yield Cancelled(job_id, 1)
+
+    async def cancel(self, job_id: str) -> None:
+        self.cancels.append(job_id)
+        self._released.set()
+
+
+async def test_a_cancel_ends_a_waiting_job_at_once_asks_the_engine_to_stop_a_running_one_and_leaves_the_rest(tmp_path):
+    engine = Holding()
+    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
+        await store.add_job(a_job("painting"))
+        await store.add_job(a_job("waiting", user=2))
+        await store.add_job(a_job("other", user=3))
+        scheduler.wake()
+        running = await state_of(store, "painting", "running")
+        while "painting" not in scheduler.running:
+            await asyncio.sleep(0.02)
+        assert await scheduler.cancel(await store.job("waiting"))
+        assert (await store.job("waiting")).state == JobState.CANCELLED and engine.cancels == []
+        assert ("cancelled", "waiting") in reporter.notes
+        assert await scheduler.cancel(running)
+        assert engine.cancels == ["painting"]
+        await state_of(store, "painting", "cancelled")
+        assert not await scheduler.cancel(await store.job("waiting")), "it has already ended"
+        await state_of(store, "other", "done")
+        assert engine.renders == ["painting", "other"]

@@ -120,3 +120,94 @@ async def test_a_database_locked_for_5_seconds_waits_instead_of_failing(tmp_path
 def test_job_ids_do_not_collide():
     ids = {new_job_id() for _ in range(100_000)}
     assert len(ids) == 100_000 and all(len(i) == 16 for i in ids)
+
+
+# What each query counts, and what it leaves out: another server, another member, another state.
+
+
+async def filled(tmp_path) -> tuple[Store, dict[str, Job]]:
+    """Jobs of members 1 and 2 in servers 10 and 11, in every state, created one after another."""
+    store = await Store.open(tmp_path / "jobs.sqlite3")
+    made = {}
+    for name, guild, user, state in (
+        ("q1", 10, 1, JobState.QUEUED), ("r1", 10, 1, JobState.RUNNING), ("d1", 10, 1, JobState.DONE),
+        ("d1b", 10, 1, JobState.DONE), ("f1", 10, 1, JobState.FAILED), ("q2", 10, 2, JobState.QUEUED),
+        ("d2", 10, 2, JobState.DONE), ("q1x", 11, 1, JobState.QUEUED), ("d1x", 11, 1, JobState.DONE),
+    ):  # fmt: skip
+        job = await store.add_job(Job(name, guild, 20, user, f"member{user}", RenderRequest(f"a picture {name}")))
+        if state != JobState.QUEUED:
+            job = await store.claim(name)
+        if state not in (JobState.QUEUED, JobState.RUNNING):
+            job = await store.finish(name, state)
+        made[name] = job
+        await asyncio.sleep(0.002)  # distinct created, started and finished times
+    return store, made
+
+
+async def test_counts_and_lists_keep_to_their_server_member_and_state(tmp_path):
+    store, made = await filled(tmp_path)
+    try:
+        assert await store.count_queued(10) == 2 and await store.count_queued(11) == 1
+        assert [j.id for j in await store.active_jobs(10, 1)] == ["q1", "r1"]
+        assert await store.active_ids() == {"q1", "r1", "q2", "q1x"}
+        assert await store.last_created(10, 1) == made["f1"].created and await store.last_created(11, 2) is None
+        assert await store.last_started() == {1: made["d1x"].started, 2: made["d2"].started}
+        page, total = await store.results(10, 1, limit=1)
+        assert [j.id for j in page] == ["d1b"] and total == 2, "newest first, one page, done only"
+        page, total = await store.results(10, 1, limit=5, offset=1)
+        assert [j.id for j in page] == ["d1"] and total == 2
+        assert await store.results(11, 2, limit=5) == ([], 0)
+    finally:
+        await store.close()
+
+
+async def test_requeueing_and_outcomes_to_show_touch_only_what_they_name(tmp_path):
+    store, _ = await filled(tmp_path)
+    try:
+        assert {j.id for j in await store.unshown()} == {"d1", "d1b", "f1", "d2", "d1x"}
+        await store.mark_shown("d1", JobState.DONE)
+        assert "d1" not in {j.id for j in await store.unshown()}
+        await store.requeue("d2")  # ended: stays done
+        await store.requeue("r1")
+        assert (await store.job("d2")).state == JobState.DONE and (await store.job("r1")).state == JobState.QUEUED
+        await store.claim("q1")
+        await store.claim("q2")
+        assert [j.id for j in await store.requeue_running(keep={"q2"})] == ["q1"]
+        assert (await store.job("q1")).state == JobState.QUEUED and (await store.job("q2")).state == JobState.RUNNING
+        assert not await store.cancel_if_queued("q2") and await store.cancel_if_queued("q1x")
+        assert (await store.job("q1x")).state == JobState.CANCELLED
+    finally:
+        await store.close()
+
+
+async def test_a_message_shows_the_job_it_was_last_linked_to(tmp_path):
+    store, _ = await filled(tmp_path)
+    try:
+        await store.link_message(500, "d1")
+        await store.link_message(501, "d2")
+        assert (await store.job_for_message(500)).id == "d1" and (await store.job("d1")).message_id == 500
+        await store.link_message(500, "d1b")
+        assert (await store.job_for_message(500)).id == "d1b" and (await store.job_for_message(501)).id == "d2"
+        assert await store.job_for_message(502) is None
+    finally:
+        await store.close()
+
+
+async def test_settings_of_one_server_or_channel_leave_the_others_untouched(tmp_path):
+    store = await Store.open(tmp_path / "settings.sqlite3")
+    try:
+        await store.put_setting(10, "steps", 40)
+        await store.put_setting(10, "style", "oil")
+        await store.put_setting(11, "steps", 80)
+        await store.put_setting(10, "steps", 50)
+        await store.delete_setting(10, "style")
+        assert await store.settings(10) == {"steps": 50} and await store.settings(11) == {"steps": 80}
+        await store.put_channel_setting(10, 20, "steps", 10)
+        await store.put_channel_setting(10, 20, "banned_words", ["gore"])
+        await store.put_channel_setting(10, 21, "steps", 12)
+        await store.put_channel_setting(11, 30, "steps", 14)
+        await store.delete_channel_setting(20, "steps")
+        assert await store.channel_settings(10) == {20: {"banned_words": ["gore"]}, 21: {"steps": 12}}
+        assert await store.channel_settings(11) == {30: {"steps": 14}} and await store.channel_settings(12) == {}
+    finally:
+        await store.close()
