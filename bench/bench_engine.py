@@ -30,8 +30,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from contract.limits import DEFAULT_OPTIMIZER, DEFAULT_STEPS
+
+if TYPE_CHECKING:
+    from contract.speed import Speed
+    from engine.loop import Optimization
 
 DEFAULT_CASES = ["vqgan:256", "vqgan:512", "biggan:256", "biggan:512", "siren:256", "siren:512", "pixels:256", "pixels:512"]
 # A case name for a family run with other options or other perceptors than ViT-B-32 alone.
@@ -122,6 +128,128 @@ def network(family: str, size: int):
     return None
 
 
+@dataclasses.dataclass
+class Rig:
+    """What every variant of a case shares in one process: the network, the perceptor and its prompt target, the
+    painter and its options; and how a variant's steps are run and timed."""
+
+    family: str
+    size: int
+    cutn: int
+    device: Any  # torch.device
+    net: Any  # the family's network, or None (pixels, SIREN, CLIPDraw)
+    perceptor: Any
+    targets: list
+    painter: Callable
+    options: dict
+    lr: float
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def optimizations(self, speed: Speed, batch: int) -> list[Optimization]:
+        import torch
+
+        from engine.cutouts import MakeCutouts
+        from engine.loop import Optimization, make_optimizer
+
+        optimizations = []
+        for _ in range(batch):
+            generator = self.painter(self.net, self.size, self.size, self.device, **self.options)
+            generator.checkpoint = speed.checkpoint_for(self.size, self.size)
+            optimizer = make_optimizer(DEFAULT_OPTIMIZER, generator.parameters(), self.lr)
+            cutouts = MakeCutouts(self.perceptor.input_size, self.cutn, batched=speed.batched_cutouts)
+            rng = torch.get_rng_state() if batch > 1 else None
+            optimizations.append(Optimization(generator, self.targets, optimizer, cutouts, 1, report_every=10, rng=rng))
+        return optimizations
+
+    def clock(self) -> float:
+        """Now, once the device has finished what was queued."""
+        import torch
+
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def run(self, speed: Speed, optimizations: list[Optimization], n: int) -> float:
+        """Seconds of ``n`` steps of ``optimizations`` under ``speed``."""
+        import torch
+
+        from engine.loop import optimize
+
+        if self.net is not None:  # the layout is the one switch that lives in the shared network
+            self.net.to(memory_format=torch.channels_last if speed.channels_last else torch.contiguous_format)
+        for o in optimizations:
+            o.steps = n
+        if self.cuda:
+            torch.backends.cudnn.benchmark = speed.cudnn_benchmark
+            torch.cuda.reset_peak_memory_stats()
+        start = self.clock()
+        optimize(optimizations, self.perceptor, speed)
+        return self.clock() - start
+
+    def alone(self, speed: Speed, optimizations: list[Optimization]) -> tuple[float, float]:
+        """Seconds of the decoder's and of CLIP's forward and backward passes alone, as a step runs them."""
+        import torch
+
+        generators = [o.generator for o in optimizations]
+        start = self.clock()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=speed.autocast):
+            images = type(generators[0]).decode_batch(generators)
+        images.float().sum().backward()
+        decoder = self.clock() - start
+        cutouts = torch.cat([o.cut(images[i : i + 1].detach().float()) for i, o in enumerate(optimizations)])
+        cutouts.requires_grad_(True)
+        start = self.clock()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=speed.autocast):
+            embeds = self.perceptor.encode_image(cutouts)
+        embeds.float().sum().backward()
+        return decoder, self.clock() - start
+
+    def profile(self, path: str, effective: list[str], speeds: list[Speed], runs: list[list[Optimization]]) -> None:
+        """Append each variant's profile of one more step (its ops by own CPU time) to ``path``."""
+        import torch
+
+        with open(path, "a") as out:
+            for text, speed, optimizations in zip(effective, speeds, runs, strict=True):
+                with torch.profiler.profile(record_shapes=True) as prof:
+                    self.run(speed, optimizations, 1)
+                table = prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=25)
+                out.write(f"## {self.family}:{self.size} {text}\n{table}\n")
+
+
+def rig(family: str, size: int, cutn: int, speed: Speed, device) -> Rig:
+    """The case's network and perceptor, prepared for ``speed`` (the first variant's) on ``device``."""
+    import open_clip
+
+    from contract.families import FAMILIES, load_attribute
+    from engine.loop import Target
+    from engine.models import prepare_network, prepare_perceptor
+    from engine.perceptor import Ensemble, Perceptor
+
+    base, options, clips = VARIANTS.get(family, (family, {}, ("ViT-B-32",)))
+    record = FAMILIES[base]
+    net = network(base, size)
+    if net is not None:
+        net = prepare_network(net, record.network, speed, device)
+    members = [
+        prepare_perceptor(
+            Perceptor(
+                open_clip.create_model(name, force_quick_gelu=True), open_clip.get_tokenizer(name), (0.5,) * 3, (0.25,) * 3
+            ),
+            speed,
+            device,
+        )
+        for name in clips
+    ]
+    perceptor = members[0] if len(members) == 1 else Ensemble(members)
+    targets = [Target(perceptor.encode_text(["a magic fairy house, unreal engine"]))]
+    options = {o.name: o.default for o in record.options} | options
+    painter = load_attribute(record.painter)
+    return Rig(family, size, cutn, device, net, perceptor, targets, painter, options, record.learning_rate(None, options))
+
+
 def measure(
     family: str, size: int, variants: list[tuple[str, int]], steps: int, rounds: int, device_name: str, cutn: int,
     profile: str | None = None, shares: bool = False,
@@ -131,110 +259,33 @@ def measure(
     ``profile``: a file that gets each variant's profile of one more step (its ops by own CPU time).
     ``shares``: also time the decoder's and CLIP's passes alone in each round, so that the rest of the
     step (cutouts, augmentations, loss, optimizer, Python) shows as ``elsewhere_share``."""
-    import open_clip
     import torch
 
-    from contract.families import FAMILIES, load_attribute
-    from contract.speed import Speed
-    from engine.cutouts import MakeCutouts
-    from engine.loop import Optimization, Target, make_optimizer, optimize
-    from engine.models import device_speed, prepare_network, prepare_perceptor
-    from engine.perceptor import Ensemble, Perceptor
+    from engine.models import device_speed
 
     device = torch.device(device_name)
-    cuda = device.type == "cuda"
     speeds = [device_speed(text, device) for text, _ in variants]
     if len({speed.compile for speed in speeds}) > 1:
         raise SystemExit("a compiled module cannot be uncompiled: measure +compile and its reference without --interleave")
     torch.manual_seed(0)
-    base, options, clips = VARIANTS.get(family, (family, {}, ("ViT-B-32",)))
-    if base == "deepdream":
+    if VARIANTS.get(family, (family,))[0] == "deepdream":
         return measure_dream(size, variants, steps, rounds, device)
-    record = FAMILIES[base]
-    painter = load_attribute(record.painter)
-    net = network(base, size)
-    if net is not None:
-        net = prepare_network(net, record.network, speeds[0], device)
-    members = [
-        prepare_perceptor(
-            Perceptor(
-                open_clip.create_model(name, force_quick_gelu=True), open_clip.get_tokenizer(name), (0.5,) * 3, (0.25,) * 3
-            ),
-            speeds[0],
-            device,
-        )
-        for name in clips
-    ]
-    perceptor = members[0] if len(members) == 1 else Ensemble(members)
-    targets = [Target(perceptor.encode_text(["a magic fairy house, unreal engine"]))]
-    options = {o.name: o.default for o in record.options} | options
-    lr = record.learning_rate(None, options)
-
-    def optimizations_for(speed: Speed, batch: int) -> list[Optimization]:
-        optimizations = []
-        for _ in range(batch):
-            generator = painter(net, size, size, device, **options)
-            generator.checkpoint = speed.checkpoint_for(size, size)
-            optimizer = make_optimizer(DEFAULT_OPTIMIZER, generator.parameters(), lr)
-            cutouts = MakeCutouts(perceptor.input_size, cutn, batched=speed.batched_cutouts)
-            rng = torch.get_rng_state() if batch > 1 else None
-            optimizations.append(Optimization(generator, targets, optimizer, cutouts, 1, report_every=10, rng=rng))
-        return optimizations
-
-    def clock() -> float:
-        """Now, once the device has finished what was queued."""
-        if cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-    def run(speed: Speed, optimizations: list[Optimization], n: int) -> float:
-        if net is not None:  # the layout is the one switch that lives in the shared network
-            net.to(memory_format=torch.channels_last if speed.channels_last else torch.contiguous_format)
-        for o in optimizations:
-            o.steps = n
-        if cuda:
-            torch.backends.cudnn.benchmark = speed.cudnn_benchmark
-            torch.cuda.reset_peak_memory_stats()
-        start = clock()
-        optimize(optimizations, perceptor, speed)
-        return clock() - start
-
-    def alone(speed: Speed, optimizations: list[Optimization]) -> tuple[float, float]:
-        """Seconds of the decoder's and of CLIP's forward and backward passes alone, as a step runs them."""
-        generators = [o.generator for o in optimizations]
-        start = clock()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=speed.autocast):
-            images = type(generators[0]).decode_batch(generators)
-        images.float().sum().backward()
-        decoder = clock() - start
-        cutouts = torch.cat([o.cut(images[i : i + 1].detach().float()) for i, o in enumerate(optimizations)])
-        cutouts.requires_grad_(True)
-        start = clock()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=speed.autocast):
-            embeds = perceptor.encode_image(cutouts)
-        embeds.float().sum().backward()
-        return decoder, clock() - start
-
-    runs = [optimizations_for(speed, batch) for speed, (_, batch) in zip(speeds, variants, strict=True)]
-    warmups = [run(speed, optimizations, 1) for speed, optimizations in zip(speeds, runs, strict=True)]
+    case = rig(family, size, cutn, speeds[0], device)
+    runs = [case.optimizations(speed, batch) for speed, (_, batch) in zip(speeds, variants, strict=True)]
+    warmups = [case.run(speed, optimizations, 1) for speed, optimizations in zip(speeds, runs, strict=True)]
     times: list[list[float]] = [[] for _ in variants]
     parts: list[list[tuple[float, float]]] = [[] for _ in variants]
     peaks = [0.0] * len(variants)
     for _ in range(rounds):
         for i, (speed, optimizations) in enumerate(zip(speeds, runs, strict=True)):
-            times[i].append(run(speed, optimizations, steps) / steps)
+            times[i].append(case.run(speed, optimizations, steps) / steps)
             if shares:
-                parts[i].append(alone(speed, optimizations))
-            if cuda:
+                parts[i].append(case.alone(speed, optimizations))
+            if case.cuda:
                 peaks[i] = max(peaks[i], torch.cuda.max_memory_allocated() / 2**30)
     effective = [str(dataclasses.replace(speed, checkpoint=speed.checkpoint_for(size, size))) for speed in speeds]
     if profile:
-        with open(profile, "a") as out:
-            for text, speed, optimizations in zip(effective, speeds, runs, strict=True):
-                with torch.profiler.profile(record_shapes=True) as prof:
-                    run(speed, optimizations, 1)
-                table = prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=25)
-                out.write(f"## {family}:{size} {text}\n{table}\n")
+        case.profile(profile, effective, speeds, runs)
     rows = _rows(family, size, cutn, variants, effective, times, warmups, peaks, rounds, device)
     for row, measured in zip(rows, parts, strict=True):
         if measured:
@@ -386,6 +437,15 @@ def main() -> int:
             print(f"{case} {group}: {timings}", file=sys.stderr)
     if not rows:
         return 1
+    print_tables(rows, args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    return 0
+
+
+def print_tables(rows: list[dict], args: argparse.Namespace) -> None:
+    """The rows as Markdown tables, with how they were measured."""
     how = "each variant in its own process"
     if args.interleave:
         how = f"the variants of a case interleaved in one process, median of {args.interleave} rounds"
@@ -404,10 +464,6 @@ def main() -> int:
             parts = (row["seconds_per_step"], row["decoder_seconds"], row["clip_seconds"])
             head = f"| {row['generator']} | {row['size']} | {row['speed']} | {row['batch']} | "
             print(head + " | ".join(map(str, parts)) + f" | {row['elsewhere_share']:.0%} |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
-    return 0
 
 
 def cpu_name() -> str:
