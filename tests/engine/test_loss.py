@@ -41,6 +41,26 @@ def test_the_loss_is_the_weighted_mean_over_every_cutout_and_target_embedding():
     assert target_loss(cutouts, Target(both, weight=-0.5)).item() == pytest.approx(-0.5 * sum(distances) / 6)
 
 
+def test_an_ensembles_embeddings_are_measured_part_by_part_and_the_distances_averaged():
+    """An ensemble joins its members' unit embeddings (here a 2-wide and a 3-wide part): a cutout's distance to a
+    target is the mean of the parts' distances, and the stop holds on that mean."""
+    cut_a, cut_b = unit([1, 0], [0, 1], [-1, 1]), unit([1, 0, 0], [0, 1, 0], [0, 0, 1])
+    tgt_a, tgt_b = torch.cat([X, Y]), unit([0, 1, 0], [1, 0, 0])
+    cutouts, targets = torch.cat([cut_a, cut_b], dim=-1), torch.cat([tgt_a, tgt_b], dim=-1)
+    each = (spherical_distance(cut_a[:, None], tgt_a[None]) + spherical_distance(cut_b[:, None], tgt_b[None])) / 2
+    quarter = math.pi**2 / 16
+    assert each.flatten().tolist() == pytest.approx([quarter, quarter, quarter, quarter, 3.25 * quarter, 1.25 * quarter])
+    assert target_loss(cutouts, Target(targets, weight=1.5), (2, 3)).item() == pytest.approx(1.5 * each.mean().item())
+    whole_c, whole_t = F.normalize(cutouts, dim=-1), F.normalize(targets, dim=-1)  # one part: one model's embedding
+    whole = spherical_distance(whole_c[:, None], whole_t[None]).mean().item()
+    assert target_loss(whole_c, Target(whole_t), (5,)).item() == pytest.approx(whole) != each.mean().item()
+    # a stop between the means: the first two cutouts are closer than it to both targets, the third is not
+    # (part by part, the first two are farther than it from one target each)
+    pulled = cutouts.clone().requires_grad_()
+    target_loss(pulled, Target(targets, stop=1.6 * quarter), (2, 3)).backward()
+    assert pulled.grad[:2].abs().sum() == 0 and pulled.grad[2].abs().sum() > 0
+
+
 def gradient(cutouts: torch.Tensor, target: Target) -> torch.Tensor:
     cutouts = cutouts.clone().requires_grad_()
     target_loss(cutouts, target).backward()

@@ -9,9 +9,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.admission.refusal import Refusal
-from bot.admission.requests import DreamOptions, banned_word, build_request, check_channel, check_quota, styled
+from bot.admission.requests import (
+    DeepDreamOptions,
+    DreamOptions,
+    Standing,
+    banned_word,
+    build_dream_request,
+    build_request,
+    build_upscale_request,
+    check_channel,
+    check_quota,
+    check_standing,
+    styled,
+    with_picture,
+)
 from bot.admission.settings import GuildSettings, SettingError
 from contract.limits import MAX_SEED
+from contract.protocol import RenderRequest
 from contract.registry import generator_names
 
 BASE = GuildSettings(model="tiny-vqgan", steps=50, size="64x64")
@@ -210,3 +224,73 @@ def test_again_asks_for_the_same_picture_or_film_with_a_new_seed(options):
     first = build_request(options, BASE, "tiny-clip", 10)
     again = build_request(DreamOptions.again(first), BASE, "tiny-clip", 10)
     assert dataclasses.replace(again, seed=first.seed) == first
+
+
+def test_a_deepdream_takes_the_servers_limits_and_its_pictures_size_scaled_to_fit():
+    server = dataclasses.replace(BASE, max_steps=30, max_size="64x48", banned_words=("gore",))
+    asked = DeepDreamOptions("eyes everywhere", steps=12, layer="inception4c", seed=8)
+    request = build_dream_request(asked, server, "tiny-inception", "tiny-clip", 3)
+    assert (request.prompt, request.model, request.perceptor, request.steps, request.seed) == (
+        "eyes everywhere", "tiny-inception", "tiny-clip", 12, 8,
+    )  # fmt: skip
+    assert (request.preview_every, request.options, request.width, request.height) == (3, {"layer": "inception4c"}, 0, 0)
+    assert build_dream_request(DeepDreamOptions(), server, "tiny-inception", "tiny-clip", 3).steps == 30, "capped default"
+    assert build_dream_request(DeepDreamOptions(), BASE, "tiny-inception", "tiny-clip", 3).steps == 40
+    assert build_dream_request(DeepDreamOptions(), server, "tiny-inception", "tiny-clip", 3).options == {}
+    for options, refusal_text in (
+        (DeepDreamOptions(steps=31), "Steps must be between 1 and 30 on this server, not 31."),
+        (DeepDreamOptions(steps=0), "Steps must be between 1 and 30 on this server, not 0."),
+        (DeepDreamOptions("red gore"), "The prompt contains a word this server does not allow ('gore')."),
+        (DeepDreamOptions(seed=-1), f"The seed must be between 0 and {MAX_SEED}, not -1."),
+    ):
+        with pytest.raises(Refusal) as refused:
+            build_dream_request(options, server, "tiny-inception", "tiny-clip", 3)
+        assert str(refused.value) == refusal_text
+    with pytest.raises(Refusal, match="^Layer must be one of conv2, .*, not .nope.\\.$"):
+        build_dream_request(DeepDreamOptions(layer="nope"), server, "tiny-inception", "tiny-clip", 3)
+    placed = with_picture(request, server, "in.png", (640, 240))
+    assert (placed.init_image, placed.width, placed.height) == ("in.png", 64, 24), "scaled to fit, shape kept"
+    assert (with_picture(request, server, "s.png", (40, 30)).width, with_picture(request, server, "s.png", (40, 30)).height) == (
+        40,
+        30,
+    )
+
+
+def test_an_upscale_is_the_candidates_picture_at_its_size_in_one_step():
+    candidate = RenderRequest("a castle", model="pixels", width=48, height=32, steps=50, seed=12, count=1, cutn=8)
+    request = build_upscale_request(candidate, "tiny-esrgan", "start.png")
+    assert request == RenderRequest(
+        "a castle", model="tiny-esrgan", width=48, height=32, steps=1, seed=12, preview_every=1, init_image="start.png"
+    )
+
+
+def test_again_gives_options_that_build_the_same_request_under_the_same_rules():
+    """🔁's options are what was asked: built again under unchanged settings they give the request back (a new
+    seed aside), films, sets, advanced options and how pictures were used included."""
+    asked = [
+        DreamOptions("a castle", seed=1, steps=20, size="48x32", model="pixels", count=2, options_text="cutn=8 lr=0.2"),
+        DreamOptions("a castle", seed=2, steps=12, zoom_frames=5, steps_per_frame=3, zoom=1.2, rotate=2.0, shift="1,-2"),
+        DreamOptions("a seed || an oak", seed=3, steps_per_scene=7, fade=0.25, captions=True),
+        DreamOptions("a castle", seed=4, perceptor="tiny-clip", init_weight=0.5, init_noise=0.2).pictures("i.png", ("p.png",)),
+    ]
+    for options in asked:
+        first = build_request(options, BASE, "ViT-B-32/openai", 5)
+        again = DreamOptions.again(first).pictures(first.init_image, first.image_prompts)
+        assert dataclasses.replace(build_request(again, BASE, "ViT-B-32/openai", 5), seed=first.seed) == first
+
+
+def test_the_queue_and_the_members_standing_are_judged_in_order():
+    strict = dataclasses.replace(BASE, channels=(5,), jobs_per_user=2, cooldown=60)
+    fine = Standing(channel_id=5, queued=9, max_queued=10, active=1, last_created=1000.0, now=1060.0)
+    check_standing(strict, fine)
+    for changed, message in (
+        ({"channel_id": 6}, "Dreams are not painted in this channel. Try <#5>."),
+        ({"queued": 10}, "The queue of this server is full (10 jobs wait); try again when some have run."),
+        ({"active": 2}, "You already have 2 job(s) waiting or running; this server allows 2."),
+        ({"now": 1059.5}, "Slow down: you can dream again in 1s"),
+        ({"channel_id": 6, "queued": 10, "active": 2}, "Dreams are not painted in this channel."),
+        ({"queued": 10, "active": 2}, "The queue of this server is full"),
+    ):
+        with pytest.raises(Refusal) as refused:
+            check_standing(strict, dataclasses.replace(fine, **changed))
+        assert str(refused.value).startswith(message)
