@@ -213,7 +213,8 @@ class JobActions:
         """❌: a waiting job ends at once, a running one after its current step."""
         await self.check_owner(job, user, "cancel", permissions)
         if not job.active or not await self.scheduler.cancel(job):
-            raise Refusal(f"Job {job.id} has already {job.state.value if not job.active else 'ended'}.")
+            ended = {JobState.DONE: "finished", JobState.FAILED: "failed", JobState.CANCELLED: "been cancelled"}
+            raise Refusal(f"Job {job.id} has already {ended.get(job.state, 'ended')}.")
 
     async def delete(self, job: Job, user: Someone, message: discord.PartialMessage) -> None:
         """🗑️: the owner (or a moderator) takes a finished picture down."""

@@ -8,7 +8,9 @@ import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
+import discord
 import pytest
 
 from bot.actions.job_actions import JobActions
@@ -78,9 +80,13 @@ class Announced:
 
     def __init__(self) -> None:
         self.jobs: list[Job] = []
+        self.cancelled_jobs: list[str] = []
 
     async def queued(self, job: Job, position: int) -> None:
         self.jobs.append(job)
+
+    async def cancelled(self, job: Job) -> None:
+        self.cancelled_jobs.append(job.id)
 
     async def queue_moved(self, order: list[Job]) -> None:
         pass
@@ -160,3 +166,66 @@ async def test_a_refused_action_queues_nothing_and_copies_no_picture(made):
         await actions.vary(original, 1, BOB)
     assert await actions.store.jobs() == before and announced.jobs == []
     assert sorted(path.name for path in actions.files.root.iterdir()) == [original.id], "no other job's files"
+
+
+ALICE = Asker(3, "alice")  # the member whose jobs ``done`` makes
+
+
+class Refusing(Announced):
+    """A reporter whose channel refuses the bot's posts."""
+
+    async def queued(self, job: Job, position: int) -> None:
+        raise discord.Forbidden(
+            SimpleNamespace(status=403, reason="Forbidden"), {"code": 50013, "message": "Missing Permissions"}
+        )
+
+
+async def test_only_the_owner_cancels_and_a_job_is_cancelled_once(made):
+    actions, announced = made
+    waiting = await actions.store.add_job(Job(new_job_id(), 1, 2, ALICE.id, "alice", RenderRequest("a castle")))
+    other = await actions.store.add_job(Job(new_job_id(), 1, 2, BOB.id, "bob", RenderRequest("a tower")))
+    with pytest.raises(Refusal, match=f"^Only the member who asked for job {waiting.id} or a moderator can cancel it.$"):
+        await actions.cancel(waiting, BOB)
+    assert (await actions.store.job(waiting.id)).state == JobState.QUEUED
+    await actions.cancel(waiting, ALICE)
+    assert (await actions.store.job(waiting.id)).state == JobState.CANCELLED and announced.cancelled_jobs == [waiting.id]
+    assert (await actions.store.job(other.id)).state == JobState.QUEUED, "the other member's job is untouched"
+    with pytest.raises(Refusal, match=f"^Job {waiting.id} has already been cancelled.$"):
+        await actions.cancel(await actions.store.job(waiting.id), ALICE)
+    finished = await done(actions)
+    with pytest.raises(Refusal, match=f"^Job {finished.id} has already finished.$"):  # it said "has already done"
+        await actions.cancel(finished, ALICE)
+
+
+async def test_the_files_a_result_offers_are_its_own(made):
+    actions, _ = made
+    original = await done(actions, model="clipdraw")
+    with pytest.raises(Refusal, match="^There is no SVG of that job"):
+        await actions.svg(original)
+    with pytest.raises(Refusal, match="^There is no animation of that job"):
+        await actions.animation(original)
+    await actions.files.write(actions.files.svg(original.id), b"<svg/>")
+    await actions.files.write(actions.files.folder(original.id) / "animation.gif", b"GIF89a")
+    svg, gif = await actions.svg(original), await actions.animation(original)
+    assert (svg.filename, svg.fp.read()) == (f"dream-{original.id}.svg", b"<svg/>")
+    assert (gif.filename, gif.fp.read()) == (f"dream-{original.id}.gif", b"GIF89a"), "an older result's GIF"
+    await actions.files.write(actions.files.animation(original.id), b"MP4")
+    mp4 = await actions.animation(original)
+    assert (mp4.filename, mp4.fp.read()) == (f"dream-{original.id}.mp4", b"MP4")
+
+
+async def test_a_job_whose_message_the_channel_refuses_is_cancelled_with_the_reason(tmp_path):
+    store = await Store.open(tmp_path / "db.sqlite3")
+    files = JobFiles(tmp_path / "files")
+    refusing = Refusing()
+    settings = SettingsStore(store, GuildSettings(model="tiny-vqgan", steps=8, size="32x32"))
+    actions = JobActions(store, settings, Scheduler(store, None, refusing, files), refusing, files, max_queued=20)
+    try:
+        original = await done(actions, model="pixels", steps=12, width=48, height=32)
+        with pytest.raises(Refusal) as refused:
+            await actions.again(original, BOB)
+        (job,) = [j for j in await store.jobs() if j.id != original.id]
+        assert str(refused.value) == f"I cannot post in this channel (Missing Permissions), so job `{job.id}` was cancelled."
+        assert job.state == JobState.CANCELLED and refusing.cancelled_jobs == [job.id]
+    finally:
+        await store.close()
