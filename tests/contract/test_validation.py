@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from contract.errors import BadRequest
+from contract.films import MAX_FRAMES, MAX_SHIFT, MAX_ZOOM
 from contract.limits import MAX_CUTN, MAX_IMAGE_PIXELS, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE
 from contract.protocol import RenderRequest
 from contract.registry import lookup
@@ -157,3 +158,50 @@ def test_pictures_open_as_rgb_and_refuse_what_is_not_one(tmp_path, picture, monk
     monkeypatch.setattr("contract.validation.MAX_IMAGE_PIXELS", 48)
     assert open_image(picture).size == (8, 6)
     assert MAX_IMAGE_PIXELS > 48
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"zoom_frames": MAX_FRAMES + 1}, f"zoom frames must be between 1 and {MAX_FRAMES}, not {MAX_FRAMES + 1}$"),
+        ({"zoom_frames": 2, "steps_per_frame": 0}, "steps per frame must be at least 1, not 0$"),
+        ({"prompt": "a || b || c", "zoom_frames": 2}, "a zooming story needs at least one frame per scene: 3 scenes, 2 frames$"),
+        ({"prompt": "a || b || c", "steps": 2}, "a story needs at least one step per scene: 3 scenes, 2 steps$"),
+        (
+            {"zoom_frames": 2, "zoom": 1 / MAX_ZOOM - 0.01},
+            r"zoom must be between 0.5 and 2 a frame \(1.02: 2% closer\), not 0.49$",
+        ),
+        ({"zoom_frames": 2, "zoom": MAX_ZOOM + 0.01}, "zoom must be between 0.5 and 2 a frame"),
+        ({"zoom_frames": 2, "rotate": float("inf")}, "rotate must be a number of degrees, not inf$"),
+        (
+            {"zoom_frames": 2, "shift": (0.0, MAX_SHIFT + 0.5)},
+            r"shift must be within 256 pixels a frame on each axis, not \(0.0, 256.5\)$",
+        ),
+        ({"prompt": "a || b", "story_fade": -0.1}, "the scenes' fade is a share of a scene's steps, from 0 to 1, not -0.1$"),
+        ({"prompt": "a || b", "story_fade": 1.1}, "the scenes' fade is a share of a scene's steps, from 0 to 1, not 1.1$"),
+        (
+            {"zoom_frames": 10, "steps_per_frame": MAX_STEPS},
+            f"the film takes {5 + 9 * MAX_STEPS} steps in all, more than {MAX_STEPS}; use fewer frames or steps$",
+        ),
+        ({"init_noise": 1.5}, "init_noise must be between 0 and 1, not 1.5$"),
+        ({"init_noise": 0.5, "init_image": None}, "init_noise mixes noise into an init image; give one$"),
+        ({"init_weight": float("nan")}, "init_weight must be"),
+    ],
+)
+def test_each_bad_film_or_start_is_refused_with_its_reason(overrides, message, picture):
+    with pytest.raises(BadRequest, match=f"^{message}"):
+        validate(request(**{"init_image": picture, **overrides}))
+
+
+def test_films_and_starts_at_their_bounds_pass(picture):
+    for overrides in (
+        {"zoom_frames": MAX_FRAMES, "steps_per_frame": 1, "zoom": 1 / MAX_ZOOM, "shift": (MAX_SHIFT, -MAX_SHIFT)},
+        {"zoom_frames": 1, "steps_per_frame": 1, "zoom": MAX_ZOOM, "rotate": -720.0},
+        {"prompt": "a || b || c", "zoom_frames": 3},
+        {"prompt": "a || b || c", "steps": 3, "story_fade": 0.0},
+        {"prompt": "a || b", "story_fade": 1.0},
+        {"init_image": picture, "init_noise": 1.0, "init_weight": 0.0},
+        {"init_image": picture, "init_noise": 0.0},
+        {"perceptor": "+".join(f"ViT-B-32/{tag}" for tag in "abcd")},
+    ):
+        assert validate(request(**overrides)).request == request(**overrides)
