@@ -294,3 +294,30 @@ def test_the_queue_and_the_members_standing_are_judged_in_order():
         with pytest.raises(Refusal) as refused:
             check_standing(strict, dataclasses.replace(fine, **changed))
         assert str(refused.value).startswith(message)
+
+
+def test_advanced_options_each_refused_where_the_server_turned_them_off_and_applied_where_it_did_not():
+    off = dataclasses.replace(BASE, advanced=False)
+    for asked in (
+        {"advanced": {"cutn": 8}}, {"options_text": "cutn=8"}, {"negative": "blur"}, {"image_prompt": True},
+    ):  # fmt: skip
+        with pytest.raises(Refusal) as refused:
+            build_request(DreamOptions("a castle", **asked), off, "tiny-clip", 10)
+        assert str(refused.value) == "This server has turned /dream's advanced options (options, negative, image_prompt) off."
+    assert build_request(DreamOptions("a castle"), off, "tiny-clip", 10).prompt == "a castle"
+    negative = build_request(DreamOptions("a castle", negative=" blur "), BASE, "tiny-clip", 10)
+    assert negative.prompt == "a castle | blur:-1"
+    offered = dataclasses.replace(BASE, perceptors=("ViT-B-16/openai",))
+    knobs = build_request(DreamOptions("a castle", options_text="cutn=8 perceptor=ViT-B-16/openai"), offered, "tiny-clip", 10)
+    assert (knobs.cutn, knobs.perceptor) == (8, "ViT-B-16/openai")
+    both = DreamOptions("a castle", advanced={"cutn": 8}, options_text="lr=0.2")
+    assert (build_request(both, BASE, "tiny-clip", 10).cutn, build_request(both, BASE, "tiny-clip", 10).lr) == (8, 0.2)
+    with pytest.raises(Refusal, match=r"^This server offers the perceptors tiny-clip, not 'ViT-B-16/openai'\.$"):
+        build_request(DreamOptions("a castle", options_text="perceptor=ViT-B-16/openai"), BASE, "tiny-clip", 10)
+
+
+def test_a_story_may_have_as_many_scenes_as_the_server_allows_and_no_more():
+    three = dataclasses.replace(BASE, max_scenes=3)
+    assert len(build_request(DreamOptions("a || b || c"), three, "tiny-clip", 10).scenes) == 3
+    with pytest.raises(Refusal, match=r"^This server allows stories of at most 3 scenes, not 4\.$"):
+        build_request(DreamOptions("a || b || c || d"), three, "tiny-clip", 10)
