@@ -61,6 +61,15 @@ class JobActions:
             raise Refusal("That job is no longer known to the bot.")
         return job
 
+    async def job_on(self, job_id: str, guild_id: int | None, message_id: int | None) -> Job:
+        """The job a button or modal names, only when it was pressed on one of that job's own messages in that job's
+        server: a component id is the member's to send, and another server's job must stay out of reach."""
+        job = await self.job(job_id)
+        shown = await self.store.job_for_message(message_id) if message_id is not None else None
+        if job.guild_id != guild_id or shown is None or shown.id != job.id:
+            raise Refusal("That button does not belong to this message; use the buttons under the job's own picture.")
+        return job
+
     # queueing
 
     async def standing(self, guild_id: int, channel_id: int, user: Someone) -> Standing:

@@ -4,6 +4,8 @@ over the config's defaults."""
 from __future__ import annotations
 
 import argparse
+import struct
+import zlib
 from pathlib import Path
 
 from bot.config import Config
@@ -21,6 +23,9 @@ from contract.limits import (
     new_seed,
 )
 from contract.protocol import RenderRequest
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TEXT_LIMIT = 1 << 20  # bytes of a text chunk read, or decompressed: a prompt and its parameters are a few kB
 
 
 def _story(text: str) -> str:
@@ -102,14 +107,11 @@ def request_from_args(args: argparse.Namespace, config: Config) -> RenderRequest
 
 def recorded_request(source: str) -> dict:
     """The request fields a dreambot PNG records in its ``parameters`` chunk."""
-    from PIL import Image
-
     from contract import parameters
 
     try:
-        with Image.open(source, formats=["PNG"]) as picture:
-            text = picture.text.get("parameters")
-    except (OSError, ValueError) as error:
+        text = _text_chunk(Path(source), "parameters")
+    except (OSError, ValueError, zlib.error) as error:
         raise BadRequest(f"{source} could not be read as a PNG ({error})") from None
     if text is None:
         raise BadRequest(f"{source} has no parameters chunk: dreambot did not paint it, or its metadata was removed")
@@ -117,3 +119,38 @@ def recorded_request(source: str) -> dict:
         return parameters.read(text)
     except BadRequest as error:
         raise BadRequest(f"{source} cannot be painted again: {error}") from None
+
+
+def _text_chunk(path: Path, key: str) -> str | None:
+    """The PNG text chunk ``key`` (tEXt, zTXt or iTXt), read chunk by chunk without decoding a pixel: a picture of
+    any size (a 14000x14000 decompression bomb included) costs a few reads, and no text is read past TEXT_LIMIT."""
+    with path.open("rb") as png:
+        if png.read(8) != PNG_SIGNATURE:
+            raise ValueError("not a PNG file")
+        while True:
+            if len(header := png.read(8)) < 8:
+                raise ValueError("the file ends inside a chunk" if header else "the file ends before its last chunk")
+            size, kind = struct.unpack(">I4s", header)
+            if kind == b"IEND":
+                return None
+            if kind not in (b"tEXt", b"zTXt", b"iTXt") or size > TEXT_LIMIT:
+                png.seek(size + 4, 1)  # the chunk and its CRC, unread
+                continue
+            if len(chunk := png.read(size)) < size:
+                raise ValueError("the file ends inside a chunk")
+            name, _, body = chunk.partition(b"\0")
+            png.seek(4, 1)
+            if name.decode("latin-1") == key:
+                return _chunk_text(kind, body)
+
+
+def _chunk_text(kind: bytes, body: bytes) -> str:
+    """A text chunk's text, after its keyword (decompressed, within TEXT_LIMIT, for zTXt and compressed iTXt)."""
+    if kind == b"tEXt":
+        return body.decode("latin-1")
+    if kind == b"zTXt":
+        return zlib.decompressobj().decompress(body[1:], TEXT_LIMIT).decode("latin-1")
+    compressed, rest = body[:1] == b"\x01", body[2:]
+    _language, _, rest = rest.partition(b"\0")
+    _translated, _, text = rest.partition(b"\0")
+    return (zlib.decompressobj().decompress(text, TEXT_LIMIT) if compressed else text).decode("utf-8")

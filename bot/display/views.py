@@ -109,7 +109,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         button = BUTTONS[self.action]
         try:
             async with contextlib.nullcontext() if button.modal else answer_in_time(interaction):
-                job = await actions.job(self.job_id)
+                job = await actions.job_on(self.job_id, interaction.guild_id, _message_id(interaction))
                 answer = await button.press(actions, interaction, job, self.number or 1)
         except Refusal as refusal:
             await reply(interaction, str(refusal))
@@ -134,12 +134,17 @@ class RestyleModal(discord.ui.Modal, title="Restyle"):
         actions: JobActions = interaction.client.actions  # type: ignore[attr-defined]
         try:
             async with answer_in_time(interaction):
-                job = await actions.job(self.job_id)
+                job = await actions.job_on(self.job_id, interaction.guild_id, _message_id(interaction))
                 new = await actions.restyle(job, self.number, self.prompt.value, interaction.user)
         except Refusal as refusal:
             await reply(interaction, str(refusal))
             return
         await reply(interaction, f"Queued as job `{new.id}` (seed {new.request.seed}): {_which(job, self.number)}, restyled.")
+
+
+def _message_id(interaction: discord.Interaction) -> int | None:
+    """The message whose button was pressed (or whose button opened the modal)."""
+    return interaction.message.id if interaction.message is not None else None
 
 
 def _view(job_id: str, *actions: str) -> discord.ui.View:

@@ -87,7 +87,7 @@ async def test_restyle_opens_a_modal_and_paints_the_new_prompt_from_the_picture(
     clicked = await emulator.click(int(message["id"]), custom_id(message, "Restyle"), bob)
     modal = await emulator.wait_for(lambda: emulator.modal_of(clicked))
     assert modal["title"] == "Restyle"
-    submitted = await emulator.submit_modal(modal, {"prompt": "a castle made of ice"}, bob)
+    submitted = await emulator.submit_modal(modal, {"prompt": "a castle made of ice"}, bob, int(message["id"]))
     answer = await emulator.wait_for(lambda: emulator.reply_text(submitted))
     restyled = await bot.store.job(job_id_of(answer))
     assert restyled.request.prompt == "a castle made of ice" and restyled.parent == first and restyled.user_id == bob.id
@@ -99,7 +99,7 @@ async def test_restyle_opens_a_modal_and_paints_the_new_prompt_from_the_picture(
     for typed, expected in (("a dragon", "does not allow ('dragon')"), ("ice || fire", "write one prompt")):
         clicked = await emulator.click(int(message["id"]), custom_id(message, "Restyle"), bob)
         modal = await emulator.wait_for(lambda: emulator.modal_of(clicked))  # noqa: B023
-        submitted = await emulator.submit_modal(modal, {"prompt": typed}, bob)
+        submitted = await emulator.submit_modal(modal, {"prompt": typed}, bob, int(message["id"]))
         assert expected in await emulator.wait_for(lambda: emulator.reply_text(submitted))  # noqa: B023
     assert [j.id for j in await bot.store.queued()] == []
 
@@ -190,3 +190,21 @@ async def test_every_numbered_button_of_a_grid_acts_on_its_own_candidate_once(bo
     children = [j for j in await bot.store.jobs() if j.parent == first]
     assert sorted(j.id for j in children) == sorted(made) and len(made) == 8, "each press queued exactly one job"
     assert (await bot.store.job(first)).state == JobState.DONE and bot.files.candidate(first, 4).read_bytes() == candidates[3]
+
+
+async def test_a_button_naming_another_job_acts_only_on_that_jobs_own_message(bot, emulator):
+    """A component id is the member's to send: pressed on another message (or a forged one), it is refused and
+    changes nothing."""
+    alice, mallory = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "mallory", permissions=MANAGE_GUILD)
+    victim = job_id_of((await dream(emulator, "alice's castle", member=alice))[1])
+    own = job_id_of((await dream(emulator, "mallory's tower", member=mallory))[1])
+    victims = await emulator.wait_title(victim, "Done")
+    mine = await emulator.wait_title(own, "Done")
+    before = {j.id: j.state for j in await bot.store.jobs()}
+    for label in ("Again", "Animation", "Upscale", "Vary", "Restyle"):
+        answer = await press(emulator, {**mine, "components": victims["components"]}, label, mallory)
+        assert answer == "That button does not belong to this message; use the buttons under the job's own picture."
+    assert {j.id: j.state for j in await bot.store.jobs()} == before, "nothing queued, nothing changed"
+    clicked = await emulator.click(int(victims["id"]), custom_id(victims, "Animation"), mallory)
+    await emulator.wait_for(lambda: emulator.interaction_replies(clicked))
+    assert any(name.endswith(".mp4") for name, _ in emulator.interaction_replies(clicked)[0].files.values()), "its own works"

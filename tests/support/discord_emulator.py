@@ -219,8 +219,8 @@ class DiscordEmulator:
                 return call.json["data"]
         return None
 
-    async def submit_modal(self, modal: dict, values: dict[str, str], member: Member) -> int:
-        """Fill in and submit a modal the bot showed; returns the interaction id."""
+    async def submit_modal(self, modal: dict, values: dict[str, str], member: Member, message_id: int) -> int:
+        """Fill in and submit a modal the bot showed from a button on ``message_id``; returns the interaction id."""
         interaction_id = self.snowflake()
         rows = [
             {"type": 1, "components": [{"type": 4, "custom_id": field["custom_id"], "value": values[field["custom_id"]]}]}
@@ -228,7 +228,9 @@ class DiscordEmulator:
             for field in row["components"]
         ]
         data = {"custom_id": modal["custom_id"], "components": rows}
-        await self.dispatch("INTERACTION_CREATE", self._interaction(interaction_id, 5, data, member, self.channel_id))
+        payload = self._interaction(interaction_id, 5, data, member, self.channel_id)
+        payload["message"] = self.messages[message_id]  # Discord sends the message of the button that opened it
+        await self.dispatch("INTERACTION_CREATE", payload)
         return interaction_id
 
     async def autocomplete(self, name: str, options: list[dict], focused: str, member: Member) -> list[dict]:

@@ -229,3 +229,15 @@ async def test_a_job_whose_message_the_channel_refuses_is_cancelled_with_the_rea
         assert job.state == JobState.CANCELLED and refusing.cancelled_jobs == [job.id]
     finally:
         await store.close()
+
+
+async def test_a_button_reaches_its_job_only_from_the_jobs_own_message_and_server(made):
+    actions, _ = made
+    original = await done(actions)
+    other = await done(actions)
+    await actions.store.link_message(700, original.id)
+    await actions.store.link_message(701, other.id)
+    assert (await actions.job_on(original.id, 1, 700)).id == original.id
+    for guild, message in ((2, 700), (1, 701), (1, 702), (1, None)):  # another server, another job's message, none
+        with pytest.raises(Refusal, match="^That button does not belong to this message"):
+            await actions.job_on(original.id, guild, message)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from bot.cli import build_parser
-from bot.cli.request import request_from_args
+from bot.cli.request import recorded_request, request_from_args
 from bot.config import Config
 from contract import parameters
 from contract.errors import BadRequest
@@ -183,3 +183,41 @@ def test_what_from_cannot_rebuild_is_refused_in_words(tmp_path, given, message):
     argv = [arg.format(**paths, missing=tmp_path / "missing.png") for arg in given]
     with pytest.raises(BadRequest, match=message):
         built(tmp_path, *argv)
+
+
+@pytest.mark.parametrize("chunk", ["tEXt", "zTXt", "iTXt", "iTXt compressed"])
+def test_the_parameters_are_read_from_any_text_chunk_without_decoding_a_pixel(tmp_path, chunk):
+    """A 14000x14000 picture (a decompression bomb to Pillow: 196 million pixels) is read for its words alone."""
+    prompt = "a café at night" if chunk.startswith("iTXt") else "a cafe at night"
+    text = f"{prompt}\nSteps: 5, Seed: 1, Size: 64x64, Model: pixels, Version: dreambot 0.1.0"
+    info = PngImagePlugin.PngInfo()
+    if chunk == "tEXt":
+        info.add_text("parameters", text)
+    elif chunk == "zTXt":
+        info.add_text("parameters", text, zip=True)
+    else:
+        info.add_itxt("parameters", text, zip=chunk.endswith("compressed"))
+    info.add_text("other", "x" * 100)
+    Image.new("1", (14000, 14000)).save(tmp_path / "huge.png", pnginfo=info)
+    recorded = recorded_request(str(tmp_path / "huge.png"))
+    assert (recorded["prompt"], recorded["steps"], recorded["seed"], recorded["model"]) == (prompt, 5, 1, "pixels")
+
+
+def test_a_cut_or_foreign_file_is_refused_in_a_sentence(tmp_path):
+    painted = painted_png(tmp_path, RenderRequest("a castle", model="pixels", width=16, height=16, steps=2, seed=1))
+    whole = painted.read_bytes()
+    for name, data, message in (
+        ("cut.png", whole[: whole.index(b"tEXt") + 6], "cut.png could not be read as a PNG (the file ends inside a chunk)"),
+        ("header.png", whole[:12], "header.png could not be read as a PNG (the file ends inside a chunk)"),
+        ("short.png", whole[:8], "short.png could not be read as a PNG (the file ends before its last chunk)"),
+        ("fake.png", b"GIF89a" + whole[6:], "fake.png could not be read as a PNG (not a PNG file)"),
+        (
+            "empty.png",
+            whole[:8] + b"\0\0\0\x0biTXtparameters\0" + b"\0" * 4,
+            "empty.png cannot be painted again: its parameters were not written by dreambot (they name no dreambot version)",
+        ),
+    ):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(BadRequest) as refused:
+            recorded_request(str(tmp_path / name))
+        assert str(refused.value).replace(str(tmp_path) + "/", "") == message
