@@ -193,16 +193,19 @@ async def test_every_numbered_button_of_a_grid_acts_on_its_own_candidate_once(bo
 
 
 async def test_a_button_naming_another_job_acts_only_on_that_jobs_own_message(bot, emulator):
-    """A component id is the member's to send: pressed on another message (or a forged one), it is refused and
-    changes nothing."""
+    """A component id is the member's to send: one forged onto another message (here the member's own result, carrying
+    the victim's buttons; discord.py only dispatches ids the interaction's message carries) is refused, and changes
+    nothing."""
     alice, mallory = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "mallory", permissions=MANAGE_GUILD)
     victim = job_id_of((await dream(emulator, "alice's castle", member=alice))[1])
     own = job_id_of((await dream(emulator, "mallory's tower", member=mallory))[1])
     victims = await emulator.wait_title(victim, "Done")
     mine = await emulator.wait_title(own, "Done")
     before = {j.id: j.state for j in await bot.store.jobs()}
+    forged = {**mine, "components": victims["components"]}
     for label in ("Again", "Animation", "Upscale", "Vary", "Restyle"):
-        answer = await press(emulator, {**mine, "components": victims["components"]}, label, mallory)
+        clicked = await emulator.click(int(mine["id"]), custom_id(victims, label), mallory, shown=forged)
+        answer = await emulator.wait_for(lambda: emulator.reply_text(clicked))  # noqa: B023
         assert answer == "That button does not belong to this message; use the buttons under the job's own picture."
     assert {j.id: j.state for j in await bot.store.jobs()} == before, "nothing queued, nothing changed"
     clicked = await emulator.click(int(victims["id"]), custom_id(victims, "Animation"), mallory)

@@ -204,11 +204,12 @@ class DiscordEmulator:
             },
         )  # fmt: skip
 
-    async def click(self, message_id: int, custom_id: str, member: Member) -> int:
-        """Press a button on one of the bot's messages; returns the interaction id."""
+    async def click(self, message_id: int, custom_id: str, member: Member, shown: dict | None = None) -> int:
+        """Press a button on one of the bot's messages; returns the interaction id. ``shown``: the message as the
+        interaction carries it, where a forged one differs from the real message."""
         interaction_id = self.snowflake()
         payload = self._interaction(interaction_id, 3, {"custom_id": custom_id, "component_type": 2}, member, self.channel_id)
-        payload["message"] = self.messages[message_id]
+        payload["message"] = shown or self.messages[message_id]
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction_id
 
