@@ -13,6 +13,7 @@ Tests about the engine process itself (killed, frozen, its environment, its star
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -45,26 +46,44 @@ def serve(path: str) -> None:
         readable, _, _ = select.select([server], [], [], 0.05)
         if readable:
             connection, _ = server.accept()
-            message, fds, _, _ = socket.recv_fds(connection, MESSAGE_LIMIT, 4)
-            pid = os.fork()
-            if pid == 0:
-                server.close()
-                _run_child(engine.worker.main, json.loads(message), fds)
-            for fd in fds:
-                os.close(fd)
-            connection.sendall(str(pid).encode())
-            waiting[pid] = connection
+            try:
+                _fork_for(connection, server, engine.worker.main, waiting)
+            except (OSError, ValueError) as error:  # a client gone before its engine was handed over
+                print(f"engine zygote: a client was lost ({error})", file=sys.stderr)
+                connection.close()
         _reap(waiting)
 
 
+def _fork_for(connection: socket.socket, server: socket.socket, main, waiting: dict[int, socket.socket]) -> None:
+    """Fork the engine a client asks for, on its streams, and tell it the engine's pid."""
+    message, fds, _, _ = socket.recv_fds(connection, MESSAGE_LIMIT, 4)
+    try:
+        if len(fds) != 4:
+            raise ValueError("the client sent no streams")
+        asked = json.loads(message)
+        pid = os.fork()
+        if pid == 0:
+            server.close()
+            _run_child(main, asked, fds)
+    finally:
+        for fd in fds:  # the child has its own copies
+            os.close(fd)
+    waiting[pid] = connection
+    try:
+        connection.sendall(str(pid).encode())
+    except OSError:  # the client was stopped at once (an engine stopped before ready): nobody waits for this one
+        os.kill(pid, signal.SIGKILL)
+
+
 def _reap(waiting: dict[int, socket.socket]) -> None:
-    """Tell each client whose engine ended how it ended."""
+    """Tell each client whose engine ended how it ended (one that is gone no longer needs telling)."""
     while waiting:
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == 0:
             return
         if connection := waiting.pop(pid, None):
-            connection.sendall(str(os.waitstatus_to_exitcode(status)).encode())
+            with contextlib.suppress(OSError):
+                connection.sendall(str(os.waitstatus_to_exitcode(status)).encode())
             connection.close()
 
 

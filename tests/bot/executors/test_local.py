@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import sys
 
 import pytest
 
+from bot.config import EngineConfig
 from bot.executors.local import EngineCommand, EngineSupervisor
 from bot.queue.executor import EngineCrashed
 from contract.protocol import Cancelled, Finished, Progress, RenderRequest
+from tests.support import forked_engine as forked
 from tests.support.waiting import PATIENCE, until
 
 REQUEST = RenderRequest("a fairy", model="tiny-vqgan", perceptor="tiny-clip", width=32, height=32, steps=4, preview_every=2)
@@ -187,5 +191,26 @@ async def test_a_job_cancelled_while_it_waits_never_reaches_the_engine():
         await supervisor.cancel("waiting")
         assert await events(supervisor, "waiting") == [Cancelled("waiting", 0)]
         assert [e.kind for e in await events(supervisor, "next")] == ["started", "finished"]
+    finally:
+        await supervisor.stop()
+
+
+async def test_the_tests_engine_zygote_outlives_clients_lost_at_any_moment(zygote, weights_dir):
+    """tests/support/forked_engine.py: a client that dies before or while its engine is handed over (a bot stopped
+    at once) must not end the zygote, or every later test of the stream waits for an engine that never comes."""
+    lost = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    lost.connect(str(zygote))
+    lost.close()  # connected, sent nothing
+    command = forked.command(zygote, EngineConfig(device="cpu", weights_dir=str(weights_dir)))
+    for _ in range(5):  # stopped before ready: the client is terminated at once, at whatever point it is
+        quick = EngineSupervisor(command)
+        starting = asyncio.create_task(quick.prestart())
+        await until(quick.running)
+        await quick.stop()
+        with contextlib.suppress(EngineCrashed):
+            await starting
+    supervisor = EngineSupervisor(command)
+    try:
+        assert isinstance((await events(supervisor, "j1"))[-1], Finished)
     finally:
         await supervisor.stop()
