@@ -94,14 +94,19 @@ class Announced:
 
 @pytest.fixture
 async def made(tmp_path) -> AsyncIterator[tuple[JobActions, Announced]]:
+    announced = Announced()
+    actions = await actions_on(tmp_path, announced)
+    yield actions, announced
+    await actions.store.close()
+
+
+async def actions_on(tmp_path, reporter: Announced) -> JobActions:
+    """The actions over a fresh store and files, posting through ``reporter``."""
     store = await Store.open(tmp_path / "db.sqlite3")
     files = JobFiles(tmp_path / "files")
-    announced = Announced()
     base = GuildSettings(model="tiny-vqgan", steps=8, size="32x32", max_count=4, jobs_per_user=5)
     settings = SettingsStore(store, base)
-    actions = JobActions(store, settings, Scheduler(store, None, announced, files), announced, files, max_queued=20)
-    yield actions, announced
-    await store.close()
+    return JobActions(store, settings, Scheduler(store, None, reporter, files), reporter, files, max_queued=20)
 
 
 BOB = Asker(7, "bob")
@@ -215,11 +220,9 @@ async def test_the_files_a_result_offers_are_its_own(made):
 
 
 async def test_a_job_whose_message_the_channel_refuses_is_cancelled_with_the_reason(tmp_path):
-    store = await Store.open(tmp_path / "db.sqlite3")
-    files = JobFiles(tmp_path / "files")
     refusing = Refusing()
-    settings = SettingsStore(store, GuildSettings(model="tiny-vqgan", steps=8, size="32x32"))
-    actions = JobActions(store, settings, Scheduler(store, None, refusing, files), refusing, files, max_queued=20)
+    actions = await actions_on(tmp_path, refusing)
+    store = actions.store
     try:
         original = await done(actions, model="pixels", steps=12, width=48, height=32)
         with pytest.raises(Refusal) as refused:
