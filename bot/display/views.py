@@ -92,7 +92,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
 
     def __init__(self, action: str, job_id: str, number: int = 0, row: int | None = None) -> None:
         button = BUTTONS[action]
-        label = f"{SHORT[action]}{number}" if number else button.label
+        label = f"{SHORT[action]}{number}" if number and action in SHORT else button.label
         custom_id = f"dream:{action}:{job_id}" + (f":{number}" if number else "")
         super().__init__(discord.ui.Button(label=label, emoji=button.emoji, style=button.style, custom_id=custom_id, row=row))
         self.action = action
