@@ -67,7 +67,7 @@ class DreamBot(commands.AutoShardedBot):
         self.dispatcher: Dispatcher | None = None
         executor: Executor
         if config.queue.url:
-            executor = self.dispatcher = Dispatcher(config.queue)
+            executor = self.dispatcher = Dispatcher(config.queue, stall_timeout=config.engine.stall_timeout)
         else:
             warm = (defaults.model, defaults.perceptor)
             executor = self.supervisor = EngineSupervisor.for_config(config.engine, engine_argv, warm)

@@ -140,7 +140,8 @@ class QueueConfig:
     max_per_server: int = key(200, help='waiting jobs of one server; more get "the queue is full"', check=_at_least(1))
     url: str = key("", help="nats://HOST:4222 sends jobs to remote workers; empty: the bot runs its own engine",
                    check=_nats_url)  # fmt: skip
-    credentials: str = key("", help="a NATS .creds file (user JWT and seed)")
+    credentials: str = key("", help="a file `dreambot nats-config` wrote (USER:PASSWORD), or a NATS .creds file")
+    insecure: bool = key(False, help="allow a NATS server beyond this machine without credentials")
     tls_ca: str = key("", help="CA bundle that signed the server's certificate")
     tls_cert: str = key("", help="client certificate, for servers that verify clients")
     tls_key: str = key("", help="the client certificate's key")

@@ -4,14 +4,19 @@ worker's announcement. Plain data, so both sides agree without importing each ot
 - ``dreambot.jobs.<model>.<job>``: a job for any worker holding ``model`` (work-queue stream ``JOBS``;
   one shared durable consumer per model, so a job a dead worker held goes to whichever worker pulls
   next; the job's id in the subject lets a restarted bot see that a job is still handed out);
-- ``dreambot.events.<job>``: the job's started/finished/failed/cancelled events (stream ``EVENTS``,
+- ``dreambot.events.<worker>.<job>``: the job's started/finished/failed/cancelled events (stream ``EVENTS``,
   read by the bot's durable consumer, so none is lost while the bot restarts);
-- ``dreambot.progress.<job>``: progress and previews (plain NATS: a lost preview is replaced by the next);
+- ``dreambot.progress.<worker>.<job>``: progress and previews (plain NATS: a lost preview is replaced by the next);
 - ``dreambot.cancel.<job>``: a cancel for the worker running the job;
 - ``dreambot.workers.<worker>``: each worker's announcement, every ``HEARTBEAT`` seconds;
-- object store ``RESULTS``: a finished job's event (PNG and animation) under the job's id, too big for a message,
-  and the pictures a job starts from or steers towards (``input_key``), which live on the bot's disk:
-  the worker fetches them into a folder of its own and removes them when the job is done.
+- object store ``dreambot-inputs``: the pictures a job starts from or steers towards (``input_key``), which live
+  on the bot's disk: the bot puts them there and removes them when the job ends, the worker only reads them;
+- object store ``dreambot-out-<worker>`` (``results_bucket``): a finished job's event (PNG and animation) under
+  the job's id, too big for a message.
+
+Everything a worker says carries its own id in the subject or the bucket, where the server's permissions
+(``bot/executors/nats/access.py``) let only that worker's credential publish: the bot takes a job's events
+only from the worker that holds it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from contract.protocol import RenderRequest
 
 JOBS_STREAM = "DREAMBOT_JOBS"
 EVENTS_STREAM = "DREAMBOT_EVENTS"
-RESULTS_BUCKET = "dreambot-results"
+INPUTS_BUCKET = "dreambot-inputs"
 BOT_CONSUMER = "dreambot-bot"
 STORED = "stored"  # an event kind on the wire only: the job's Finished event waits in the object store
 HEARTBEAT = 2.0  # seconds between a worker's announcements
@@ -46,6 +51,24 @@ def subject(kind: str, name: str) -> str:
 
 def job_subject(model: str, job_id: str) -> str:
     return f"{subject('jobs', model)}.{token(job_id)}"
+
+
+def worker_subject(kind: str, worker_id: str, job_id: str) -> str:
+    """``dreambot.<kind>.<worker>.<job>``: what one worker says about one job (events or progress)."""
+    return f"{subject(kind, worker_id)}.{token(job_id)}"
+
+
+def from_worker(kind: str, subject_name: str) -> tuple[str, str] | None:
+    """The (worker token, job token) of a ``worker_subject`` of ``kind``; None for any other subject."""
+    parts = subject_name.split(".")
+    if len(parts) != 4 or parts[:2] != ["dreambot", kind]:
+        return None
+    return parts[2], parts[3]
+
+
+def results_bucket(worker_id: str) -> str:
+    """The object store only ``worker_id`` may write: its finished pictures, under each job's id."""
+    return f"dreambot-out-{token(worker_id)}"
 
 
 def input_key(job_id: str, number: int) -> str:

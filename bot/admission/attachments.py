@@ -65,7 +65,9 @@ def sanitize(data: bytes) -> bytes:
 
 
 def png_size(data: bytes) -> tuple[int, int]:
-    """Width and height of a PNG (``sanitize``'s output), read from its header without decoding it."""
+    """Width and height of a PNG, read from its header without decoding it; ValueError if it is none."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG")
     width, height = struct.unpack(">II", data[16:24])
     return width, height
 

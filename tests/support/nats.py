@@ -8,6 +8,8 @@ import socket
 import sys
 from pathlib import Path
 
+from bot.executors.nats.access import Credential, server_config
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -23,20 +25,44 @@ def server_binary() -> str:
 
 
 class NatsServer:
-    """``nats-server -js`` on a free port, with its store in ``folder``; restartable on the same port and store."""
+    """``nats-server -js`` on a free port, with its store in ``folder``; restartable on the same port and store.
+    ``secured``: the workers' names for a configuration as ``dreambot nats-config`` writes it (users, permissions),
+    listening here; ``credential(user)`` is then the file of the bot's (``bot``) or a worker's (``worker-NAME``)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, secured: list[str] | None = None, tls: tuple[str, str] | None = None) -> None:
         self.folder = folder
         self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
+        self.conf: Path | None = None
+        if secured is not None:
+            written = server_config(secured, f"127.0.0.1:{self.port}", str(folder / "jetstream"), tls)
+            folder.mkdir(parents=True, exist_ok=True)
+            self.conf = folder / "nats-server.conf"
+            self.conf.write_text(written.conf)
+            for name, credential in written.credentials.items():
+                (folder / name).write_text(f"{credential.user}:{credential.password}\n")
+
+    def credential(self, user: str) -> str:
+        return str(self.folder / f"{user}.secret")
+
+    def login(self, user: str) -> dict[str, str]:
+        """nats.connect's arguments for ``user`` (none on an open server)."""
+        if self.conf is None:
+            return {}
+        credential = Credential.read(self.credential(user))
+        return {"user": credential.user, "password": credential.password, "inbox_prefix": credential.inbox_prefix}
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        if self.conf is not None:
+            arguments = ["-c", str(self.conf)]
+        else:
+            arguments = ["-js", "-sd", str(self.folder), "-a", "127.0.0.1", "-p", str(self.port)]
         self.process = await asyncio.create_subprocess_exec(
-            server_binary(), "-js", "-sd", str(self.folder), "-a", "127.0.0.1", "-p", str(self.port),
+            server_binary(), *arguments,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         for _ in range(100):

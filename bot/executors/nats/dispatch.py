@@ -11,6 +11,12 @@ A restarted bot queues the jobs it was running again and renders them once more;
 hands a job out again only if it neither waits in JetStream nor has an outcome already: events that
 come for a job nobody waits for are kept for ``EARLY_KEEP`` seconds, so the first outcome is the one
 posted and a job is never painted twice for a restart.
+
+Nothing a worker sends is taken on trust. Its id is in the subject (the server lets only its credential
+publish there): a job's events count only from the worker that holds it (the first to speak of it, until it
+stops announcing the job and another speaks of it), progress only as progress, a finished picture only within
+bounds of bytes and pixels, checked before it is read or decoded. A job no worker reports on for
+``stall_timeout`` seconds ends with a reason.
 """
 
 from __future__ import annotations
@@ -28,25 +34,42 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from bot.admission.attachments import png_size
 from bot.config import QueueConfig
 from bot.executors.nats.link import Link, connect, persist
-from contract.protocol import TERMINAL, Event, RenderRequest, Started
+from contract.limits import MAX_SIDE, STALL_TIMEOUT, UPSCALE
+from contract.protocol import TERMINAL, Event, Failed, Finished, Progress, RenderRequest, Started
+from contract.registry import lookup
 from contract.wire import (
     BOT_CONSUMER,
     EVENTS_STREAM,
+    HEARTBEAT,
     JOBS_STREAM,
     OFFLINE_AFTER,
     STORED,
     WorkerInfo,
+    from_worker,
     input_key,
     inputs,
     job_subject,
     subject,
+    token,
 )
 
 log = logging.getLogger(__name__)
 
 EARLY_KEEP = 3600.0  # seconds the events of a job nobody waits for are kept, for the bot's restart to pick up
+HOLDER_SILENCE = 1.5 * HEARTBEAT  # seconds after its last announcement that a job's worker is taken as gone from it
+EARLY_EVENTS = 1000  # events kept for jobs nobody waits for, at most (each within the stream's 64 KiB a message)
+RESULT_BYTES = 128 * 2**20  # a finished job's event as a worker stored it: pictures, candidates and film
+
+
+def largest_side(request: RenderRequest) -> int:
+    """The longest side a finished picture of ``request`` may have: a worker's PNG beyond it is not decoded."""
+    if request.is_upscale:
+        return MAX_SIDE * UPSCALE
+    side = max(request.width, request.height, lookup(request.model).native_size or 0)
+    return side * 2 if request.count > 1 else side  # a set's grid is two pictures across
 
 
 @dataclass
@@ -58,28 +81,34 @@ class Seen:
 @dataclass
 class _Job:
     request: RenderRequest
+    heard: float  # when a worker last spoke of it (an event, or an announcement naming it)
     events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
     started: bool = False
     cancelled: bool = False
+    worker: str | None = None  # the worker (its subject token) whose events count: the one that holds the job
 
 
 class Dispatcher:
     """Runs jobs on remote workers; the scheduler's executor when ``[queue] url`` is set."""
 
-    def __init__(self, config: QueueConfig, on_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, config: QueueConfig, on_change: Callable[[], None] = lambda: None, stall_timeout: float = STALL_TIMEOUT
+    ) -> None:
         self.config = config
+        self.stall_timeout = stall_timeout  # seconds a job may go unmentioned by any worker before it fails
         self.on_change = on_change  # a worker came, went, or became free: the scheduler looks again
         self.link: Link | None = None
         self.workers: dict[str, Seen] = {}
         self._jobs: dict[str, _Job] = {}
-        self._early: dict[str, list[tuple[float, dict]]] = {}  # job id -> (arrival, event) for jobs nobody waits for
+        self._early: dict[str, list[tuple[float, str, dict]]] = {}  # job id -> (arrival, worker, event), nobody waiting
+        self._dropped: set[tuple[str, str]] = set()  # (worker, job) whose events were dropped: logged once
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         self.link = await connect(self.config, "dreambot-bot")
         client = self.link.client
         await client.subscribe("dreambot.workers.*", cb=self._on_worker)
-        await client.subscribe("dreambot.progress.*", cb=self._on_progress)
+        await client.subscribe("dreambot.progress.*.*", cb=self._on_progress)
         events = await self.link.jetstream.pull_subscribe(
             "dreambot.events.>",
             durable=BOT_CONSUMER,
@@ -115,9 +144,9 @@ class Dispatcher:
     async def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]:
         """Hand the job to JetStream (unless a bot before a restart did) and yield its events up to the final one."""
         assert self.link is not None, "start() first"
-        job = self._jobs[job_id] = _Job(request)
+        job = self._jobs[job_id] = _Job(request, asyncio.get_running_loop().time())
         try:
-            early = [await self._deliver(job, data) for _, data in self._early.pop(job_id, [])]
+            early = [await self._deliver(job_id, job, worker, data) for _, worker, data in self._early.pop(job_id, [])]
             ended = any(isinstance(event, TERMINAL) for event in early)
             if not ended and not await self._handed_out(job_id, request.model):
                 await self._put_inputs(job_id, request)
@@ -125,22 +154,51 @@ class Dispatcher:
                 jetstream, to = self.link.jetstream, job_subject(request.model, job_id)
                 await persist(f"handing out job {job_id}", lambda: jetstream.publish(to, payload))
             while True:
-                event = await job.events.get()
+                event = await self._next_event(job_id, job)
                 yield event
                 if isinstance(event, TERMINAL):
                     return
         finally:
             del self._jobs[job_id]
+            await self._drop_inputs(job_id, request)
             self.on_change()
+
+    async def _next_event(self, job_id: str, job: _Job) -> Event:
+        """The job's next event; a Failed once no worker has spoken of it for ``stall_timeout`` seconds (its worker
+        vanished, or every worker did while it waited), and its message taken back so that no one paints it late."""
+        loop = asyncio.get_running_loop()
+        while True:
+            silent_for = loop.time() - job.heard
+            try:
+                return await asyncio.wait_for(job.events.get(), timeout=max(self.stall_timeout - silent_for, 0.0) + 0.1)
+            except TimeoutError:
+                if loop.time() - job.heard < self.stall_timeout:
+                    continue  # a worker announced it meanwhile
+            await self._take_back(job_id, job.request.model)
+            reason = f"no worker reported on this job for {self.stall_timeout:.0f} s; the workers may be down"
+            return Failed(job_id, reason, "ask again once the bot's owner has a worker running")
+
+    async def _take_back(self, job_id: str, model: str) -> None:
+        assert self.link is not None
+        with contextlib.suppress(Exception):  # gone already, or the server is away: a late worker's events find no one
+            message = await self.link.jetstream.get_last_msg(JOBS_STREAM, job_subject(model, job_id))
+            await self.link.jetstream.delete_msg(JOBS_STREAM, message.seq)
+
+    async def _drop_inputs(self, job_id: str, request: RenderRequest) -> None:
+        """The job's pictures leave the object store with the job (workers may only read them)."""
+        assert self.link is not None
+        for number in range(len(inputs(request))):
+            with contextlib.suppress(Exception):
+                await self.link.inputs.delete(input_key(job_id, number))
 
     async def _put_inputs(self, job_id: str, request: RenderRequest) -> None:
         """The pictures the job names on this disk, into the object store for whichever worker takes it."""
         assert self.link is not None
-        results = self.link.results
+        bucket = self.link.inputs
         for number, path in enumerate(inputs(request)):
             data = await asyncio.to_thread(Path(path).read_bytes)
             key = input_key(job_id, number)
-            await persist(f"storing job {job_id}'s input", lambda key=key, data=data: results.put(key, data))
+            await persist(f"storing job {job_id}'s input", lambda key=key, data=data: bucket.put(key, data))
 
     async def _handed_out(self, job_id: str, model: str) -> bool:
         """Whether the job waits in JetStream or a worker holds it (its message goes only when a worker is done)."""
@@ -178,11 +236,17 @@ class Dispatcher:
     async def _on_worker(self, msg: Msg) -> None:
         try:
             info = WorkerInfo.from_dict(json.loads(msg.data))
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             log.warning("ignoring a malformed worker announcement (%s)", error)
             return
+        if token(info.worker_id) != msg.subject.rsplit(".", 1)[-1]:
+            self._drop(msg.subject.rsplit(".", 1)[-1], info.worker_id, "an announcement under another worker's name")
+            return
+        now = asyncio.get_running_loop().time()
+        if info.job_id is not None and (job := self._jobs.get(info.job_id)) is not None:
+            job.heard = now
         before = self.workers.get(info.worker_id)
-        self.workers[info.worker_id] = Seen(info, asyncio.get_running_loop().time())
+        self.workers[info.worker_id] = Seen(info, now)
         if before is None:
             log.info("worker %s is online (%s; %s)", info.worker_id, info.device, ", ".join(info.models))
         if before is None or before.info.job_id != info.job_id:
@@ -198,19 +262,51 @@ class Dispatcher:
                 del self.workers[worker_id]
             now = asyncio.get_running_loop().time()
             for job_id in [j for j, kept in self._early.items() if now - kept[0][0] > EARLY_KEEP]:
-                if any(data.get("kind") == STORED for _, data in self._early.pop(job_id)) and self.link is not None:
-                    with contextlib.suppress(Exception):
-                        await self.link.results.delete(job_id)
+                for _, worker, data in self._early.pop(job_id):
+                    if data.get("kind") == STORED and self.link is not None:
+                        with contextlib.suppress(Exception):
+                            await (await self.link.results_of(worker)).delete(job_id)
 
     async def _on_progress(self, msg: Msg) -> None:
+        if (where := from_worker("progress", msg.subject)) is None:
+            return
+        worker, job_id = where
         try:
             event = Event.from_dict(json.loads(msg.data))
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             log.warning("ignoring a malformed progress message (%s)", error)
             return
-        if (job := self._jobs.get(event.job_id)) is not None:
+        if not isinstance(event, Progress) or event.job_id != job_id:
+            self._drop(worker, job_id, f"a {event.kind} event on the progress subject of job {job_id}")
+            return
+        if (job := self._jobs.get(job_id)) is not None and self._claimed(job_id, job, worker, event):
             job.started = True  # its worker paints it, whether or not its Started came yet
             job.events.put_nowait(event)
+
+    def _claimed(self, job_id: str, job: _Job, worker: str, event: Event) -> bool:
+        """Whether ``worker`` holds the job: the first to speak of it does, until it stops announcing the job (it
+        missed a heartbeat: killed or hung, its claim lapses and JetStream hands the job on to whoever speaks next)."""
+        if job.worker not in (None, worker) and self._announces(job.worker, job_id):
+            self._drop(worker, job_id, f"a {event.kind} event for job {job_id}, which worker {job.worker} holds")
+            return False
+        if job.worker not in (None, worker):
+            log.warning("job %s: worker %s took it over from worker %s, who went silent", job_id, worker, job.worker)
+        job.worker = worker
+        job.heard = asyncio.get_running_loop().time()
+        return True
+
+    def _announces(self, worker: str, job_id: str) -> bool:
+        """Whether ``worker`` (a subject token) said within a heartbeat and a half that it paints ``job_id``."""
+        now = asyncio.get_running_loop().time()
+        return any(
+            token(seen.info.worker_id) == worker and seen.info.job_id == job_id and now - seen.at <= HOLDER_SILENCE
+            for seen in self.workers.values()
+        )
+
+    def _drop(self, worker: str, job_id: str, what: str) -> None:
+        if (worker, job_id) not in self._dropped:
+            self._dropped.add((worker, job_id))
+            log.warning("dropped %s from worker %s", what, worker)
 
     async def _read_events(self, subscription) -> None:
         """Route each job event to its job; acknowledge it only once it is routed (or belongs to no job here)."""
@@ -225,31 +321,69 @@ class Dispatcher:
                 continue
             for msg in messages:
                 try:
-                    await self._route(json.loads(msg.data))
+                    if (where := from_worker("events", msg.subject)) is not None:
+                        await self._route(*where, json.loads(msg.data))
                 except Exception:
                     log.exception("could not read a worker event")
                 await msg.ack()
 
-    async def _route(self, data: dict) -> None:
-        job_id = str(data.get("job_id", ""))
-        if (job := self._jobs.get(job_id)) is None:
+    async def _route(self, worker: str, job_id: str, data: dict) -> None:
+        if not isinstance(data, dict) or data.get("job_id") != job_id:
+            self._drop(worker, job_id, f"an event naming another job than its subject's ({job_id})")
+        elif (job := self._jobs.get(job_id)) is not None:
+            await self._deliver(job_id, job, worker, data)
+        elif sum(len(kept) for kept in self._early.values()) >= EARLY_EVENTS:
+            self._drop(worker, job_id, f"a {data.get('kind')} event for job {job_id}, unknown here, over the {EARLY_EVENTS} kept")
+        else:
             log.info("job %s: a %s event came while no one waits for it; kept for a restarted bot", job_id, data.get("kind"))
-            self._early.setdefault(job_id, []).append((asyncio.get_running_loop().time(), data))
-            return
-        await self._deliver(job, data)
+            self._early.setdefault(job_id, []).append((asyncio.get_running_loop().time(), worker, data))
 
-    async def _deliver(self, job: _Job, data: dict) -> Event:
-        """Turn one event off the wire into the job's event, fetching a finished picture from the object store."""
+    async def _deliver(self, job_id: str, job: _Job, worker: str, data: dict) -> Event | None:
+        """Turn one event off the wire into the job's event, fetching a finished picture from the worker's bucket;
+        None when it is not the job holder's to send."""
         if data.get("kind") == STORED:
-            assert self.link is not None
-            stored = await self.link.results.get(data["job_id"])
-            event = Event.from_dict(json.loads(stored.data))
-            await self.link.results.delete(data["job_id"])
+            if not self._claimed(job_id, job, worker, Finished(job_id)):
+                return None
+            event = await self._stored(job_id, job.request, worker)
         else:
             event = Event.from_dict(data)
+            if event.job_id != job_id or not self._claimed(job_id, job, worker, event):
+                return None
         if isinstance(event, Started):
             job.started = True
             if job.cancelled:
                 await self.cancel(event.job_id)
         job.events.put_nowait(event)
         return event
+
+    async def _stored(self, job_id: str, request: RenderRequest, worker: str) -> Event:
+        """A worker's finished job from its own bucket, read only within ``RESULT_BYTES`` and its pictures' sides
+        checked against the request before anything decodes them."""
+        assert self.link is not None
+        bucket = await self.link.results_of(worker)
+        try:
+            size = (await bucket.get_info(job_id)).size or 0
+            if size > RESULT_BYTES:
+                return self._refused(job_id, worker, f"a result of {size / 2**20:.0f} MiB (at most {RESULT_BYTES // 2**20})")
+            event = Event.from_dict(json.loads((await bucket.get(job_id)).data))
+        except NotFoundError:
+            reason = f"worker {worker} said the picture was stored, but it is not there"
+            return Failed(job_id, reason, "", retryable=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await bucket.delete(job_id)
+        if not isinstance(event, Finished) or event.job_id != job_id:
+            return self._refused(job_id, worker, f"a stored {event.kind} event for job {event.job_id}")
+        bound = largest_side(request)
+        for picture in (event.png, *event.candidates):
+            try:
+                width, height = png_size(picture)
+            except ValueError:
+                return self._refused(job_id, worker, "a result that is not a PNG")
+            if max(width, height) > bound:
+                return self._refused(job_id, worker, f"a {width}x{height} picture for a job of at most {bound} pixels a side")
+        return event
+
+    def _refused(self, job_id: str, worker: str, what: str) -> Failed:
+        log.warning("job %s: worker %s sent %s; refused", job_id, worker, what)
+        return Failed(job_id, f"worker {worker} sent {what}, which the bot refused", "")

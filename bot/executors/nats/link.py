@@ -22,7 +22,8 @@ from nats.js.errors import BadRequestError
 from nats.js.object_store import ObjectStore
 
 from bot.config import QueueConfig
-from contract.wire import EVENTS_STREAM, JOBS_STREAM, RESULTS_BUCKET
+from bot.executors.nats.access import credential_of
+from contract.wire import EVENTS_STREAM, INPUTS_BUCKET, JOBS_STREAM, results_bucket
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,24 @@ T = TypeVar("T")
 RETRY_LIMIT = 5.0  # seconds between two tries at most
 
 EVENTS_MAX_AGE = 24 * 3600.0  # seconds an unread job event is kept (the bot reads them at once when it runs)
+# Bounds on what the broker keeps, whoever publishes: a job or an event is a small JSON message (a finished
+# picture goes through a worker's bucket), and a flood fills a stream's bytes, not the server's disk.
+JOBS_LIMITS = {"max_msg_size": 64 * 1024, "max_bytes": 64 * 2**20}
+EVENTS_LIMITS = {"max_msg_size": 64 * 1024, "max_bytes": 256 * 2**20, "max_age": EVENTS_MAX_AGE}
+INPUTS_MAX_BYTES = 2 * 2**30  # pictures waiting for their jobs: 8 MiB each at most (bot/admission/attachments.py)
+RESULTS_MAX_BYTES = 2**30  # one worker's finished jobs not yet read by the bot
 
 
 @dataclass
 class Link:
     client: Client
     jetstream: JetStreamContext
-    results: ObjectStore
+    inputs: ObjectStore  # the pictures jobs start from: the bot writes, workers read
+    results: ObjectStore | None = None  # a worker's own bucket of finished jobs (the bot's link has none)
+
+    async def results_of(self, worker_token: str) -> ObjectStore:
+        """A worker's bucket of finished jobs, for the bot to read and empty."""
+        return await self.jetstream.object_store(results_bucket(worker_token))
 
     async def close(self) -> None:
         """Close at once (pending publishes are flushed): what was fetched and not acked comes back to someone else."""
@@ -53,8 +65,9 @@ def _tls(config: QueueConfig) -> ssl.SSLContext | None:
     return context
 
 
-async def connect(config: QueueConfig, name: str) -> Link:
-    """Connect to ``[queue] url`` and make sure the job and event streams and the result bucket exist."""
+async def connect(config: QueueConfig, name: str, worker_id: str | None = None) -> Link:
+    """Connect to ``[queue] url`` and make sure the job and event streams and the inputs bucket exist; a worker's
+    link (``worker_id``) has its own bucket for the pictures it paints."""
 
     async def disconnected() -> None:
         if not client.is_closed:  # closing it ourselves is no news
@@ -66,11 +79,16 @@ async def connect(config: QueueConfig, name: str) -> Link:
     async def error(exception: Exception) -> None:
         log.warning("NATS: %s", exception)
 
+    credential = credential_of(config)
+    login = {}
+    if credential is not None:
+        login = {"user": credential.user, "password": credential.password, "inbox_prefix": credential.inbox_prefix}
     client = await nats.connect(
         servers=[config.url],
         name=name,
-        user_credentials=config.credentials or None,
+        user_credentials=(config.credentials or None) if credential is None else None,
         tls=_tls(config),
+        **login,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         disconnected_cb=disconnected,
@@ -78,13 +96,19 @@ async def connect(config: QueueConfig, name: str) -> Link:
         error_cb=error,
     )
     jetstream = client.jetstream()
-    await _stream(jetstream, StreamConfig(JOBS_STREAM, subjects=["dreambot.jobs.>"], retention=RetentionPolicy.WORK_QUEUE))
-    await _stream(jetstream, StreamConfig(EVENTS_STREAM, subjects=["dreambot.events.>"], max_age=EVENTS_MAX_AGE))
+    jobs = StreamConfig(JOBS_STREAM, subjects=["dreambot.jobs.>"], retention=RetentionPolicy.WORK_QUEUE, **JOBS_LIMITS)
+    await _stream(jetstream, jobs)
+    await _stream(jetstream, StreamConfig(EVENTS_STREAM, subjects=["dreambot.events.>"], **EVENTS_LIMITS))
+    inputs = await _bucket(jetstream, INPUTS_BUCKET, INPUTS_MAX_BYTES)
+    results = await _bucket(jetstream, results_bucket(worker_id), RESULTS_MAX_BYTES) if worker_id is not None else None
+    return Link(client, jetstream, inputs, results)
+
+
+async def _bucket(jetstream: JetStreamContext, name: str, max_bytes: int) -> ObjectStore:
     try:
-        results = await jetstream.create_object_store(RESULTS_BUCKET, storage=StorageType.FILE)
-    except BadRequestError:
-        results = await jetstream.object_store(RESULTS_BUCKET)
-    return Link(client, jetstream, results)
+        return await jetstream.create_object_store(name, storage=StorageType.FILE, max_bytes=max_bytes)
+    except BadRequestError:  # it exists
+        return await jetstream.object_store(name)
 
 
 async def _stream(jetstream: JetStreamContext, config: StreamConfig) -> None:

@@ -28,6 +28,7 @@ from nats.js.errors import NotFoundError
 
 from bot.config import Config, ConfigError
 from bot.executors.local import EngineSupervisor
+from bot.executors.nats.access import check_secured, credential_of
 from bot.executors.nats.link import Link, connect, persist
 from bot.queue.executor import EngineCrashed
 from contract.protocol import Failed, Finished, Progress, RenderRequest
@@ -43,6 +44,7 @@ from contract.wire import (
     subject,
     token,
     with_inputs,
+    worker_subject,
 )
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ class RemoteWorker:
     def __init__(self, config: Config, engine: EngineSupervisor, worker_id: str | None = None) -> None:
         self.config = config
         self.engine = engine
-        self.worker_id = worker_id or config.worker.name or f"{socket.gethostname()}-{os.getpid()}"
+        self.worker_id = worker_id or worker_name(config)
         self.models = held_models(config)
         self.job_id: str | None = None
         self.link: Link | None = None
@@ -85,7 +87,7 @@ class RemoteWorker:
     async def run(self) -> None:
         """Announce, take jobs and run them, until cancelled."""
         await self.engine.start()  # the device is known before the first announcement
-        self.link = await connect(self.config.queue, f"dreambot-worker {self.worker_id}")
+        self.link = await connect(self.config.queue, f"dreambot-worker {self.worker_id}", self.worker_id)
         await self.link.client.subscribe("dreambot.cancel.*", cb=self._on_cancel)
         claim = claim_config(self.config.queue.claim_timeout)
         queues = [
@@ -165,11 +167,14 @@ class RemoteWorker:
             async for event in self.engine.render(job_id, request):
                 if isinstance(event, Progress):
                     with contextlib.suppress(Exception):
-                        await self.link.client.publish(subject("progress", job_id), json.dumps(event.to_dict()).encode())
+                        await self.link.client.publish(self._about("progress", job_id), json.dumps(event.to_dict()).encode())
                 elif isinstance(event, Finished):
                     await self._store(job_id, json.dumps(event.to_dict()).encode())
                     await self._event({"job_id": job_id, "kind": STORED})
                 else:
+                    if isinstance(event, Failed) and event.retryable:  # whatever broke may be left in the engine
+                        log.warning("job %s failed (%s); restarting the engine before the next job", job_id, event.reason)
+                        await self.engine.reset()
                     await self._event(event.to_dict())
         except EngineCrashed as crash:
             log.error("job %s: the engine died (%s); restarting it", job_id, crash)
@@ -184,9 +189,6 @@ class RemoteWorker:
             shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(Exception):  # if the server lost it, the job comes back and the bot keeps the first outcome
             await msg.ack()
-        for number in range(len(inputs(request))):
-            with contextlib.suppress(Exception):
-                await self.link.results.delete(input_key(job_id, number))
         await self._announce()
 
     async def _fetch_inputs(self, job_id: str, request: RenderRequest, folder: Path) -> RenderRequest:
@@ -195,7 +197,7 @@ class RemoteWorker:
         paths = []
         for number, original in enumerate(inputs(request)):
             try:
-                stored = await self.link.results.get(input_key(job_id, number))
+                stored = await self.link.inputs.get(input_key(job_id, number))
             except NotFoundError:
                 raise LostInput("a picture this job starts from never reached the worker; queue it again") from None
             path = folder / f"{number}{Path(original).suffix}"
@@ -206,15 +208,29 @@ class RemoteWorker:
         return with_inputs(request, paths)
 
     async def _store(self, job_id: str, result: bytes) -> None:
-        assert self.link is not None
+        assert self.link is not None and self.link.results is not None
         results = self.link.results
         await persist(f"storing job {job_id}'s picture", lambda: results.put(job_id, result))
+
+    def _about(self, kind: str, job_id: str) -> str:
+        """The subject this worker (and only it: the server's permissions) says ``kind`` about ``job_id`` on."""
+        return worker_subject(kind, self.worker_id, job_id)
 
     async def _event(self, data: dict) -> None:
         """A job event the bot must get: tried until NATS takes it."""
         assert self.link is not None
-        jetstream, to, payload = self.link.jetstream, subject("events", data["job_id"]), json.dumps(data).encode()
+        jetstream, to, payload = self.link.jetstream, self._about("events", data["job_id"]), json.dumps(data).encode()
         await persist(f"sending job {data['job_id']}'s {data['kind']}", lambda: jetstream.publish(to, payload))
+
+
+def worker_name(config: Config) -> str:
+    """``[worker] name``, the name a worker credential carries, or the host name and process id. A credential's
+    name is the only one its worker may publish under, so another configured name is refused at start."""
+    credential = credential_of(config.queue)
+    named = credential.worker if credential is not None else None
+    if named is not None and config.worker.name and config.worker.name != named:
+        raise ConfigError(f"[worker] name is {config.worker.name!r} but [queue] credentials are for worker {named!r}")
+    return named or config.worker.name or f"{socket.gethostname()}-{os.getpid()}"
 
 
 async def cancel_until_done(task: asyncio.Task, every: float = 1.0) -> None:
@@ -229,6 +245,8 @@ def serve_worker(config: Config) -> int:
     """``dreambot worker``: run until SIGINT/SIGTERM; a job in hand when it stops goes to another worker."""
     if not config.queue.url:
         raise ConfigError("dreambot worker needs [queue] url in config.toml (e.g. nats://127.0.0.1:4222)")
+    check_secured(config.queue)
+    name = worker_name(config)  # a name its credential forbids is said before the engine loads
     supervisor = EngineSupervisor.for_config(config.engine)
 
     async def main() -> None:
@@ -239,7 +257,7 @@ def serve_worker(config: Config) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, lambda: stopping.append(loop.create_task(cancel_until_done(task))))
         with contextlib.suppress(asyncio.CancelledError):
-            await RemoteWorker(config, supervisor).run()
+            await RemoteWorker(config, supervisor, name).run()
 
     try:
         asyncio.run(main())

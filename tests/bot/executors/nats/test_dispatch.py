@@ -13,7 +13,7 @@ import pytest
 from bot.config import QueueConfig
 from bot.executors.nats.dispatch import Dispatcher
 from contract.protocol import Finished, Progress, Started
-from tests.bot.executors.nats.test_worker import CLAIM, StandInEngine, request, server, working  # noqa: F401
+from tests.bot.executors.nats.test_worker import CLAIM, StandInEngine, picture, request, server, working  # noqa: F401
 from tests.support.waiting import until
 
 
@@ -37,7 +37,7 @@ async def test_a_job_goes_to_a_worker_once_and_its_events_come_back_ending_with_
     # Progress travels on plain NATS and Started on JetStream: a first step may overtake Started, never the end.
     assert sum(isinstance(event, Started) for event in events) == 1 and isinstance(events[-1], Finished)
     assert [event.step for event in events if isinstance(event, Progress)] == [1, 2, 3]
-    assert events[-1].png == b"\x89PNG-j1"
+    assert events[-1].png == picture("j1")
     assert [job_id for job_id, _ in engine.rendered] == ["j1"]
 
 
@@ -116,9 +116,9 @@ async def test_events_of_a_job_nobody_waits_for_are_kept_for_the_bot_that_comes_
         await after.start()
         try:
             engine.release.set()
-            await until(lambda: any(data["kind"] == "stored" for _, data in after._early.get("j1", [])))
+            await until(lambda: any(data["kind"] == "stored" for _, _, data in after._early.get("j1", [])))
             followed = await events_of(after, "j1", request())
         finally:
             await after.stop()
-    assert isinstance(followed[-1], Finished) and followed[-1].png == b"\x89PNG-j1"
+    assert isinstance(followed[-1], Finished) and followed[-1].png == picture("j1")
     assert len(engine.rendered) == 1

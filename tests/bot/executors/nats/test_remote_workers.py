@@ -27,7 +27,7 @@ from bot.queue.jobs import Job, JobState
 from bot.queue.scheduler import Scheduler
 from bot.queue.store import Store
 from contract.protocol import RenderRequest
-from contract.wire import JOBS_STREAM, RESULTS_BUCKET, job_subject, model_consumer
+from contract.wire import INPUTS_BUCKET, JOBS_STREAM, job_subject, model_consumer
 from tests.support.nats import NatsServer
 from tests.support.processes import ROOT
 from tests.support.waiting import PATIENCE, until
@@ -75,15 +75,19 @@ class Notes:
         pass
 
 
-async def start_worker(folder: Path, url: str, name: str, models: list[str], zygote: Path | None) -> asyncio.subprocess.Process:
+async def start_worker(
+    folder: Path, url: str, name: str, models: list[str], zygote: Path | None, credentials: str = ""
+) -> asyncio.subprocess.Process:
     """``dreambot worker``; its engines forked from ``zygote`` (tests/support/forked_engine.py), or with ``None``
-    started as the worker starts them (for tests that kill or freeze a worker's whole machine)."""
+    started as the worker starts them (for tests that kill or freeze a worker's whole machine); ``credentials``:
+    its file, for a secured server."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.toml"
     listed = ", ".join(f'"{m}"' for m in models)
     config.write_text(
         f'[engine]\ndevice = "cpu"\nweights_dir = "{folder / "weights"}"\n'
-        f'[queue]\nurl = "{url}"\nclaim_timeout = {CLAIM}\n[worker]\nname = "{name}"\nmodels = [{listed}]\n'
+        f'[queue]\nurl = "{url}"\nclaim_timeout = {CLAIM}\ncredentials = "{credentials}"\n'
+        f'[worker]\nname = "{name}"\nmodels = [{listed}]\n'
     )
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "DREAMBOT_CONFIG")}
     env["PYTHONPATH"] = str(ROOT)
@@ -111,7 +115,7 @@ class Cluster:
     async def start(self) -> None:
         """Start the bot (again, after ``stop_bot``: the same database and reporter)."""
         self.store = await Store.open(self.tmp_path / "bot.sqlite3")
-        self.dispatcher = Dispatcher(QueueConfig(url=self.nats.url, claim_timeout=CLAIM))
+        self.dispatcher = Dispatcher(QueueConfig(url=self.nats.url, claim_timeout=CLAIM, credentials=self.nats.credential("bot")))
         if self.notes is None:
             self.notes = Notes(self.store, self.dispatcher)
         self.notes.store, self.notes.dispatcher = self.store, self.dispatcher
@@ -128,7 +132,8 @@ class Cluster:
         session's zygote, else started as a worker starts them (they load side by side)."""
         for name, held in models.items():
             zygote = self.zygote if forked else None
-            self.workers[name] = await start_worker(self.tmp_path / name, self.nats.url, name, held, zygote)
+            secret = self.nats.credential(f"worker-{name}")
+            self.workers[name] = await start_worker(self.tmp_path / name, self.nats.url, name, held, zygote, secret)
         await until(lambda: set(models) <= {w.worker_id for w in self.dispatcher.online()})
 
     async def submit(self, user: int, prompt: str, model: str = "tiny-vqgan", steps: int = 8) -> Job:
@@ -154,15 +159,19 @@ class Cluster:
             await process.wait()
 
 
+WORKERS = ("left", "right", "upscaler", "one", "two", "leaving", "steady", "vqgan-only", "pixels-too", "first", "second", "solo")
+
+
 class Watch:
     """Every job event the workers send, read off NATS beside the bot."""
 
     def __init__(self) -> None:
         self.kinds: dict[str, list[str]] = {}
 
-    async def start(self, url: str) -> None:
-        self.client = await nats.connect(url)
-        await self.client.subscribe("dreambot.events.*", cb=self._seen)
+    async def start(self, server: NatsServer) -> None:
+        """As the bot may read them: from JetStream, with the bot's credential."""
+        self.client = await nats.connect(server.url, **server.login("bot"))
+        await self.client.jetstream().subscribe("dreambot.events.>", cb=self._seen, ordered_consumer=True)
 
     async def _seen(self, msg) -> None:
         data = json.loads(msg.data)
@@ -175,7 +184,7 @@ class Watch:
 
 @pytest.fixture
 async def cluster(tmp_path, zygote) -> AsyncIterator[Cluster]:
-    nats = NatsServer(tmp_path / "nats")
+    nats = NatsServer(tmp_path / "nats", secured=list(WORKERS))  # authenticated, as nats-config sets servers up
     await nats.start()
     cluster = Cluster(tmp_path, nats, zygote)
     await cluster.start()
@@ -189,7 +198,7 @@ async def cluster(tmp_path, zygote) -> AsyncIterator[Cluster]:
 @pytest.fixture
 async def watch(cluster) -> AsyncIterator[Watch]:
     watch = Watch()
-    await watch.start(cluster.nats.url)
+    await watch.start(cluster.nats)
     yield watch
     await watch.client.close()
 
@@ -220,9 +229,9 @@ async def test_the_pictures_a_job_names_on_the_bots_disk_travel_to_the_worker(cl
     assert cluster.notes.ended[job.id] == "done"
     assert Image.open(io.BytesIO(cluster.notes.pictures[job.id])).size == (64, 48)
     assert "fetched 1 input picture(s)" in (tmp_path / "upscaler" / "worker.log").read_text()
-    store = await nats.connect(cluster.nats.url)
+    store = await nats.connect(cluster.nats.url, **cluster.nats.login("bot"))
     try:
-        left = [info.name for info in await (await store.jetstream().object_store(RESULTS_BUCKET)).list(ignore_deletes=True)]
+        left = [info.name for info in await (await store.jetstream().object_store(INPUTS_BUCKET)).list(ignore_deletes=True)]
     except NotFoundError:  # nothing at all is left
         left = []
     finally:
@@ -336,7 +345,7 @@ async def test_a_job_handed_out_too_often_is_failed_instead_of_painted_again(tmp
     await nats_server.start()
     link = await connect(QueueConfig(url=nats_server.url), "test")
     watch = Watch()
-    await watch.start(nats_server.url)
+    await watch.start(nats_server)
     earlier = {"tiny-vqgan": MAX_DELIVERIES - 1, "pixels": MAX_DELIVERIES}  # one queue per model: no race for the job
     worker = None
     try:

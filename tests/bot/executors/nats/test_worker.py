@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from nats.js.errors import NotFoundError
 
 from bot.config import Config, EngineConfig, QueueConfig, WorkerConfig
 from bot.executors.nats.link import connect
@@ -25,13 +25,18 @@ from tests.support.waiting import PATIENCE
 CLAIM = 1.0  # seconds: short, so that a claim left to lapse shows within a test
 
 
+def picture(job_id: str, side: int = 32) -> bytes:
+    """A PNG's header for a ``side``-square picture (what the bot reads before it decodes), then the job's id."""
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", side, side) + job_id.encode()
+
+
 class StandInEngine:
     """Plays each job as ``steps`` progress events ``pause`` seconds apart, then a picture; records what it saw."""
 
     device = "stand-in"
 
-    def __init__(self, steps: int = 2, pause: float = 0.0, crash: bool = False) -> None:
-        self.steps, self.pause, self.crash = steps, pause, crash
+    def __init__(self, steps: int = 2, pause: float = 0.0, crash: bool = False, broken: bool = False) -> None:
+        self.steps, self.pause, self.crash, self.broken = steps, pause, crash, broken
         self.rendered: list[tuple[str, RenderRequest]] = []
         self.cancelled: list[str] = []
         self.seen_inputs: dict[str, list[bytes]] = {}
@@ -59,7 +64,10 @@ class StandInEngine:
             yield Progress(job_id, step, self.steps)
         if self.crash:
             raise EngineCrashed("the engine process exited with code -9")
-        yield Finished(job_id, b"\x89PNG-" + job_id.encode(), 1.0, (0.5,))
+        if self.broken:  # an internal error the engine process survived, perhaps left broken
+            yield Failed(job_id, "the engine hit an internal error (RuntimeError)", "", retryable=True)
+            return
+        yield Finished(job_id, picture(job_id), 1.0, (0.5,))
 
 
 class Bot:
@@ -69,15 +77,17 @@ class Bot:
         self.url = url
         self.events: dict[str, list[dict]] = {}
         self.progress: dict[str, list[int]] = {}
+        self.painter: dict[str, str] = {}  # job id -> the worker whose subject its events came on
 
     async def start(self) -> None:
         self.link = await connect(QueueConfig(url=self.url), "test bot")
-        await self.link.client.subscribe("dreambot.events.*", cb=self._event)
-        await self.link.client.subscribe("dreambot.progress.*", cb=self._progress)
+        await self.link.client.subscribe("dreambot.events.*.*", cb=self._event)
+        await self.link.client.subscribe("dreambot.progress.*.*", cb=self._progress)
 
     async def _event(self, msg) -> None:
         data = json.loads(msg.data)
         self.events.setdefault(data["job_id"], []).append(data)
+        self.painter[data["job_id"]] = msg.subject.split(".")[2]
 
     async def _progress(self, msg) -> None:
         data = json.loads(msg.data)
@@ -96,7 +106,8 @@ class Bot:
                 await asyncio.sleep(0.02)
 
     async def stored(self, job_id: str) -> Finished:
-        return Event.from_dict(json.loads((await self.link.results.get(job_id)).data))  # type: ignore[return-value]
+        bucket = await self.link.results_of(self.painter[job_id])
+        return Event.from_dict(json.loads((await bucket.get(job_id)).data))  # type: ignore[return-value]
 
     async def drained(self) -> None:
         """Until no job waits or is held in JetStream (a worker acknowledges a job just after its last event)."""
@@ -149,7 +160,7 @@ async def test_a_job_is_painted_once_its_picture_stored_and_its_progress_sent(bo
         await bot.drained()
     assert [job_id for job_id, _ in engine.rendered] == ["j1"] and engine.rendered[0][1] == request()
     assert bot.kinds("j1") == ["started", "stored"]
-    assert (await bot.stored("j1")).png == b"\x89PNG-j1"
+    assert (await bot.stored("j1")).png == picture("j1")
     assert bot.progress["j1"] == [1, 2, 3]
 
 
@@ -221,29 +232,18 @@ async def test_a_cancel_reaches_the_job_it_names_and_no_other(bot):
     assert engine.cancelled == ["running"]
 
 
-async def test_the_pictures_a_job_names_reach_the_engine_and_are_removed_after(bot, tmp_path):
+async def test_the_pictures_a_job_names_reach_the_engine_and_the_workers_copies_are_removed_after(bot, tmp_path):
     start, steer = b"start-picture", b"steering-picture"
-    await bot.link.results.put(input_key("pics", 0), start)
-    await bot.link.results.put(input_key("pics", 1), steer)
+    await bot.link.inputs.put(input_key("pics", 0), start)
+    await bot.link.inputs.put(input_key("pics", 1), steer)
     engine = StandInEngine()
     async with working(bot.url, "solo", engine):
         await bot.hand_out("pics", request(init_image="/bot/disk/init.png", image_prompts=("/bot/disk/p.png:0.5",)))
         await bot.ended("pics")
-        async with asyncio.timeout(PATIENCE):  # the worker removes them once it has acknowledged the job
-            while await present(bot, input_key("pics", 0)) or await present(bot, input_key("pics", 1)):
-                await asyncio.sleep(0.02)
     assert engine.seen_inputs["pics"] == [start, steer]
     ((_, seen),) = engine.rendered
     assert seen.init_image.endswith("0.png") and not Path(seen.init_image).exists(), "the worker's copy is removed"
-
-
-async def present(bot: Bot, key: str) -> bool:
-    """Whether ``key`` is in the object store (its description only: reading an object while it is deleted can hang)."""
-    try:
-        await bot.link.results.get_info(key)
-    except NotFoundError:
-        return False
-    return True
+    assert (await bot.link.inputs.get(input_key("pics", 0))).data == start, "the bot's to remove, not the worker's"
 
 
 async def test_a_picture_missing_from_the_store_fails_the_job_with_what_to_do(bot):
@@ -263,6 +263,19 @@ async def test_an_engine_that_dies_is_restarted_once_and_the_job_failed_for_a_re
     assert engine.resets == 1 and bot.kinds("crash") == ["started", "failed"]
     failed = Event.from_dict(bot.events["crash"][1])
     assert isinstance(failed, Failed) and failed.retryable and "worker shaky stopped unexpectedly" in failed.reason
+
+
+async def test_an_engine_that_fails_a_job_for_a_retry_is_restarted_before_the_next(bot):
+    """An internal error may leave the engine broken: without a restart a worker would fail every job twice."""
+    engine = StandInEngine(broken=True)
+    async with working(bot.url, "shaky", engine):
+        await bot.hand_out("broke", request())
+        await bot.ended("broke")
+        assert engine.resets == 1 and bot.kinds("broke") == ["started", "failed"]
+        engine.broken = False
+        await bot.hand_out("next", request())
+        await bot.ended("next")
+    assert bot.kinds("next") == ["started", "stored"] and engine.resets == 1
 
 
 async def test_a_worker_announces_what_it_holds_and_what_it_paints(bot):
