@@ -19,7 +19,14 @@ from pathlib import Path
 import discord
 
 from bot.admission.refusal import Refusal, Someone, is_moderator
-from bot.admission.requests import DreamOptions, Standing, build_request, build_upscale_request, check_standing
+from bot.admission.requests import (
+    DreamOptions,
+    Standing,
+    build_request,
+    build_upscale_request,
+    check_room,
+    check_standing,
+)
 from bot.admission.settings import GuildSettings, SettingsStore
 from bot.display.emoji import CANCEL
 from bot.queue.executor import Reporter
@@ -54,6 +61,7 @@ class JobActions:
         self.max_queued = max_queued
         self.upscaler = upscaler
         self._members: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._servers: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def job(self, job_id: str) -> Job:
         job = await self.store.job(job_id)
@@ -84,7 +92,9 @@ class JobActions:
         """Admit a job under the server's current settings and store it; returns it and its place in the queue.
 
         Admission and storing happen under the member's own lock, so simultaneous requests of one member
-        (20 🔁 at once, a /dream while its init image downloads) never pass a cap meant for one of them.
+        (20 🔁 at once, a /dream while its init image downloads) never pass a cap meant for one of them; the
+        server's cap is counted again and the job stored under the server's lock, so 20 members at once do not
+        either (the request is made outside it: one member's download holds up no one else).
         """
         async with self._members[(guild_id, user.id)]:
             settings = await self.settings.get(guild_id, channel_id)
@@ -92,7 +102,9 @@ class JobActions:
             job_id = new_job_id()
             request = await make_request(settings, job_id)
             job = Job(job_id, guild_id, channel_id, user.id, user.display_name, request, parent=parent)
-            return job, await self.queue(job)
+            async with self._servers[guild_id]:
+                check_room(await self.store.count_queued(guild_id), self.max_queued)
+                return job, await self.queue(job)
 
     async def position(self, job_id: str) -> int:
         order = await self.scheduler.order()

@@ -272,9 +272,14 @@ class Standing:
 def check_standing(settings: GuildSettings, standing: Standing) -> None:
     """The server's channel list and queue cap, the member's cap on waiting jobs and their cooldown."""
     check_channel(settings, standing.channel_id)
-    if standing.queued >= standing.max_queued:
-        raise Refusal(f"The queue of this server is full ({standing.max_queued} jobs wait); try again when some have run.")
+    check_room(standing.queued, standing.max_queued)
     check_quota(settings, standing.active, standing.last_created, standing.now)
+
+
+def check_room(queued: int, max_queued: int) -> None:
+    """The server's cap on waiting jobs."""
+    if queued >= max_queued:
+        raise Refusal(f"The queue of this server is full ({max_queued} jobs wait); try again when some have run.")
 
 
 def check_channel(settings: GuildSettings, channel_id: int) -> None:

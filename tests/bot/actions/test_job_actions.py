@@ -4,6 +4,7 @@ channel are tested through the Discord emulator in ``tests/cogs/``.)"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -244,3 +245,30 @@ async def test_a_button_reaches_its_job_only_from_the_jobs_own_message_and_serve
     for guild, message in ((2, 700), (1, 701), (1, 702), (1, None)):  # another server, another job's message, none
         with pytest.raises(Refusal, match="^That button does not belong to this message"):
             await actions.job_on(original.id, guild, message)
+
+
+async def test_twenty_members_at_once_fill_the_servers_queue_to_its_cap_and_no_further(tmp_path):
+    """Every member passes the first count while their requests are made (an init image downloading); the cap is
+    counted again where the job is stored. Another server's queue is its own."""
+    actions = await actions_on(tmp_path, Announced())
+    actions.max_queued = 3
+    making: list[str] = []
+    everyone_counted = asyncio.Event()
+
+    async def make_request(settings, job_id: str) -> RenderRequest:
+        making.append(job_id)
+        if len(making) == 20:
+            everyone_counted.set()
+        await everyone_counted.wait()
+        return RenderRequest("a fairy house", model="tiny-vqgan", perceptor="tiny-clip")
+
+    try:
+        asked = [actions.submit(1, 2, Asker(member, f"m{member}"), make_request) for member in range(20)]
+        outcomes = await asyncio.gather(*asked, return_exceptions=True)
+        refusals = {str(outcome) for outcome in outcomes if isinstance(outcome, Refusal)}
+        assert len(making) == 20 and sum(isinstance(outcome, tuple) for outcome in outcomes) == 3
+        assert refusals == {"The queue of this server is full (3 jobs wait); try again when some have run."}
+        assert await actions.store.count_queued(1) == 3
+        assert isinstance(await actions.submit(9, 2, Asker(1, "m1"), make_request), tuple), "another server's queue"
+    finally:
+        await actions.store.close()
