@@ -69,7 +69,10 @@ class DiscordReporter:
                     for file in files or []:
                         file.reset()
             posted = await self._channel(job).send(embed=embed, files=files or [], view=view)
-            await self.store.link_message(posted.id, job.id)
+            try:
+                await self.store.link_message(posted.id, job.id)
+            except Exception:  # posted is posted: say so, rather than post it again as a failure
+                log.exception("job %s: message %s is posted, but the database could not note it", job.id, posted.id)
 
     async def queued(self, job: Job, position: int) -> None:
         self._positions[job.id] = position
@@ -113,7 +116,10 @@ class DiscordReporter:
         self._positions.pop(job.id, None)
         await self._show(job, embed, files, view)
         self._locks.pop(job.id, None)
-        await self.store.mark_shown(job.id, job.state)
+        try:
+            await self.store.mark_shown(job.id, job.state)
+        except Exception:  # the message shows the outcome: a result stays a result (the next start shows it again)
+            log.exception("job %s: its outcome is shown, but the database could not note it", job.id)
 
     def upload_limit(self, job: Job) -> int:
         guild = self.client.get_guild(job.guild_id)

@@ -4,8 +4,10 @@ on its own thread, so the loop never blocks)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -20,6 +22,8 @@ from contract.protocol import RenderRequest
 log = logging.getLogger(__name__)
 
 BUSY_SECONDS = 10.0  # how long a query waits for a lock held by another connection before it fails
+WRITE_TRIES = 6  # a write that still finds the database locked is tried again this often, waiting longer each time
+Statement = tuple[str, tuple]
 # Each step brings the schema one version up, in one transaction with its version number: a crash
 # in the middle of a step leaves the database as it was before the step.
 MIGRATIONS = (
@@ -92,8 +96,9 @@ def _job(row: aiosqlite.Row) -> Job:
 class Store:
     """The database at ``path``; made at once, opened on the event loop by ``connect`` (or ``open``)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_seconds: float = BUSY_SECONDS) -> None:
         self.path = path
+        self.busy_seconds = busy_seconds
         self._db: aiosqlite.Connection | None = None
 
     @classmethod
@@ -113,7 +118,7 @@ class Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = await aiosqlite.connect(path, timeout=BUSY_SECONDS)
+            db = await aiosqlite.connect(path, timeout=self.busy_seconds)
         except Exception as error:  # sqlite3.OperationalError and friends
             raise StoreError(f"cannot open the database {path}: {error}") from error
         db.row_factory = aiosqlite.Row
@@ -154,17 +159,34 @@ class Store:
 
     # jobs
 
+    async def _write(self, *statements: Statement) -> list[int]:
+        """Run ``statements`` in one transaction, and each one's count of rows changed. A lock held longer than
+        ``busy_seconds`` by another process (a backup, a second bot) is waited out again and again: a job's
+        bookkeeping after its picture is posted must not fail it."""
+        delay, attempt = 0.25, 1
+        while True:
+            try:
+                changed = [(await self.db.execute(sql, parameters)).rowcount for sql, parameters in statements]
+                await self.db.commit()
+                return changed
+            except sqlite3.OperationalError as error:
+                await self.db.rollback()
+                if attempt == WRITE_TRIES or not any(word in str(error) for word in ("locked", "busy")):
+                    raise
+                log.warning("the database is busy (%s); writing again in %.2fs", error, delay)
+                await asyncio.sleep(delay)
+                delay, attempt = delay * 2, attempt + 1
+
     async def add_job(self, job: Job) -> Job:
         job = job if job.created else replace(job, created=time.time())
-        await self.db.execute(
+        await self._write((
             f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
             (
                 job.id, job.guild_id, job.channel_id, job.user_id, job.user_name, json.dumps(job.request.to_dict()),
                 job.state.value, job.attempts, job.created, job.started, job.finished, job.message_id, job.error,
                 job.seconds, job.parent,
             ),
-        )  # fmt: skip
-        await self.db.commit()
+        ))  # fmt: skip
         return job
 
     async def jobs(self) -> list[Job]:
@@ -214,41 +236,36 @@ class Store:
 
     async def claim(self, job_id: str) -> Job | None:
         """Mark a queued job running (one more attempt); ``None`` if it was cancelled meanwhile."""
-        cursor = await self.db.execute(
+        (changed,) = await self._write((
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ? WHERE id = ? AND state = 'queued'",
             (time.time(), job_id),
-        )
-        await self.db.commit()
-        return await self.job(job_id) if cursor.rowcount else None
+        ))  # fmt: skip
+        return await self.job(job_id) if changed else None
 
     async def finish(self, job_id: str, state: JobState, error: str | None = None, seconds: float | None = None) -> Job:
-        await self.db.execute(
+        await self._write((
             "UPDATE jobs SET state = ?, finished = ?, error = ?, seconds = ? WHERE id = ?",
             (state.value, time.time(), error, seconds, job_id),
-        )
-        await self.db.commit()
+        ))  # fmt: skip
         job = await self.job(job_id)
         assert job is not None
         return job
 
     async def cancel_if_queued(self, job_id: str) -> bool:
-        cursor = await self.db.execute(
-            "UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state = 'queued'", (time.time(), job_id)
+        (changed,) = await self._write(
+            ("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state = 'queued'", (time.time(), job_id))
         )
-        await self.db.commit()
-        return cursor.rowcount > 0
+        return changed > 0
 
     async def requeue(self, job_id: str) -> None:
         """Put a running job back in the queue (its engine died; it runs again at once)."""
-        await self.db.execute("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'", (job_id,))
-        await self.db.commit()
+        await self._write(("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'", (job_id,)))
 
     async def requeue_running(self, keep: set[str] = frozenset()) -> list[Job]:
         """After a restart: jobs that were running when the bot stopped go back to the queue (all but ``keep``,
         the ones that still run)."""
         jobs = [job for job in await self.running() if job.id not in keep]
-        await self.db.executemany("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'", [(j.id,) for j in jobs])
-        await self.db.commit()
+        await self._write(*(("UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'", (j.id,)) for j in jobs))
         return jobs
 
     async def unshown(self) -> list[Job]:
@@ -256,16 +273,16 @@ class Store:
         return await self._many("WHERE state IN ('done', 'failed', 'cancelled') AND shown IS NOT state ORDER BY finished")
 
     async def mark_shown(self, job_id: str, state: JobState) -> None:
-        await self.db.execute("UPDATE jobs SET shown = ? WHERE id = ?", (state.value, job_id))
-        await self.db.commit()
+        await self._write(("UPDATE jobs SET shown = ? WHERE id = ?", (state.value, job_id)))
 
     # messages
 
     async def link_message(self, message_id: int, job_id: str) -> None:
         """Record that ``message_id`` shows ``job_id`` (its progress, then its result)."""
-        await self.db.execute("INSERT OR REPLACE INTO messages (message_id, job_id) VALUES (?, ?)", (message_id, job_id))
-        await self.db.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
-        await self.db.commit()
+        await self._write(
+            ("INSERT OR REPLACE INTO messages (message_id, job_id) VALUES (?, ?)", (message_id, job_id)),
+            ("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id)),
+        )
 
     async def job_for_message(self, message_id: int) -> Job | None:
         return await self._one("WHERE id = (SELECT job_id FROM messages WHERE message_id = ?)", (message_id,))
@@ -277,14 +294,12 @@ class Store:
         return {key: json.loads(value) for key, value in rows}
 
     async def put_setting(self, guild_id: int, key: str, value: Any) -> None:
-        await self.db.execute(
-            "INSERT OR REPLACE INTO settings (guild_id, key, value) VALUES (?, ?, ?)", (guild_id, key, json.dumps(value))
+        await self._write(
+            ("INSERT OR REPLACE INTO settings (guild_id, key, value) VALUES (?, ?, ?)", (guild_id, key, json.dumps(value)))
         )
-        await self.db.commit()
 
     async def delete_setting(self, guild_id: int, key: str) -> None:
-        await self.db.execute("DELETE FROM settings WHERE guild_id = ? AND key = ?", (guild_id, key))
-        await self.db.commit()
+        await self._write(("DELETE FROM settings WHERE guild_id = ? AND key = ?", (guild_id, key)))
 
     async def channel_settings(self, guild_id: int) -> dict[int, dict[str, Any]]:
         """Every channel of the server that has settings of its own, with them."""
@@ -296,9 +311,7 @@ class Store:
 
     async def put_channel_setting(self, guild_id: int, channel_id: int, key: str, value: Any) -> None:
         query = "INSERT OR REPLACE INTO channel_settings (guild_id, channel_id, key, value) VALUES (?, ?, ?, ?)"
-        await self.db.execute(query, (guild_id, channel_id, key, json.dumps(value)))
-        await self.db.commit()
+        await self._write((query, (guild_id, channel_id, key, json.dumps(value))))
 
     async def delete_channel_setting(self, channel_id: int, key: str) -> None:
-        await self.db.execute("DELETE FROM channel_settings WHERE channel_id = ? AND key = ?", (channel_id, key))
-        await self.db.commit()
+        await self._write(("DELETE FROM channel_settings WHERE channel_id = ? AND key = ?", (channel_id, key)))

@@ -5,16 +5,26 @@ that has started. (Previews, results and films through Discord itself: ``tests/c
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
+import sqlite3
 
 import pytest
+from PIL import Image
 
+from bot.display import embeds
 from bot.display.reporter import SHOWN_POSITIONS, DiscordReporter
-from bot.queue.jobs import Job
+from bot.queue.jobs import Job, JobState
 from bot.queue.store import Store
 from contract.protocol import RenderRequest
 
 ids = itertools.count(1000)
+
+
+def picture() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, format="PNG")
+    return out.getvalue()
 
 
 class Message:
@@ -44,6 +54,9 @@ class Client:
 
     def get_partial_messageable(self, channel_id: int, guild_id: int) -> Channel:
         return self.channel
+
+    def get_guild(self, guild_id: int) -> None:
+        return None
 
 
 @pytest.fixture
@@ -101,3 +114,20 @@ async def test_a_place_in_line_never_overwrites_a_job_that_started(store):
     client.channel.log.clear()
     await reporter.queued(job, 3)
     assert client.channel.log == []
+
+
+async def test_a_posted_result_stays_a_result_when_the_database_cannot_note_it(store, monkeypatch):
+    """The database locked past every retry after the picture went out: the message keeps the picture (it used to
+    be turned into "Failed" with no picture and no buttons), and the job stays to be shown again at the next start."""
+    reporter = DiscordReporter(Client(), store, interval=0.01)
+    (job,) = await waiting(store, 1)
+
+    async def locked(*_) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "mark_shown", locked)
+    monkeypatch.setattr(store, "link_message", locked)
+    done = await store.finish(job.id, JobState.DONE, seconds=1.0)
+    await reporter.finished(done, picture())
+    assert [(kind, title) for kind, _, title in reporter.client.channel.log] == [("send", embeds.done(done, "x").title)]
+    assert [j.id for j in await store.unshown()] == [job.id]

@@ -117,6 +117,40 @@ async def test_a_database_locked_for_5_seconds_waits_instead_of_failing(tmp_path
     await store.close()
 
 
+async def test_a_lock_held_past_the_busy_wait_is_waited_out_again_by_every_write(tmp_path, monkeypatch):
+    """A backup or a second process holding the database longer than the busy wait (here 0.1 s, 1 s held) must not
+    fail a job's bookkeeping after its picture is posted: each write is tried again, and lands once."""
+    path = tmp_path / "d.sqlite3"
+    store = Store(path, busy_seconds=0.1)
+    await store.connect()
+    await store.add_job(job("aa"))
+    other = sqlite3.connect(path, isolation_level=None)
+    writes = [
+        lambda: store.finish("aa", JobState.DONE, seconds=2.0),
+        lambda: store.mark_shown("aa", JobState.DONE),
+        lambda: store.link_message(77, "aa"),
+        lambda: store.put_setting(1, "steps", 9),
+    ]
+    for write in writes:
+        other.execute("BEGIN IMMEDIATE")
+        releasing = asyncio.get_running_loop().call_later(1.0, other.execute, "COMMIT")
+        await write()
+        releasing.cancel()
+        if other.in_transaction:
+            other.execute("COMMIT")
+    done = await store.job("aa")
+    assert (done.state, done.seconds, done.message_id) == (JobState.DONE, 2.0, 77) and await store.unshown() == []
+    assert (await store.job_for_message(77)).id == "aa" and await store.settings(1) == {"steps": 9}
+    monkeypatch.setattr(store_module, "WRITE_TRIES", 2)
+    other.execute("BEGIN IMMEDIATE")  # held for good: the write gives up after its tries, with sqlite's own error
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await store.mark_shown("aa", JobState.FAILED)
+    other.execute("COMMIT")
+    assert await store.unshown() == [], "the failed write changed nothing"
+    other.close()
+    await store.close()
+
+
 def test_job_ids_do_not_collide():
     ids = {new_job_id() for _ in range(100_000)}
     assert len(ids) == 100_000 and all(len(i) == 16 for i in ids)
