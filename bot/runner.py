@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
+import sys
 from collections.abc import Sequence
 
 import discord
@@ -17,6 +19,8 @@ from bot.executors.nats.access import check_secured, credential_of
 from bot.queue.store import StoreError
 
 log = logging.getLogger(__name__)
+
+PR_SET_DUMPABLE = 4  # from <linux/prctl.h>
 
 
 def read_token() -> str:
@@ -49,9 +53,20 @@ def _stop(bot: DreamBot, name: str) -> None:
 _closing: set[asyncio.Task] = set()
 
 
+def undumpable() -> None:
+    """No other process of this user (the engine above all, which runs model code) may read this one's memory or
+    ``/proc/<pid>/environ``, where the Discord token lives (Linux's ``PR_SET_DUMPABLE`` 0; root still may)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        log.warning("could not hide this process from its children (prctl: %s)", os.strerror(ctypes.get_errno()))
+
+
 def run(config: Config) -> int:
     check_secured(config.queue)  # before the token is read: an open broker is refused in one line
     credential_of(config.queue)
+    undumpable()
     token = read_token()
     log.info("starting dreambot against %s (config: %s)", config.discord.api_base, config.source or "built-in defaults")
     try:

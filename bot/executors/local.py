@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ from contract.protocol import (
     warm_command,
 )
 from contract.speed import DEFAULT as DEFAULT_SPEED
+from contract.wire import inputs, with_inputs
 
 if TYPE_CHECKING:
     from bot.config import EngineConfig
@@ -49,6 +51,11 @@ LINE_LIMIT = 256 * 1024 * 1024  # a final PNG and its GIF travel base64-encoded 
 AUTO_BATCH = {"cpu": 1, "cuda": 4}  # ``[engine] batch = "auto"`` per device type: see docs/PERFORMANCE.md
 CANCEL_GRACE = 15.0  # seconds a cancelled job may take to stop before its engine is killed
 SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY", re.IGNORECASE)
+
+
+def _absolute(request: RenderRequest) -> RenderRequest:
+    """``request`` naming its pictures by absolute paths: the engine works in a folder of its own."""
+    return with_inputs(request, [os.path.abspath(path) for path in inputs(request)])
 
 
 def engine_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -67,7 +74,8 @@ class EngineCommand:
 
     def argv(self) -> list[str]:
         worker = [self.python, "-m", "engine.worker"]
-        return [*worker, "--device", self.device, "--weights-dir", self.weights_dir, "--speed", self.speed]
+        weights = os.path.abspath(self.weights_dir)  # the engine works in a folder of its own
+        return [*worker, "--device", self.device, "--weights-dir", weights, "--speed", self.speed]
 
 
 class EngineSupervisor:
@@ -84,6 +92,7 @@ class EngineSupervisor:
         download: bool = False,
     ) -> None:
         self.argv = list(argv)
+        self._folder: str | None = None
         self.batch = batch
         self.warm = warm  # (generator, perceptor) every fresh engine loads at once
         self.download = download  # and fetches first, when their weights are missing
@@ -119,6 +128,12 @@ class EngineSupervisor:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
+    def _workdir(self) -> str:
+        """An empty folder of the engine's own: it never starts beside the bot's ``.env`` (the token's file)."""
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="dreambot-engine-")
+        return self._folder
+
     def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
         """One job (or one batch) at a time, whatever it asks for."""
         return running == 0
@@ -143,8 +158,9 @@ class EngineSupervisor:
         env = {**engine_environment(os.environ), EVENTS_FD_VARIABLE: str(write_end), BOT_PID_VARIABLE: str(os.getpid())}
         try:
             self._process = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=sys.stderr.fileno(), pass_fds=(write_end,), env=env
-            )
+                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=sys.stderr.fileno(), pass_fds=(write_end,), env=env,
+                cwd=self._workdir(),
+            )  # fmt: skip
         except OSError as error:
             os.close(read_end)
             raise EngineCrashed(f"the engine could not be started ({error})") from error
@@ -236,7 +252,7 @@ class EngineSupervisor:
             try:
                 for job_id in ids & self._cancel_on_send:  # never sent: the engine would start it before it read the cancel
                     yield Cancelled(job_id, 0)
-                jobs = [(job_id, request) for job_id, request in jobs if job_id not in self._cancel_on_send]
+                jobs = [(job_id, _absolute(request)) for job_id, request in jobs if job_id not in self._cancel_on_send]
                 pending = {job_id for job_id, _ in jobs}
                 if not pending:
                     return

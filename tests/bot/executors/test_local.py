@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,7 @@ from bot.executors.local import EngineCommand, EngineSupervisor
 from bot.queue.executor import EngineCrashed
 from contract.protocol import Cancelled, Finished, Progress, RenderRequest
 from tests.support import forked_engine as forked
+from tests.support.processes import ROOT
 from tests.support.waiting import PATIENCE, until
 
 REQUEST = RenderRequest("a fairy", model="tiny-vqgan", perceptor="tiny-clip", width=32, height=32, steps=4, preview_every=2)
@@ -124,6 +128,40 @@ async def test_the_engine_inherits_no_secrets(monkeypatch):
         assert supervisor.device == "DREAMBOT_TEST_VISIBLE"
     finally:
         await supervisor.stop()
+
+
+async def test_the_engine_works_in_a_folder_of_its_own_and_reads_its_pictures_there(monkeypatch, tmp_path):
+    """Not beside the bot's .env (the token's file); the pictures a job names reach it by absolute paths."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=a-real-token\n")
+    (tmp_path / "init.png").write_bytes(b"a picture")
+    script = EMIT + (
+        "where = os.getcwd() + ('/.env' if os.path.exists('.env') else ''); "
+        "emit({'kind': 'ready', 'job_id': '', 'device': where}); "
+        "asked = json.loads(sys.stdin.readline())['request']; "
+        "emit({'kind': 'failed', 'job_id': 'j1', 'reason': open(asked['init_image']).read()}); sys.stdin.readline()"
+    )
+    supervisor = EngineSupervisor(stand_in(script))
+    try:
+        got = [event async for event in supervisor.render("j1", RenderRequest("x", init_image="init.png"))]
+        assert Path(supervisor.device).is_dir() and not Path(supervisor.device).samefile(tmp_path)
+        assert not list(Path(supervisor.device).iterdir()) and got[-1].reason == "a picture"
+    finally:
+        await supervisor.stop()
+
+
+def test_the_bot_hides_its_memory_and_environment_from_its_children(tmp_path):
+    """PR_SET_DUMPABLE 0: a child of the bot (not root) cannot read /proc/<bot>/environ, where the token lives."""
+    code = (
+        "import ctypes, os, subprocess, sys; from bot.runner import undumpable; undumpable(); "
+        "print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)); "
+        'child = \'import os; open(f"/proc/{os.getppid()}/environ").read(); print("read")\'; '
+        "subprocess.run([sys.executable, '-c', child], stderr=subprocess.DEVNULL)"
+    )
+    env = {**os.environ, "DISCORD_TOKEN": "a-real-token"}
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT).stdout.split()
+    assert shown[0] == "0", "the bot is not dumpable"
+    assert shown[1:] == (["read"] if os.geteuid() == 0 else []), "only root reads it"
 
 
 async def test_output_on_descriptor_1_never_reaches_the_events(weights_dir):
