@@ -128,7 +128,7 @@ class DreamBot(commands.AutoShardedBot):
     async def prune_files(self) -> Pruned:
         """One clean-up: the files of ended jobs past their age or the size cap; waiting and running jobs keep theirs."""
         storage = self.config.storage
-        return await self.files.prune(storage.keep_days, int(storage.max_files_gb * 2**30), await self.store.active_ids())
+        return await self.files.prune(storage.keep_days, int(storage.max_files_gb * 2**30), await self.store.ended_ids())
 
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s) in %d server(s)", self.user, self.user.id if self.user else "?", len(self.guilds))

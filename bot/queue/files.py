@@ -1,7 +1,8 @@
 """Files a job leaves behind: its init image, final PNG and animation, one folder per job.
 
 Reads and writes run in a worker thread, so the event loop never waits on the disk. ``prune``
-keeps the folder within an age and a size: the folders of ended jobs go, oldest first.
+keeps the folder within an age and a size: the folders of ended jobs go, oldest first, and nothing
+else: a folder the database does not know as an ended job's, a file, or a link stays where it is.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import shutil
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 class Pruned:
     removed: list[str]  # job ids whose folders were removed
     kept_bytes: int
+    skipped: list[str] = field(default_factory=list)  # links, which are never followed nor removed
 
 
 class JobFiles:
@@ -80,23 +82,27 @@ class JobFiles:
 
         return await asyncio.to_thread(read)
 
-    async def prune(self, keep_days: float, max_bytes: int, active: Collection[str]) -> Pruned:
-        """Remove the folders of jobs not in ``active`` that are older than ``keep_days`` (0: no age
-        limit), then the oldest of the rest until the folder holds at most ``max_bytes`` (0: no size limit)."""
-        return await asyncio.to_thread(self._prune, keep_days, max_bytes, frozenset(active))
+    async def prune(self, keep_days: float, max_bytes: int, ended: Collection[str]) -> Pruned:
+        """Remove the folders of the jobs in ``ended`` (the database's ended jobs) that are older than ``keep_days``
+        (0: no age limit), then the oldest of the rest until the folder holds at most ``max_bytes`` (0: no size
+        limit). Every other entry is left alone, and a link is reported as skipped."""
+        return await asyncio.to_thread(self._prune, keep_days, max_bytes, frozenset(ended))
 
-    def _prune(self, keep_days: float, max_bytes: int, active: frozenset[str]) -> Pruned:
+    def _prune(self, keep_days: float, max_bytes: int, ended: frozenset[str]) -> Pruned:
         if not self.root.is_dir():
             return Pruned([], 0)
         folders = []  # (last change, bytes, job id) of every ended job's folder
-        kept = 0
+        kept, skipped = 0, []
         for folder in self.root.iterdir():
+            if folder.is_symlink():
+                skipped.append(folder.name)
+                continue
             if not folder.is_dir():
                 continue
-            files = [f for f in folder.iterdir() if f.is_file()]
+            files = [f for f in folder.iterdir() if f.is_file() and not f.is_symlink()]
             size = sum(f.stat().st_size for f in files)
             kept += size
-            if folder.name not in active:
+            if folder.name in ended:
                 changed = max([f.stat().st_mtime for f in files], default=folder.stat().st_mtime)
                 folders.append((changed, size, folder.name))
         folders.sort()
@@ -110,7 +116,9 @@ class JobFiles:
             kept -= size
         if removed:
             log.info("removed the files of %d old job(s); %.1f MiB kept", len(removed), kept / 2**20)
-        return Pruned(removed, kept)
+        if skipped:
+            log.warning("left %d link(s) in %s alone: %s", len(skipped), self.root, ", ".join(sorted(skipped)))
+        return Pruned(removed, kept, skipped)
 
     def free_space(self) -> tuple[int, int]:
         """(free, total) bytes on the disk that holds the job files."""

@@ -202,8 +202,9 @@ class Store:
     async def running(self) -> list[Job]:
         return await self._many("WHERE state = 'running' ORDER BY started")
 
-    async def active_ids(self) -> set[str]:
-        rows = await (await self.db.execute("SELECT id FROM jobs WHERE state IN ('queued', 'running')")).fetchall()
+    async def ended_ids(self) -> set[str]:
+        """The jobs that are over (done, failed or cancelled): the only ones whose files may go."""
+        rows = await (await self.db.execute("SELECT id FROM jobs WHERE state IN ('done', 'failed', 'cancelled')")).fetchall()
         return {row[0] for row in rows}
 
     async def count_queued(self, guild_id: int) -> int:

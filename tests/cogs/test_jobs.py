@@ -183,7 +183,7 @@ async def test_a_reroll_of_a_job_whose_picture_was_cleaned_up_says_so(bot, emula
     )  # fmt: skip
     job = job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction)))
     message = await emulator.wait_title(job, "Done")
-    pruned = await bot.files.prune(keep_days=0, max_bytes=1, active=set())
+    pruned = await bot.files.prune(keep_days=0, max_bytes=1, ended={job})
     assert job in pruned.removed
     await emulator.react(int(message["id"]), "🔁", alice)
     await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if "was cleaned up" in m["content"]])

@@ -1,4 +1,4 @@
-"""Job files: old and surplus folders of ended jobs are removed, oldest first; active jobs' never."""
+"""Job files: old and surplus folders of ended jobs are removed, oldest first; nothing else ever."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ async def test_old_files_go_and_active_jobs_keep_theirs(tmp_path):
     await make(files, "old", 100, days_old=40)
     await make(files, "recent", 100, days_old=2)
     await make(files, "running", 100, days_old=90)
-    pruned = await files.prune(keep_days=30, max_bytes=0, active={"running"})
+    pruned = await files.prune(keep_days=30, max_bytes=0, ended={"old", "recent"})
     assert pruned.removed == ["old"] and pruned.kept_bytes == 200
     assert not files.folder("old").exists() and files.result("recent").exists() and files.result("running").exists()
 
@@ -32,9 +32,28 @@ async def test_over_the_size_cap_the_oldest_go_first(tmp_path):
     files = JobFiles(tmp_path)
     for index, job_id in enumerate(("a", "b", "c", "d")):
         await make(files, job_id, 1000, days_old=4 - index)  # a is the oldest
-    pruned = await files.prune(keep_days=0, max_bytes=2500, active={"a"})
+    pruned = await files.prune(keep_days=0, max_bytes=2500, ended={"b", "c", "d"})
     assert pruned.removed == ["b", "c"] and pruned.kept_bytes == 2000
-    assert (await files.prune(keep_days=0, max_bytes=0, active=set())).removed == []
+    assert (await files.prune(keep_days=0, max_bytes=0, ended={"a", "d"})).removed == []
+
+
+async def test_only_folders_the_database_knows_as_ended_jobs_go_and_links_are_left_alone(tmp_path):
+    """An owner's folder put beside the job files, a folder of a job the database does not know, a link to
+    somewhere else (even one named as an ended job), a plain file: all old, all over the size cap, all kept."""
+    files = JobFiles(tmp_path / "files")
+    await make(files, "ended", 100, days_old=90)
+    await make(files, "unknown", 100, days_old=90)
+    elsewhere = tmp_path / "precious"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    (files.root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (files.root / "notes.txt").write_text("the owner's")
+    old = time.time() - 90 * 86400
+    os.utime(files.root / "notes.txt", (old, old))
+    pruned = await files.prune(keep_days=30, max_bytes=1, ended={"ended", "linked", "notes.txt"})
+    assert (pruned.removed, pruned.skipped, pruned.kept_bytes) == (["ended"], ["linked"], 100)
+    assert files.result("unknown").exists() and (elsewhere / "keep.txt").read_text() == "mine"
+    assert (files.root / "linked").is_symlink() and (files.root / "notes.txt").exists()
 
 
 def test_free_space_is_known(tmp_path):

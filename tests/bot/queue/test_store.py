@@ -183,7 +183,7 @@ async def test_counts_and_lists_keep_to_their_server_member_and_state(tmp_path):
     try:
         assert await store.count_queued(10) == 2 and await store.count_queued(11) == 1
         assert [j.id for j in await store.active_jobs(10, 1)] == ["q1", "r1"]
-        assert await store.active_ids() == {"q1", "r1", "q2", "q1x"}
+        assert await store.ended_ids() == {"d1", "d1b", "f1", "d2", "d1x"}
         assert await store.last_created(10, 1) == made["f1"].created and await store.last_created(11, 2) is None
         assert await store.last_started() == {1: made["d1x"].started, 2: made["d2"].started}
         page, total = await store.results(10, 1, limit=1)
