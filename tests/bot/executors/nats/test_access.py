@@ -22,21 +22,21 @@ from bot.executors.nats.link import connect
 from bot.executors.nats.worker import RemoteWorker, worker_name
 from contract.protocol import Failed, Finished, Progress, Started
 from contract.wire import JOBS_STREAM, results_bucket, worker_subject
-from tests.bot.executors.nats.test_worker import CLAIM, StandInEngine, picture, request, working
+from tests.bot.executors.nats.test_worker import CLAIM, StandInEngine, picture, request, server, working  # noqa: F401
 from tests.support.nats import NatsServer
 from tests.support.waiting import until
 
 
 @pytest.fixture
 async def secured(tmp_path) -> AsyncIterator[NatsServer]:
-    server = NatsServer(tmp_path / "nats", secured=["gpu1", "gpu2"])
-    await server.start()
-    yield server
-    await server.stop()
+    started = NatsServer(tmp_path / "nats", secured=["gpu1", "gpu2"])
+    await started.start()
+    yield started
+    await started.stop()
 
 
-def as_user(server: NatsServer, user: str, url: str | None = None, **fields) -> QueueConfig:
-    return QueueConfig(url=url or server.url, credentials=server.credential(user), claim_timeout=CLAIM, **fields)
+def as_user(at: NatsServer, user: str, url: str | None = None, **fields) -> QueueConfig:
+    return QueueConfig(url=url or at.url, credentials=at.credential(user), claim_timeout=CLAIM, **fields)
 
 
 REFUSAL = 30.0  # seconds: the server's refusal comes before the answer to the flush, in milliseconds
@@ -55,10 +55,10 @@ class Violations:
         return any("permissions violation" in seen.lower() and subject.lower() in seen.lower() for seen in self.seen)
 
 
-async def raw_client(server: NatsServer, user: str, violations: Violations):
-    credential = Credential.read(server.credential(user))
+async def raw_client(at: NatsServer, user: str, violations: Violations):
+    credential = Credential.read(at.credential(user))
     return await nats.connect(
-        server.url, user=credential.user, password=credential.password, inbox_prefix=credential.inbox_prefix,
+        at.url, user=credential.user, password=credential.password, inbox_prefix=credential.inbox_prefix,
         error_cb=violations.note, allow_reconnect=False,
     )  # fmt: skip
 
@@ -71,8 +71,8 @@ async def test_a_client_without_the_right_credentials_is_refused(secured, tmp_pa
     await client.close()
 
 
-def _login(server: NatsServer, user: str) -> dict:
-    credential = Credential.read(server.credential(user))
+def _login(at: NatsServer, user: str) -> dict:
+    credential = Credential.read(at.credential(user))
     return {"user": credential.user, "password": credential.password, "inbox_prefix": credential.inbox_prefix}
 
 
@@ -173,18 +173,18 @@ async def test_tls_with_the_servers_certificate_and_only_with_it(tmp_path):
     issued.cert_chain_pems[0].write_to_path(cert)
     issued.private_key_pem.write_to_path(key)
     authority.cert_pem.write_to_path(ca)
-    server = NatsServer(tmp_path / "nats", secured=["gpu1"], tls=(str(cert), str(key)))
-    await server.start()
+    tls_server = NatsServer(tmp_path / "nats", secured=["gpu1"], tls=(str(cert), str(key)))
+    await tls_server.start()
     try:
-        url = f"tls://127.0.0.1:{server.port}"
-        link = await connect(as_user(server, "bot", url, tls_ca=str(ca)), "tls test")
+        url = f"tls://127.0.0.1:{tls_server.port}"
+        link = await connect(as_user(tls_server, "bot", url, tls_ca=str(ca)), "tls test")
         await link.close()
         other = tmp_path / "other.pem"
-        trustme.CA().cert_pem.write_to_path(other)  # a CA that did not sign the server's certificate
+        trustme.CA().cert_pem.write_to_path(other)  # a CA that did not sign the tls_server's certificate
         with pytest.raises((ssl.SSLError, NoServersError, OSError)):
-            await asyncio.wait_for(_connect_once(as_user(server, "bot", url, tls_ca=str(other))), 20)
+            await asyncio.wait_for(_connect_once(as_user(tls_server, "bot", url, tls_ca=str(other))), 20)
     finally:
-        await server.stop()
+        await tls_server.stop()
 
 
 async def _connect_once(config: QueueConfig) -> None:
@@ -196,14 +196,6 @@ async def _connect_once(config: QueueConfig) -> None:
 
 
 # The bot's side: events only from the worker that holds the job, and only within bounds.
-
-
-@pytest.fixture
-async def open_server(tmp_path) -> AsyncIterator[NatsServer]:
-    server = NatsServer(tmp_path / "open")
-    await server.start()
-    yield server
-    await server.stop()
 
 
 class Forger:
@@ -226,24 +218,24 @@ async def follow(dispatcher: Dispatcher, job_id: str, seen: list) -> None:
 
 
 @pytest.fixture
-async def forger(open_server) -> AsyncIterator[Forger]:
-    link = await connect(QueueConfig(url=open_server.url), "forger", "mallory")
+async def forger(server) -> AsyncIterator[Forger]:  # noqa: F811
+    link = await connect(QueueConfig(url=server.url), "forger", "mallory")
     yield Forger(link, "mallory")
     await link.close()
 
 
 @pytest.fixture
-async def bot(open_server) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(QueueConfig(url=open_server.url, claim_timeout=CLAIM), stall_timeout=60.0)
+async def bot(server) -> AsyncIterator[Dispatcher]:  # noqa: F811
+    dispatcher = Dispatcher(QueueConfig(url=server.url, claim_timeout=CLAIM), stall_timeout=60.0)
     await dispatcher.start()
     yield dispatcher
     await dispatcher.stop()
 
 
-async def test_events_from_a_worker_that_does_not_hold_the_job_are_dropped(bot, forger, open_server):
+async def test_events_from_a_worker_that_does_not_hold_the_job_are_dropped(bot, forger, server):  # noqa: F811
     engine = StandInEngine(steps=30, pause=0.05)
     seen: list = []
-    async with working(open_server.url, "honest", engine):
+    async with working(server.url, "honest", engine):
         await until(lambda: bot.can_take("j1", request(), 0))
         following = asyncio.create_task(follow(bot, "j1", seen))
         await until(lambda: any(isinstance(event, Progress) for event in seen))
@@ -332,8 +324,8 @@ async def test_an_announcement_under_another_workers_name_is_dropped(bot, forger
     assert list(bot.workers) == ["mallory"]
 
 
-async def test_a_job_no_worker_reports_on_ends_with_a_reason_and_is_taken_back(open_server):
-    dispatcher = Dispatcher(QueueConfig(url=open_server.url, claim_timeout=CLAIM), stall_timeout=1.0)
+async def test_a_job_no_worker_reports_on_ends_with_a_reason_and_is_taken_back(server):  # noqa: F811
+    dispatcher = Dispatcher(QueueConfig(url=server.url, claim_timeout=CLAIM), stall_timeout=1.0)
     await dispatcher.start()
     try:
         events = [event async for event in dispatcher.render("lonely", request())]

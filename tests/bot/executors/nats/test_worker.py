@@ -255,24 +255,18 @@ async def test_a_picture_missing_from_the_store_fails_the_job_with_what_to_do(bo
     assert "never reached the worker; queue it again" in bot.events["lost"][0]["reason"]
 
 
-async def test_an_engine_that_dies_is_restarted_once_and_the_job_failed_for_a_retry(bot):
-    engine = StandInEngine(crash=True)
+@pytest.mark.parametrize(("fault", "reason"), [("crash", "worker shaky stopped unexpectedly"), ("broken", "internal error")])
+async def test_an_engine_that_fails_a_job_for_a_retry_is_restarted_before_the_next(bot, fault, reason):
+    """The engine died, or hit an internal error that may have left it broken: without a restart a worker would
+    fail every job twice."""
+    engine = StandInEngine(**{fault: True})
     async with working(bot.url, "shaky", engine):
-        await bot.hand_out("crash", request())
-        await bot.ended("crash")
-    assert engine.resets == 1 and bot.kinds("crash") == ["started", "failed"]
-    failed = Event.from_dict(bot.events["crash"][1])
-    assert isinstance(failed, Failed) and failed.retryable and "worker shaky stopped unexpectedly" in failed.reason
-
-
-async def test_an_engine_that_fails_a_job_for_a_retry_is_restarted_before_the_next(bot):
-    """An internal error may leave the engine broken: without a restart a worker would fail every job twice."""
-    engine = StandInEngine(broken=True)
-    async with working(bot.url, "shaky", engine):
-        await bot.hand_out("broke", request())
-        await bot.ended("broke")
-        assert engine.resets == 1 and bot.kinds("broke") == ["started", "failed"]
-        engine.broken = False
+        await bot.hand_out("bad", request())
+        await bot.ended("bad")
+        assert engine.resets == 1 and bot.kinds("bad") == ["started", "failed"]
+        failed = Event.from_dict(bot.events["bad"][1])
+        assert isinstance(failed, Failed) and failed.retryable and reason in failed.reason
+        setattr(engine, fault, False)
         await bot.hand_out("next", request())
         await bot.ended("next")
     assert bot.kinds("next") == ["started", "stored"] and engine.resets == 1
