@@ -310,7 +310,10 @@ async def test_events_for_unknown_jobs_are_kept_within_a_bound(bot, forger, monk
     monkeypatch.setattr(dispatch, "EARLY_EVENTS", 5)
     for number in range(12):
         await forger.event(f"x{number}", Started(f"x{number}", 1).to_dict())
-    kept = lambda: sum(len(events) for events in bot._early.values())  # noqa: E731
+
+    def kept() -> int:
+        return sum(len(events) for events in bot._early.values())
+
     await until(lambda: ("mallory", "x11") in bot._dropped or kept() > 5)  # the last one read, or the bound broken
     assert sorted(bot._early) == [f"x{n}" for n in range(5)]
 
