@@ -15,7 +15,7 @@ from dotenv import dotenv_values
 
 from bot.client import DreamBot
 from bot.config import Config, ConfigError
-from bot.executors.nats.access import check_secured, credential_of
+from bot.executors.nats.access import check_secured
 from bot.queue.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ def undumpable() -> None:
 
 
 def run(config: Config) -> int:
-    check_secured(config.queue)  # before the token is read: an open broker is refused in one line
-    credential_of(config.queue)
+    check_secured(config.queue)  # before the token is read: an open broker or a bad credential is said in one line
     undumpable()
     token = read_token()
     log.info("starting dreambot against %s (config: %s)", config.discord.api_base, config.source or "built-in defaults")

@@ -63,8 +63,9 @@ def credential_of(config: QueueConfig) -> Credential | None:
 
 
 def check_secured(config: QueueConfig) -> None:
-    """Refuse an open NATS server beyond this machine: anyone who reaches it could read every prompt and post
-    pictures as the bot. ``[queue] insecure = true`` says the owner means it."""
+    """Refuse an open NATS server beyond this machine (anyone who reaches it could read every prompt and post
+    pictures as the bot; ``[queue] insecure = true`` says the owner means it), and an unreadable credential file."""
+    credential_of(config)  # a credential file that cannot be read is said at start, not at the first connection
     if not config.url or config.insecure:
         return
     parts = urlsplit(config.url)

@@ -139,7 +139,9 @@ async def test_a_workers_credential_cannot_listen_to_jobs_events_or_the_bots_rep
         await intruder.close()
 
 
-def test_an_open_broker_beyond_this_machine_is_refused_unless_the_owner_says_so():
+def test_an_open_broker_beyond_this_machine_is_refused_unless_the_owner_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bot.secret").write_text("bot:pw\n")
     with pytest.raises(ConfigError, match=r"nats.example is not this machine and has no credentials.*nats-config"):
         check_secured(QueueConfig(url="nats://nats.example:4222"))
     for fine in (
@@ -342,4 +344,4 @@ async def test_a_job_no_worker_reports_on_ends_with_a_reason_and_is_taken_back(s
 
 async def test_a_credential_file_that_cannot_be_read_is_said_in_a_sentence(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
-        Credential.read(str(tmp_path / "missing.secret"))
+        check_secured(QueueConfig(url="nats://127.0.0.1:4222", credentials=str(tmp_path / "missing.secret")))
