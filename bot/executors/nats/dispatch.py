@@ -245,6 +245,7 @@ class Dispatcher:
         now = asyncio.get_running_loop().time()
         if info.job_id is not None and (job := self._jobs.get(info.job_id)) is not None:
             job.heard = now
+            job.started = True  # a worker holds it: no free worker is promised to it any more
         before = self.workers.get(info.worker_id)
         self.workers[info.worker_id] = Seen(info, now)
         if before is None:
@@ -280,8 +281,14 @@ class Dispatcher:
             self._drop(worker, job_id, f"a {event.kind} event on the progress subject of job {job_id}")
             return
         if (job := self._jobs.get(job_id)) is not None and self._claimed(job_id, job, worker, event):
-            job.started = True  # its worker paints it, whether or not its Started came yet
+            self._started(job)  # its worker paints it, whether or not its Started came yet
             job.events.put_nowait(event)
+
+    def _started(self, job: _Job) -> None:
+        """A worker holds ``job``: the scheduler looks again, as a free worker may be waiting for the next job."""
+        if not job.started:
+            job.started = True
+            self.on_change()
 
     def _claimed(self, job_id: str, job: _Job, worker: str, event: Event) -> bool:
         """Whether ``worker`` holds the job: the first to speak of it does, until it stops announcing the job (it
@@ -350,7 +357,7 @@ class Dispatcher:
             if event.job_id != job_id or not self._claimed(job_id, job, worker, event):
                 return None
         if isinstance(event, Started):
-            job.started = True
+            self._started(job)
             if job.cancelled:
                 await self.cancel(event.job_id)
         job.events.put_nowait(event)

@@ -122,3 +122,20 @@ async def test_events_of_a_job_nobody_waits_for_are_kept_for_the_bot_that_comes_
             await after.stop()
     assert isinstance(followed[-1], Finished) and followed[-1].png == picture("j1")
     assert len(engine.rendered) == 1
+
+
+async def test_a_free_worker_is_offered_the_next_job_as_soon_as_the_first_is_taken(dispatcher, server):  # noqa: F811
+    """Two workers, two jobs: once a worker holds the first, the scheduler is told and may hand the second to the
+    other worker at once. (It used to look again only when the first job ended: the second worker idled meanwhile.)"""
+    first, second = HeldEngine(), HeldEngine()
+    offered: list[bool] = []  # what the scheduler would see each time it is told to look again, once j1 is out
+    async with working(server.url, "one", first), working(server.url, "two", second):
+        await until(lambda: len(dispatcher.online()) == 2)
+        dispatcher.on_change = lambda: offered.append(dispatcher.can_take("j2", request(), 1))
+        painting = asyncio.create_task(events_of(dispatcher, "j1", request()))
+        await until(lambda: first.rendered or second.rendered)
+        await until(lambda: any(offered), timeout=30)  # ~0.1 s; without the news, only when j1 ends
+        assert not painting.done(), "offered while the first job is still painted"
+        first.release.set()
+        second.release.set()
+        await painting
