@@ -9,10 +9,14 @@ worker is the real setting; on a CPU, workers beyond the core count share cores 
 - dispatch latency: from the scheduler handing a job out to a worker's engine starting on it;
 - preview latency: from a worker's engine yielding a progress event (every step, a preview every
   ``--preview-every``) to the bot's reporter receiving it;
-- images/minute: ``--jobs`` jobs of three members queued at once, after one warm-up job per worker.
+- images/minute: ``--jobs`` jobs of three members queued at once, after one warm-up job per worker;
+- with ``--cold``, the jobs wait before any worker is up, the workers start side by side, and
+  ``last_first_job_s`` is how long after they were all online the last of them took its first job (a free
+  worker idling while jobs wait shows here: it used to wait for the first job to end).
 
     python -m bench.bench_workers                       # 1, 2, 3 workers and the local engine
     python -m bench.bench_workers --workers 2 --jobs 6 --steps 20 --json workers.json
+    python -m bench.bench_workers --workers 2 3 --cold
 """
 
 from __future__ import annotations
@@ -54,9 +58,10 @@ class Clock:
     sent: dict[tuple[str, int], float] = field(default_factory=dict)
     received: dict[tuple[str, int], float] = field(default_factory=dict)
     finished: dict[str, float] = field(default_factory=dict)
+    first_job: dict[str, float] = field(default_factory=dict)  # worker -> when it took its first job
 
     def clear(self) -> None:
-        for times in (self.handed_out, self.picked_up, self.sent, self.received, self.finished):
+        for times in (self.handed_out, self.picked_up, self.sent, self.received, self.finished, self.first_job):
             times.clear()
 
     def dispatch(self) -> list[float]:
@@ -70,9 +75,11 @@ class TimedEngine(EngineSupervisor):
     """A worker's engine that notes when it takes a job and when each of its progress events leaves."""
 
     clock: Clock
+    name: str
 
     async def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]:
         self.clock.picked_up[job_id] = time.perf_counter()
+        self.clock.first_job.setdefault(self.name, self.clock.picked_up[job_id])
         async for event in super().render(job_id, request):
             if isinstance(event, Progress):
                 self.clock.sent[(job_id, event.step)] = time.perf_counter()
@@ -102,22 +109,39 @@ class Reporter:
         pass
 
 
-def engine(config: EngineConfig, clock: Clock) -> TimedEngine:
+def engine(config: EngineConfig, clock: Clock, name: str = "local") -> TimedEngine:
     supervisor = TimedEngine.for_config(config)
-    supervisor.clock = clock
+    supervisor.clock, supervisor.name = clock, name
     return supervisor
+
+
+async def queue_jobs(scheduler: Scheduler, store: Store, request: RenderRequest, count: int) -> list[Job]:
+    """``count`` jobs of three members, queued at once."""
+    jobs = [Job(os.urandom(8).hex(), 1, 2, 1 + i % 3, f"member{i % 3}", replace(request, seed=i)) for i in range(count)]
+    for job in jobs:
+        await store.add_job(job)
+    scheduler.wake()
+    return jobs
+
+
+async def all_posted(clock: Clock, jobs: list[Job]) -> float:
+    """When the last of ``jobs`` is posted."""
+    while not all(j.id in clock.finished for j in jobs):
+        await asyncio.sleep(0.02)
+    return max(clock.finished[j.id] for j in jobs)
 
 
 async def run_jobs(scheduler: Scheduler, store: Store, clock: Clock, request: RenderRequest, count: int) -> float:
     """Queue ``count`` jobs of three members at once; seconds until the last is posted."""
-    jobs = [Job(os.urandom(8).hex(), 1, 2, 1 + i % 3, f"member{i % 3}", replace(request, seed=i)) for i in range(count)]
     began = time.perf_counter()
-    for job in jobs:
-        await store.add_job(job)
-    scheduler.wake()
-    while not all(j.id in clock.finished for j in jobs):
-        await asyncio.sleep(0.02)
-    return max(clock.finished[j.id] for j in jobs) - began
+    return await all_posted(clock, await queue_jobs(scheduler, store, request, count)) - began
+
+
+async def online(dispatcher: Dispatcher, workers: int) -> float:
+    """When ``workers`` workers are online."""
+    while len(dispatcher.online()) < workers:
+        await asyncio.sleep(0.05)
+    return time.perf_counter()
 
 
 async def measure(workers: int, args: argparse.Namespace, folder: Path) -> dict:
@@ -129,26 +153,40 @@ async def measure(workers: int, args: argparse.Namespace, folder: Path) -> dict:
     store = await Store.open(folder / f"bot-{workers}.sqlite3")
     nats = NatsServer(folder / f"nats-{workers}")
     tasks: list[asyncio.Task] = []
+    queue = QueueConfig()
+
+    def start_workers() -> None:
+        for n in range(workers):
+            config = Config(engine=engine_config, queue=queue, worker=WorkerConfig(name=f"w{n}", models=[MODEL]))
+            tasks.append(asyncio.create_task(RemoteWorker(config, engine(engine_config, clock, f"w{n}")).run()))
+
     if workers:
         await nats.start()
         queue = QueueConfig(url=nats.url)
         executor: EngineSupervisor | Dispatcher = Dispatcher(queue)
-        for n in range(workers):
-            config = Config(engine=engine_config, queue=queue, worker=WorkerConfig(name=f"w{n}", models=[MODEL]))
-            tasks.append(asyncio.create_task(RemoteWorker(config, engine(engine_config, clock)).run()))
     else:
         executor = engine(engine_config, clock)
     scheduler = Scheduler(store, executor, Reporter(clock), JobFiles(folder / f"files-{workers}"))
+    cold = args.cold and isinstance(executor, Dispatcher)
+    last_first_job = None
     try:
         if isinstance(executor, Dispatcher):
             executor.on_change = scheduler.wake
             await executor.start()
-            while len(executor.online()) < workers:
-                await asyncio.sleep(0.05)
         tasks.append(asyncio.create_task(scheduler.run()))
-        await run_jobs(scheduler, store, clock, request, max(workers, 1))  # warm-up: every engine loads its models
-        clock.clear()
-        seconds = await run_jobs(scheduler, store, clock, request, args.jobs)
+        if cold:  # the jobs wait; the workers start side by side and load their engines meanwhile
+            jobs = await queue_jobs(scheduler, store, request, args.jobs)
+            start_workers()
+            began = await online(executor, workers)
+            seconds = await all_posted(clock, jobs) - began
+            last_first_job = round(max(clock.first_job.values()) - began, 2)
+        else:
+            if isinstance(executor, Dispatcher):
+                start_workers()
+                await online(executor, workers)
+            await run_jobs(scheduler, store, clock, request, max(workers, 1))  # warm-up: every engine loads its models
+            clock.clear()
+            seconds = await run_jobs(scheduler, store, clock, request, args.jobs)
     finally:
         for task in tasks:
             task.cancel()
@@ -167,6 +205,7 @@ async def measure(workers: int, args: argparse.Namespace, folder: Path) -> dict:
         "dispatch_ms_max": round(1000 * max(dispatch), 1),
         "preview_ms_median": round(1000 * statistics.median(previews), 1),
         "preview_ms_max": round(1000 * max(previews), 1),
+        **({"last_first_job_s": last_first_job} if cold else {}),
     }
 
 
@@ -178,6 +217,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--preview-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of each engine process")
+    parser.add_argument("--cold", action="store_true", help="queue the jobs before the workers start (no warm-up)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the engines inherit it
@@ -193,7 +233,7 @@ def main() -> int:
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for row in rows:
-        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+        print("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
