@@ -239,13 +239,13 @@ class Dispatcher:
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             log.warning("ignoring a malformed worker announcement (%s)", error)
             return
-        if token(info.worker_id) != msg.subject.rsplit(".", 1)[-1]:
-            self._drop(msg.subject.rsplit(".", 1)[-1], info.worker_id, "an announcement under another worker's name")
+        if token(info.worker_id) != (speaker := msg.subject.rsplit(".", 1)[-1]):
+            self._drop(speaker, info.worker_id, "an announcement under another worker's name")
             return
         now = asyncio.get_running_loop().time()
         if info.job_id is not None and (job := self._jobs.get(info.job_id)) is not None:
             job.heard = now
-            job.started = True  # a worker holds it: no free worker is promised to it any more
+            self._started(job)  # a worker holds it: no free worker is promised to it any more
         before = self.workers.get(info.worker_id)
         self.workers[info.worker_id] = Seen(info, now)
         if before is None:
@@ -280,7 +280,7 @@ class Dispatcher:
         if not isinstance(event, Progress) or event.job_id != job_id:
             self._drop(worker, job_id, f"a {event.kind} event on the progress subject of job {job_id}")
             return
-        if (job := self._jobs.get(job_id)) is not None and self._claimed(job_id, job, worker, event):
+        if (job := self._jobs.get(job_id)) is not None and self._claimed(job_id, job, worker, event.kind):
             self._started(job)  # its worker paints it, whether or not its Started came yet
             job.events.put_nowait(event)
 
@@ -290,11 +290,11 @@ class Dispatcher:
             job.started = True
             self.on_change()
 
-    def _claimed(self, job_id: str, job: _Job, worker: str, event: Event) -> bool:
+    def _claimed(self, job_id: str, job: _Job, worker: str, kind: str) -> bool:
         """Whether ``worker`` holds the job: the first to speak of it does, until it stops announcing the job (it
         missed a heartbeat: killed or hung, its claim lapses and JetStream hands the job on to whoever speaks next)."""
         if job.worker not in (None, worker) and self._announces(job.worker, job_id):
-            self._drop(worker, job_id, f"a {event.kind} event for job {job_id}, which worker {job.worker} holds")
+            self._drop(worker, job_id, f"a {kind} event for job {job_id}, which worker {job.worker} holds")
             return False
         if job.worker not in (None, worker):
             log.warning("job %s: worker %s took it over from worker %s, who went silent", job_id, worker, job.worker)
@@ -349,12 +349,12 @@ class Dispatcher:
         """Turn one event off the wire into the job's event, fetching a finished picture from the worker's bucket;
         None when it is not the job holder's to send."""
         if data.get("kind") == STORED:
-            if not self._claimed(job_id, job, worker, Finished(job_id)):
+            if not self._claimed(job_id, job, worker, STORED):
                 return None
             event = await self._stored(job_id, job.request, worker)
         else:
             event = Event.from_dict(data)
-            if event.job_id != job_id or not self._claimed(job_id, job, worker, event):
+            if event.job_id != job_id or not self._claimed(job_id, job, worker, event.kind):
                 return None
         if isinstance(event, Started):
             self._started(job)
