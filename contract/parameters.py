@@ -14,6 +14,8 @@ from contract.errors import BadRequest, without_paths
 from contract.families import ALL_OPTIONS
 from contract.validation import ResolvedRequest, parse_size
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first eight bytes of every PNG
+
 _PAIR = re.compile(r'(?P<key>[A-Z][A-Za-z ]*): (?P<value>"[^"]*"|[^,]*)(?:, |$)')
 _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "Steps": ("steps", int),

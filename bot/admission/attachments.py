@@ -14,6 +14,7 @@ from PIL import Image
 
 from bot.admission.refusal import Refusal
 from contract.limits import IMAGE_FORMATS, MAX_IMAGE_PIXELS
+from contract.parameters import PNG_SIGNATURE
 
 CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
 MAX_BYTES = 8 * 1024 * 1024
@@ -66,7 +67,7 @@ def sanitize(data: bytes) -> bytes:
 
 def png_size(data: bytes) -> tuple[int, int]:
     """Width and height of a PNG, read from its header without decoding it; ValueError if it is none."""
-    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+    if len(data) < 24 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
         raise ValueError("not a PNG")
     width, height = struct.unpack(">II", data[16:24])
     return width, height

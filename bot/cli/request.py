@@ -22,9 +22,9 @@ from contract.limits import (
     DEFAULT_ZOOM,
     new_seed,
 )
+from contract.parameters import PNG_SIGNATURE
 from contract.protocol import RenderRequest
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT_LIMIT = 1 << 20  # bytes of a text chunk read, or decompressed: a prompt and its parameters are a few kB
 
 
