@@ -27,6 +27,11 @@ WORKER_PREFIX = "worker-"
 JETSTREAM_FILES = 20 * 2**30  # bytes: the most the server keeps on disk, all streams and buckets together
 
 
+def inbox_of(user: str) -> str:
+    """The prefix of ``user``'s reply subjects: its own, so that no other user may listen to them."""
+    return f"_INBOX_{token(user)}"
+
+
 @dataclass(frozen=True)
 class Credential:
     """A user and password that ``dreambot nats-config`` generated, read from a ``user:password`` file."""
@@ -36,7 +41,7 @@ class Credential:
 
     @property
     def inbox_prefix(self) -> str:
-        return f"_INBOX_{token(self.user)}"
+        return inbox_of(self.user)
 
     @property
     def worker(self) -> str | None:
@@ -90,7 +95,7 @@ def bot_permissions() -> dict:
     """The bot hands out and cancels jobs, runs JetStream (streams, consumers, buckets) and hears every worker."""
     return {
         "publish": {"allow": ["dreambot.jobs.>", "dreambot.cancel.>", "$JS.>", "$O.>"]},
-        "subscribe": {"allow": ["dreambot.workers.*", "dreambot.progress.>", f"{Credential(BOT_USER, '').inbox_prefix}.>"]},
+        "subscribe": {"allow": ["dreambot.workers.*", "dreambot.progress.>", f"{inbox_of(BOT_USER)}.>"]},
     }
 
 
@@ -118,7 +123,7 @@ def worker_permissions(worker: str) -> dict:
         f"{api}.STREAM.PURGE.{out}",
         f"$O.{results_bucket(worker)}.>",
     ]
-    inbox = Credential(WORKER_PREFIX + worker, "").inbox_prefix
+    inbox = inbox_of(WORKER_PREFIX + worker)
     return {"publish": {"allow": allow}, "subscribe": {"allow": ["dreambot.cancel.*", f"{inbox}.>"]}}
 
 
