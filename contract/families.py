@@ -25,6 +25,7 @@ from contract.models import (
     STYLEGAN2_ADA,
     STYLEGAN3_NGC,
     STYLEGAN_PICKLE,
+    VQGAN_16384_RELEASE,
     VQGAN_CHECKPOINT,
     VQGAN_CONFIG,
     ModelSpec,
@@ -102,7 +103,7 @@ FAMILIES: dict[str, Family] = {
                     "vqgan-imagenet-f16-16384",
                     "vqgan",
                     "VQGAN ImageNet, f16, 16384 codes (taming-transformers)",
-                    heibox_vqgan("a7530b09fed84f80a887"),
+                    heibox_vqgan("a7530b09fed84f80a887", VQGAN_16384_RELEASE),
                     size_multiple=16,
                 ),
                 ModelSpec(

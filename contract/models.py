@@ -12,6 +12,8 @@ from pathlib import Path
 HF = "https://huggingface.co"
 HEIBOX = "https://heibox.uni-heidelberg.de"
 BIGGAN_S3 = "https://s3.amazonaws.com/models.huggingface.co/biggan"
+# The copy that feed_forward_vqgan_clip (Cherti 2021) publishes of the ImageNet f16 16384 VQGAN
+VQGAN_16384_RELEASE = "https://github.com/mehdidc/feed_forward_vqgan_clip/releases/download/0.1/vqgan_imagenet_f16_16384"
 
 VQGAN_CONFIG = "model.yaml"  # taming-transformers: the model's config
 VQGAN_CHECKPOINT = "last.ckpt"  # taming-transformers: a PyTorch Lightning checkpoint
@@ -24,6 +26,7 @@ DVAE_DECODER = "decoder.pkl"  # OpenAI's dall-e: a whole pickled module
 DVAE_ENCODER = "encoder.pkl"
 DALLE_CDN = "https://cdn.openai.com/dall-e"
 ESRGAN_RELEASE = "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0"
+ESRGAN_HF_COPY = f"{HF}/lllyasviel/Annotators/resolve/main"  # ControlNet's annotator weights: the same file
 
 GOOGLENET_WEIGHTS = "googlenet-1378be20.pth"  # torchvision's InceptionV1: a bare state dict
 TORCHVISION_MODELS = "https://download.pytorch.org/models"
@@ -39,7 +42,9 @@ UPSCALER_KIND = "upscaler"  # the ``family`` of every super-resolution spec
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One file of a model; ``urls`` are mirrors tried in order."""
+    """One file of a model; ``urls`` are mirrors tried in order. ``sha256`` is the published digest,
+    or the leading digits of it that torchvision writes into its file names; without one, the digest
+    of the first download is recorded (``engine.integrity``)."""
 
     name: str
     urls: tuple[str, ...] = ()
@@ -74,12 +79,13 @@ class ModelSpec:
         return [folder / f.name for f in self.files if not (folder / f.name).is_file()]
 
 
-def heibox_vqgan(share: str) -> tuple[WeightFile, ...]:
-    """The official taming-transformers config + checkpoint pair, from its Heidelberg share."""
+def heibox_vqgan(share: str, mirror: str | None = None) -> tuple[WeightFile, ...]:
+    """The official taming-transformers config + checkpoint pair, from its Heidelberg share, then from
+    ``{mirror}.yaml`` and ``{mirror}.ckpt`` where a second copy is published."""
     base = f"{HEIBOX}/d/{share}/files/?p="
     return (
-        WeightFile(VQGAN_CONFIG, (f"{base}%2Fconfigs%2Fmodel.yaml&dl=1",)),
-        WeightFile(VQGAN_CHECKPOINT, (f"{base}%2Fckpts%2Flast.ckpt&dl=1",)),
+        WeightFile(VQGAN_CONFIG, (f"{base}%2Fconfigs%2Fmodel.yaml&dl=1", *((f"{mirror}.yaml",) if mirror else ()))),
+        WeightFile(VQGAN_CHECKPOINT, (f"{base}%2Fckpts%2Flast.ckpt&dl=1", *((f"{mirror}.ckpt",) if mirror else ()))),
     )
 
 

