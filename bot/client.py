@@ -60,7 +60,8 @@ class DreamBot(commands.AutoShardedBot):
         defaults = config.defaults
         self.store = Store(config.storage.path)
         self.files = JobFiles(config.storage.files)
-        self.settings = SettingsStore(self.store, GuildSettings.from_defaults(defaults.model, defaults.steps, defaults.size))
+        base = GuildSettings.from_defaults(defaults.model, defaults.steps, defaults.size)
+        self.settings = SettingsStore(self.store, base, self._thread_parent)
         self.reporter = DiscordReporter(self, self.store, config.discord.preview_interval)
         # The embedded default: an engine process beside the bot. With [queue] url: remote workers, and no engine here.
         self.supervisor: EngineSupervisor | None = None
@@ -81,6 +82,10 @@ class DreamBot(commands.AutoShardedBot):
         self._scheduler_task: asyncio.Task | None = None
         self._janitor_task: asyncio.Task | None = None
         self._engine_start: asyncio.Task | None = None
+
+    def _thread_parent(self, channel_id: int) -> int | None:
+        channel = self.get_channel(channel_id)
+        return channel.parent_id if isinstance(channel, discord.Thread) else None
 
     async def login(self, token: str) -> None:
         use_api_base(self.config.discord.api_base)

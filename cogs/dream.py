@@ -157,6 +157,7 @@ class Dream(commands.Cog):
         if (supervisor := self.bot.supervisor) is not None and (fetch := supervisor.downloading) is not None:
             share = f" ({fetch.percent}%)" if fetch.percent is not None else ""
             raise Refusal(f"The models are still downloading{share}; try again in a few minutes.")
+        self.actions.learn_place(interaction.channel)
         if slow:
             await interaction.response.defer(ephemeral=True, thinking=True)  # the download may take a while
         async with answer_in_time(interaction):

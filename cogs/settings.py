@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import discord
 from discord import app_commands
@@ -31,17 +32,18 @@ def _table(settings: GuildSettings, sources: dict[str, str]) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
-def _channel(interaction: discord.Interaction, text: str | None) -> int | None:
-    """``here`` or one channel mention of this server (None: the whole server)."""
+def _channel(interaction: discord.Interaction, text: str | None, home: Callable[[int], int]) -> int | None:
+    """``here`` or one channel mention of this server (None: the whole server); a thread means its parent
+    channel, whose settings hold in it."""
     if text is None or not text.strip():
         return None
-    if text.strip().lower() == "here":
-        return interaction.channel_id
+    if text.strip().lower() == "here" and interaction.channel_id is not None:
+        return home(interaction.channel_id)
     ids = parse_setting("channels", text)
     guild = interaction.guild
-    if len(ids) != 1 or (guild is not None and guild.get_channel(ids[0]) is None and ids[0] != interaction.channel_id):
+    if len(ids) != 1 or (guild is not None and guild.get_channel_or_thread(ids[0]) is None and ids[0] != interaction.channel_id):
         raise SettingError("give one channel of this server (#name), or 'here'")
-    return ids[0]
+    return home(ids[0])
 
 
 def _where(channel_id: int | None) -> str:
@@ -56,6 +58,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         assert interaction.guild_id is not None
+        self.bot.actions.learn_place(interaction.channel)
         settings = await self.bot.settings.get(interaction.guild_id)
         if not is_moderator(interaction.user, settings.moderator_role, interaction.permissions):
             raise app_commands.CheckFailure("Only moderators (Manage Server, or the server's moderator role) can use /settings.")
@@ -65,7 +68,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
     @app_commands.describe(channel="a channel (#name) or 'here': the values that hold there")
     async def show(self, interaction: discord.Interaction, channel: str | None = None) -> None:
         assert interaction.guild_id is not None
-        where = _channel(interaction, channel)
+        where = _channel(interaction, channel, self.bot.settings.home)
         settings = await self.bot.settings.get(interaction.guild_id, where)
         sources = await self.bot.settings.sources(interaction.guild_id, where)
         await reply(interaction, _table(settings, sources))
@@ -75,7 +78,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
     async def set(self, interaction: discord.Interaction, key: str, value: str, channel: str | None = None) -> None:
         assert interaction.guild_id is not None
         key = key.strip()
-        where = _channel(interaction, channel)
+        where = _channel(interaction, channel, self.bot.settings.home)
         guild = interaction.guild
         server = None
         if guild is not None:
@@ -92,7 +95,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
     async def reset(self, interaction: discord.Interaction, key: str, channel: str | None = None) -> None:
         assert interaction.guild_id is not None
         key = key.strip()
-        where = _channel(interaction, channel)
+        where = _channel(interaction, channel, self.bot.settings.home)
         updated = await self.bot.settings.reset(interaction.guild_id, key, where)
         await reply(interaction, f"**{key}** is back to {SETTINGS[key].show(getattr(updated, key))}{_where(where)}.")
 

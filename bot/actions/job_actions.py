@@ -84,7 +84,12 @@ class JobActions:
         """What the queue says about a new request of ``user`` in ``channel_id``, for admission to judge."""
         queued, active = await self.store.count_queued(guild_id), await self.store.active_jobs(guild_id, user.id)
         last = await self.store.last_created(guild_id, user.id)
-        return Standing(channel_id, queued, self.max_queued, len(active), last, time.time())
+        return Standing(self.settings.home(channel_id), queued, self.max_queued, len(active), last, time.time())
+
+    def learn_place(self, channel: object) -> None:
+        """Note the parent of the thread an interaction came from, whose settings hold in it."""
+        if isinstance(channel, discord.Thread) and channel.parent_id:
+            self.settings.learn_thread(channel.id, channel.parent_id)
 
     async def submit(
         self, guild_id: int, channel_id: int, user: Someone, make_request: MakeRequest, parent: str | None = None

@@ -285,22 +285,35 @@ class SettingsStore:
     onto the config's defaults; writes are checked whole (the server's and every channel's that builds
     on it) and happen under a lock, so two moderators never leave a half-written mix."""
 
-    def __init__(self, store: Store, base: GuildSettings) -> None:
+    def __init__(self, store: Store, base: GuildSettings, parent_of: Callable[[int], int | None] = lambda _: None) -> None:
         self.store = store
         self.base = base
+        self.parent_of = parent_of  # a thread's parent channel, as the Discord client's cache knows it
+        self._threads: dict[int, int] = {}
         self._lock = asyncio.Lock()
+
+    def learn_thread(self, thread_id: int, parent_id: int) -> None:
+        """Remember a thread's parent, as an interaction from the thread says (the client's cache may lack it:
+        a private thread the bot was never added to)."""
+        self._threads[thread_id] = parent_id
+
+    def home(self, channel_id: int) -> int:
+        """The channel whose settings, and whose place in ``channels``, hold in ``channel_id``: a thread's parent,
+        so a thread never escapes its channel's banned words or limits."""
+        return self._threads.get(channel_id) or self.parent_of(channel_id) or channel_id
 
     async def get(self, guild_id: int, channel_id: int | None = None) -> GuildSettings:
         """The settings that hold in ``channel_id`` (its own, else the server's), or the server's."""
         server = self.base.with_values(await self.store.settings(guild_id))
         if channel_id is None:
             return server
-        return server.with_values((await self.store.channel_settings(guild_id)).get(channel_id, {}))
+        return server.with_values((await self.store.channel_settings(guild_id)).get(self.home(channel_id), {}))
 
     async def sources(self, guild_id: int, channel_id: int | None = None) -> dict[str, str]:
         """Where each value comes from: "channel", "server" or "default"."""
         server = await self.store.settings(guild_id)
-        own = (await self.store.channel_settings(guild_id)).get(channel_id, {}) if channel_id is not None else {}
+        channels = await self.store.channel_settings(guild_id)
+        own = channels.get(self.home(channel_id), {}) if channel_id is not None else {}
         return {key: "channel" if key in own else "server" if key in server else "default" for key in SETTINGS}
 
     async def set(

@@ -107,6 +107,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         """The member sees the action's answer, or why it was refused."""
         actions: JobActions = interaction.client.actions  # type: ignore[attr-defined]
         button = BUTTONS[self.action]
+        actions.learn_place(interaction.channel)
         try:
             async with contextlib.nullcontext() if button.modal else answer_in_time(interaction):
                 job = await actions.job_on(self.job_id, interaction.guild_id, _message_id(interaction))
@@ -132,6 +133,7 @@ class RestyleModal(discord.ui.Modal, title="Restyle"):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         actions: JobActions = interaction.client.actions  # type: ignore[attr-defined]
+        actions.learn_place(interaction.channel)
         try:
             async with answer_in_time(interaction):
                 job = await actions.job_on(self.job_id, interaction.guild_id, _message_id(interaction))

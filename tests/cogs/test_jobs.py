@@ -214,3 +214,18 @@ async def test_mine_lists_a_members_own_results_newest_first_with_links_and_page
     second = await mine(option("page", 2, 4))
     assert "page 2 of 2" in second and "an old mill" in second
     assert "There are 2 page(s) of your pictures, not 3." in await mine(option("page", 3, 4))
+
+
+async def test_a_job_asked_for_in_a_thread_is_posted_there_and_its_reroll_obeys_the_threads_channel(bot, emulator):
+    mod = Member(emulator.snowflake(), "mod", permissions=MODERATOR)
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    thread = emulator.thread_id
+    asked = [option("prompt", "a castle"), option("steps", 2, 4)]
+    interaction = await emulator.slash("dream", asked, member=alice, channel_id=thread)
+    message = await emulator.wait_title(job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction))), "Done")
+    assert message["channel_id"] == str(thread)
+    channel = f"<#{emulator.channel_id}>"
+    assert "is now" in await settings(emulator, "set", mod, key="banned_words", value="castle", channel=channel)
+    await emulator.react(int(message["id"]), "🔁", bob, channel_id=thread)
+    await emulator.wait_for(lambda: [m for m in emulator.channel_messages(thread) if "('castle')" in m["content"]])
+    assert await count_jobs(bot, bob) == 0

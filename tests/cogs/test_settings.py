@@ -9,7 +9,7 @@ import pytest
 
 from bot.admission.settings import SETTINGS, GuildSettings
 from cogs.settings import _table
-from tests.support.discord_bot import IDLE_ENGINE, option, running_bot, settings
+from tests.support.discord_bot import IDLE_ENGINE, option, refused, running_bot, settings, subcommand
 from tests.support.discord_emulator import MANAGE_GUILD, Member
 
 
@@ -109,3 +109,27 @@ async def test_a_channel_has_its_own_values_over_the_servers_and_show_says_where
     assert "is back to 6 in <#" in await settings(emulator, "reset", mod, key="steps", channel="here")
     assert "is now 30" in await settings(emulator, "set", mod, key="max_steps", value="30")
     assert await bot.store.channel_settings(emulator.guild_id) == {other: {"style": "oil painting"}}
+
+
+async def test_a_thread_obeys_its_channels_settings_and_place_in_the_channel_list(bot, emulator):
+    mod = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    dreams, general = emulator.channel_id, emulator.other_channel_id
+    unlisted = emulator.new_thread(dreams)
+    assert bot.settings.home(emulator.thread_id) == dreams, "a thread in the client's cache is known at once"
+    assert bot.settings.home(unlisted) == unlisted, "a thread the cache lacks is learned from its interactions"
+    assert f"in <#{dreams}>" in await settings(emulator, "set", mod, key="banned_words", value="gore", channel=f"<#{dreams}>")
+    for thread in (emulator.thread_id, unlisted):
+        text = await refused(emulator, bot, "dream", [option("prompt", "gore everywhere")], channel_id=thread)
+        assert "('gore')" in text, text
+
+    assert "is now" in await settings(emulator, "set", mod, key="channels", value=f"<#{dreams}>")
+    text = await refused(emulator, bot, "dream", [option("prompt", "a moon")], channel_id=emulator.new_thread(general))
+    assert "not painted in this channel" in text and f"<#{dreams}>" in text
+    admitted = await emulator.slash("dream", [option("prompt", "a moon")], channel_id=unlisted)
+    assert "Queued as job" in await emulator.wait_for(lambda: emulator.reply_text(admitted)), "a thread of a listed channel"
+
+    here = subcommand("set", key="steps", value="9", channel="here")
+    interaction = await emulator.slash("settings", here, member=mod, channel_id=emulator.thread_id)
+    assert f"**steps** is now 9 in <#{dreams}>." in await emulator.wait_for(lambda: emulator.reply_text(interaction))
+    assert (await bot.settings.get(emulator.guild_id, emulator.thread_id)).steps == 9
+    assert await bot.store.channel_settings(emulator.guild_id) == {dreams: {"banned_words": ["gore"], "steps": 9}}

@@ -61,6 +61,8 @@ class DiscordEmulator:
         self.guild_id = self.snowflake()
         self.channel_id = self.snowflake()
         self.other_channel_id = self.snowflake()
+        self.thread_id = self.snowflake()  # a public thread of #dreams, in the guild's list at connect
+        self.threads: dict[int, int] = {self.thread_id: self.channel_id}  # every thread, to its parent channel
         self.mod_role_id = self.snowflake()
         self.calls: list[Call] = []
         self.messages: dict[int, dict] = {}
@@ -80,6 +82,22 @@ class DiscordEmulator:
 
     def snowflake(self) -> int:
         return next(self._ids)
+
+    def new_thread(self, parent_id: int) -> int:
+        """A thread the bot's cache never heard of (like a private thread it was not added to): only the
+        interactions from it say what it is."""
+        thread_id = self.snowflake()
+        self.threads[thread_id] = parent_id
+        return thread_id
+
+    def _thread(self, thread_id: int) -> dict:
+        return {
+            "id": str(thread_id), "type": 11, "guild_id": str(self.guild_id), "parent_id": str(self.threads[thread_id]),
+            "owner_id": str(self.app_id), "name": f"thread {thread_id}", "last_message_id": None, "rate_limit_per_user": 0,
+            "message_count": 0, "member_count": 1, "flags": 0,
+            "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
+                                "archive_timestamp": "2026-01-01T00:00:00+00:00"},
+        }  # fmt: skip
 
     @property
     def base(self) -> str:
@@ -208,8 +226,10 @@ class DiscordEmulator:
         """Press a button on one of the bot's messages; returns the interaction id. ``shown``: the message as the
         interaction carries it, where a forged one differs from the real message."""
         interaction_id = self.snowflake()
-        payload = self._interaction(interaction_id, 3, {"custom_id": custom_id, "component_type": 2}, member, self.channel_id)
-        payload["message"] = shown or self.messages[message_id]
+        message = shown or self.messages[message_id]
+        data = {"custom_id": custom_id, "component_type": 2}
+        payload = self._interaction(interaction_id, 3, data, member, int(message["channel_id"]))
+        payload["message"] = message
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction_id
 
@@ -229,7 +249,7 @@ class DiscordEmulator:
             for field in row["components"]
         ]
         data = {"custom_id": modal["custom_id"], "components": rows}
-        payload = self._interaction(interaction_id, 5, data, member, self.channel_id)
+        payload = self._interaction(interaction_id, 5, data, member, int(self.messages[message_id]["channel_id"]))
         payload["message"] = self.messages[message_id]  # Discord sends the message of the button that opened it
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction_id
@@ -247,8 +267,9 @@ class DiscordEmulator:
         return {
             "id": str(interaction_id), "application_id": str(self.app_id), "type": kind, "token": f"token-{interaction_id}",
             "version": 1, "guild_id": str(self.guild_id), "channel_id": str(channel_id),
-            "channel": {"id": str(channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "dreams", "position": 0,
-                        "permission_overwrites": [], "nsfw": False, "parent_id": None},
+            "channel": self._thread(channel_id) if channel_id in self.threads else {
+                "id": str(channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "dreams", "position": 0,
+                "permission_overwrites": [], "nsfw": False, "parent_id": None},
             "member": member.payload(), "data": data, "app_permissions": str((1 << 50) - 1), "locale": "en-US",
             "guild_locale": "en-US", "entitlements": [], "authorizing_integration_owners": {"0": str(self.guild_id)},
             "context": 0, "attachment_size_limit": 10 * 1024 * 1024,
@@ -269,7 +290,8 @@ class DiscordEmulator:
                 {**channel, "id": str(self.channel_id), "name": "dreams", "position": 0},
                 {**channel, "id": str(self.other_channel_id), "name": "general", "position": 1},
             ],
-            "members": [], "member_count": 3, "features": [], "emojis": [], "stickers": [], "voice_states": [], "threads": [],
+            "members": [], "member_count": 3, "features": [], "emojis": [], "stickers": [], "voice_states": [],
+            "threads": [self._thread(self.thread_id)],
             "presences": [], "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [], "unavailable": False,
             "large": False, "joined_at": "2026-01-01T00:00:00+00:00", "mfa_level": 0, "verification_level": 0,
             "default_message_notifications": 0, "explicit_content_filter": 0, "afk_timeout": 300, "system_channel_flags": 0,

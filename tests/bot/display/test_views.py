@@ -90,7 +90,11 @@ class Asked:
 
     def __init__(self, refuse: str | None = None) -> None:
         self.calls: list[tuple] = []
+        self.places: list[object] = []  # the channels pressed in, whose thread parents the actions learn
         self.refuse = refuse
+
+    def learn_place(self, channel: object) -> None:
+        self.places.append(channel)
 
     async def job_on(self, job_id: str, guild_id: int | None, message_id: int | None) -> Job:
         self.calls.append(("job_on", job_id, guild_id, message_id))
@@ -130,7 +134,9 @@ class Asked:
 def interaction(actions: Asked, message_id: int | None = 55) -> SimpleNamespace:
     message = None if message_id is None else SimpleNamespace(id=message_id)
     client = SimpleNamespace(actions=actions)
-    return SimpleNamespace(client=client, guild_id=1, message=message, user="member", permissions="perms", response=Response())
+    return SimpleNamespace(
+        client=client, guild_id=1, channel="#thread", message=message, user="member", permissions="perms", response=Response()
+    )
 
 
 async def press(custom_id: str, actions: Asked, message_id: int | None = 55) -> SimpleNamespace:
@@ -164,6 +170,7 @@ async def test_each_button_runs_its_own_action_on_its_own_candidate_and_answers_
     pressed = await press(custom_id, actions)
     job_id = custom_id.split(":")[2]
     assert actions.calls == [("job_on", job_id, 1, 55), call]
+    assert actions.places == ["#thread"], "the channel pressed in, so a thread follows its parent's settings"
     text, kwargs = answer
     assert pressed.response.sent == [(text, {"ephemeral": True, **kwargs})]
 
@@ -186,6 +193,7 @@ async def test_restyle_opens_a_modal_for_its_candidate_whose_prompt_restyles_it(
     submitted = interaction(actions, message_id=56)
     await modal.on_submit(submitted)
     assert actions.calls[-2:] == [("job_on", "5e7", 1, 56), ("restyle", "5e7", 2, "a castle of glass", "member")]
+    assert actions.places == ["#thread", "#thread"]
     expected = "Queued as job `cd34` (seed 99): candidate 2 of job `5e7`, restyled."
     assert submitted.response.sent == [(expected, {"ephemeral": True})]
 
