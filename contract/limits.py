@@ -24,6 +24,9 @@ DEFAULT_MODEL = "vqgan-imagenet-f16-16384"
 DEFAULT_PERCEPTOR = "ViT-B-32/openai"
 DEFAULT_UPSCALER = "realesrgan-x4plus"
 UPSCALE = 4  # how much larger an upscale makes a picture, each side
+# The largest side an upscale starts from: its result (4096 a side, 50 MP) is 200 MB as the engine's tensor and
+# a PNG within the bot's bound on a worker's result; 2048 would give 800 MB and PNGs past that bound.
+MAX_UPSCALE_SIDE = 1024
 DEFAULT_STEPS = 300
 DEFAULT_WIDTH = DEFAULT_HEIGHT = 256
 DEFAULT_SIZE = f"{DEFAULT_WIDTH}x{DEFAULT_HEIGHT}"

@@ -26,6 +26,7 @@ from contract.limits import (
     DEFAULT_STORY_FADE,
     DEFAULT_WIDTH,
     DEFAULT_ZOOM,
+    MAX_UPSCALE_SIDE,
 )
 from contract.registry import dreamer_names, upscaler_names
 
@@ -89,6 +90,11 @@ class RenderRequest:
     def is_upscale(self) -> bool:
         """A 4x upscale of ``init_image`` by the upscaler ``model``, queued like a painting."""
         return self.model in upscaler_names()
+
+    @property
+    def upscalable(self) -> bool:
+        """Whether its pictures are small enough to upscale (``MAX_UPSCALE_SIDE``)."""
+        return max(self.width, self.height) <= MAX_UPSCALE_SIDE
 
     @property
     def is_deepdream(self) -> bool:

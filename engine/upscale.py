@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from contract.errors import BadRequest
-from contract.limits import MAX_SIDE
+from contract.limits import MAX_UPSCALE_SIDE
 from contract.protocol import RenderRequest
 from contract.registry import upscaler_names
 from contract.validation import validate_upscale
@@ -62,8 +62,10 @@ def upscale_png(engine: Models, data: bytes, model: str) -> tuple[Image.Image, b
     try:
         with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"]) as opened:
             recorded = opened.info.get("parameters", "") if isinstance(opened.info.get("parameters"), str) else ""
-            if max(opened.size) > MAX_SIDE:
-                raise BadRequest(f"the picture is {opened.width}x{opened.height}; pictures up to {MAX_SIDE} a side are upscaled")
+            if max(opened.size) > MAX_UPSCALE_SIDE:
+                raise BadRequest(
+                    f"the picture is {opened.width}x{opened.height}; pictures up to {MAX_UPSCALE_SIDE} a side are upscaled"
+                )
             picture = opened.convert("RGB")
     except (OSError, Image.DecompressionBombError) as error:
         raise BadRequest(f"the picture could not be read ({error})") from None

@@ -35,7 +35,7 @@ from bot.queue.jobs import Job, JobState, new_job_id
 from bot.queue.scheduler import Scheduler
 from bot.queue.store import Store
 from contract.films import SCENE_SEPARATOR, scenes
-from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT
+from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT, MAX_UPSCALE_SIDE
 from contract.protocol import RenderRequest
 
 MakeRequest = Callable[[GuildSettings, str], Awaitable[RenderRequest]]  # (the server's settings, the new job's id)
@@ -185,6 +185,9 @@ class JobActions:
     async def upscale(self, original: Job, number: int, user: Someone) -> Job:
         """U1–U4 and Upscale: picture ``number`` of ``original``, 4x, by the engine through the queue."""
         candidate = self._candidate(original, number)
+        if not candidate.upscalable:
+            side = f"{candidate.width}x{candidate.height}"
+            raise Refusal(f"Job {original.id}'s picture is {side}; pictures up to {MAX_UPSCALE_SIDE} a side are upscaled.")
         return await self._from_picture(
             original, number, user, lambda settings, path: build_upscale_request(candidate, self.upscaler, path)
         )

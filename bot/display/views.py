@@ -163,16 +163,18 @@ def progress_view(job_id: str) -> discord.ui.View:
 def result_view(job: Job) -> discord.ui.View | None:
     """What can be done with a result, as its kind declares (``contract/kinds.py``): a set's U1–U4 and V1–V4
     and Again, a picture's variations, restyle and upscale, a film's animation, a dream's upscale; nothing
-    under an upscale. A vector picture adds its SVG."""
+    under an upscale. A vector picture adds its SVG; a picture too large to upscale has no upscale buttons."""
     kind = job.request.kind
     vector = ("svg",) if kind.name == "picture" and job.request.model in registry.vector_models() else ()
-    actions = (*kind.buttons, *vector)
-    if not (actions or kind.per_candidate):
+    absent = () if job.request.upscalable else ("upscale",)
+    actions = [a for a in (*kind.buttons, *vector) if a not in absent]
+    per_candidate = [a for a in kind.per_candidate if a not in absent]
+    if not (actions or per_candidate):
         return None
     view = discord.ui.View(timeout=None)
-    for row, action in enumerate(kind.per_candidate):
+    for row, action in enumerate(per_candidate):
         for number in range(1, job.request.count + 1):
             view.add_item(JobButton(action, job.id, number, row))
     for action in actions:  # below a set's rows of candidates
-        view.add_item(JobButton(action, job.id, row=len(kind.per_candidate) if kind.per_candidate else None))
+        view.add_item(JobButton(action, job.id, row=len(per_candidate) if per_candidate else None))
     return view

@@ -29,7 +29,8 @@ def test_the_release_is_registered_with_its_official_url_and_checksum():
     spec = lookup("realesrgan-x4plus")
     (file,) = spec.files
     assert file.name == ESRGAN_WEIGHTS == "RealESRGAN_x4plus.pth"
-    assert file.urls == ("https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth",)
+    assert file.urls[0] == "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth"
+    assert file.urls[1] == "https://huggingface.co/lllyasviel/Annotators/resolve/main/RealESRGAN_x4plus.pth"
     assert file.sha256 == REALESRGAN_X4PLUS_SHA256 and len(file.sha256) == 64
     assert lookup("tiny-esrgan").synthetic
 
@@ -61,7 +62,7 @@ def test_an_upscaled_png_is_four_times_larger_and_keeps_and_extends_its_paramete
     [
         (picture_png((16, 16)), "tiny-vqgan", "unknown upscaler 'tiny-vqgan'"),
         (b"not a picture", "tiny-esrgan", "could not be read"),
-        (picture_png((2100, 8)), "tiny-esrgan", "up to 2048 a side"),
+        (picture_png((1025, 8)), "tiny-esrgan", "up to 1024 a side"),
     ],
 )
 def test_bad_upscales_are_refused_with_the_reason(engine, data, model, message):

@@ -37,7 +37,7 @@ from nats.js.errors import NotFoundError
 from bot.admission.attachments import png_size
 from bot.config import QueueConfig
 from bot.executors.nats.link import Link, connect, persist
-from contract.limits import MAX_SIDE, STALL_TIMEOUT, UPSCALE
+from contract.limits import MAX_UPSCALE_SIDE, STALL_TIMEOUT, UPSCALE
 from contract.protocol import TERMINAL, Event, Failed, Finished, Progress, RenderRequest, Started
 from contract.registry import lookup
 from contract.wire import (
@@ -67,7 +67,7 @@ RESULT_BYTES = 128 * 2**20  # a finished job's event as a worker stored it: pict
 def largest_side(request: RenderRequest) -> int:
     """The longest side a finished picture of ``request`` may have: a worker's PNG beyond it is not decoded."""
     if request.is_upscale:
-        return MAX_SIDE * UPSCALE
+        return MAX_UPSCALE_SIDE * UPSCALE
     side = max(request.width, request.height, lookup(request.model).native_size or 0)
     return side * 2 if request.count > 1 else side  # a set's grid is two pictures across
 

@@ -161,6 +161,16 @@ async def test_vary_restyle_and_upscale_start_from_the_picture_they_name(made):
     )  # fmt: skip
 
 
+async def test_a_picture_too_large_to_upscale_is_refused_before_anything_is_copied(made):
+    actions, announced = made
+    original = await done(actions, model="pixels", steps=12, width=1040, height=16, count=2)
+    before = await actions.store.jobs()
+    with pytest.raises(Refusal) as refused:
+        await actions.upscale(original, 2, BOB)
+    assert str(refused.value) == f"Job {original.id}'s picture is 1040x16; pictures up to 1024 a side are upscaled."
+    assert await actions.store.jobs() == before and announced.jobs == []
+
+
 async def test_a_refused_action_queues_nothing_and_copies_no_picture(made):
     actions, announced = made
     original = await done(actions, model="pixels", steps=12, width=48, height=32)

@@ -55,6 +55,19 @@ def test_films_and_dreams_offer_what_their_kind_declares(fields, ids):
     assert [custom_id for custom_id, _ in layout(result_view(job(**fields)))] == ids
 
 
+@pytest.mark.parametrize(
+    ("fields", "rows"),
+    [
+        ({"width": 1040, "height": 16}, [("again", None), ("vary", None), ("restyle", None), ("gif", None)]),
+        ({"width": 1040, "height": 16, "count": 2}, [("vary:ab12:1", 0), ("vary:ab12:2", 0), ("again", 1)]),
+        ({"width": 1024, "height": 16, "count": 2}, [("upscale:ab12:1", 0), ("upscale:ab12:2", 0), ("vary:ab12:1", 1)]),
+    ],
+)
+def test_a_picture_too_large_to_upscale_has_no_upscale_buttons(fields, rows):
+    shown = layout(result_view(job(model="pixels", **fields)))
+    assert [(custom_id.removeprefix("dream:").removesuffix(":ab12"), row) for custom_id, row in shown][: len(rows)] == rows
+
+
 def test_an_upscale_is_an_end_point():
     assert result_view(job(model="tiny-esrgan", init_image="p.png")) is None
 
