@@ -16,6 +16,7 @@ from pytorch_pretrained_biggan import BigGAN, BigGANConfig
 from pytorch_pretrained_biggan.model import GenBlock
 
 from contract.models import BIGGAN_CONFIG, BIGGAN_WEIGHTS
+from engine.networks.bounds import check_within
 from engine.networks.recompute import segment
 
 
@@ -25,7 +26,9 @@ def build(config: dict) -> BigGAN:
 
 def load_biggan(folder: Path) -> BigGAN:
     """BigGAN-deep from an official pair, frozen, in eval mode, with spectral norm folded in."""
-    model = build(json.loads((folder / BIGGAN_CONFIG).read_text()))
+    config = json.loads((folder / BIGGAN_CONFIG).read_text())
+    check_within(lambda: build(config), folder / BIGGAN_WEIGHTS)
+    model = build(config)
     state = torch.load(folder / BIGGAN_WEIGHTS, map_location="cpu", weights_only=True)
     shapes = model.state_dict()
     if wrong := [k for k, v in state.items() if k in shapes and v.shape != shapes[k].shape]:

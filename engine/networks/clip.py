@@ -7,14 +7,16 @@ Real and tiny models share that layout, so nothing is fetched behind our back at
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import open_clip
 import torch
 
 from contract.errors import WeightsError
-from contract.models import CLIP_CONFIG, ModelSpec, clip_from_hub
+from contract.models import CLIP_CONFIG, CLIP_WEIGHTS, ModelSpec, clip_from_hub
 from contract.registry import KNOWN_PERCEPTORS
+from engine.networks.bounds import check_within
 
 
 def clip_spec(name: str) -> ModelSpec:
@@ -49,11 +51,27 @@ def write_pretrained_config(folder: Path, name: str) -> None:
     write_config(folder, model_cfg, cfg.get("mean", open_clip.OPENAI_DATASET_MEAN), cfg.get("std", open_clip.OPENAI_DATASET_STD))
 
 
+def _without_weights(record: logging.LogRecord) -> bool:
+    return "No pretrained weights loaded" not in record.getMessage()
+
+
+def _shell(source: str) -> torch.nn.Module:
+    """The model ``source`` describes, built without weights (on the meta device, to be measured), without
+    open_clip's warning that it has none."""
+    root = logging.getLogger()  # open_clip warns through the root logger
+    root.addFilter(_without_weights)
+    try:
+        return open_clip.create_model(source, load_weights=False, device="meta")
+    finally:
+        root.removeFilter(_without_weights)
+
+
 def load_clip(name: str, folder: Path) -> tuple[torch.nn.Module, object, tuple[float, ...], tuple[float, ...]]:
     """The model, its tokenizer, and the mean and std its images are normalized with."""
     if not (folder / CLIP_CONFIG).is_file():
         write_pretrained_config(folder, name)
     source = f"local-dir:{folder}"
+    check_within(lambda: _shell(source), folder / CLIP_WEIGHTS)
     model = open_clip.create_model(source, require_pretrained=True)
     config = json.loads((folder / CLIP_CONFIG).read_text())["preprocess_cfg"]
     return model, open_clip.get_tokenizer(source), tuple(config["mean"]), tuple(config["std"])

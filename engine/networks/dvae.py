@@ -18,6 +18,7 @@ from torch import nn
 
 from contract.errors import WeightsError
 from contract.models import DVAE_DECODER, DVAE_ENCODER
+from engine.networks.bounds import check_within
 from engine.networks.checkpoints import load_checkpoint
 
 FACTOR = 8  # pixels per token along each side: 256x256 pictures are 32x32 tokens
@@ -67,6 +68,7 @@ def read_module(path: Path, kind: type[nn.Module]) -> nn.Module:
     if type(pickled) is not kind:
         raise WeightsError(f"{path} holds a {type(pickled).__name__}, not a dall-e {kind.__name__}")
     shape = {name: getattr(pickled, name) for name in SHAPE[kind]}
+    check_within(lambda: kind(**shape, device=torch.device("meta"), requires_grad=False, use_mixed_precision=False), path)
     module = kind(**shape, device=torch.device("cpu"), requires_grad=False, use_mixed_precision=False)
     module.load_state_dict(pickled.state_dict())
     return module.eval()

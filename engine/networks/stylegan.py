@@ -6,6 +6,7 @@ from pathlib import Path
 
 from contract.models import STYLEGAN_PICKLE
 from engine.networks import stylegan2, stylegan3
+from engine.networks.bounds import check_within
 from engine.networks.persistence import read_pickle
 
 StyleGAN = stylegan2.Generator | stylegan3.Generator
@@ -16,6 +17,8 @@ def load_stylegan(folder: Path) -> StyleGAN:
     record = read_pickle(folder / STYLEGAN_PICKLE)["G_ema"]
     synthesis = record.children().get("synthesis")
     is_stylegan3 = synthesis is not None and "input" in synthesis.children()
-    net = (stylegan3 if is_stylegan3 else stylegan2).Generator(**record.init_kwargs)
+    generator = (stylegan3 if is_stylegan3 else stylegan2).Generator
+    check_within(lambda: generator(**record.init_kwargs), folder / STYLEGAN_PICKLE)
+    net = generator(**record.init_kwargs)
     net.load_state_dict(dict(record.tensors()))
     return net.eval().requires_grad_(False)

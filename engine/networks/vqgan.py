@@ -21,6 +21,7 @@ from taming.modules.diffusionmodules.model import Decoder, Encoder, nonlinearity
 from torch import nn
 
 from contract.models import VQGAN_CHECKPOINT, VQGAN_CONFIG
+from engine.networks.bounds import check_within
 from engine.networks.checkpoints import load_checkpoint, state_dict_of
 from engine.networks.recompute import segment
 
@@ -139,6 +140,7 @@ def vector_quantize(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
 def load_vqgan(folder: Path) -> VQGAN:
     """Build a VQGAN from an official ``model.yaml`` + ``last.ckpt`` pair; raises on any mismatch."""
     config = VQGANConfig.from_yaml((folder / VQGAN_CONFIG).read_text())
+    check_within(lambda: VQGAN(config), folder / VQGAN_CHECKPOINT)
     model = VQGAN(config)
     state = state_dict_of(load_checkpoint(folder / VQGAN_CHECKPOINT))
     wanted = set(model.state_dict())
