@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract.errors import EngineError
+from contract.errors import BadRequest, EngineError
 from contract.limits import (
     DEFAULT_MODEL,
     DEFAULT_PERCEPTOR,
@@ -24,10 +24,18 @@ from contract.limits import (
     MIN_SIDE,
     STALL_TIMEOUT,
 )
-from contract.registry import DEFAULT_DREAMER, default_weights_dir, dreamer_names, generator_names, lookup, upscaler_names
+from contract.registry import (
+    DEFAULT_DREAMER,
+    default_weights_dir,
+    dreamer_names,
+    generator_names,
+    lookup,
+    not_one_of,
+    upscaler_names,
+)
 from contract.speed import DEFAULT as DEFAULT_SPEED
 from contract.speed import Speed, SpeedError
-from contract.validation import check_size, parse_size, size_for
+from contract.validation import check_device, check_perceptor, check_size, parse_size, size_for
 from contract.wire import CLAIM_TIMEOUT
 
 
@@ -59,7 +67,7 @@ def _seconds(name: str, value: float, _: Any) -> str | None:
 
 
 def _one_of(names: Callable[[], list[str]]) -> Check:
-    return lambda name, value, _: None if value in names() else f"{name} {value!r} is not one of: {', '.join(names())}"
+    return lambda name, value, _: None if value in names() else not_one_of(name, value, names())
 
 
 def _no_limit_or_more(name: str, value: float, _: Any) -> str | None:
@@ -80,6 +88,19 @@ def _batch(name: str, value: str | int, _: Any) -> str | None:
     if value == "auto" or (isinstance(value, int) and 1 <= value <= MAX_BATCH):
         return None
     return f'{name} must be "auto" or a number from 1 to {MAX_BATCH}, not {value!r}'
+
+
+def _checked_by(check: Callable[[str], None]) -> Check:
+    """A key checked by one of ``contract.validation``'s checks, its refusal as the problem."""
+
+    def problem(name: str, value: str, _: Any) -> str | None:
+        try:
+            check(value)
+        except BadRequest as error:
+            return str(error)
+        return None
+
+    return problem
 
 
 def _speed(name: str, value: str, _: Any) -> str | None:
@@ -103,7 +124,7 @@ def _size(name: str, value: str, defaults: Any) -> str | None:
 def _paintable(name: str, value: list, _: Any) -> str | None:
     paintable = generator_names() + upscaler_names() + dreamer_names()
     unknown = [model for model in value if model not in paintable]
-    return f"{name}: {unknown[0]!r} is not one of: {', '.join(paintable)}" if unknown else None
+    return not_one_of(name, unknown[0], paintable) if unknown else None
 
 
 @dataclass(frozen=True)
@@ -114,7 +135,7 @@ class DiscordConfig:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    device: str = key("auto", help="auto, cpu, cuda or cuda:N")
+    device: str = key("auto", help="auto, cpu, cuda or cuda:N", check=_checked_by(check_device))
     weights_dir: str = key(help="where model weights are cached", factory=lambda: str(default_weights_dir()))
     preview_every: int = key(DEFAULT_PREVIEW_EVERY, help="a preview frame every N steps", check=_at_least(1))
     speed: str = key(DEFAULT_SPEED, help="fast or plain, then +SWITCH/-SWITCH", check=_speed)
@@ -128,7 +149,8 @@ class EngineConfig:
 @dataclass(frozen=True)
 class DefaultsConfig:
     model: str = key(DEFAULT_MODEL, help="/dream's generator", check=_one_of(generator_names))
-    perceptor: str = key(DEFAULT_PERCEPTOR, help="/dream's CLIP, or A+B for an ensemble")
+    perceptor: str = key(DEFAULT_PERCEPTOR, help="/dream's CLIP, or A+B for an ensemble",
+                         check=_checked_by(check_perceptor))  # fmt: skip
     steps: int = key(DEFAULT_STEPS, help="/dream's steps", check=_between(1, MAX_STEPS))
     size: str = key(DEFAULT_SIZE, help="/dream's WIDTHxHEIGHT for generators without a native size", check=_size)
     upscaler: str = key(DEFAULT_UPSCALER, help="what U1-U4 and Upscale run", check=_one_of(upscaler_names))

@@ -63,7 +63,7 @@ class Family:
     network: Network | None = None  # None: nothing pretrained to load
     options: tuple[Option, ...] = ()
     option_lr: Mapping[tuple[str, Value], float] = field(default_factory=dict)  # an option's value with its own rate
-    check: Callable[[Mapping[str, Value | None]], None] | None = None  # what no single option can check: their ranges
+    check: Callable[[str, Mapping[str, Value | None]], None] | None = None  # what no one option can check (model, options)
     vector: bool = False  # draws shapes, and can give the picture as an SVG too
 
     def __post_init__(self) -> None:
@@ -74,7 +74,7 @@ class Family:
         """Every option of the family with ``given`` checked and applied over the defaults."""
         resolved = resolve_options(model, self.options, given)
         if self.check is not None:
-            self.check(resolved)
+            self.check(model, resolved)
         return resolved
 
     def learning_rate(self, lr: float | None, options: Mapping[str, Value | None]) -> float:
@@ -84,7 +84,12 @@ class Family:
         return next((rate for (name, value), rate in self.option_lr.items() if options.get(name) == value), self.lr)
 
 
-def _width_range(options: Mapping[str, Value | None]) -> None:
+def _no_noise_in_stylegan3(model: str, options: Mapping[str, Value | None]) -> None:
+    if options["noise"] == "optimize" and "stylegan3" in model:
+        raise BadRequest(f"noise=optimize: {model} is a StyleGAN3, which has no noise inputs to optimize (only StyleGAN2 has)")
+
+
+def _width_range(model: str, options: Mapping[str, Value | None]) -> None:
     if options["min_width"] > options["max_width"]:  # type: ignore[operator]
         raise BadRequest(f"min_width {options['min_width']} is above max_width {options['max_width']}")
 
@@ -304,6 +309,7 @@ FAMILIES: dict[str, Family] = {
                     "StyleGAN2's per-layer noise: the recorded maps, or optimized along with W+ (StyleGAN3 has none)",
                 ),
             ),
+            check=_no_noise_in_stylegan3,
         ),
         Family(
             "siren",

@@ -7,7 +7,9 @@ found in open_clip's tables, on the engine side (``engine.weights.spec_for``).
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from contract.errors import WeightsError
@@ -112,12 +114,39 @@ def perceptor_members(name: str) -> list[str]:
     return name.split(ENSEMBLE_SEPARATOR)
 
 
+def closest_first(name: str, names: Sequence[str]) -> list[str]:
+    """``names`` with the few closest to ``name`` first: a typo's fix is the first word read."""
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    return close + [n for n in names if n not in close]
+
+
+def not_one_of(what: str, name: str, names: Sequence[str]) -> str:
+    """The sentence for a ``name`` that is not one of ``names``: the closest, then all of them."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    return f"{what} {name!r} is not one of: {', '.join(closest_first(name, names))}{guess}"
+
+
+def every_model(name: str) -> str:
+    """Every model name the registry knows, grouped by kind, those closest to ``name`` first in each."""
+    groups = (
+        ("generators", generator_names()),
+        ("perceptors", [*perceptor_names(), *KNOWN_PERCEPTORS]),
+        ("upscalers", upscaler_names()),
+        ("dreamers", dreamer_names()),
+    )
+    close = difflib.get_close_matches(name, [n for _, names in groups for n in names], n=1, cutoff=0.6)
+    guess = f"did you mean {close[0]}? " if close else ""
+    listed = "; ".join(f"{kind}: {', '.join(closest_first(name, names))}" for kind, names in groups)
+    return f"{guess}{listed} (a perceptor may be any open_clip MODEL/PRETRAINED pair, or A+B for an ensemble)"
+
+
 def lookup(name: str) -> ModelSpec:
-    """Spec of a registered generator or smoke-test perceptor."""
+    """Spec of a registered generator, smoke-test perceptor, upscaler or dreamer."""
     try:
         return REGISTRY[name]
     except KeyError:
-        raise WeightsError(f"unknown model {name!r}; known models: {', '.join(generator_names())}") from None
+        raise WeightsError(f"unknown model {name!r}; {every_model(name)}") from None
 
 
 def family_of(spec: ModelSpec) -> Family:

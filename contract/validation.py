@@ -7,6 +7,7 @@ take that object rather than looking the names up again.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -160,6 +161,16 @@ def check_film(request: RenderRequest) -> None:
         raise BadRequest(f"the scenes' fade is a share of a scene's steps, from 0 to 1, not {request.story_fade}")
 
 
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device(name: str) -> None:
+    """A device name torch will take, checked without torch (importing it alone takes seconds)."""
+    if not DEVICE.fullmatch(name):
+        hint = " (a GPU is cuda, or cuda:N for the Nth)" if name.lower() in ("gpu", "nvidia", "cuda0", "gpu0") else ""
+        raise BadRequest(f"device {name!r} is not one of: auto, cpu, cuda, cuda:N{hint}")
+
+
 def check_perceptor(name: str) -> None:
     """A perceptor name: tiny-clip, an open_clip ``MODEL/PRETRAINED`` pair, or an ensemble ``A+B`` of those."""
     members = registry.perceptor_members(name)
@@ -170,9 +181,12 @@ def check_perceptor(name: str) -> None:
     for member in members:
         model, slash, tag = member.partition("/")
         if not (member in registry.perceptor_names() or (slash and model and tag)):
+            known = [*registry.perceptor_names(), *registry.KNOWN_PERCEPTORS]
+            close = difflib.get_close_matches(member, known, n=1, cutoff=0.6)
             raise BadRequest(
                 f"perceptor {member!r} must be tiny-clip or an open_clip MODEL/PRETRAINED pair, e.g. ViT-B-32/openai "
                 f"(join several with {registry.ENSEMBLE_SEPARATOR} for an ensemble)"
+                + (f"; did you mean {close[0]}?" if close else "")
             )
 
 

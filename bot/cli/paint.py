@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.outputs import render_summary, write_outputs
+from bot.cli.outputs import check_outputs, render_summary, save, write_outputs
 from bot.cli.request import request_from_args
 from bot.config import Config
 from contract import limits, registry
@@ -22,6 +22,7 @@ from contract.families import FAMILIES
 from contract.films import parse_shift
 from contract.protocol import RenderRequest
 from contract.registry import DEFAULT_DREAMER
+from contract.validation import check_device
 
 if TYPE_CHECKING:
     from engine.pipeline import Engine, RenderResult
@@ -158,24 +159,37 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
         raise BadRequest("--svg saves the strokes of one picture; leave it out with --count")
     speed = args.speed or config.engine.speed
     Speed.parse(speed)
-    from engine.pipeline import Engine
-    from engine.weights import WeightStore
-
-    engine = Engine(WeightStore(Path(config.engine.weights_dir)), args.device or config.engine.device, speed)
+    device = _device(args, config)
     out = Path(args.out or f"outputs/{_slug(request.prompt)}-{request.seed}.png")
+    video = Path(args.video) if args.video else out.with_suffix(".mp4") if request.is_film else None
+    if request.count > 1 and (video or args.frames or args.animation):
+        raise BadRequest("--video, --frames and --animation film one picture; leave them out with --count")
+    check_outputs(args, out, video)
+    engine = _engine(config, device, speed)
     engine.load(request)
     log.info(
         "rendering %r with %s + %s on %s, seed %d", request.prompt, request.model, request.perceptor, engine.device, request.seed
     )
-    video = Path(args.video) if args.video else out.with_suffix(".mp4") if request.is_film else None
-    if request.count > 1 and (video or args.frames or args.animation):
-        raise BadRequest("--video, --frames and --animation film one picture; leave them out with --count")
     result = _paint(engine, request, keep_frames=bool(args.frames or args.animation), video=bool(video))
-    candidates = write_outputs(args, request, result, out, video)
+    out, candidates = write_outputs(args, request, result, out, video)
     log.info("wrote %s in %.1fs (final loss %.4f)", out, result.seconds, result.losses[-1])
     if args.json:
         print(json.dumps(render_summary(args, request, result, engine, out, video, candidates)))
     return 0
+
+
+def _device(args: argparse.Namespace, config: Config) -> str:
+    """The device a command paints on, checked before torch is imported: a typo costs no wait."""
+    device = args.device or config.engine.device
+    check_device(device)
+    return device
+
+
+def _engine(config: Config, device: str, speed: str | None = None) -> Engine:
+    from engine.pipeline import Engine
+    from engine.weights import WeightStore
+
+    return Engine(WeightStore(Path(config.engine.weights_dir)), device, speed or config.engine.speed)
 
 
 def _paint(engine: Engine, request: RenderRequest, keep_frames: bool, video: bool) -> RenderResult | SetResult:
@@ -201,16 +215,15 @@ def cmd_upscale(args: argparse.Namespace, config: Config) -> int:
     source = Path(args.image)
     if not source.is_file():
         raise BadRequest(f"{args.image!r} does not exist or is not a file")
-    from engine.pipeline import Engine
-    from engine.upscale import upscale_png
-    from engine.weights import WeightStore
-
-    engine = Engine(WeightStore(Path(config.engine.weights_dir)), args.device or config.engine.device)
     out = Path(args.out or source.with_name(f"{source.stem}-x4.png"))
+    device = _device(args, config)
+    check_outputs(argparse.Namespace(animation=None, svg=None, frames=None), out, None)
+    engine = _engine(config, device)
+    from engine.upscale import upscale_png
+
     began = time.perf_counter()
     image, png = upscale_png(engine, source.read_bytes(), args.model)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(png)
+    out = save(out, png)
     seconds = time.perf_counter() - began
     log.info("wrote %s (%dx%d) in %.1fs", out, image.width, image.height, seconds)
     if args.json:
@@ -234,17 +247,16 @@ def cmd_deepdream(args: argparse.Namespace, config: Config) -> int:
     if request.model not in registry.dreamer_names():
         raise BadRequest(f"unknown DeepDream network {request.model!r}; networks: {', '.join(registry.dreamer_names())}")
     validate_deepdream(request)  # before torch loads
-    from engine.deepdream import deepdream
-    from engine.pipeline import Engine
-    from engine.weights import WeightStore
-
-    engine = Engine(WeightStore(Path(config.engine.weights_dir)), args.device or config.engine.device)
     source = Path(args.image)
     out = Path(args.out or source.with_name(f"{source.stem}-dream.png"))
+    device = _device(args, config)
+    check_outputs(argparse.Namespace(animation=None, svg=None, frames=None), out, None)
+    engine = _engine(config, device)
+    from engine.deepdream import deepdream
+
     log.info("dreaming on %s with %s on %s, seed %d", source, request.model, engine.device, seed)
     result = deepdream(engine, request)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(result.png)
+    out = save(out, result.png)
     log.info("wrote %s (%s) in %.1fs (final loss %.4f)", out, request.size, result.seconds, result.losses[-1])
     if args.json:
         summary = {"out": str(out), "model": request.model, "seed": seed, "steps": request.steps, "width": request.width,

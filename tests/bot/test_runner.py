@@ -16,6 +16,14 @@ async def test_a_missing_token_is_one_clear_line(tmp_path, emulator, weights_dir
     assert code == 2 and "DISCORD_TOKEN is not set" in output and "Traceback" not in output
 
 
+async def test_a_misspelt_model_in_the_config_is_one_line_at_start_with_the_close_name(tmp_path, emulator, weights_dir):
+    config = write_config(tmp_path, emulator.api_base, weights_dir)
+    config.write_text(config.read_text().replace('perceptor = "tiny-clip"', 'perceptor = "tiny-clpi"'))
+    code, output = await finish(await start(tmp_path, emulator.token))
+    assert code == 2 and "Traceback" not in output
+    assert output.strip().endswith("did you mean tiny-clip?") and len(output.strip().splitlines()) == 1, output
+
+
 async def test_a_wrong_token_from_dotenv_is_refused_and_never_logged(tmp_path, emulator, weights_dir):
     write_config(tmp_path, emulator.api_base, weights_dir)
     (tmp_path / ".env").write_text("DISCORD_TOKEN=wrong-secret-token\n")

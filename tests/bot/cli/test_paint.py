@@ -133,6 +133,44 @@ def test_bad_render_arguments_exit_nonzero_and_write_nothing(weights_dir, tmp_pa
     assert not (tmp_path / "out.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "gpu"], "device 'gpu' is not one of: auto, cpu, cuda, cuda:N (a GPU is cuda, or cuda:N for the Nth)"),
+        (
+            ["--model", "tiny-stylegan3", "--noise", "optimize"],
+            "noise=optimize: tiny-stylegan3 is a StyleGAN3, which has no noise inputs to optimize (only StyleGAN2 has)",
+        ),
+        (["--out", "folder"], "--out folder is a folder; name a file in it, such as folder/dream.png"),
+        (["--video", "folder"], "--video folder is a folder; name a file in it, such as folder/dream.mp4"),
+        (["--animation", "a-file/a.gif"], "--animation: the folder a-file cannot be made: a-file is a file"),
+        (["--frames", "a-file"], "--frames a-file is a file; name a folder for the frames"),
+        (["--model", "tiny-vqgn"], "unknown model 'tiny-vqgn'; did you mean tiny-vqgan? generators: tiny-vqgan, "),
+    ],
+)
+def test_mistakes_are_refused_before_any_model_loads(weights_dir, tmp_path, monkeypatch, args, message):
+    from engine import pipeline
+
+    def loaded(*_args, **_kwargs):
+        raise AssertionError("a model was loaded before the mistake was refused")
+
+    monkeypatch.setattr(pipeline.Engine, "__init__", loaded)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a-file").write_text("")
+    result = dreambot_here("render", "x", "--model", "tiny-vqgan", "--perceptor", "tiny-clip", *args, weights_dir=weights_dir,
+                           cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and result.stderr.startswith(message), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "folder", "test-config.toml"]
+
+
+def test_an_animation_into_a_missing_folder_makes_it(weights_dir, tmp_path):
+    tiny = ("--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--size", "32x32", "--steps", "4", "--preview-every", "2")
+    run = dreambot_here("render", "a moon", *tiny, "--out", "moon.png", "--animation", "new/deeper/moon.gif",
+                        weights_dir=weights_dir, cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "new" / "deeper" / "moon.gif").read_bytes()[:6] == b"GIF89a"
+
+
 def test_a_set_writes_its_grid_and_each_candidate_and_is_painted_again_from_the_grid(weights_dir, tmp_path):
     args = ["--model", "tiny-vqgan", "--perceptor", "tiny-clip", "--steps", "4", "--size", "24x16", "--seed", "30"]
     args += ["--count", "3", "--out", "set.png", "--json"]
@@ -164,7 +202,7 @@ def test_render_writes_a_video_and_a_zoom_or_a_story_film(weights_dir, tmp_path)
     for run in (still, zoomed, told):
         assert run.returncode == 0, run.stderr
         summaries.append(json.loads(run.stdout.strip().splitlines()[-1]))
-    assert summaries[0]["video"] == "moon.mp4" and "frames" not in summaries[0]
+    assert summaries[0]["video"] == "moon.mp4" and summaries[0]["frames"] > 1
     assert (tmp_path / "moon.mp4").read_bytes()[4:8] == b"ftyp"
     assert summaries[1]["video"] == "tunnel.mp4" and summaries[1]["frames"] > 3 and len(summaries[1]["losses"]) == 8
     assert summaries[2]["video"] == "oak.mp4" and summaries[2]["frames"] > 8 and len(summaries[2]["losses"]) == 8
