@@ -2,7 +2,7 @@
 
 Both sides declare the same streams, so whichever starts first creates them and neither depends on
 an operator having set them up. The client reconnects for ever: a restarted server is a pause, not an
-error.
+error. A server not there yet at start is waited for with growing pauses, and each outage is said once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import nats
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRY_LIMIT = 5.0  # seconds between two tries at most
+FIRST_CONNECT_LIMIT = 30.0  # seconds between two tries to reach a server that was never reached, at most
 
 EVENTS_MAX_AGE = 24 * 3600.0  # seconds an unread job event is kept (the bot reads them at once when it runs)
 # Bounds on what the broker keeps, whoever publishes: a job or an event is a small JSON message (a finished
@@ -69,32 +71,18 @@ async def connect(config: QueueConfig, name: str, worker_id: str | None = None) 
     """Connect to ``[queue] url`` and make sure the job and event streams and the inputs bucket exist; a worker's
     link (``worker_id``) has its own bucket for the pictures it paints."""
 
-    async def disconnected() -> None:
-        if not client.is_closed:  # closing it ourselves is no news
-            log.warning("lost the connection to NATS at %s; reconnecting", config.url)
-
-    async def reconnected() -> None:
-        log.info("connected to NATS again")
-
-    async def error(exception: Exception) -> None:
-        log.warning("NATS: %s", exception)
-
+    outage = Outage(config.url)
     credential = credential_of(config)
     login = {}
     if credential is not None:
         login = {"user": credential.user, "password": credential.password, "inbox_prefix": credential.inbox_prefix}
-    client = await nats.connect(
-        servers=[config.url],
-        name=name,
-        user_credentials=(config.credentials or None) if credential is None else None,
-        tls=_tls(config),
-        **login,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        disconnected_cb=disconnected,
-        reconnected_cb=reconnected,
-        error_cb=error,
-    )
+    options = {
+        "servers": [config.url], "name": name, "tls": _tls(config), **login,
+        "user_credentials": (config.credentials or None) if credential is None else None,
+        "max_reconnect_attempts": -1, "reconnect_time_wait": 0.5,
+        "disconnected_cb": outage.began, "reconnected_cb": outage.ended, "error_cb": outage.error,
+    }  # fmt: skip
+    client = await _first_connect(options, outage)
     jetstream = client.jetstream()
     jobs = StreamConfig(JOBS_STREAM, subjects=["dreambot.jobs.>"], retention=RetentionPolicy.WORK_QUEUE, **JOBS_LIMITS)
     await _stream(jetstream, jobs)
@@ -102,6 +90,61 @@ async def connect(config: QueueConfig, name: str, worker_id: str | None = None) 
     inputs = await _bucket(jetstream, INPUTS_BUCKET, INPUTS_MAX_BYTES)
     results = await _bucket(jetstream, results_bucket(worker_id), RESULTS_MAX_BYTES) if worker_id is not None else None
     return Link(client, jetstream, inputs, results)
+
+
+class Outage:
+    """What the client says about its connection: each outage once (when it begins, with its first error, and
+    when it ends), never an error per reconnect attempt (every 0.5 s for as long as the server is gone)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.reached = False  # before the first connection, _first_connect says what it waits for
+        self.last = ""  # the last error's text
+        self.down = False
+        self.said = False  # this outage's first error was logged
+
+    async def began(self) -> None:
+        self.down = True  # its first error, said or about to be, is this outage's
+
+    async def ended(self) -> None:
+        if self.down:
+            log.info("connected to NATS at %s again", self.url)
+        self.down, self.said = False, False
+
+    async def error(self, exception: Exception) -> None:
+        reason = self.last = str(exception) or type(exception).__name__
+        if not self.reached:
+            return
+        if self.said:
+            log.debug("NATS at %s: %s", self.url, reason)
+            return
+        self.said = True
+        log.warning("lost NATS at %s (%s); reconnecting (said once, until it is back)", self.url, reason)
+
+
+async def _first_connect(options: dict, outage: Outage) -> Client:
+    """Connect, waiting for a server that is not there yet with pauses that grow to ``FIRST_CONNECT_LIMIT``;
+    once connected, the client itself reconnects whenever the server goes."""
+    delay = 0.5
+    first = {**options, "allow_reconnect": False, "max_reconnect_attempts": 1}  # give up after 2 tries: we pause
+    while True:
+        try:
+            client = await nats.connect(**first)
+        except (OSError, TimeoutError, NatsError) as error:
+            reason = outage.last or str(error) or type(error).__name__
+            if delay == 0.5:
+                log.warning("waiting for NATS at %s (%s); trying again every %.0fs at most", outage.url, reason,
+                            FIRST_CONNECT_LIMIT)  # fmt: skip
+            else:
+                log.debug("NATS at %s is still not there (%s)", outage.url, reason)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, FIRST_CONNECT_LIMIT)
+            continue
+        if delay > 0.5:
+            log.info("connected to NATS at %s", outage.url)
+        client.options |= {"allow_reconnect": True, "max_reconnect_attempts": -1}  # from here on it reconnects for ever
+        outage.reached = True
+        return client
 
 
 async def _bucket(jetstream: JetStreamContext, name: str, max_bytes: int) -> ObjectStore:
