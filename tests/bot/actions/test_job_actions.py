@@ -282,3 +282,88 @@ async def test_twenty_members_at_once_fill_the_servers_queue_to_its_cap_and_no_f
         assert isinstance(await actions.submit(9, 2, Asker(1, "m1"), make_request), tuple), "another server's queue"
     finally:
         await actions.store.close()
+
+
+def asked_for(settings: GuildSettings) -> RenderRequest:
+    """What a member asks for: the settings' defaults, as /dream builds them."""
+    return RenderRequest("a lighthouse", model=settings.model, steps=settings.steps, perceptor="tiny-clip", width=32, height=32)
+
+
+async def submit(actions: JobActions, guild: int = 1, channel: int = 2, user: Asker = BOB) -> tuple[Job, int]:
+    async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+        return asked_for(settings)
+
+    return await actions.submit(guild, channel, user, make_request)
+
+
+async def waiting(actions: JobActions, guild: int, user: int = 3) -> Job:
+    return await actions.store.add_job(Job(new_job_id(), guild, 2, user, "someone", RenderRequest("x", perceptor="tiny-clip")))
+
+
+async def test_the_queue_cap_counts_this_servers_waiting_jobs_only(made):
+    actions, _ = made
+    actions.max_queued = 2
+    for _ in range(2):
+        await waiting(actions, guild=9)  # another server's full queue
+    await submit(actions)  # this server's queue was empty
+    await waiting(actions, guild=1)
+    with pytest.raises(Refusal, match=r"The queue of this server is full \(2 jobs wait\)"):
+        await submit(actions)
+
+
+async def test_the_member_cap_counts_this_members_jobs_in_this_server_only(made):
+    actions, _ = made
+    await actions.settings.set(1, "jobs_per_user", "1")
+    await waiting(actions, guild=9, user=BOB.id)  # bob's job elsewhere
+    await waiting(actions, guild=1, user=3)  # another member's job here
+    await submit(actions)
+    with pytest.raises(Refusal, match="already have 1 job"):
+        await submit(actions)
+
+
+async def test_a_request_is_judged_by_its_channels_settings_and_a_thread_by_its_parents(made):
+    actions, _ = made
+    await actions.settings.set(1, "channels", "<#2>")
+    await actions.settings.set(1, "steps", "6", channel_id=2)
+    with pytest.raises(Refusal, match="not painted in this channel"):
+        await submit(actions, channel=5)
+    job, _ = await submit(actions, channel=2)
+    assert job.request.steps == 6 and job.channel_id == 2
+    actions.settings.learn_thread(77, 2)
+    threaded, _ = await submit(actions, channel=77)
+    assert threaded.request.steps == 6 and threaded.channel_id == 77, "judged as #2, posted in the thread"
+
+
+async def test_each_new_job_is_told_its_place_in_line(made):
+    actions, _ = made
+    places = [(await submit(actions, user=Asker(id, f"m{id}")))[1] for id in (11, 12, 13)]
+    assert places == [1, 2, 3]
+
+
+async def test_a_job_the_store_no_longer_has_is_said_so(made):
+    actions, _ = made
+    with pytest.raises(Refusal) as refused:
+        await actions.job("0123456789ab")
+    assert str(refused.value) == "That job is no longer known to the bot."
+
+
+class Message:
+    def __init__(self) -> None:
+        self.deleted = 0
+
+    async def delete(self) -> None:
+        self.deleted += 1
+
+
+async def test_delete_takes_down_a_finished_picture_of_its_owner_only_and_never_a_running_one(made):
+    actions, _ = made
+    finished, message = await done(actions), Message()
+    with pytest.raises(Refusal, match=f"Only the member who asked for job {finished.id} or a moderator can delete it"):
+        await actions.delete(finished, BOB, message)
+    owner = Asker(3, "alice")
+    running = await actions.store.add_job(Job(new_job_id(), 1, 2, 3, "alice", RenderRequest("x", perceptor="tiny-clip")))
+    with pytest.raises(Refusal, match=f"job {running.id} is still queued; cancel it with"):
+        await actions.delete(running, owner, message)
+    assert message.deleted == 0
+    await actions.delete(finished, owner, message)
+    assert message.deleted == 1
