@@ -2,7 +2,9 @@
 
 Weights and stops are read from the right, and only where the text before them does not end in a
 digit, so ``"4:3"``, ``"12:30"`` and URLs stay text. A space before the colon always makes a weight:
-``"a 4:3 photo :2"`` and ``"a photo 4:3 :2"`` weigh such prompts.
+``"a 4:3 photo :2"`` and ``"a photo 4:3 :2"`` weigh such prompts. What reads as a failed weight is
+refused rather than painted as text: ``nan`` or ``inf`` where a weight or stop goes, and three or more
+numbers after text (``"b:1:2:3"``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from contract.errors import BadRequest
 from contract.limits import MAX_PROMPT_CHARS
 
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+_NOT_FINITE = re.compile(r"[-+]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,25 @@ def _split_fields(item: str) -> tuple[str, list[float]]:
     return item, []
 
 
+def _check_not_misread(item: str) -> None:
+    """Refuse what the rule would read as text but was meant as numbers: a non-finite weight or stop, or
+    more numbers than a weight and a stop after text that does not end in a digit."""
+    parts = item.split(":")
+    tail = 0
+    while tail < len(parts) - 1 and (_is_number(parts[-1 - tail]) or _NOT_FINITE.fullmatch(parts[-1 - tail].strip())):
+        tail += 1
+    text = ":".join(parts[: len(parts) - tail])
+    if not tail or text[-1:].isdigit():
+        return
+    if any(_NOT_FINITE.fullmatch(field.strip()) for field in parts[len(parts) - tail :]):
+        raise BadRequest(f"the weight and stop in {item.strip()!r} must be finite numbers (text:weight or text:weight:stop)")
+    if tail > 2:
+        raise BadRequest(f"{item.strip()!r} ends in {tail} numbers; a prompt part is text:weight or text:weight:stop")
+
+
 def parse_item(item: str) -> WeightedPrompt:
     """Parse one ``text[:weight[:stop]]`` item (also used for image-prompt paths)."""
+    _check_not_misread(item)
     text, fields = _split_fields(item)
     text = text.strip()
     if not text:

@@ -44,6 +44,10 @@ def test_default_stop_never_stops():
         ("a:-1", "at least one prompt part needs a positive weight, or nothing pulls the picture"),
         ("a:0 | b:-2", "at least one prompt part needs a positive weight, or nothing pulls the picture"),
         ("a:1e999", "prompt weight in 'a:1e999' must be a finite number"),
+        ("x:nan", "the weight and stop in 'x:nan' must be finite numbers (text:weight or text:weight:stop)"),
+        ("a fox | x:-Inf", "the weight and stop in 'x:-Inf' must be finite numbers (text:weight or text:weight:stop)"),
+        ("x:1:nan", "the weight and stop in 'x:1:nan' must be finite numbers (text:weight or text:weight:stop)"),
+        ("b:1:2:3", "'b:1:2:3' ends in 3 numbers; a prompt part is text:weight or text:weight:stop"),
         ("x" * 1001, "the prompt is 1001 characters long; the limit is 1000"),
     ],
 )
