@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from contract.errors import BadRequest
 from contract.limits import MAX_UPSCALE_SIDE
@@ -67,6 +67,8 @@ def upscale_png(engine: Models, data: bytes, model: str) -> tuple[Image.Image, b
                     f"the picture is {opened.width}x{opened.height}; pictures up to {MAX_UPSCALE_SIDE} a side are upscaled"
                 )
             picture = opened.convert("RGB")
+    except UnidentifiedImageError:
+        raise BadRequest("the picture could not be read: it is not a PNG, JPEG or WebP picture") from None
     except (OSError, Image.DecompressionBombError) as error:
         raise BadRequest(f"the picture could not be read ({error})") from None
     network = engine.upscaler(model)

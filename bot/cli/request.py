@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 
 from bot.config import Config
-from contract.errors import BadRequest
+from contract.errors import BadRequest, EngineError
 from contract.families import ALL_OPTIONS
 from contract.films import story_prompt
 from contract.limits import (
@@ -33,17 +33,34 @@ def _story(text: str) -> str:
     path = Path(text)
     if len(text) < 4096 and path.is_file():
         try:
-            text = path.read_text(encoding="utf-8")
+            scenes = story_prompt(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as error:
             raise BadRequest(f"could not read the story file {text!r}: {error}") from None
+        if not scenes:
+            raise BadRequest(f"the story file {text!r} has no scenes: write one per line")
+        return scenes
     return story_prompt(text)
+
+
+def _paints(model: str, width: int, height: int) -> bool:
+    """Whether ``model`` paints pictures of this size (an unknown model is refused later, by name)."""
+    from contract.registry import lookup
+    from contract.validation import check_size
+
+    try:
+        check_size(lookup(model), width, height)
+    except EngineError:
+        return False
+    return True
 
 
 def _recorded(args: argparse.Namespace) -> dict:
     """What ``--from``'s picture recorded and still applies, or a refusal naming the pictures it needs again."""
     recorded = recorded_request(args.source) if args.source else {}
-    if args.model and args.model != recorded.get("model"):  # another model: the picture's options and size were its own
-        recorded = {k: v for k, v in recorded.items() if k not in ("options", "lr", "width", "height")}
+    if args.model and args.model != recorded.get("model"):  # another model: the picture's options were its own
+        recorded = {k: v for k, v in recorded.items() if k not in ("options", "lr")}
+        if "width" in recorded and not _paints(args.model, recorded["width"], recorded["height"]):
+            recorded = {k: v for k, v in recorded.items() if k not in ("width", "height")}
     if recorded.get("init_image") and not args.init_image:
         raise BadRequest(
             f"{args.source} started from the picture {recorded['init_image']!r}; give it again with --init-image PATH"

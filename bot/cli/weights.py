@@ -43,7 +43,7 @@ def cmd_weights(args: argparse.Namespace, config: Config) -> int:
     for name in perceptor_members(args.name):  # an ensemble "A+B": each of its perceptors
         spec = spec_for(name)
         if not spec.needs_weights:
-            print(f"{spec.name} needs no weights: it is trained from scratch for each image")
+            print(f"{spec.name} needs no weights: {spec.description}")
         elif args.action == "path":
             print(store.folder(spec))
         else:

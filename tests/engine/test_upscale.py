@@ -61,7 +61,7 @@ def test_an_upscaled_png_is_four_times_larger_and_keeps_and_extends_its_paramete
     ("data", "model", "message"),
     [
         (picture_png((16, 16)), "tiny-vqgan", "unknown upscaler 'tiny-vqgan'"),
-        (b"not a picture", "tiny-esrgan", "could not be read"),
+        (b"not a picture", "tiny-esrgan", "^the picture could not be read: it is not a PNG, JPEG or WebP picture$"),
         (picture_png((1025, 8)), "tiny-esrgan", "up to 1024 a side"),
     ],
 )

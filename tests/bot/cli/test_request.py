@@ -110,13 +110,16 @@ def built(tmp_path, *argv: str) -> RenderRequest:
     return request_from_args(build_parser().parse_args(["render", *argv]), Config())
 
 
-def test_from_with_another_model_keeps_the_prompt_and_seed_and_drops_the_pictures_own_options_and_size(tmp_path):
+def test_from_with_another_model_keeps_the_prompt_seed_and_size_and_drops_the_pictures_own_options(tmp_path):
     request = painted(tmp_path, **KINDS["still"])
     painted_png(tmp_path, request)
     given = ["--init-image", request.init_image, *(f"--image-prompt={p}" for p in request.image_prompts)]
     other = built(tmp_path, "--from", str(tmp_path / "painted.png"), *given, "--model", "pixels")
     assert (other.model, other.prompt, other.seed, other.steps) == ("pixels", request.prompt, request.seed, request.steps)
-    assert other.options == {} and other.lr is None and other.size == Config().defaults.size
+    assert other.options == {} and other.lr is None and other.size == request.size
+    assert request.size == "64x64"
+    native = built(tmp_path, "--from", str(tmp_path / "painted.png"), *given, "--model", "biggan-deep-128")
+    assert native.size == "128x128", "a model that cannot paint the picture's size paints its own"
     sized = built(tmp_path, "--from", str(tmp_path / "painted.png"), *given, "--size", "32x32")
     assert sized.size == "32x32" and sized.options == as_recorded(request, "still").options
 
@@ -221,3 +224,11 @@ def test_a_cut_or_foreign_file_is_refused_in_a_sentence(tmp_path):
         with pytest.raises(BadRequest) as refused:
             recorded_request(str(tmp_path / name))
         assert str(refused.value).replace(str(tmp_path) + "/", "") == message
+
+
+def test_an_empty_story_file_is_named_in_its_refusal(tmp_path):
+    empty = tmp_path / "story.txt"
+    empty.write_text("\n  \n || \n")
+    with pytest.raises(BadRequest) as refused:
+        built(tmp_path, "--story", str(empty))
+    assert str(refused.value) == f"the story file {str(empty)!r} has no scenes: write one per line"

@@ -16,6 +16,10 @@ def test_weights_commands(weights_dir, tmp_path):
     assert "no weights needed" in next(line for line in listing.stdout.splitlines() if line.startswith("siren "))
     scratch = dreambot("weights", "download", "pixels", weights_dir=weights_dir, cwd=tmp_path)
     assert scratch.returncode == 0 and "pixels needs no weights" in scratch.stdout
+    strokes = dreambot_here("weights", "download", "clipdraw", weights_dir=weights_dir, cwd=tmp_path)
+    assert strokes.stdout.strip() == (
+        "clipdraw needs no weights: CLIPDraw: Bézier strokes through a differentiable rasterizer; no weights; also saves an SVG"
+    ), "strokes are optimized, not a network trained"
     unknown = dreambot("weights", "path", "nope", weights_dir=weights_dir, cwd=tmp_path)
     assert unknown.returncode == 2 and "unknown model 'nope'" in unknown.stderr
 
