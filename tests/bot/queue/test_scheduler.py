@@ -117,6 +117,8 @@ class StandInEngine:
         self.renders.append(job_id)
         script = self.attempts.pop(0) if self.attempts else [Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,))]
         for event in script:
+            if isinstance(event, Exception):  # the engine dies here
+                raise event
             yield dataclasses.replace(event, job_id=job_id)
 
     def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
@@ -139,6 +141,8 @@ class NoteTaker:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.notes: list[tuple[str, str]] = []
+        self.films: dict[str, bytes | None] = {}  # the film each result was posted with
+        self.hints: dict[str, str] = {}
 
     async def started(self, job: Job) -> None:
         self.notes.append(("started", job.id))
@@ -148,10 +152,12 @@ class NoteTaker:
 
     async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
         self.notes.append(("finished", job.id))
+        self.films[job.id] = film
         await self.store.mark_shown(job.id, job.state)
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:
         self.notes.append(("failed", f"{job.id}: {reason}"))
+        self.hints[job.id] = hint
         await self.store.mark_shown(job.id, job.state)
 
     async def cancelled(self, job: Job) -> None:
@@ -432,3 +438,96 @@ async def test_a_cancel_ends_a_waiting_job_at_once_asks_the_engine_to_stop_a_run
         assert not await scheduler.cancel(await store.job("waiting")), "it has already ended"
         await state_of(store, "other", "done")
         assert engine.renders == ["painting", "other"]
+
+
+async def test_a_finished_job_keeps_each_of_its_files_and_posts_its_film_only_when_it_is_a_film(tmp_path):
+    painted = Finished("", b"grid", 2.5, (0.5,), animation=b"film", candidates=(b"one", b"two"), svg=b"<svg/>")
+    engine = StandInEngine([painted], [painted])
+    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
+        await store.add_job(a_job("still"))
+        await store.add_job(Job("zoom", 10, 20, 2, "member2", RenderRequest("a tunnel", seed=1, zoom_frames=3)))
+        scheduler.wake()
+        for job_id in ("still", "zoom"):
+            done = await state_of(store, job_id, "done")
+            assert done.seconds == 2.5
+        await reporter.heard({"finished"}, 2)
+        files = scheduler.files
+        for job_id in ("still", "zoom"):
+            assert files.result(job_id).read_bytes() == b"grid" and files.animation(job_id).read_bytes() == b"film"
+            assert files.svg(job_id).read_bytes() == b"<svg/>"
+            assert [files.candidate(job_id, n).read_bytes() for n in (1, 2)] == [b"one", b"two"]
+        assert reporter.films == {"still": None, "zoom": b"film"}, "a still's run is a button away, a film's is its result"
+
+
+async def test_a_result_that_cannot_be_posted_says_so_and_stays_done(tmp_path, caplog):
+    class Unpostable(NoteTaker):
+        async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
+            raise RuntimeError("Discord is down")
+
+    store = await Store.open(tmp_path / "d.sqlite3")
+    reporter = Unpostable(store)
+    scheduler = Scheduler(store, StandInEngine(), reporter, JobFiles(tmp_path / "files"))
+    await store.add_job(a_job("aa"))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await reporter.heard({"failed"}, 1)
+        assert reporter.notes == [
+            ("started", "aa"),
+            ("failed", "aa: the picture is done but could not be posted here; the bot's owner finds it in the job files"),
+        ]
+        assert (await store.job("aa")).state == JobState.DONE and scheduler.files.result("aa").read_bytes() == b"\x89PNG-fake"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.close()
+
+
+async def test_an_engine_that_dies_once_is_reset_and_the_job_painted_again_and_twice_fails_it_with_the_reason(tmp_path):
+    died = EngineCrashed("the engine process exited with code -9")
+    painted = Finished("", b"\x89PNG-fake", 1.0, (0.5,))
+    engine = StandInEngine([Progress("", 1, 2, 0.5), died], [painted], [died], [died])
+    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
+        await store.add_job(a_job("once"))
+        scheduler.wake()
+        done = await state_of(store, "once", "done")
+        assert engine.renders == ["once", "once"] and engine.stops == 1 and done.attempts == 2
+        await store.add_job(a_job("twice", user=2))
+        scheduler.wake()
+        failed = await state_of(store, "twice", "failed")
+        await reporter.heard({"failed"}, 1)
+        reason = "the engine stopped unexpectedly twice while painting this (the engine process exited with code -9)"
+        assert failed.error == reason
+        assert engine.renders[2:] == ["twice", "twice"] and engine.stops == 3 and failed.attempts == 2
+
+
+async def test_a_job_being_cancelled_when_its_engine_dies_or_fails_is_cancelled_not_painted_again(tmp_path):
+    class CancelledMidway(StandInEngine):
+        async def render(self, job_id, request):
+            self.renders.append(job_id)
+            yield Progress(job_id, 1, 2, 0.5)
+            await scheduler.cancel(await store.job(job_id))  # the member's ❌ arrives mid-job
+            if job_id == "dies":
+                raise EngineCrashed("killed while cancelling")
+            yield Failed(job_id, "CUDA error", retryable=True)
+
+    engine = CancelledMidway()
+    async with scheduling(tmp_path, engine) as (scheduler, store, _reporter):
+        await store.add_job(a_job("dies"))
+        scheduler.wake()
+        await state_of(store, "dies", "cancelled")
+        await store.add_job(a_job("fails", user=2))
+        scheduler.wake()
+        failed = await state_of(store, "fails", "failed")
+        assert failed.error == "CUDA error" and engine.renders == ["dies", "fails"], "neither painted again"
+
+
+async def test_a_failure_reaches_the_reporter_with_its_reason_and_hint(tmp_path):
+    engine = StandInEngine([Failed("", "out of memory", hint="try a smaller size")])
+    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
+        await store.add_job(a_job("aa"))
+        scheduler.wake()
+        failed = await state_of(store, "aa", "failed")
+        await reporter.heard({"failed"}, 1)
+        assert failed.error == "out of memory" and reporter.hints == {"aa": "try a smaller size"}
+        assert engine.renders == ["aa"], "a failure that is not retryable is not retried"
