@@ -46,6 +46,8 @@ class DreamBot(commands.AutoShardedBot):
     """The Discord client and the services it owns; the cogs reach them as its attributes."""
 
     def __init__(self, config: Config, engine_argv: Sequence[str] | None = None) -> None:
+        # The bot has no voice: discord.py's warnings that voice's optional packages are missing mean nothing here.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_reactions = True

@@ -59,3 +59,4 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
     code, output = await finish(process)
     assert code == 0, output
     assert emulator.token not in seen.decode() + output and "SIGTERM received" in output
+    assert "voice will NOT be supported" not in seen.decode() + output, "the bot has no voice: no warning about it"
