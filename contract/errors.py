@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _PATH = re.compile(r"(?<![\w:/\\])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\"(),;:]+){2,}[\\/]?")  # two parts at least: not "/dream"
 
@@ -13,6 +14,23 @@ class EngineError(Exception):
 
 class BadRequest(EngineError):
     """The request cannot be rendered as asked (bad prompt, size, steps, image...)."""
+
+
+class OptionError(BadRequest):
+    """A refusal that names options: ``str()`` names them by their keys (``max_classes``, as ``/dream options`` and
+    the PNG take them); ``spelled`` by another spelling, such as the command line's flags (``--max-classes``)."""
+
+    def __init__(self, template: str, *names: str) -> None:
+        self.template, self.names = template, names
+        super().__init__(template.format(*names))
+
+    def spelled(self, spell: Callable[[str], str]) -> str:
+        return self.template.format(*(spell(name) for name in self.names))
+
+
+def escaped(text: str) -> str:
+    """``text`` to put in an ``OptionError``'s template as it is."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 class WeightsError(EngineError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from contract.errors import BadRequest
+from contract.errors import OptionError, escaped
 
 Value = int | float | str
 
@@ -37,15 +37,15 @@ class Option:
     def check(self, value: object) -> Value:
         if self.kind is str:
             if not isinstance(value, str) or not self.accepts(value):
-                raise BadRequest(f"{self.name} must be {self.allowed}, not {value!r}")
+                raise OptionError(f"{{}} must be {escaped(self.allowed)}, not {escaped(repr(value))}", self.name)
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise BadRequest(f"{self.name} must be a number, not {value!r}")
+            raise OptionError(f"{{}} must be a number, not {escaped(repr(value))}", self.name)
         if self.kind is int and value != int(value):
-            raise BadRequest(f"{self.name} must be a whole number, not {value}")
+            raise OptionError(f"{{}} must be a whole number, not {value}", self.name)
         value = self.kind(value)
         if not self.accepts(value):
-            raise BadRequest(f"{self.name} must be {self.allowed}, not {value}")
+            raise OptionError(f"{{}} must be {escaped(self.allowed)}, not {value}", self.name)
         return value
 
 
@@ -54,6 +54,6 @@ def resolve_options(owner: str, options: Sequence[Option], given: Mapping[str, o
     known = {option.name: option for option in options}
     for name in given:
         if name not in known:
-            takes = f"its options are {', '.join(known)}" if known else "it takes none"
-            raise BadRequest(f"{owner} has no option {name!r}; {takes}")
+            takes = f"its options are {', '.join('{}' for _ in known)}" if known else "it takes none"
+            raise OptionError(f"{escaped(owner)} has no option '{{}}'; {takes}", name, *known)
     return {name: option.default if given.get(name) is None else option.check(given[name]) for name, option in known.items()}

@@ -15,7 +15,7 @@ import sys
 
 from bot.cli import broker, paint, serve, weights
 from bot.config import ConfigError, load_config
-from contract.errors import EngineError
+from contract.errors import EngineError, OptionError
 
 log = logging.getLogger("dreambot")
 
@@ -45,6 +45,13 @@ def configure_logging(verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+def refusal(error: ConfigError | EngineError) -> str:
+    """What the command line says of a refusal: its sentence, with options named by the flags typed here."""
+    if isinstance(error, OptionError):
+        return error.spelled(lambda name: "--" + name.replace("_", "-"))
+    return str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         return args.handler(args, config)
     except (ConfigError, EngineError) as error:
-        log.error("%s", error)
+        log.error("%s", refusal(error))
         return 2
     except KeyboardInterrupt:
         log.error("interrupted")

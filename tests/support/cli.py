@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli import build_parser
+from bot.cli import build_parser, refusal
 from bot.config import ConfigError, load_config
 from contract.errors import EngineError
 
@@ -37,5 +37,5 @@ def dreambot_here(*args: str, weights_dir: Path, cwd: Path) -> subprocess.Comple
         try:
             code = parsed.handler(parsed, load_config(str(config)))
         except (ConfigError, EngineError) as error:
-            return subprocess.CompletedProcess(args, 2, printed.getvalue(), str(error))
+            return subprocess.CompletedProcess(args, 2, printed.getvalue(), refusal(error))
     return subprocess.CompletedProcess(args, code, printed.getvalue(), "")

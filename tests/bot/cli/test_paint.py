@@ -106,8 +106,12 @@ def test_clipdraw_saves_its_strokes_as_svg(weights_dir, tmp_path):
     [
         (["", "--model", "tiny-vqgan"], "prompt is empty"),
         (["x", "--model", "tiny-biggan", "--size", "128x128"], "tiny-biggan paints 64x64 only"),
-        (["x", "--model", "tiny-biggan", "--max-classes", "0"], "max_classes must be between 1 and 1000, not 0"),
-        (["x", "--model", "pixels", "--w0", "5"], "pixels has no option 'w0'"),
+        (["x", "--model", "tiny-biggan", "--max-classes", "0"], "--max-classes must be between 1 and 1000, not 0"),
+        (["x", "--model", "pixels", "--w0", "5"], "pixels has no option '--w0'; its options are --decay-power"),
+        (
+            ["x", "--model", "tiny-vqgan", "--max-classes", "3"],
+            "tiny-vqgan has no option '--max-classes'; its options are --sampling, --codebook-temperature",
+        ),
         (["x", "--model", "no-such-model"], "unknown model 'no-such-model'"),
         (["x", "--model", "tiny-vqgan", "--size", "64by64"], "not of the form WIDTHxHEIGHT"),
         (["x", "--model", "tiny-vqgan", "--size", "65x64"], "multiples of 2"),
