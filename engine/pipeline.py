@@ -203,7 +203,9 @@ class Engine(Models):
             losses += run.losses
             if run.stopped_at is not None:
                 return self._outcome(task, resolved, generator, losses, segment.first_step + run.stopped_at, start)
-            if request.zoom_frames:
+            end = segment.first_step + segment.steps
+            if request.zoom_frames or (end % request.preview_every and end != request.total_steps):
+                # a zoom's frame; a scene that ended between two previews: every scene is in the film, however short
                 task.key_frame(output.small(output.to_pil(generator.image())), caption)
         return self._outcome(task, resolved, generator, losses, None, start)
 

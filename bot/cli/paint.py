@@ -111,7 +111,7 @@ def _add_painting_arguments(render: argparse.ArgumentParser) -> None:
 
 def _add_film_arguments(render: argparse.ArgumentParser) -> None:
     film = render.add_argument_group("films", "a zoom journey, a story (one prompt per scene), or both")
-    film.add_argument("--zoom", type=int, dest="zoom_frames", metavar="FRAMES", help="frames of an endless zoom")
+    film.add_argument("--zoom", type=_frames, dest="zoom_frames", metavar="FRAMES", help="frames of an endless zoom")
     film.add_argument(
         "--zoom-factor", type=float, dest="zoom", metavar="Z", help=f"scale per frame (default {limits.DEFAULT_ZOOM})"
     )
@@ -140,6 +140,17 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "dream"
 
 
+def _frames(text: str) -> int:
+    """``--zoom``'s frames: 0 would make no film and say nothing."""
+    try:
+        frames = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of frames, not {text!r}") from None
+    if frames < 1:
+        raise argparse.ArgumentTypeError(f"a zoom has 1 frame or more, not {frames} (leave --zoom out for a still picture)")
+    return frames
+
+
 def _shift(text: str) -> tuple[float, float]:
     try:
         return parse_shift(text)
@@ -164,6 +175,11 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
     video = Path(args.video) if args.video else out.with_suffix(".mp4") if request.is_film else None
     if request.count > 1 and (video or args.frames or args.animation):
         raise BadRequest("--video, --frames and --animation film one picture; leave them out with --count")
+    if args.animation and not request.is_film and request.steps <= request.preview_every:
+        raise BadRequest(
+            f"--animation needs two frames or more: with --steps {request.steps} and a frame every {request.preview_every} "
+            f"steps (--preview-every) it would have one; give --preview-every {max(request.steps // 2, 1)} or less"
+        )
     check_outputs(args, out, video)
     engine = _engine(config, device, speed)
     engine.load(request)

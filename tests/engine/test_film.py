@@ -182,3 +182,14 @@ def test_each_move_of_a_zoom_changes_the_film(engine, tmp_path, move):
     """Measured: 69-77 per channel value away from the still film; the still film against itself, 0.0."""
     still, moved = still_and_moved(engine, tmp_path, **move)
     assert np.abs(moved - still).mean() > 20.0
+
+
+def test_a_story_whose_scenes_are_shorter_than_the_preview_interval_keeps_each_scene_in_its_film(engine, monkeypatch):
+    """18 steps, 3 scenes of 6, a preview every 10: the film's frames came at steps 10 and 18 only, so it opened on
+    the second scene and the first never showed."""
+    from engine.pipeline import RenderTask
+
+    captions: list[str] = []
+    monkeypatch.setattr(RenderTask, "key_frame", lambda task, frame, caption="": captions.append(caption))
+    engine.render(film(prompt="a seed || a sapling || an oak", steps=18, preview_every=10, captions=True))
+    assert captions[0] == "a seed" and set(captions) == {"a seed", "a sapling", "an oak"}, captions

@@ -150,6 +150,11 @@ def test_bad_render_arguments_exit_nonzero_and_write_nothing(weights_dir, tmp_pa
         (["--animation", "a-file/a.gif"], "--animation: the folder a-file cannot be made: a-file is a file"),
         (["--frames", "a-file"], "--frames a-file is a file; name a folder for the frames"),
         (["--model", "tiny-vqgn"], "unknown model 'tiny-vqgn'; did you mean tiny-vqgan? generators: tiny-vqgan, "),
+        (
+            ["--steps", "4", "--preview-every", "10", "--animation", "a.gif"],
+            "--animation needs two frames or more: with --steps 4 and a frame every 10 steps (--preview-every) it would have "
+            "one; give --preview-every 2 or less",
+        ),
     ],
 )
 def test_mistakes_are_refused_before_any_model_loads(weights_dir, tmp_path, monkeypatch, args, message):
@@ -232,3 +237,9 @@ def test_upscale_writes_a_picture_four_times_larger_with_its_parameters(weights_
     assert text.startswith("a moon\nSteps: 2, Seed: 4") and text.endswith(", Upscale: tiny-esrgan 4x")
     missing = dreambot_here("upscale", "nowhere.png", weights_dir=weights_dir, cwd=tmp_path)
     assert missing.returncode != 0 and "does not exist" in missing.stderr
+
+
+def test_a_zoom_of_no_frames_is_refused_by_the_parser(weights_dir, tmp_path):
+    refused = dreambot("render", "x", "--zoom", "0", weights_dir=weights_dir, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "--zoom: a zoom has 1 frame or more, not 0 (leave --zoom out for a still picture)" in refused.stderr
