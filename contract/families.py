@@ -84,8 +84,13 @@ class Family:
         return next((rate for (name, value), rate in self.option_lr.items() if options.get(name) == value), self.lr)
 
 
+def _is_stylegan3(model: str) -> bool:
+    """StyleGAN3's models by name (``stylegan3-*``, ``tiny-stylegan3``): the pickle says so too, but only once loaded."""
+    return "stylegan3" in model
+
+
 def _no_noise_in_stylegan3(model: str, options: Mapping[str, Value | None]) -> None:
-    if options["noise"] == "optimize" and "stylegan3" in model:
+    if options["noise"] == "optimize" and _is_stylegan3(model):
         raise BadRequest(f"noise=optimize: {model} is a StyleGAN3, which has no noise inputs to optimize (only StyleGAN2 has)")
 
 
@@ -143,6 +148,7 @@ FAMILIES: dict[str, Family] = {
                     lambda v: 0 < v <= 10,
                     "above 0 and at most 10",
                     "Gumbel-softmax temperature of codebook sampling: lower picks codes more firmly",
+                    applies=lambda model, options: options["sampling"] == "codebook",
                 ),
             ),
             # Logits need longer strides than a latent: at 0.1, 30 tiny steps steer by 0.002-0.003 (below the
@@ -307,6 +313,7 @@ FAMILIES: dict[str, Family] = {
                     lambda v: v in ("const", "optimize"),
                     "const or optimize",
                     "StyleGAN2's per-layer noise: the recorded maps, or optimized along with W+ (StyleGAN3 has none)",
+                    applies=lambda model, options: not _is_stylegan3(model),
                 ),
             ),
             check=_no_noise_in_stylegan3,

@@ -24,6 +24,11 @@ class Option:
     accepts: Callable[[Value], bool]
     allowed: str
     help: str
+    # Whether it means anything for this model with these options (None: always); a picture records only those
+    applies: Callable[[str, Mapping[str, Value | None]], bool] | None = None
+
+    def applies_to(self, model: str, options: Mapping[str, Value | None]) -> bool:
+        return self.applies is None or self.applies(model, options)
 
     @property
     def flag(self) -> str:

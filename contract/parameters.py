@@ -59,7 +59,7 @@ def write(resolved: ResolvedRequest, seconds: float, version: str) -> str:
         "LR": resolved.lr,
     }
     for option in resolved.family.options:
-        if (value := resolved.options[option.name]) is not None:
+        if (value := resolved.options[option.name]) is not None and option.applies_to(request.model, resolved.options):
             pairs[option.label] = value
     if request.init_image:
         pairs["Init image"] = Path(request.init_image).name  # the file's name: not where it lives on this machine

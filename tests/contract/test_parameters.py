@@ -84,3 +84,22 @@ def test_the_text_reads_back_to_the_same_request(tmp_path):
 def test_foreign_or_broken_parameters_are_refused(text, message):
     with pytest.raises(BadRequest, match=f"^{message}"):
         parameters.read(text)
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "written", "left_out"),
+    [
+        ("tiny-stylegan2", {}, "Noise: const", None),
+        ("tiny-stylegan3", {}, None, "Noise"),  # StyleGAN3 has no noise inputs
+        ("tiny-vqgan", {"sampling": "codebook", "codebook_temperature": 0.5}, "Codebook temperature: 0.5", None),
+        ("tiny-vqgan", {"codebook_temperature": 0.5}, "Sampling: z+quantize", "Codebook temperature"),
+    ],
+)
+def test_a_picture_records_only_the_options_that_mean_something_for_it(model, options, written, left_out):
+    size = 64 if "stylegan" in model else 32
+    request = RenderRequest("a face", model=model, perceptor="tiny-clip", width=size, height=size, seed=1, options=options)
+    text = parameters.write(validate(request), 1.0, "0.1.0")
+    if written:
+        assert written in text
+    if left_out:
+        assert left_out not in text
