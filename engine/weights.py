@@ -65,9 +65,10 @@ class WeightStore:
             tiny.make(spec.name, self.folder(spec))
             missing = self.missing(spec)
         if missing:
+            names = ", ".join(path.name for path in missing)
             raise WeightsError(
-                f"weights for {spec.name} are missing: {missing[0]} not found "
-                f"(looked in {self.folder(spec)}). Fetch them with: dreambot weights download {spec.name}"
+                f"weights for {spec.name} are missing: {names} not found (looked in {self.folder(spec)}). "
+                f"Fetch them with: dreambot weights download {spec.name}"
             )
         return self.folder(spec)
 

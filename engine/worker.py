@@ -132,9 +132,8 @@ def warm(engine, command: dict[str, Any], channel: Channel) -> None:
         engine.network(command["model"])
         engine.perceptor(command["perceptor"])
     except Exception as error:  # the engine goes on: jobs for other models may still run
-        reason = without_paths(str(error))
-        log.warning("could not load the default models yet: %s", reason)
-        channel.send(Warmed("", error=reason))
+        log.warning("could not load the default models yet: %s", error)  # the owner's log: paths in full
+        channel.send(Warmed("", error=without_paths(str(error))))
         return
     log.info("loaded %s and %s in %.1fs", command["model"], command["perceptor"], time.perf_counter() - start)
     channel.send(Warmed(""))

@@ -109,7 +109,7 @@ def test_missing_file_error_names_file_folder_and_command(tmp_path):
     with pytest.raises(WeightsError) as info:
         store.ensure(weights.spec_for("vqgan-imagenet-f16-16384"))
     message = str(info.value)
-    assert str(tmp_path / "vqgan-imagenet-f16-16384" / "model.yaml") in message
+    assert f"are missing: model.yaml, last.ckpt not found (looked in {tmp_path / 'vqgan-imagenet-f16-16384'})" in message
     assert "dreambot weights download vqgan-imagenet-f16-16384" in message
 
 

@@ -98,3 +98,25 @@ def test_an_idle_engine_stops_when_the_bot_that_started_it_is_gone(weights_dir, 
         os.close(write_end)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_default_model_that_cannot_load_is_logged_with_its_path_and_told_to_the_bot_without(tmp_path, caplog):
+    from contract.protocol import warm_command
+    from engine.weights import WeightStore, spec_for
+    from engine.worker import warm
+
+    class Missing:
+        """An engine whose default generator's files are not there."""
+
+        store = WeightStore(tmp_path)
+
+        def network(self, name: str) -> None:
+            self.store.ensure(spec_for(name))
+
+    stream = io.StringIO()
+    with caplog.at_level("WARNING", logger="engine.worker"):
+        warm(Missing(), warm_command("vqgan-imagenet-f16-16384", "tiny-clip", False), Channel(stream))
+    [event] = [Event.from_dict(json.loads(line)) for line in stream.getvalue().splitlines()]
+    folder = tmp_path / "vqgan-imagenet-f16-16384"
+    assert f"(looked in {folder})" in caplog.text, "the owner's log says where to put the files"
+    assert str(tmp_path) not in event.error and "model.yaml, last.ckpt not found" in event.error
