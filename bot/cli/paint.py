@@ -49,7 +49,8 @@ def add_commands(commands: argparse._SubParsersAction, parent: argparse.Argument
     dream = commands.add_parser("deepdream", parents=[parent], help="dream on a picture with InceptionV1 (DeepDream)")
     dream.add_argument("image", help="a PNG, JPEG or WebP; the dream keeps its size")
     dream.add_argument("--model", default=DEFAULT_DREAMER, help="inception-v1, or tiny-inception (random weights)")
-    dream.add_argument("--steps", type=int, default=DEFAULT_DREAM_STEPS, help="steps in all, spread over the octaves")
+    spread = f"steps in all, spread over the octaves (default {DEFAULT_DREAM_STEPS})"
+    dream.add_argument("--steps", type=int, default=DEFAULT_DREAM_STEPS, help=spread)
     dream.add_argument("--prompt", default="", help="steer the dream towards this text with CLIP (default: none)")
     dream.add_argument("--perceptor", help="the CLIP that steers a prompt (default: [defaults] perceptor)")
     dream.add_argument("--seed", type=int, help="random seed of the jitter (default: a fresh one, printed)")

@@ -33,9 +33,11 @@ def cmd_weights(args: argparse.Namespace, config: Config) -> int:
     store = WeightStore(Path(config.engine.weights_dir))
     if args.action == "list":
         print(f"weights folder: {store.root}")
-        for name in list(REGISTRY) + [n for n in KNOWN_PERCEPTORS if n not in REGISTRY]:
-            spec = spec_for(name)
-            print(f"{name:28} {spec.family:7} {_weights_state(store, spec):18} {spec.description}")
+        specs = [spec_for(name) for name in list(REGISTRY) + [n for n in KNOWN_PERCEPTORS if n not in REGISTRY]]
+        rows = [(spec.name, spec.family, _weights_state(store, spec), spec.description) for spec in specs]
+        widths = [max(len(row[column]) for row in rows) for column in range(3)]  # columns that line up, whatever the names
+        for *columns, description in rows:
+            print(" ".join(text.ljust(width) for text, width in zip(columns, widths, strict=True)), description)
         print("any open_clip MODEL/PRETRAINED pair published on Hugging Face works as a perceptor; A+B is an ensemble")
         return 0
     if args.action == "verify":

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import SECTIONS, Config, ConfigError, load_config
+from contract.registry import generator_names
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 
@@ -32,6 +33,11 @@ def test_the_example_lists_every_key_with_its_default_and_nothing_else():
         assert {k: v for k, v in example[section].items()} == {k: getattr(defaults, k) for k in example[section]}, section
         for name in machine:
             assert re.search(rf"^# {name} = ", EXAMPLE.read_text(), re.MULTILINE), name
+
+
+def test_the_examples_list_of_generators_names_every_one():
+    listed = re.search(r"^# Generator: (.*?)\.\n(?!#)", EXAMPLE.read_text(), re.MULTILINE | re.DOTALL)[1]
+    assert [name.strip(" #\n") for name in listed.split(",")] == generator_names()
 
 
 def test_the_example_loads_as_the_defaults(tmp_path):

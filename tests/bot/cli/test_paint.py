@@ -243,3 +243,12 @@ def test_a_zoom_of_no_frames_is_refused_by_the_parser(weights_dir, tmp_path):
     refused = dreambot("render", "x", "--zoom", "0", weights_dir=weights_dir, cwd=tmp_path)
     assert refused.returncode == 2
     assert "--zoom: a zoom has 1 frame or more, not 0 (leave --zoom out for a still picture)" in refused.stderr
+
+
+def test_deepdreams_help_shows_its_default_steps(capsys):
+    from bot.cli import build_parser
+    from contract.deepdream import DEFAULT_DREAM_STEPS
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["deepdream", "--help"])
+    assert f"(default {DEFAULT_DREAM_STEPS})" in " ".join(capsys.readouterr().out.split())

@@ -43,3 +43,12 @@ def test_weights_verify_names_the_changed_file_and_what_to_do(weights_dir, tmp_p
     assert again.returncode == 0 and again.stdout.count("ok (sha256 recorded at download)") == 2
     (vqgan / "last.ckpt").write_bytes(b"swapped")
     assert dreambot_here("weights", "verify", weights_dir=cache, cwd=tmp_path).returncode == 1
+
+
+def test_weights_list_lines_up_its_columns_whatever_the_names(weights_dir, tmp_path):
+    from engine.weights import spec_for
+
+    listing = dreambot_here("weights", "list", weights_dir=weights_dir, cwd=tmp_path).stdout.splitlines()[1:-1]
+    starts = {line.rindex(spec_for(line.split()[0]).description) for line in listing}
+    assert len(starts) == 1, "every description starts in the same column"
+    assert any(" upscaler " in line for line in listing) and any(" dreamer " in line for line in listing)
