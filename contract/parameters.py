@@ -10,8 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contract.deepdream import OPTIONS as DREAM_OPTIONS
 from contract.errors import BadRequest, without_paths
 from contract.families import ALL_OPTIONS
+from contract.registry import dreamer_names
 from contract.validation import ResolvedRequest, parse_size
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first eight bytes of every PNG
@@ -88,12 +90,24 @@ def _quote(value: object) -> str:
     return f'"{text}"' if "," in text or ":" in text else text
 
 
+def _dream_again(prompt: str, pairs: dict[str, str]) -> str:
+    """The ``dreambot deepdream`` command that dreams a DeepDream's picture again, from its parameters."""
+    flags = [f"--model {pairs['Model']}"]
+    flags += [f"--{key.lower()} {pairs[key]}" for key in ("Steps", "Seed") if key in pairs]
+    flags += [f"{option.flag} {pairs[option.label]}" for option in DREAM_OPTIONS if option.label in pairs]
+    if prompt:
+        flags.append(f'--prompt "{prompt}"')
+    return f"dream on the picture again with: dreambot deepdream PICTURE {' '.join(flags)}"
+
+
 def read(text: str) -> dict[str, Any]:
     """The request fields ``text`` records, for ``RenderRequest(**fields)``; ``BadRequest`` when it is
     not dreambot's. Files it names (an init image, image prompts) are not where they were painted: the
     fields ``init_image`` and ``image_prompts`` hold their recorded names, to be given again."""
     prompt, _, line = text.rpartition("\n")
     pairs = {match["key"]: match["value"].strip('"') for match in _PAIR.finditer(line)}
+    if pairs.get("Model") in dreamer_names() and pairs.get("Version", "").startswith("dreambot"):
+        raise BadRequest(f"it is a DeepDream of a picture, which render does not paint; {_dream_again(prompt, pairs)}")
     if not prompt or not pairs.get("Version", "").startswith("dreambot"):
         raise BadRequest("its parameters were not written by dreambot (they name no dreambot version)")
     fields: dict[str, Any] = {"prompt": prompt, "options": {}}

@@ -103,3 +103,17 @@ def test_a_picture_records_only_the_options_that_mean_something_for_it(model, op
         assert written in text
     if left_out:
         assert left_out not in text
+
+
+def test_a_deepdreams_parameters_say_how_to_dream_it_again_not_that_dreambot_did_not_write_them():
+    text = (
+        "\nSteps: 40, Seed: 9, Size: 32x32, Model: inception-v1, Layer: inception4c, Octaves: 3, Octave scale: 1.4, "
+        "Jitter: 32, Step size: 0.01, Prompt weight: 1.0, Time: 0.7s, Version: dreambot 0.1.0"
+    )
+    with pytest.raises(BadRequest) as refused:
+        parameters.read(text)
+    assert str(refused.value) == (
+        "it is a DeepDream of a picture, which render does not paint; dream on the picture again with: dreambot deepdream "
+        "PICTURE --model inception-v1 --steps 40 --seed 9 --layer inception4c --octaves 3 --octave-scale 1.4 --jitter 32 "
+        "--step-size 0.01 --prompt-weight 1.0"
+    )

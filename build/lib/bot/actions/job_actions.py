@@ -1,0 +1,269 @@
+"""What members do with jobs, however they ask (a command, a button or a reaction): queue one,
+🔁 paint it again, vary, restyle or upscale one of its pictures, ❌ cancel it, 🗑️ delete its result,
+🎞️ get its animation.
+
+Each action checks who may do it (the job's owner or a moderator) and raises ``Refusal`` with the
+sentence to show; the cogs and the buttons call these directly and only choose how to answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import discord
+
+from bot.admission.refusal import Refusal, Someone, is_moderator
+from bot.admission.requests import (
+    DreamOptions,
+    Standing,
+    build_request,
+    build_upscale_request,
+    check_room,
+    check_standing,
+)
+from bot.admission.settings import GuildSettings, SettingsStore
+from bot.display.emoji import CANCEL
+from bot.queue.executor import Reporter
+from bot.queue.files import JobFiles
+from bot.queue.jobs import Job, JobState, new_job_id
+from bot.queue.scheduler import Scheduler
+from bot.queue.store import Store
+from contract.films import SCENE_SEPARATOR, scenes
+from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT, MAX_UPSCALE_SIDE
+from contract.protocol import RenderRequest
+
+MakeRequest = Callable[[GuildSettings, str], Awaitable[RenderRequest]]  # (the server's settings, the new job's id)
+Shape = Callable[[GuildSettings, str], RenderRequest]  # (the server's settings, the path of the job's start picture)
+
+
+class JobActions:
+    def __init__(
+        self,
+        store: Store,
+        settings: SettingsStore,
+        scheduler: Scheduler,
+        reporter: Reporter,
+        files: JobFiles,
+        max_queued: int,
+        upscaler: str = DEFAULT_UPSCALER,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.scheduler = scheduler
+        self.reporter = reporter
+        self.files = files
+        self.max_queued = max_queued
+        self.upscaler = upscaler
+        self._members: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._servers: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def job(self, job_id: str) -> Job:
+        job = await self.store.job(job_id)
+        if job is None:
+            raise Refusal("That job is no longer known to the bot.")
+        return job
+
+    async def job_on(self, job_id: str, guild_id: int | None, message_id: int | None) -> Job:
+        """The job a button or modal names, only when it was pressed on one of that job's own messages in that job's
+        server: a component id is the member's to send, and another server's job must stay out of reach."""
+        job = await self.job(job_id)
+        shown = await self.store.job_for_message(message_id) if message_id is not None else None
+        if job.guild_id != guild_id or shown is None or shown.id != job.id:
+            raise Refusal("That button does not belong to this message; use the buttons under the job's own picture.")
+        return job
+
+    # queueing
+
+    async def standing(self, guild_id: int, channel_id: int, user: Someone) -> Standing:
+        """What the queue says about a new request of ``user`` in ``channel_id``, for admission to judge."""
+        queued, active = await self.store.count_queued(guild_id), await self.store.active_jobs(guild_id, user.id)
+        last = await self.store.last_created(guild_id, user.id)
+        return Standing(self.settings.home(channel_id), queued, self.max_queued, len(active), last, time.time())
+
+    def learn_place(self, channel: object) -> None:
+        """Note the parent of the thread an interaction came from, whose settings hold in it."""
+        if isinstance(channel, discord.Thread) and channel.parent_id:
+            self.settings.learn_thread(channel.id, channel.parent_id)
+
+    async def submit(
+        self, guild_id: int, channel_id: int, user: Someone, make_request: MakeRequest, parent: str | None = None
+    ) -> tuple[Job, int]:
+        """Admit a job under the server's current settings and store it; returns it and its place in the queue.
+
+        Admission and storing happen under the member's own lock, so simultaneous requests of one member
+        (20 🔁 at once, a /dream while its init image downloads) never pass a cap meant for one of them; the
+        server's cap is counted again and the job stored under the server's lock, so 20 members at once do not
+        either (the request is made outside it: one member's download holds up no one else).
+        """
+        async with self._members[(guild_id, user.id)]:
+            settings = await self.settings.get(guild_id, channel_id)
+            check_standing(settings, await self.standing(guild_id, channel_id, user))
+            job_id = new_job_id()
+            request = await make_request(settings, job_id)
+            job = Job(job_id, guild_id, channel_id, user.id, user.display_name, request, parent=parent)
+            async with self._servers[guild_id]:
+                check_room(await self.store.count_queued(guild_id), self.max_queued)
+                return job, await self.queue(job)
+
+    async def position(self, job_id: str) -> int:
+        order = await self.scheduler.order()
+        return next((index for index, job in enumerate(order, 1) if job.id == job_id), 1)
+
+    async def queue(self, job: Job) -> int:
+        """Store the job and wake the scheduler; returns its place in the queue."""
+        await self.store.add_job(job)
+        self.scheduler.wake()
+        return await self.position(job.id)
+
+    async def announce(self, job: Job, position: int) -> str | None:
+        """Post the job's message; if the channel refuses it, cancel the job and say why."""
+        try:
+            await self.reporter.queued(job, position)
+        except discord.HTTPException as error:
+            await self.scheduler.cancel(job)
+            return f"I cannot post in this channel ({error.text or error.status}), so job `{job.id}` was cancelled."
+        await self.reporter.queue_moved(await self.scheduler.order())  # a newcomer may go before others
+        return None
+
+    async def again(self, original: Job, user: Someone) -> Job:
+        """🔁: the same prompt with a new seed, owned by whoever asked for it, under today's rules of the server."""
+        asked = original.request
+        if not asked.kind.paints_again:
+            raise Refusal(
+                f"Job {original.id} is {asked.kind.what}{asked.kind.again_hint}; it is not painted again with a new seed."
+            )
+        init = await self._keep(original, [asked.init_image] if asked.init_image else [], "init image")
+        prompts = await self._keep(original, asked.image_prompts, "image prompt")
+        options = DreamOptions.again(asked)
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            copies = [(self.files.init_image(job_id), data) for data in init]
+            copies += [(self.files.image_prompt(job_id, n), data) for n, data in enumerate(prompts)]
+            paths = [str(path) for path, _ in copies]
+            pictures = options.pictures(paths[0] if init else None, tuple(paths[len(init) :]))
+            request = build_request(pictures, settings, asked.perceptor, asked.preview_every)
+            for path, data in copies:  # once admitted: a refused request leaves no file behind
+                await self.files.write(path, data)
+            return request
+
+        return await self._resubmit(original, user, make_request)
+
+    async def _keep(self, original: Job, paths: Sequence[str], what: str) -> list[bytes]:
+        """The pictures a job was given (its init image, its image prompts), read again for a job made from it."""
+        kept = []
+        for path in paths:
+            picture = await self.files.read(Path(path))
+            if picture is None:
+                raise Refusal(f"The {what} of job {original.id} was cleaned up; start a new /dream with it.")
+            kept.append(picture)
+        return kept
+
+    async def vary(self, original: Job, number: int, user: Someone) -> Job:
+        """V1–V4: picture ``number`` of ``original`` as the start (with the seed's noise mixed in) and as a pull,
+        a new seed, the same prompt and options."""
+        candidate = self._candidate(original, number)
+        options = dataclasses.replace(
+            DreamOptions.again(candidate), init_weight=DEFAULT_VARIATION_WEIGHT, init_noise=DEFAULT_VARIATION_NOISE
+        )
+        return await self._from_picture(original, number, user, self._painted(options, candidate))
+
+    async def restyle(self, original: Job, number: int, prompt: str, user: Someone) -> Job:
+        """Restyle: a new prompt painted from picture ``number`` of ``original``, with its model, size and steps."""
+        candidate = self._candidate(original, number)
+        if len(scenes(prompt)) > 1:
+            raise Refusal(f"A restyle paints one picture: write one prompt, without {SCENE_SEPARATOR}.")
+        # the picture is only the start: no pull towards it, no noise mixed in
+        options = dataclasses.replace(DreamOptions.again(candidate), prompt=prompt, init_weight=None, init_noise=None)
+        return await self._from_picture(original, number, user, self._painted(options, candidate))
+
+    async def upscale(self, original: Job, number: int, user: Someone) -> Job:
+        """U1–U4 and Upscale: picture ``number`` of ``original``, 4x, by the engine through the queue."""
+        candidate = self._candidate(original, number)
+        if not candidate.upscalable:
+            side = f"{candidate.width}x{candidate.height}"
+            raise Refusal(f"Job {original.id}'s picture is {side}; pictures up to {MAX_UPSCALE_SIDE} a side are upscaled.")
+        return await self._from_picture(
+            original, number, user, lambda settings, path: build_upscale_request(candidate, self.upscaler, path)
+        )
+
+    @staticmethod
+    def _painted(options: DreamOptions, candidate: RenderRequest) -> Shape:
+        """How Vary and Restyle admit their request: ``options`` started from the picture, under the server's rules."""
+        return lambda settings, path: build_request(
+            options.pictures(path), settings, candidate.perceptor, candidate.preview_every
+        )
+
+    @staticmethod
+    def _candidate(original: Job, number: int) -> RenderRequest:
+        if not original.request.kind.starts_others:
+            raise Refusal(f"Job {original.id} is {original.request.kind.what}; it has no picture to start from.")
+        if original.state != JobState.DONE:
+            raise Refusal(f"Job {original.id} has not finished; wait for its picture.")
+        if not 1 <= number <= original.request.count:
+            raise Refusal(f"Job {original.id} has {original.request.count} picture(s), not a number {number}.")
+        return original.request.candidates[number - 1]
+
+    async def _from_picture(self, original: Job, number: int, user: Someone, shape: Shape) -> Job:
+        """A new job made by ``shape`` under the server's rules, starting from picture ``number`` of ``original``
+        (copied among the new job's files once the request is admitted)."""
+        picture = await self.files.read(self.files.picture(original, number))
+        if picture is None:
+            raise Refusal(f"The picture of job {original.id} was cleaned up; it can no longer be varied or upscaled.")
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            path = self.files.init_image(job_id)
+            request = shape(settings, str(path))
+            await self.files.write(path, picture)
+            return request
+
+        return await self._resubmit(original, user, make_request)
+
+    async def _resubmit(self, original: Job, user: Someone, make_request: MakeRequest) -> Job:
+        """Queue and announce a job made from ``original`` (its parent), in the same channel."""
+        job, position = await self.submit(original.guild_id, original.channel_id, user, make_request, parent=original.id)
+        if problem := await self.announce(job, position):
+            raise Refusal(problem)
+        return job
+
+    # the owner's (or a moderator's) actions
+
+    async def check_owner(self, job: Job, user: Someone, verb: str, permissions: discord.Permissions | None = None) -> None:
+        settings = await self.settings.get(job.guild_id)
+        if user.id != job.user_id and not is_moderator(user, settings.moderator_role, permissions):
+            raise Refusal(f"Only the member who asked for job {job.id} or a moderator can {verb} it.")
+
+    async def cancel(self, job: Job, user: Someone, permissions: discord.Permissions | None = None) -> None:
+        """❌: a waiting job ends at once, a running one after its current step."""
+        await self.check_owner(job, user, "cancel", permissions)
+        if not job.active or not await self.scheduler.cancel(job):
+            ended = {JobState.DONE: "finished", JobState.FAILED: "failed", JobState.CANCELLED: "been cancelled"}
+            raise Refusal(f"Job {job.id} has already {ended.get(job.state, 'ended')}.")
+
+    async def delete(self, job: Job, user: Someone, message: discord.PartialMessage) -> None:
+        """🗑️: the owner (or a moderator) takes a finished picture down."""
+        await self.check_owner(job, user, "delete")
+        if job.active:
+            raise Refusal(f"job {job.id} is still {job.state.value}; cancel it with {CANCEL} first.")
+        await message.delete()
+
+    async def svg(self, job: Job) -> discord.File:
+        """The strokes of a clipdraw picture as an SVG, to scale to any size."""
+        data = await self.files.read(self.files.svg(job.id))
+        if data is None:
+            raise Refusal("There is no SVG of that job (only clipdraw draws strokes, or its files were cleaned up).")
+        return discord.File(io.BytesIO(data), f"dream-{job.id}.svg")
+
+    async def animation(self, job: Job) -> discord.File:
+        """🎞️: the run as the engine filmed it (an MP4, within the upload limit)."""
+        data, name = await self.files.read(self.files.animation(job.id)), f"dream-{job.id}.mp4"
+        if data is None:  # a result painted before films were MP4s
+            data, name = await self.files.read(self.files.folder(job.id) / "animation.gif"), f"dream-{job.id}.gif"
+        if data is None:
+            raise Refusal("There is no animation of that job (it has not finished, was too short, or its files were cleaned up).")
+        return discord.File(io.BytesIO(data), name)

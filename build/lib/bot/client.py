@@ -1,0 +1,170 @@
+"""The bot: a discord.py client that owns the store, the engine supervisor and the scheduler.
+
+It is the auto-sharded client, because that one asks ``GET {api_base}/gateway/bot`` for the
+gateway URL; with ``Route.BASE`` pointed at ``[discord] api_base`` the bot therefore runs
+unchanged against Discord, a REST proxy, or a local emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.actions.job_actions import JobActions
+from bot.admission.refusal import Refusal
+from bot.admission.settings import GuildSettings, SettingError, SettingsStore
+from bot.config import Config
+from bot.display.replies import reply
+from bot.display.reporter import DiscordReporter
+from bot.display.views import JobButton
+from bot.executors.local import EngineSupervisor
+from bot.executors.nats.dispatch import Dispatcher
+from bot.queue.executor import EngineCrashed, Executor
+from bot.queue.files import JobFiles, Pruned
+from bot.queue.scheduler import Scheduler
+from bot.queue.store import Store
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.dream", "cogs.jobs", "cogs.settings")
+LOW_DISK = 2 * 2**30  # less free space than this for job files is logged as a warning at start
+PRUNE_EVERY = 3600.0  # seconds between two clean-ups of old job files
+
+
+def use_api_base(api_base: str) -> None:
+    """Send every REST call (and so the gateway lookup) to ``api_base``."""
+    discord.http.Route.BASE = api_base.rstrip("/")
+
+
+class DreamBot(commands.AutoShardedBot):
+    """The Discord client and the services it owns; the cogs reach them as its attributes."""
+
+    def __init__(self, config: Config, engine_argv: Sequence[str] | None = None) -> None:
+        # The bot has no voice: discord.py's warnings that voice's optional packages are missing mean nothing here.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_reactions = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            shard_count=None,
+        )
+        self.config = config
+        defaults = config.defaults
+        self.store = Store(config.storage.path)
+        self.files = JobFiles(config.storage.files)
+        base = GuildSettings.from_defaults(defaults.model, defaults.steps, defaults.size)
+        self.settings = SettingsStore(self.store, base, self._thread_parent)
+        self.reporter = DiscordReporter(self, self.store, config.discord.preview_interval)
+        # The embedded default: an engine process beside the bot. With [queue] url: remote workers, and no engine here.
+        self.supervisor: EngineSupervisor | None = None
+        self.dispatcher: Dispatcher | None = None
+        executor: Executor
+        if config.queue.url:
+            executor = self.dispatcher = Dispatcher(config.queue, stall_timeout=config.engine.stall_timeout)
+        else:
+            warm = (defaults.model, defaults.perceptor)
+            executor = self.supervisor = EngineSupervisor.for_config(config.engine, engine_argv, warm)
+        self.scheduler = Scheduler(self.store, executor, self.reporter, self.files)
+        if self.dispatcher is not None:
+            self.dispatcher.on_change = self.scheduler.wake
+        self.actions = JobActions(
+            self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server, defaults.upscaler
+        )
+        self.tree.on_error = self.on_app_command_error
+        self._scheduler_task: asyncio.Task | None = None
+        self._janitor_task: asyncio.Task | None = None
+        self._engine_start: asyncio.Task | None = None
+
+    def _thread_parent(self, channel_id: int) -> int | None:
+        channel = self.get_channel(channel_id)
+        return channel.parent_id if isinstance(channel, discord.Thread) else None
+
+    async def login(self, token: str) -> None:
+        use_api_base(self.config.discord.api_base)
+        await super().login(token)
+
+    async def setup_hook(self) -> None:
+        await self.store.connect()
+        if self.dispatcher is not None:
+            await self.dispatcher.start()
+        self.add_dynamic_items(JobButton)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        synced = await self.tree.sync()
+        log.info("synced %d application commands", len(synced))
+        self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
+        self._scheduler_task.add_done_callback(_crash_report)
+        if self.supervisor is not None:  # torch imported and the default models loaded before the first /dream
+            self._engine_start = asyncio.create_task(self._start_engine(), name="engine start")
+        free, total = await asyncio.to_thread(self.files.free_space)
+        log.log(
+            logging.WARNING if free < LOW_DISK else logging.INFO,
+            "job files in %s: %.1f GiB free of %.1f GiB",
+            self.files.root,
+            free / 2**30,
+            total / 2**30,
+        )
+        self._janitor_task = asyncio.create_task(self._janitor(), name="janitor")
+
+    async def _start_engine(self) -> None:
+        assert self.supervisor is not None
+        try:
+            await self.supervisor.prestart()
+        except EngineCrashed as error:  # the first job tries again, and says why if it fails too
+            log.error("the engine did not start: %s", error)
+
+    async def _janitor(self) -> None:
+        """Keep the job files within ``[storage] keep_days`` and ``max_files_gb``: at start, then every hour."""
+        while True:
+            try:
+                await self.prune_files()
+            except Exception:
+                log.exception("could not clean up old job files")
+            await asyncio.sleep(PRUNE_EVERY)
+
+    async def prune_files(self) -> Pruned:
+        """One clean-up: the files of ended jobs past their age or the size cap; waiting and running jobs keep theirs."""
+        storage = self.config.storage
+        return await self.files.prune(storage.keep_days, int(storage.max_files_gb * 2**30), await self.store.ended_ids())
+
+    async def on_ready(self) -> None:
+        log.info("logged in as %s (%s) in %d server(s)", self.user, self.user.id if self.user else "?", len(self.guilds))
+
+    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """The one place where errors become replies: refusals as they are, anything else as an apology."""
+        cause = getattr(error, "original", error)
+        if isinstance(cause, (Refusal, SettingError)):
+            text = str(cause)
+        elif isinstance(cause, app_commands.CheckFailure):
+            text = str(cause) or "You are not allowed to do that here."
+        else:
+            log.error("command %s failed", interaction.command and interaction.command.name, exc_info=cause)
+            text = "Something went wrong on the bot's side; the owner can find the details in its log."
+        await reply(interaction, text)
+
+    async def close(self) -> None:
+        for task in (self._scheduler_task, self._janitor_task, self._engine_start):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.scheduler.close()
+        await self.reporter.close()
+        await self.scheduler.engine.stop()
+        await self.store.close()
+        await super().close()
+
+
+def _crash_report(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("the scheduler stopped", exc_info=task.exception())

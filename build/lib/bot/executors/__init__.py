@@ -1,0 +1,1 @@
+"""Where jobs run: the local engine process (``local.py``) or remote GPU workers (``nats/``)."""

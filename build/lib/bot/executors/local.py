@@ -1,0 +1,327 @@
+"""Starts the engine process, streams its events to the bot, and notices when it dies or hangs.
+
+The engine reads JSON-line commands on stdin and writes JSON-line events on a pipe of its own (the
+descriptor named by ``EVENTS_FD_VARIABLE``); its stdout goes to the bot's stderr, so nothing a C
+library or a compile worker prints can corrupt the event stream. Reading is awaited on the event
+loop, so the bot never blocks while the GPU works. A dead engine surfaces as ``EngineCrashed``; the
+next job starts a fresh process. A watchdog kills an engine that sends nothing for ``stall_timeout``
+seconds, or that has not ended a cancelled job within ``cancel_grace`` seconds. The engine gets an
+explicit environment without the bot's secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.queue.executor import EngineCrashed
+from contract.limits import STALL_TIMEOUT
+from contract.protocol import (
+    BOT_PID_VARIABLE,
+    EVENTS_FD_VARIABLE,
+    TERMINAL,
+    Cancelled,
+    Downloading,
+    Event,
+    Ready,
+    RenderRequest,
+    Warmed,
+    batch_command,
+    cancel_command,
+    render_command,
+    warm_command,
+)
+from contract.speed import DEFAULT as DEFAULT_SPEED
+from contract.wire import inputs, with_inputs
+
+if TYPE_CHECKING:
+    from bot.config import EngineConfig
+
+log = logging.getLogger(__name__)
+
+LINE_LIMIT = 256 * 1024 * 1024  # a final PNG and its GIF travel base64-encoded on one line
+AUTO_BATCH = {"cpu": 1, "cuda": 4}  # ``[engine] batch = "auto"`` per device type: see docs/PERFORMANCE.md
+CANCEL_GRACE = 15.0  # seconds a cancelled job may take to stop before its engine is killed
+SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY", re.IGNORECASE)
+
+
+def _absolute(request: RenderRequest) -> RenderRequest:
+    """``request`` naming its pictures by absolute paths: the engine works in a folder of its own."""
+    return with_inputs(request, [os.path.abspath(path) for path in inputs(request)])
+
+
+def engine_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The bot's environment without anything that looks like a secret (``DISCORD_TOKEN`` first of all)."""
+    return {name: value for name, value in environ.items() if not SECRET.search(name)}
+
+
+@dataclass(frozen=True)
+class EngineCommand:
+    """How to start the engine: ``python -m engine.worker`` with the configured device and weights."""
+
+    device: str
+    weights_dir: str
+    speed: str = DEFAULT_SPEED
+    python: str = sys.executable
+
+    def argv(self) -> list[str]:
+        worker = [self.python, "-m", "engine.worker"]
+        weights = os.path.abspath(self.weights_dir)  # the engine works in a folder of its own
+        return [*worker, "--device", self.device, "--weights-dir", weights, "--speed", self.speed]
+
+
+class EngineSupervisor:
+    """One engine process at a time, started on demand and restarted after a crash."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        ready_timeout: float = 600.0,
+        stall_timeout: float = STALL_TIMEOUT,
+        cancel_grace: float = CANCEL_GRACE,
+        batch: str | int = "auto",
+        warm: tuple[str, str] | None = None,
+        download: bool = False,
+    ) -> None:
+        self.argv = list(argv)
+        self._folder: str | None = None
+        self.batch = batch
+        self.warm = warm  # (generator, perceptor) every fresh engine loads at once
+        self.download = download  # and fetches first, when their weights are missing
+        self.downloading: Downloading | None = None  # the fetch under way, while there is one
+        self.ready_timeout = ready_timeout
+        self.stall_timeout = stall_timeout
+        self.cancel_grace = cancel_grace
+        self.device: str | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._events: asyncio.StreamReader | None = None
+        self._transport: asyncio.BaseTransport | None = None
+        self._lock = asyncio.Lock()
+        self._cancel_on_send: set[str] = set()  # cancels that came before the job reached the engine
+        self._cancel_asked: dict[str, float] = {}  # running job -> when its cancel was sent
+        self._last_event = 0.0
+        self._kill_reason: str | None = None
+        self._ready = False  # the running engine said it is ready (before that it only imports: nothing to lose)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @classmethod
+    def for_config(
+        cls, engine: EngineConfig, argv: Sequence[str] | None = None, warm: tuple[str, str] | None = None
+    ) -> EngineSupervisor:
+        """The supervisor of the engine ``[engine]`` describes (``argv``: another command, for tests), loading
+        ``warm`` (the default generator and perceptor) whenever an engine starts, fetched first when
+        ``[engine] auto_download`` is on."""
+        command = argv or EngineCommand(engine.device, engine.weights_dir, engine.speed).argv()
+        return cls(command, stall_timeout=engine.stall_timeout, batch=engine.batch, warm=warm, download=engine.auto_download)
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    def _workdir(self) -> str:
+        """An empty folder of the engine's own: it never starts beside the bot's ``.env`` (the token's file)."""
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="dreambot-engine-")
+        return self._folder
+
+    def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
+        """One job (or one batch) at a time, whatever it asks for."""
+        return running == 0
+
+    def batch_limit(self) -> int:
+        """``[engine] batch``, or for "auto" what batching was measured to give on this kind of device: 1 on
+        CPUs, where it lost, and ``AUTO_BATCH["cuda"]`` on GPUs; 1 until the engine has said which it has."""
+        if self.batch != "auto":
+            return int(self.batch)
+        return AUTO_BATCH["cuda"] if (self.device or "").startswith("cuda") else AUTO_BATCH["cpu"]
+
+    async def reset(self) -> None:
+        """A fresh process for the next job."""
+        await self.stop()
+
+    async def start(self) -> None:
+        if self.running():
+            return
+        log.info("starting the engine: %s", " ".join(self.argv))
+        loop = asyncio.get_running_loop()
+        read_end, write_end = os.pipe()
+        env = {**engine_environment(os.environ), EVENTS_FD_VARIABLE: str(write_end), BOT_PID_VARIABLE: str(os.getpid())}
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=sys.stderr.fileno(), pass_fds=(write_end,), env=env,
+                cwd=self._workdir(),
+            )  # fmt: skip
+        except OSError as error:
+            os.close(read_end)
+            raise EngineCrashed(f"the engine could not be started ({error})") from error
+        finally:
+            os.close(write_end)  # the engine holds its own copy: end of file here means the engine is gone
+        self._events = asyncio.StreamReader(limit=LINE_LIMIT)
+        reader = self._events
+        self._transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb"))
+        self._kill_reason = None
+        self._ready = False
+        try:
+            event = await asyncio.wait_for(self._read(), self.ready_timeout)
+        except TimeoutError:
+            await self.stop()
+            raise EngineCrashed(f"the engine did not report ready within {self.ready_timeout:.0f}s") from None
+        if not isinstance(event, Ready):
+            await self.stop()
+            raise EngineCrashed(f"the engine sent {event.kind!r} before it was ready")
+        self.device = event.device
+        self._ready = True
+        log.info("engine ready on %s (pid %d)", event.device, self.pid)
+        if self.warm is not None:  # before any job: the first /dream finds the models loaded
+            await self._send(warm_command(*self.warm, self.download))
+            await self._warmed()
+
+    async def _warmed(self) -> None:
+        """Follow the engine's warm-up to its end, noting download progress for /dream's answers. A fetch
+        may take long; only ``stall_timeout`` seconds of silence end the wait (the engine stays up)."""
+        logged: tuple[str, int] = ("", -10)  # the file and percent last logged: every 10% of each file
+        try:
+            while True:
+                event = await asyncio.wait_for(self._read(), self.stall_timeout)
+                if isinstance(event, Downloading):
+                    self.downloading = event
+                    if event.percent is not None and (event.name != logged[0] or event.percent >= logged[1] + 10):
+                        logged = (event.name, event.percent)
+                        log.info("fetching the weights of %s: %d%%", event.name, event.percent)
+                elif isinstance(event, Warmed):
+                    if event.error:
+                        log.error("the default models are not ready: %s", event.error)
+                    return
+        except TimeoutError:
+            log.warning("the engine said nothing for %.0fs while loading the default models", self.stall_timeout)
+        finally:
+            self.downloading = None
+
+    async def prestart(self) -> None:
+        """Start the engine before any job (at the bot's start), so the first /dream does not wait for it."""
+        async with self._lock:
+            await self.start()
+
+    async def _read(self) -> Event:
+        process, events = self._process, self._events
+        assert process is not None and events is not None
+        while True:
+            line = await events.readline()
+            if not line:
+                code = await process.wait()
+                raise EngineCrashed(self._kill_reason or f"the engine process exited with code {code}")
+            self._last_event = asyncio.get_running_loop().time()
+            try:
+                return Event.from_dict(json.loads(line))
+            except (ValueError, KeyError, TypeError) as error:
+                log.error("ignoring a malformed engine event (%s): %.200r", error, line)
+
+    async def _send(self, command: dict) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            self._process.stdin.write((json.dumps(command) + "\n").encode())
+            await self._process.stdin.drain()
+        except (ConnectionError, RuntimeError) as error:
+            raise EngineCrashed(f"the engine stopped listening ({error})") from error
+
+    async def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]:
+        """Run one job; yields its events up to and including the final one (finished, failed or cancelled)."""
+        async for event in self.render_batch([(job_id, request)]):
+            yield event
+
+    async def render_batch(self, jobs: Sequence[tuple[str, RenderRequest]]) -> AsyncIterator[Event]:
+        """Run jobs that share a ``batch_key`` as one batch (one job: alone); yields every job's events until
+        each has sent its final one. A job cancelled before it was sent ends at once and is left out."""
+        async with self._lock:
+            await self.start()
+            process = self._process
+            assert process is not None
+            ids = {job_id for job_id, _ in jobs}
+            self._last_event = asyncio.get_running_loop().time()
+            watchdog = asyncio.create_task(self._watch(process, ids), name=f"watchdog {', '.join(sorted(ids))}")
+            try:
+                for job_id in ids & self._cancel_on_send:  # never sent: the engine would start it before it read the cancel
+                    yield Cancelled(job_id, 0)
+                jobs = [(job_id, _absolute(request)) for job_id, request in jobs if job_id not in self._cancel_on_send]
+                pending = {job_id for job_id, _ in jobs}
+                if not pending:
+                    return
+                single = len(jobs) == 1
+                await self._send(render_command(*jobs[0]) if single else batch_command(jobs))
+                while pending:
+                    event = await self._read()
+                    if event.job_id not in pending:
+                        log.warning("dropping an event for job %r while %s runs", event.job_id, ", ".join(sorted(pending)))
+                        continue
+                    yield event
+                    if isinstance(event, TERMINAL):  # the others of a batch go on: its cancel no longer counts
+                        pending.discard(event.job_id)
+                        self._cancel_asked.pop(event.job_id, None)
+            finally:
+                watchdog.cancel()
+                for job_id in ids:
+                    self._cancel_on_send.discard(job_id)
+                    self._cancel_asked.pop(job_id, None)
+
+    async def _watch(self, process: asyncio.subprocess.Process, job_ids: set[str]) -> None:
+        """Kill ``process`` when its jobs send nothing for too long, or one outlives its cancel's grace."""
+        loop = asyncio.get_running_loop()
+        tick = min(1.0, self.stall_timeout / 4, self.cancel_grace / 4)
+        while process.returncode is None:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            asked = [self._cancel_asked[j] for j in job_ids if j in self._cancel_asked]
+            if asked and now - min(asked) > self.cancel_grace:
+                reason = f"the engine did not stop the cancelled job within {self.cancel_grace:g}s"
+            elif now - self._last_event > self.stall_timeout:
+                reason = f"the engine sent nothing for {self.stall_timeout:g}s and was stopped"
+            else:
+                continue
+            log.error("jobs %s: %s (pid %d)", ", ".join(sorted(job_ids)), reason, process.pid)
+            self._kill_reason = reason
+            process.kill()
+            return
+
+    async def cancel(self, job_id: str) -> None:
+        """Ask the engine to stop ``job_id`` after its current step, now or as soon as the job reaches it.
+
+        A running job that has not stopped ``cancel_grace`` seconds later is ended by killing its engine.
+        """
+        self._cancel_on_send.add(job_id)
+        if self.running():
+            try:
+                await self._send(cancel_command(job_id))
+            except EngineCrashed:
+                log.warning("could not send the cancel for %s: the engine is gone", job_id)
+            self._cancel_asked.setdefault(job_id, asyncio.get_running_loop().time())
+
+    async def stop(self, grace: float = 3.0) -> None:
+        """Close the engine's input (an idle engine exits), then terminate it, then kill it. An engine that has
+        not said ready yet is still importing and would read its input only when done: it is terminated at once."""
+        process, self._process = self._process, None
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+        if process is None or process.returncode is not None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        if not self._ready:
+            process.terminate()
+        for escalate in (process.terminate, process.kill):
+            try:
+                await asyncio.wait_for(process.wait(), grace)
+                return
+            except TimeoutError:
+                escalate()
+        await process.wait()
