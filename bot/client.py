@@ -72,14 +72,16 @@ class DreamBot(commands.AutoShardedBot):
         if config.queue.url:
             executor = self.dispatcher = Dispatcher(config.queue, stall_timeout=config.engine.stall_timeout)
         else:
-            warm = (defaults.model, defaults.perceptor)
-            executor = self.supervisor = EngineSupervisor.for_config(config.engine, engine_argv, warm)
+            warm, also = (defaults.model, defaults.perceptor), (defaults.upscaler, defaults.dreamer)
+            executor = self.supervisor = EngineSupervisor.for_config(config.engine, engine_argv, warm, also)
         self.scheduler = Scheduler(self.store, executor, self.reporter, self.files)
         if self.dispatcher is not None:
             self.dispatcher.on_change = self.scheduler.wake
+        supervisor = self.supervisor
         self.actions = JobActions(
-            self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server, defaults.upscaler
-        )
+            self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server,
+            defaults.upscaler, fetching=lambda: supervisor.downloading if supervisor is not None else None,
+        )  # fmt: skip
         self.tree.on_error = self.on_app_command_error
         self._scheduler_task: asyncio.Task | None = None
         self._janitor_task: asyncio.Task | None = None

@@ -14,7 +14,6 @@ from discord.ext import commands
 from bot.actions.job_actions import MakeRequest
 from bot.admission import advanced, attachments
 from bot.admission.attachments import png_size
-from bot.admission.refusal import Refusal
 from bot.admission.requests import DeepDreamOptions, DreamOptions, build_dream_request, build_request, with_picture
 from bot.admission.settings import GuildSettings
 from bot.client import DreamBot
@@ -154,9 +153,6 @@ class Dream(commands.Cog):
     async def _submit(self, interaction: discord.Interaction, make_request: MakeRequest, slow: bool) -> None:
         """Admit, store and announce the job ``make_request`` makes; ``slow``: it downloads a picture first."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        if (supervisor := self.bot.supervisor) is not None and (fetch := supervisor.downloading) is not None:
-            share = f" ({fetch.percent}%)" if fetch.percent is not None else ""
-            raise Refusal(f"The models are still downloading{share}; try again in a few minutes.")
         self.actions.learn_place(interaction.channel)
         if slow:
             await interaction.response.defer(ephemeral=True, thinking=True)  # the download may take a while

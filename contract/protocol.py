@@ -296,10 +296,11 @@ def batch_command(jobs: Sequence[tuple[str, RenderRequest]], animation: bool = T
     return {"op": "render_batch", "jobs": entries, "animation": animation}
 
 
-def warm_command(model: str, perceptor: str, download: bool) -> dict[str, Any]:
+def warm_command(model: str, perceptor: str, download: bool, also: Sequence[str] = ()) -> dict[str, Any]:
     """Bot to engine: load these models now, before any job asks for them, fetching missing weights first
-    when ``download``; ``downloading`` events report the fetch, and ``warmed`` ends it."""
-    return {"op": "warm", "model": model, "perceptor": perceptor, "download": download}
+    when ``download``, and then the weights of ``also`` (the upscaler and the dreamer: fetched, not loaded);
+    ``downloading`` events report the fetch, and ``warmed`` ends it."""
+    return {"op": "warm", "model": model, "perceptor": perceptor, "download": download, "also": list(also)}
 
 
 def cancel_command(job_id: str) -> dict[str, Any]:

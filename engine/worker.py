@@ -118,17 +118,13 @@ def warm(engine, command: dict[str, Any], channel: Channel) -> None:
     weights first when the command says so; ``downloading`` events tell the bot how far the fetch is,
     and ``warmed`` ends the command. A failure is said, logged, and said again by the first job it stops."""
     from contract.registry import perceptor_members
-    from engine.weights import spec_for
 
     start = time.perf_counter()
     names = [command["model"], *perceptor_members(command["perceptor"])]
     try:
         if command.get("download"):
             for name in names:
-                spec = spec_for(name)
-                if spec.needs_weights and not spec.synthetic and engine.store.missing(spec):
-                    log.info("fetching the weights of %s, a default model", name)
-                    engine.store.download(spec, progress=False, on_file=partial(DownloadReport, name, channel))
+                _fetch_missing(engine, name, channel)
         engine.network(command["model"])
         engine.perceptor(command["perceptor"])
     except Exception as error:  # the engine goes on: jobs for other models may still run
@@ -136,7 +132,21 @@ def warm(engine, command: dict[str, Any], channel: Channel) -> None:
         channel.send(Warmed("", error=without_paths(str(error))))
         return
     log.info("loaded %s and %s in %.1fs", command["model"], command["perceptor"], time.perf_counter() - start)
+    for name in command.get("also", ()) if command.get("download") else ():
+        try:  # the first Upscale or /deepdream finds its weights here
+            _fetch_missing(engine, name, channel)
+        except Exception as error:  # that button says so when pressed; the pictures go on
+            log.warning("could not fetch the weights of %s: %s", name, error)
     channel.send(Warmed(""))
+
+
+def _fetch_missing(engine, name: str, channel: Channel) -> None:
+    from engine.weights import spec_for
+
+    spec = spec_for(name)
+    if spec.needs_weights and not spec.synthetic and engine.store.missing(spec):
+        log.info("fetching the weights of %s, a default model", name)
+        engine.store.download(spec, progress=False, on_file=partial(DownloadReport, name, channel))
 
 
 class DownloadReport:

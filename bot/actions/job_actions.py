@@ -36,7 +36,7 @@ from bot.queue.scheduler import Scheduler
 from bot.queue.store import Store
 from contract.films import SCENE_SEPARATOR, scenes
 from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT, MAX_UPSCALE_SIDE
-from contract.protocol import RenderRequest
+from contract.protocol import Downloading, RenderRequest
 
 MakeRequest = Callable[[GuildSettings, str], Awaitable[RenderRequest]]  # (the server's settings, the new job's id)
 Shape = Callable[[GuildSettings, str], RenderRequest]  # (the server's settings, the path of the job's start picture)
@@ -52,6 +52,7 @@ class JobActions:
         files: JobFiles,
         max_queued: int,
         upscaler: str = DEFAULT_UPSCALER,
+        fetching: Callable[[], Downloading | None] = lambda: None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -60,6 +61,7 @@ class JobActions:
         self.files = files
         self.max_queued = max_queued
         self.upscaler = upscaler
+        self.fetching = fetching  # the default models' weights being fetched at the engine's start, if they are
         self._members: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._servers: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -101,6 +103,9 @@ class JobActions:
         server's cap is counted again and the job stored under the server's lock, so 20 members at once do not
         either (the request is made outside it: one member's download holds up no one else).
         """
+        if (fetch := self.fetching()) is not None:  # the engine paints nothing until they are here
+            share = f" ({fetch.name.split()[0]}: {fetch.percent}%)" if fetch.percent is not None else ""
+            raise Refusal(f"The models are still downloading{share}; try again in a few minutes.")
         async with self._members[(guild_id, user.id)]:
             settings = await self.settings.get(guild_id, channel_id)
             check_standing(settings, await self.standing(guild_id, channel_id, user))

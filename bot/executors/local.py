@@ -90,12 +90,14 @@ class EngineSupervisor:
         batch: str | int = "auto",
         warm: tuple[str, str] | None = None,
         download: bool = False,
+        also: Sequence[str] = (),
     ) -> None:
         self.argv = list(argv)
         self._folder: str | None = None
         self.batch = batch
         self.warm = warm  # (generator, perceptor) every fresh engine loads at once
         self.download = download  # and fetches first, when their weights are missing
+        self.also = tuple(also)  # models whose missing weights are fetched then too (the upscaler, the dreamer)
         self.downloading: Downloading | None = None  # the fetch under way, while there is one
         self.ready_timeout = ready_timeout
         self.stall_timeout = stall_timeout
@@ -117,13 +119,19 @@ class EngineSupervisor:
 
     @classmethod
     def for_config(
-        cls, engine: EngineConfig, argv: Sequence[str] | None = None, warm: tuple[str, str] | None = None
+        cls,
+        engine: EngineConfig,
+        argv: Sequence[str] | None = None,
+        warm: tuple[str, str] | None = None,
+        also: Sequence[str] = (),
     ) -> EngineSupervisor:
         """The supervisor of the engine ``[engine]`` describes (``argv``: another command, for tests), loading
         ``warm`` (the default generator and perceptor) whenever an engine starts, fetched first when
-        ``[engine] auto_download`` is on."""
+        ``[engine] auto_download`` is on, and then fetching ``also`` (the default upscaler and dreamer)."""
         command = argv or EngineCommand(engine.device, engine.weights_dir, engine.speed).argv()
-        return cls(command, stall_timeout=engine.stall_timeout, batch=engine.batch, warm=warm, download=engine.auto_download)
+        return cls(
+            command, stall_timeout=engine.stall_timeout, batch=engine.batch, warm=warm, download=engine.auto_download, also=also
+        )
 
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
@@ -183,7 +191,7 @@ class EngineSupervisor:
         self._ready = True
         log.info("engine ready on %s (pid %d)", event.device, self.pid)
         if self.warm is not None:  # before any job: the first /dream finds the models loaded
-            await self._send(warm_command(*self.warm, self.download))
+            await self._send(warm_command(*self.warm, self.download, self.also))
             await self._warmed()
 
     async def _warmed(self) -> None:

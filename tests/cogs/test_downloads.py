@@ -1,5 +1,6 @@
 """A new owner's first start: the default models' weights are missing, and the engine fetches them itself
-(``[engine] auto_download``) while /dream says how far the fetch is; then /dream paints."""
+(``[engine] auto_download``), the upscaler's and the dreamer's after the generator's, while /dream and the
+buttons say how far the fetch is; then /dream paints."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from contract.models import VQGAN_CHECKPOINT
+from contract.models import ESRGAN_WEIGHTS, GOOGLENET_WEIGHTS, VQGAN_CHECKPOINT
 from engine.networks.tiny import TINY_VQGAN_YAML, save_vqgan
 from engine.weights import MIRROR_VARIABLE
 from tests.support.discord_bot import dream, job_id_of, running_bot
@@ -21,34 +22,37 @@ MODEL = "vqgan-imagenet-f16-1024"  # served from a local mirror: a small VQGAN i
 SECONDS = 4.0  # how long the mirror takes to send the checkpoint
 
 
-async def slow_mirror(folder: Path) -> tuple[web.AppRunner, str]:
-    """Serves ``folder``'s files as ``/{MODEL}/{name}``, the checkpoint slowly, with its length."""
+async def slow_mirror(folder: Path, slow: tuple[str, ...] = (VQGAN_CHECKPOINT,)) -> tuple[web.AppRunner, str, list[str]]:
+    """Serves ``folder``'s files as ``/{model}/{name}``, the ``slow`` ones slowly, with their length; notes each path
+    asked for."""
+    asked: list[str] = []
 
     async def serve(request: web.Request) -> web.StreamResponse:
-        data = (folder / request.match_info["name"]).read_bytes()
+        asked.append(request.path)
+        data = (folder / request.match_info["model"] / request.match_info["name"]).read_bytes()
         response = web.StreamResponse(headers={"Content-Length": str(len(data))})
         await response.prepare(request)
         chunks = [data[i : i + 16384] for i in range(0, len(data), 16384)]
         for chunk in chunks:
             await response.write(chunk)
-            await asyncio.sleep(SECONDS / len(chunks) if request.match_info["name"] == VQGAN_CHECKPOINT else 0)
+            await asyncio.sleep(SECONDS / len(chunks) if request.match_info["name"] in slow else 0)
         await response.write_eof()
         return response
 
     app = web.Application()
-    app.router.add_get(f"/{MODEL}/{{name}}", serve)
+    app.router.add_get("/{model}/{name}", serve)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
-    return runner, f"http://127.0.0.1:{port}"
+    return runner, f"http://127.0.0.1:{port}", asked
 
 
 @pytest.fixture
 async def mirror(tmp_path, monkeypatch):
-    save_vqgan(tmp_path / "served", TINY_VQGAN_YAML)
-    runner, url = await slow_mirror(tmp_path / "served")
+    save_vqgan(tmp_path / "served" / MODEL, TINY_VQGAN_YAML)
+    runner, url, _ = await slow_mirror(tmp_path / "served")
     monkeypatch.setenv(MIRROR_VARIABLE, url)
     yield
     await runner.cleanup()
@@ -83,3 +87,45 @@ async def test_missing_default_weights_are_fetched_at_start_while_dream_says_how
         assert not list((weights / MODEL).glob("*.part")), "the partial file became the real one"
         _, text = await dream(emulator, "a fairy house", member=alice)
         await emulator.wait_title(job_id_of(text), "Done")
+
+
+async def test_the_default_upscaler_and_dreamer_are_fetched_after_the_generator_and_refused_while_they_come(
+    config, emulator, tmp_path, monkeypatch, forked_engine
+):
+    served = tmp_path / "served"
+    save_vqgan(served / MODEL, TINY_VQGAN_YAML)
+    extras = {"realesrgan-x4plus": ESRGAN_WEIGHTS, "inception-v1": GOOGLENET_WEIGHTS}
+    for model, name in extras.items():  # not the published files: their pinned sha256 refuses them once fetched
+        (served / model).mkdir()
+        (served / model / name).write_bytes(bytes(range(256)) * 512)
+    runner, url, asked = await slow_mirror(served, slow=tuple(extras.values()))
+    monkeypatch.setenv(MIRROR_VARIABLE, url)
+    fresh = dataclasses.replace(
+        config,
+        engine=dataclasses.replace(config.engine, weights_dir=str(tmp_path / "fresh-weights")),
+        defaults=dataclasses.replace(config.defaults, model=MODEL, upscaler="realesrgan-x4plus", dreamer="inception-v1"),
+    )
+    try:
+        async with running_bot(fresh, emulator, forked_engine(fresh)) as bot:
+
+            async def fetching_the_upscaler():
+                while (fetch := bot.supervisor.downloading) is None or not fetch.name.startswith("realesrgan-x4plus"):
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(fetching_the_upscaler(), PATIENCE)
+            _, text = await dream(emulator, "a fairy house")
+            assert text.startswith("The models are still downloading (realesrgan-x4plus: "), text
+
+            async def warmed():
+                while bot.supervisor.downloading is not None or len(asked) < 4:
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(warmed(), PATIENCE)
+            assert asked == [
+                f"/{MODEL}/model.yaml", f"/{MODEL}/{VQGAN_CHECKPOINT}",
+                f"/realesrgan-x4plus/{ESRGAN_WEIGHTS}", f"/inception-v1/{GOOGLENET_WEIGHTS}",
+            ], "the generator first, then the upscaler and the dreamer"  # fmt: skip
+            _, text = await dream(emulator, "a fairy house")
+            await emulator.wait_title(job_id_of(text), "Done")
+    finally:
+        await runner.cleanup()

@@ -1,1 +1,0 @@
-"""What members do with jobs, however they ask: a command, a button or a reaction."""

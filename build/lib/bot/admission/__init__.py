@@ -1,1 +1,0 @@
-"""Whether a request may be queued: the server's settings and limits, advanced options, attachments, refusals."""

@@ -1,1 +1,0 @@
-"""What members see: the job's message (reporter, embeds, buttons), uploads, the pace of edits, replies and text."""

@@ -1,1 +1,0 @@
-"""Where jobs run: the local engine process (``local.py``) or remote GPU workers (``nats/``)."""
