@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from contract.errors import DownloadError, WeightsError
-from contract.models import WeightFile
+from contract.models import ModelSpec, WeightFile
 from engine import integrity, weights
 
 
@@ -209,3 +209,16 @@ def test_store_download_makes_synthetic_models(weights_dir: Path):
     folder = store.download(weights.spec_for("tiny-clip"), progress=False)
     assert (folder / "open_clip_config.json").is_file()
     assert (folder / "open_clip_model.safetensors").is_file()
+
+
+def test_a_present_file_cut_short_or_changed_is_fetched_again_and_the_old_one_kept_aside(server, tmp_path):
+    payload = _RangeHandler.payload
+    spec = ModelSpec("m", "vqgan", "a model", (WeightFile("file.bin", (f"{server}/file",), hashlib.sha256(payload).hexdigest()),))
+    store = weights.WeightStore(tmp_path)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "file.bin").write_bytes(b"something else")
+    store.download(spec, progress=False)
+    assert (tmp_path / "m" / "file.bin").read_bytes() == payload
+    assert (tmp_path / "m" / "file.bin.bad").read_bytes() == b"something else"
+    store.download(spec, progress=False)
+    assert _RangeHandler.requests == [None], "the right file stays as it is"
