@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from contract.models import ModelSpec, WeightFile
+from contract.models import VQGAN_CONFIG, ModelSpec, WeightFile
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,23 @@ def whole_file_problem(path: Path) -> str | None:
             return _safetensors_problem(path, head)
         if path.suffix == ".json":
             json.loads(path.read_text())
+        elif path.name == VQGAN_CONFIG:
+            return _vqgan_config_problem(path.read_text())
         elif path.suffix == ".yaml":
             yaml.safe_load(path.read_text())
     except (zipfile.BadZipFile, ValueError, KeyError, TypeError, IndexError, yaml.YAMLError) as error:
         return f"it is not a whole {path.suffix.lstrip('.') or 'zip'} file ({error})"
     return None
+
+
+def _vqgan_config_problem(text: str) -> str | None:
+    """A ``model.yaml`` that is YAML but not a taming-transformers model config (``model: {}`` placed by hand)."""
+    try:
+        params = yaml.safe_load(text)["model"]["params"]
+        missing = [key for key in ("ddconfig", "n_embed", "embed_dim") if key not in params]
+    except (TypeError, KeyError):
+        return "it is not a taming-transformers config: it has no model.params"
+    return f"it is not a taming-transformers config: model.params has no {', '.join(missing)}" if missing else None
 
 
 def _safetensors_problem(path: Path, head: bytes) -> str | None:

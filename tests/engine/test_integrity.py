@@ -7,11 +7,13 @@ import hashlib
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import save_file
 
 from contract.models import ModelSpec, WeightFile
 from contract.registry import REGISTRY
 from engine import integrity
+from engine.networks.tiny import TINY_VQGAN_YAML
 
 
 def test_a_safetensors_file_cut_anywhere_after_its_header_is_not_whole(tmp_path):
@@ -58,3 +60,22 @@ def test_verify_checks_a_prefix_pin(tmp_path, content, state):
     spec = ModelSpec("m", "dreamer", "a model", (WeightFile("f.pth", sha256=pin),))
     assert integrity.verify(spec, tmp_path)[0].state is state
     assert integrity.recorded(tmp_path) == {}, "a pinned file is never recorded over"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("model: {}\n", "it is not a taming-transformers config: it has no model.params"),
+        (
+            "model:\n  params:\n    n_embed: 16384\n",
+            "it is not a taming-transformers config: model.params has no ddconfig, embed_dim",
+        ),
+        ("model: [\n", "it is not a whole yaml file"),
+    ],
+)
+def test_a_vqgan_config_that_is_not_one_is_not_taken_as_present(tmp_path, text, problem):
+    path = tmp_path / "model.yaml"
+    path.write_text(text)
+    assert integrity.whole_file_problem(path).startswith(problem)
+    path.write_text(yaml.safe_dump(TINY_VQGAN_YAML))
+    assert integrity.whole_file_problem(path) is None
