@@ -245,3 +245,18 @@ async def test_settings_of_one_server_or_channel_leave_the_others_untouched(tmp_
         assert await store.channel_settings(11) == {30: {"steps": 14}} and await store.channel_settings(12) == {}
     finally:
         await store.close()
+
+
+async def test_the_database_keeps_a_write_ahead_log_and_refuses_a_message_linked_to_no_job(tmp_path):
+    """WAL: readers (the bot's answers) go on while a write waits; foreign keys: no message points at nothing."""
+    store = await Store.open(tmp_path / "d.sqlite3")
+    try:
+        await store.add_job(Job("ab12", 1, 2, 3, "alice", RenderRequest("a castle")))
+        assert (tmp_path / "d.sqlite3-wal").is_file()
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.link_message(5, "nope")
+        assert await store.job_for_message(5) is None
+        await store.link_message(6, "ab12")
+        assert (await store.job_for_message(6)).id == "ab12"
+    finally:
+        await store.close()
