@@ -90,3 +90,22 @@ def test_the_picture_a_button_acts_on_is_a_sets_candidate_or_the_single_result(t
         tmp_path / "set" / "candidate-1.png",
         tmp_path / "set" / "candidate-4.png",
     ]
+
+
+async def test_a_folder_is_as_old_as_its_newest_file_and_a_link_inside_it_counts_for_nothing(tmp_path):
+    files = JobFiles(tmp_path / "files")
+    await make(files, "touched", 100, days_old=90)
+    fresh = await files.write(files.animation("touched"), b"y" * 50)  # a film written yesterday
+    stamp = time.time() - 86400
+    os.utime(fresh, (stamp, stamp))
+    await make(files, "stale", 100, days_old=90)
+    (tmp_path / "big").write_bytes(b"z" * 10_000)
+    (files.folder("stale") / "big").symlink_to(tmp_path / "big")
+    pruned = await files.prune(keep_days=30, max_bytes=0, ended={"touched", "stale"})
+    assert (pruned.removed, pruned.kept_bytes) == (["stale"], 150)
+    assert files.animation("touched").exists() and (tmp_path / "big").exists()
+
+
+async def test_no_folder_yet_prunes_nothing(tmp_path):
+    pruned = await JobFiles(tmp_path / "never-made").prune(keep_days=1, max_bytes=1, ended={"a"})
+    assert (pruned.removed, pruned.kept_bytes, pruned.skipped) == ([], 0, [])
