@@ -299,3 +299,18 @@ async def test_a_channels_setting_leaves_the_other_channel_and_the_server_untouc
         assert await settings.get(guild, art) == BASE and await settings.get(guild) == BASE
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("on", True), (" YES ", True), ("true", True), ("1", True), ("off", False), ("No", False), ("FALSE", False), ("0", False)],
+)
+def test_a_switch_takes_each_spelling_of_on_and_off(text, value):
+    assert parse_setting("advanced", text) is value
+
+
+@pytest.mark.parametrize("text", ["maybe", "2", "onn", ""])
+def test_a_switch_refuses_anything_else_naming_it(text):
+    with pytest.raises(SettingError) as refused:
+        parse_setting("advanced", text)
+    assert str(refused.value) == f"{text!r} is neither on nor off"
