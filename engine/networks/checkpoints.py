@@ -62,14 +62,18 @@ def load_checkpoint(path: Path, classes: Sequence[type] = ()) -> Any:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:
-            refused = str(error).split("\n")[0] if "Unsupported global" not in str(error) else _unsupported(str(error))
-            raise UnsafeCheckpoint(f"it names code that is not allowed to load ({refused})") from None
+            raise UnsafeCheckpoint(f"it names code that is not allowed to load ({_refused(str(error))})") from None
 
 
-def _unsupported(message: str) -> str:
-    """The ``module.name`` torch's unpickler refused, from its long message."""
-    start = message.index("Unsupported global")
-    return message[start:].split(" was not")[0].split("\n")[0]
+def _refused(message: str) -> str:
+    """What torch's weights-only unpickler refused, from its long message (whose first lines advise loading the
+    file with ``weights_only=False``: the one thing never to do with a file from the internet)."""
+    if "Unsupported global" in message:
+        start = message.index("Unsupported global")
+        return message[start:].split(" was not")[0].split("\n")[0]
+    _, marker, rest = message.partition("WeightsUnpickler error:")
+    reason = next((line.strip() for line in rest.splitlines() if line.strip()), "") if marker else ""
+    return reason or message.split("\n")[0]
 
 
 def state_dict_of(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:

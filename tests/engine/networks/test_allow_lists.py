@@ -228,3 +228,19 @@ def test_a_stylegan_pickle_with_a_persistent_id_is_refused(tmp_path):
         WithIds(file, protocol=2).dump({"G_ema": "a storage"})
     with pytest.raises(UnsafeCheckpoint, match=r"^it holds a persistent id \('storage-1'\) that a StyleGAN pickle does not use$"):
         persistence.read_pickle(tmp_path / "network.pkl")
+
+
+def test_a_checkpoint_refused_for_an_opcode_says_which_and_never_advises_loading_it_unsafely(tmp_path):
+    """Not a global this time: the extension-registry opcode (EXT1), which the weights-only unpickler does not run."""
+    import zipfile
+
+    plain = tmp_path / "plain.pt"
+    torch.save({"w": torch.ones(1)}, plain)
+    crafted = tmp_path / "last.ckpt"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(crafted, "w") as out:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            out.writestr(info, b"\x80\x02\x82\x01." if info.filename.endswith("data.pkl") else data)
+    with pytest.raises(UnsafeCheckpoint) as refused:
+        load_checkpoint(crafted)
+    assert str(refused.value) == "it names code that is not allowed to load (Unsupported operand 130)"
