@@ -70,6 +70,17 @@ def expected(file: WeightFile, folder: Path) -> str | None:
     return file.sha256 or recorded(folder).get(file.name)
 
 
+def wrong_bytes(path: Path, want: str | None) -> tuple[str | None, str]:
+    """Why ``path`` does not hold the right bytes (not whole, or another sha256 than ``want``), or None; and its
+    sha256 ("" when it is not whole: a cut file is not worth reading through)."""
+    if (problem := whole_file_problem(path)) is not None:
+        return problem, ""
+    digest = sha256_of(path)
+    if want is not None and not matches(want, digest):
+        return f"it has sha256 {digest}, expected {want}", digest
+    return None, digest
+
+
 def whole_file_problem(path: Path) -> str | None:
     """Why ``path`` is not a whole file of its format, or None. Catches a cut download that no
     Content-Length announced: a zip's directory, a safetensors header's extent, a config's syntax."""

@@ -89,24 +89,14 @@ class WeightStore:
         for file in spec.files:
             dest = folder / file.name
             if dest.is_file():
-                if (problem := _present_problem(file, dest)) is None:
+                problem, _ = integrity.wrong_bytes(dest, integrity.expected(file, folder))
+                if problem is None:
                     log.info("%s already present", dest)
                     continue
-                log.warning("%s is present but %s: fetching it again (the old one is kept as %s.bad)", dest, problem, dest.name)
+                log.warning("%s is present but %s: fetching it again (the old one kept as %s.bad)", dest, problem, dest.name)
                 os.replace(dest, dest.with_name(dest.name + ".bad"))
             fetch(with_mirror(file, spec), dest, progress=progress, on_bytes=on_file(file.name) if on_file else None)
         return folder
-
-
-def _present_problem(file: WeightFile, path: Path) -> str | None:
-    """Why a file already in the cache is not the right one (cut short, or other bytes than its pinned or recorded
-    sha256), or None. A file placed by hand with nothing to compare is taken as it is."""
-    if (problem := integrity.whole_file_problem(path)) is not None:
-        return problem
-    want = integrity.expected(file, path.parent)
-    if want is not None and not integrity.matches(want, digest := integrity.sha256_of(path)):
-        return f"has sha256 {digest}, expected {want}"
-    return None
 
 
 def _describe_failure(url: str, error: Exception) -> str:
@@ -156,10 +146,7 @@ def fetch(file: WeightFile, dest: Path, progress: bool = True, on_bytes: OnBytes
 
 def _checked(part: Path, url: str, want: str | None) -> str:
     """The sha256 of a fetched ``part`` that is whole and as expected; otherwise it is removed."""
-    problem = integrity.whole_file_problem(part)
-    digest = integrity.sha256_of(part) if problem is None else ""
-    if problem is None and want is not None and not integrity.matches(want, digest):
-        problem = f"it has sha256 {digest}, expected {want}"
+    problem, digest = integrity.wrong_bytes(part, want)
     if problem is not None:
         part.unlink()
         _source_of(part).unlink(missing_ok=True)
