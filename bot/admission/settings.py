@@ -277,6 +277,7 @@ class ServerRefs:
             raise SettingError(f"<#{strangers[0]}> is not a channel of this server; mention its channels (#name)")
 
 
+THREADS_KEPT = 10_000  # threads whose parent was learned from an interaction (the cache knows the active ones)
 SERVER_ONLY = ("channels", "moderator_role")  # who may dream where, and who moderates: never one channel's own
 
 
@@ -294,8 +295,11 @@ class SettingsStore:
 
     def learn_thread(self, thread_id: int, parent_id: int) -> None:
         """Remember a thread's parent, as an interaction from the thread says (the client's cache may lack it:
-        a private thread the bot was never added to)."""
+        a private thread the bot was never added to). The oldest are forgotten past ``THREADS_KEPT``."""
+        self._threads.pop(thread_id, None)
         self._threads[thread_id] = parent_id
+        if len(self._threads) > THREADS_KEPT:
+            del self._threads[next(iter(self._threads))]
 
     def home(self, channel_id: int) -> int:
         """The channel whose settings, and whose place in ``channels``, hold in ``channel_id``: a thread's parent,

@@ -314,3 +314,15 @@ def test_a_switch_refuses_anything_else_naming_it(text):
     with pytest.raises(SettingError) as refused:
         parse_setting("advanced", text)
     assert str(refused.value) == f"{text!r} is neither on nor off"
+
+
+def test_the_threads_learned_from_interactions_are_bounded_the_oldest_forgotten_first(monkeypatch):
+    from bot.admission import settings as settings_module
+
+    monkeypatch.setattr(settings_module, "THREADS_KEPT", 3)
+    store = SettingsStore(None, BASE)
+    for thread in (1, 2, 3):
+        store.learn_thread(thread, 100 + thread)
+    store.learn_thread(1, 101)  # heard from again: the newest now
+    store.learn_thread(4, 104)
+    assert [store.home(thread) for thread in (1, 2, 3, 4)] == [101, 2, 103, 104]
