@@ -125,14 +125,15 @@ class Outage:
 async def _first_connect(options: dict, outage: Outage) -> Client:
     """Connect, waiting for a server that is not there yet with pauses that grow to ``FIRST_CONNECT_LIMIT``;
     once connected, the client itself reconnects whenever the server goes."""
-    delay = 0.5
+    delay, failed = 0.5, 0
     first = {**options, "allow_reconnect": False, "max_reconnect_attempts": 1}  # give up after 2 tries: we pause
     while True:
         try:
             client = await nats.connect(**first)
         except (OSError, TimeoutError, NatsError) as error:
             reason = outage.last or str(error) or type(error).__name__
-            if delay == 0.5:
+            failed += 1
+            if failed == 1:
                 log.warning("waiting for NATS at %s (%s); trying again every %.0fs at most", outage.url, reason,
                             FIRST_CONNECT_LIMIT)  # fmt: skip
             else:
@@ -140,7 +141,7 @@ async def _first_connect(options: dict, outage: Outage) -> Client:
             await asyncio.sleep(delay)
             delay = min(delay * 2, FIRST_CONNECT_LIMIT)
             continue
-        if delay > 0.5:
+        if failed:
             log.info("connected to NATS at %s", outage.url)
         client.options |= {"allow_reconnect": True, "max_reconnect_attempts": -1}  # from here on it reconnects for ever
         outage.reached = True
