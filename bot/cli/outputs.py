@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("dreambot")
 
 
-def check_outputs(args: argparse.Namespace, out: Path, video: Path | None) -> None:
+def check_outputs(
+    out: Path, video: Path | None = None, animation: str | None = None, svg: str | None = None, frames: str | None = None
+) -> None:
     """Before anything is painted: each file the arguments name is not a folder, and its folder exists (made if
     missing, once every path has passed) and takes files; so a mistyped path costs no render."""
-    files = {("--out", ".png"): out, ("--video", ".mp4"): video, ("--animation", ".gif"): args.animation,
-             ("--svg", ".svg"): args.svg}  # fmt: skip
+    files = {("--out", ".png"): out, ("--video", ".mp4"): video, ("--animation", ".gif"): animation, ("--svg", ".svg"): svg}
     folders = []
     for (flag, suffix), given in files.items():
         if not given:
@@ -34,11 +35,11 @@ def check_outputs(args: argparse.Namespace, out: Path, video: Path | None) -> No
         if path.is_dir():
             raise BadRequest(f"{flag} {path} is a folder; name a file in it, such as {path / ('dream' + suffix)}")
         folders.append((flag, path.parent))
-    if args.frames:
-        frames = Path(args.frames)
-        if frames.exists() and not frames.is_dir():
-            raise BadRequest(f"--frames {frames} is a file; name a folder for the frames")
-        folders.append(("--frames", frames))
+    if frames:
+        folder = Path(frames)
+        if folder.exists() and not folder.is_dir():
+            raise BadRequest(f"--frames {folder} is a file; name a folder for the frames")
+        folders.append(("--frames", folder))
     for flag, folder in folders:
         if in_the_way := next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None):
             raise BadRequest(f"{flag}: the folder {folder} cannot be made: {in_the_way} is a file")

@@ -181,7 +181,7 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
             f"--animation needs two frames or more: with --steps {request.steps} and a frame every {request.preview_every} "
             f"steps (--preview-every) it would have one; give --preview-every {max(request.steps // 2, 1)} or less"
         )
-    check_outputs(args, out, video)
+    check_outputs(out, video, args.animation, args.svg, args.frames)
     engine = _engine(config, device, speed)
     engine.load(request)
     log.info(
@@ -234,7 +234,7 @@ def cmd_upscale(args: argparse.Namespace, config: Config) -> int:
         raise BadRequest(f"{args.image!r} does not exist or is not a file")
     out = Path(args.out or source.with_name(f"{source.stem}-x4.png"))
     device = _device(args, config)
-    check_outputs(argparse.Namespace(animation=None, svg=None, frames=None), out, None)
+    check_outputs(out)
     engine = _engine(config, device)
     from engine.upscale import upscale_png
 
@@ -267,7 +267,7 @@ def cmd_deepdream(args: argparse.Namespace, config: Config) -> int:
     source = Path(args.image)
     out = Path(args.out or source.with_name(f"{source.stem}-dream.png"))
     device = _device(args, config)
-    check_outputs(argparse.Namespace(animation=None, svg=None, frames=None), out, None)
+    check_outputs(out)
     engine = _engine(config, device)
     from engine.deepdream import deepdream
 
