@@ -67,7 +67,7 @@ def load_checkpoint(path: Path, classes: Sequence[type] = ()) -> Any:
 
 def _refused(message: str) -> str:
     """What torch's weights-only unpickler refused, from its long message (whose first lines advise loading the
-    file with ``weights_only=False``: the one thing never to do with a file from the internet)."""
+    file without that unpickler: the one thing never to do with a file from the internet)."""
     if "Unsupported global" in message:
         start = message.index("Unsupported global")
         return message[start:].split(" was not")[0].split("\n")[0]
