@@ -90,25 +90,18 @@ def _batch(name: str, value: str | int, _: Any) -> str | None:
     return f'{name} must be "auto" or a number from 1 to {MAX_BATCH}, not {value!r}'
 
 
-def _checked_by(check: Callable[[str], None]) -> Check:
-    """A key checked by one of ``contract.validation``'s checks, its refusal as the problem."""
+def _checked_by(check: Callable[[str], object], refusal: type[Exception] = BadRequest) -> Check:
+    """A key checked by a function that raises ``refusal`` with the sentence to show (``contract.validation``'s
+    checks, ``Speed.parse``)."""
 
     def problem(name: str, value: str, _: Any) -> str | None:
         try:
             check(value)
-        except BadRequest as error:
+        except refusal as error:
             return str(error)
         return None
 
     return problem
-
-
-def _speed(name: str, value: str, _: Any) -> str | None:
-    try:
-        Speed.parse(value)
-    except SpeedError as error:
-        return str(error)
-    return None
 
 
 def _size(name: str, value: str, defaults: Any) -> str | None:
@@ -138,7 +131,7 @@ class EngineConfig:
     device: str = key("auto", help="auto, cpu, cuda or cuda:N", check=_checked_by(check_device))
     weights_dir: str = key(help="where model weights are cached", factory=lambda: str(default_weights_dir()))
     preview_every: int = key(DEFAULT_PREVIEW_EVERY, help="a preview frame every N steps", check=_at_least(1))
-    speed: str = key(DEFAULT_SPEED, help="fast or plain, then +SWITCH/-SWITCH", check=_speed)
+    speed: str = key(DEFAULT_SPEED, help="fast or plain, then +SWITCH/-SWITCH", check=_checked_by(Speed.parse, SpeedError))
     stall_timeout: float = key(STALL_TIMEOUT, help="seconds a running job may go silent before its engine is killed",
                                check=_seconds)  # fmt: skip
     batch: str | int = key("auto", help="jobs of one model, perceptor and size painted as one batch", check=_batch,
