@@ -80,7 +80,7 @@ class DreamBot(commands.AutoShardedBot):
         supervisor = self.supervisor
         self.actions = JobActions(
             self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server,
-            defaults.upscaler, fetching=lambda: supervisor.downloading if supervisor is not None else None,
+            defaults.upscaler, fetching=supervisor.fetching if supervisor is not None else lambda request: None,
         )  # fmt: skip
         self.tree.on_error = self.on_app_command_error
         self._scheduler_task: asyncio.Task | None = None

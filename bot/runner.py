@@ -17,6 +17,7 @@ from bot.client import DreamBot
 from bot.config import Config, ConfigError
 from bot.executors.nats.access import check_secured
 from bot.queue.store import StoreError
+from contract.validation import check_device_here
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ def undumpable() -> None:
 
 def run(config: Config) -> int:
     check_secured(config.queue)  # before the token is read: an open broker or a bad credential is said in one line
+    if not config.queue.url:  # the engine runs here
+        check_device_here(config.engine.device)
     undumpable()
     token = read_token()
     log.info("starting dreambot against %s (config: %s)", config.discord.api_base, config.source or "built-in defaults")

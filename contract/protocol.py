@@ -184,10 +184,11 @@ class Ready(Event):
 
 @dataclass(frozen=True)
 class Downloading(Event):
-    """The engine fetches a default model's weights before any job (``job_id`` is empty)."""
+    """The engine fetches a default model's weights, outside any job (``job_id`` is empty)."""
 
-    name: str = ""
-    done: int = 0  # bytes of this model fetched so far
+    name: str = ""  # the model
+    file: str = ""  # the file of it under way
+    done: int = 0  # bytes of this file fetched so far
     total: int = 0  # bytes in all, 0 while unknown
     kind: ClassVar[str] = "downloading"
 
@@ -202,6 +203,15 @@ class Warmed(Event):
 
     error: str = ""
     kind: ClassVar[str] = "warmed"
+
+
+@dataclass(frozen=True)
+class Fetched(Event):
+    """A fetch begun after ``warmed`` (the upscaler's, the dreamer's) ended (``error``: why it failed)."""
+
+    name: str = ""
+    error: str = ""
+    kind: ClassVar[str] = "fetched"
 
 
 @dataclass(frozen=True)
@@ -272,7 +282,7 @@ class Cancelled(Event):
 TERMINAL = (Finished, Failed, Cancelled)  # the events after which a job has ended
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Ready, Downloading, Warmed, Started, Progress, Finished, Failed, Cancelled)
+    cls.kind: cls for cls in (Ready, Downloading, Warmed, Fetched, Started, Progress, Finished, Failed, Cancelled)
 }
 
 
@@ -298,8 +308,8 @@ def batch_command(jobs: Sequence[tuple[str, RenderRequest]], animation: bool = T
 
 def warm_command(model: str, perceptor: str, download: bool, also: Sequence[str] = ()) -> dict[str, Any]:
     """Bot to engine: load these models now, before any job asks for them, fetching missing weights first
-    when ``download``, and then the weights of ``also`` (the upscaler and the dreamer: fetched, not loaded);
-    ``downloading`` events report the fetch, and ``warmed`` ends it."""
+    when ``download``; ``downloading`` events report the fetch, and ``warmed`` ends it. Then, beside the first
+    jobs, the weights of ``also`` (the upscaler and the dreamer: fetched, not loaded), each ended by ``fetched``."""
     return {"op": "warm", "model": model, "perceptor": perceptor, "download": download, "also": list(also)}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +170,18 @@ def check_device(name: str) -> None:
     if not DEVICE.fullmatch(name):
         hint = " (a GPU is cuda, or cuda:N for the Nth)" if name.lower() in ("gpu", "nvidia", "cuda0", "gpu0") else ""
         raise BadRequest(f"device {name!r} is not one of: auto, cpu, cuda, cuda:N{hint}")
+
+
+GPU_DRIVERS = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")  # NVIDIA's, ROCm's, WSL2's
+
+
+def check_device_here(name: str, drivers: tuple[str, ...] = GPU_DRIVERS) -> None:
+    """``name``, and for a GPU a Linux machine that shows a GPU driver: without one, torch would say that it
+    sees no GPU only after seconds of importing. Checked where the engine runs (not in a config shared by
+    several machines); other systems are left to torch."""
+    check_device(name)
+    if name.startswith("cuda") and sys.platform == "linux" and not any(Path(driver).exists() for driver in drivers):
+        raise BadRequest(f"device {name} was asked for, but this machine shows no GPU driver (no {drivers[0]}); use auto or cpu")
 
 
 def check_perceptor(name: str) -> None:

@@ -29,6 +29,7 @@ from contract.protocol import (
     Downloading,
     Event,
     Failed,
+    Fetched,
     Progress,
     Ready,
     RenderRequest,
@@ -116,7 +117,8 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
 def warm(engine, command: dict[str, Any], channel: Channel) -> None:
     """Load the default generator and perceptor before the first job needs them, fetching their missing
     weights first when the command says so; ``downloading`` events tell the bot how far the fetch is,
-    and ``warmed`` ends the command. A failure is said, logged, and said again by the first job it stops."""
+    and ``warmed`` ends the command. A failure is said, logged, and said again by the first job it stops.
+    The upscaler's and dreamer's weights then come in a thread of their own, beside the first jobs."""
     from contract.registry import perceptor_members
 
     start = time.perf_counter()
@@ -130,14 +132,26 @@ def warm(engine, command: dict[str, Any], channel: Channel) -> None:
     except Exception as error:  # the engine goes on: jobs for other models may still run
         log.warning("could not load the default models yet: %s", error)  # the owner's log: paths in full
         channel.send(Warmed("", error=without_paths(str(error))))
-        return
-    log.info("loaded %s and %s in %.1fs", command["model"], command["perceptor"], time.perf_counter() - start)
-    for name in command.get("also", ()) if command.get("download") else ():
-        try:  # the first Upscale or /deepdream finds its weights here
+    else:
+        log.info("loaded %s and %s in %.1fs", command["model"], command["perceptor"], time.perf_counter() - start)
+        channel.send(Warmed(""))
+    if command.get("download") and command.get("also"):
+        extras = threading.Thread(target=fetch_extras, args=(engine, command["also"], channel), name="fetch-extras")
+        extras.daemon = True  # a stopping engine does not wait for a download
+        extras.start()
+
+
+def fetch_extras(engine, names: list[str], channel: Channel) -> None:
+    """The missing weights of ``names``, each ended by a ``fetched`` event: the first Upscale or /deepdream
+    finds them here, and a failure is said by that button when pressed; the pictures go on meanwhile."""
+    for name in names:
+        try:
             _fetch_missing(engine, name, channel)
-        except Exception as error:  # that button says so when pressed; the pictures go on
+        except Exception as error:
             log.warning("could not fetch the weights of %s: %s", name, error)
-    channel.send(Warmed(""))
+            channel.send(Fetched("", name, error=without_paths(str(error))))
+        else:
+            channel.send(Fetched("", name))
 
 
 def _fetch_missing(engine, name: str, channel: Channel) -> None:
@@ -154,11 +168,11 @@ class DownloadReport:
     size is unknown."""
 
     def __init__(self, model: str, channel: Channel, file: str) -> None:
-        self.name, self.channel = f"{model} {file}", channel
+        self.model, self.file, self.channel = model, file, channel
         self.last: tuple[int | None, float] = (None, 0.0)
 
     def __call__(self, done: int, total: int | None) -> None:
-        event = Downloading("", self.name, done, total or 0)
+        event = Downloading("", self.model, self.file, done, total or 0)
         now = time.monotonic()
         if event.percent != self.last[0] or (event.percent is None and now - self.last[1] >= 1):
             self.last = (event.percent, now)

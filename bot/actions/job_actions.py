@@ -52,7 +52,7 @@ class JobActions:
         files: JobFiles,
         max_queued: int,
         upscaler: str = DEFAULT_UPSCALER,
-        fetching: Callable[[], Downloading | None] = lambda: None,
+        fetching: Callable[[RenderRequest], Downloading | None] = lambda request: None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -61,7 +61,7 @@ class JobActions:
         self.files = files
         self.max_queued = max_queued
         self.upscaler = upscaler
-        self.fetching = fetching  # the default models' weights being fetched at the engine's start, if they are
+        self.fetching = fetching  # the fetch of a model a request needs, while the engine fetches it
         self._members: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._servers: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -103,14 +103,14 @@ class JobActions:
         server's cap is counted again and the job stored under the server's lock, so 20 members at once do not
         either (the request is made outside it: one member's download holds up no one else).
         """
-        if (fetch := self.fetching()) is not None:  # the engine paints nothing until they are here
-            share = f" ({fetch.name.split()[0]}: {fetch.percent}%)" if fetch.percent is not None else ""
-            raise Refusal(f"The models are still downloading{share}; try again in a few minutes.")
         async with self._members[(guild_id, user.id)]:
             settings = await self.settings.get(guild_id, channel_id)
             check_standing(settings, await self.standing(guild_id, channel_id, user))
             job_id = new_job_id()
             request = await make_request(settings, job_id)
+            if (fetch := self.fetching(request)) is not None:  # it would fail for want of them
+                share = f": {fetch.percent}%" if fetch.percent is not None else ""
+                raise Refusal(f"The models are still downloading ({fetch.name}{share}); try again in a few minutes.")
             job = Job(job_id, guild_id, channel_id, user.id, user.display_name, request, parent=parent)
             async with self._servers[guild_id]:
                 check_room(await self.store.count_queued(guild_id), self.max_queued)

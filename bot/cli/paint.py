@@ -22,7 +22,7 @@ from contract.families import FAMILIES
 from contract.films import parse_shift
 from contract.protocol import RenderRequest
 from contract.registry import DEFAULT_DREAMER
-from contract.validation import check_device
+from contract.validation import check_device_here
 
 if TYPE_CHECKING:
     from engine.pipeline import Engine, RenderResult
@@ -198,7 +198,7 @@ def cmd_render(args: argparse.Namespace, config: Config) -> int:
 def _device(args: argparse.Namespace, config: Config) -> str:
     """The device a command paints on, checked before torch is imported: a typo costs no wait."""
     device = args.device or config.engine.device
-    check_device(device)
+    check_device_here(device)
     return device
 
 

@@ -31,6 +31,7 @@ from contract.protocol import (
     Cancelled,
     Downloading,
     Event,
+    Fetched,
     Ready,
     RenderRequest,
     Warmed,
@@ -39,6 +40,7 @@ from contract.protocol import (
     render_command,
     warm_command,
 )
+from contract.registry import perceptor_members
 from contract.speed import DEFAULT as DEFAULT_SPEED
 from contract.wire import inputs, with_inputs
 
@@ -98,13 +100,15 @@ class EngineSupervisor:
         self.warm = warm  # (generator, perceptor) every fresh engine loads at once
         self.download = download  # and fetches first, when their weights are missing
         self.also = tuple(also)  # models whose missing weights are fetched then too (the upscaler, the dreamer)
-        self.downloading: Downloading | None = None  # the fetch under way, while there is one
+        self.fetches: dict[str, Downloading] = {}  # model -> its fetch under way, while there is one
         self.ready_timeout = ready_timeout
         self.stall_timeout = stall_timeout
         self.cancel_grace = cancel_grace
         self.device: str | None = None
         self._process: asyncio.subprocess.Process | None = None
-        self._events: asyncio.StreamReader | None = None
+        self._inbox: asyncio.Queue[Event | BaseException] = asyncio.Queue()
+        self._pump: asyncio.Task | None = None  # the reader of the running engine's events
+        self._pumps: set[asyncio.Task] = set()  # every reader until it ends (the loop keeps only weak references)
         self._transport: asyncio.BaseTransport | None = None
         self._lock = asyncio.Lock()
         self._cancel_on_send: set[str] = set()  # cancels that came before the job reached the engine
@@ -174,9 +178,13 @@ class EngineSupervisor:
             raise EngineCrashed(f"the engine could not be started ({error})") from error
         finally:
             os.close(write_end)  # the engine holds its own copy: end of file here means the engine is gone
-        self._events = asyncio.StreamReader(limit=LINE_LIMIT)
-        reader = self._events
-        self._transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb"))
+        events = asyncio.StreamReader(limit=LINE_LIMIT)
+        self._transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(events), os.fdopen(read_end, "rb"))
+        self._inbox = asyncio.Queue()
+        self.fetches = {}
+        self._pump = asyncio.create_task(self._read_events(self._process, events, self._inbox), name="engine events")
+        self._pumps.add(self._pump)
+        self._pump.add_done_callback(self._pumps.discard)
         self._kill_reason = None
         self._ready = False
         try:
@@ -195,44 +203,70 @@ class EngineSupervisor:
             await self._warmed()
 
     async def _warmed(self) -> None:
-        """Follow the engine's warm-up to its end, noting download progress for /dream's answers. A fetch
-        may take long; only ``stall_timeout`` seconds of silence end the wait (the engine stays up)."""
-        logged: tuple[str, int] = ("", -10)  # the file and percent last logged: every 10% of each file
+        """Follow the engine's warm-up to its end. A fetch may take long; only ``stall_timeout`` seconds of
+        silence end the wait (the engine stays up)."""
         try:
-            while True:
-                event = await asyncio.wait_for(self._read(), self.stall_timeout)
-                if isinstance(event, Downloading):
-                    self.downloading = event
-                    if event.percent is not None and (event.name != logged[0] or event.percent >= logged[1] + 10):
-                        logged = (event.name, event.percent)
-                        log.info("fetching the weights of %s: %d%%", event.name, event.percent)
-                elif isinstance(event, Warmed):
-                    if event.error:
-                        log.error("the default models are not ready: %s", event.error)
-                    return
+            while not isinstance(event := await asyncio.wait_for(self._read(), self.stall_timeout), Warmed):
+                pass
         except TimeoutError:
             log.warning("the engine said nothing for %.0fs while loading the default models", self.stall_timeout)
-        finally:
-            self.downloading = None
+            return
+        if event.error:
+            log.error("the default models are not ready: %s", event.error)
 
     async def prestart(self) -> None:
         """Start the engine before any job (at the bot's start), so the first /dream does not wait for it."""
         async with self._lock:
             await self.start()
 
+    def fetching(self, request: RenderRequest) -> Downloading | None:
+        """The fetch of a model ``request`` needs, while one is under way: the job would fail without it."""
+        needs = {request.model, *perceptor_members(request.perceptor)}
+        return next((fetch for name, fetch in self.fetches.items() if name in needs), None)
+
+    async def _read_events(self, process: asyncio.subprocess.Process, events: asyncio.StreamReader, inbox: asyncio.Queue) -> None:
+        """Every event ``process`` sends, read as it comes whether a job waits for it or not (the upscaler's
+        fetch goes on between jobs), into ``inbox``; its end (the engine is gone) as an ``EngineCrashed``."""
+        logged: tuple[str, int] = ("", -10)  # the file and percent last logged: every 10% of each file
+        try:
+            while line := await events.readline():
+                self._last_event = asyncio.get_running_loop().time()
+                try:
+                    event = Event.from_dict(json.loads(line))
+                except (ValueError, KeyError, TypeError) as error:
+                    log.error("ignoring a malformed engine event (%s): %.200r", error, line)
+                    continue
+                if isinstance(event, Downloading) and not event.job_id:
+                    self.fetches[event.name] = event
+                    if event.percent is not None and (event.file != logged[0] or event.percent >= logged[1] + 10):
+                        logged = (event.file, event.percent)
+                        log.info("fetching the weights of %s (%s): %d%%", event.name, event.file, event.percent)
+                elif isinstance(event, (Fetched, Warmed)) and not event.job_id:
+                    self._fetched(event)
+                inbox.put_nowait(event)
+            code = await process.wait()
+            inbox.put_nowait(EngineCrashed(self._kill_reason or f"the engine process exited with code {code}"))
+        except Exception as error:  # an unreadable stream ends it as an exit would
+            inbox.put_nowait(EngineCrashed(f"the engine's events could not be read ({error})"))
+        finally:
+            if self._pump is asyncio.current_task():  # not a stopped engine's, ending after the next one began
+                self.fetches = {}
+
+    def _fetched(self, event: Fetched | Warmed) -> None:
+        """A fetch ended: ``fetched`` ends one model's, ``warmed`` the default generator's and perceptor's."""
+        ended = [event.name] if isinstance(event, Fetched) else [name for name in self.fetches if name not in self.also]
+        for name in ended:
+            self.fetches.pop(name, None)
+        if isinstance(event, Fetched) and event.error:
+            log.error("could not fetch the weights of %s: %s", event.name, event.error)
+
     async def _read(self) -> Event:
-        process, events = self._process, self._events
-        assert process is not None and events is not None
-        while True:
-            line = await events.readline()
-            if not line:
-                code = await process.wait()
-                raise EngineCrashed(self._kill_reason or f"the engine process exited with code {code}")
-            self._last_event = asyncio.get_running_loop().time()
-            try:
-                return Event.from_dict(json.loads(line))
-            except (ValueError, KeyError, TypeError) as error:
-                log.error("ignoring a malformed engine event (%s): %.200r", error, line)
+        """The engine's next event; ``EngineCrashed`` once it is gone (and again at every later call)."""
+        item = await self._inbox.get()
+        if isinstance(item, BaseException):
+            self._inbox.put_nowait(item)
+            raise item
+        return item
 
     async def _send(self, command: dict) -> None:
         assert self._process is not None and self._process.stdin is not None
@@ -268,6 +302,8 @@ class EngineSupervisor:
                 await self._send(render_command(*jobs[0]) if single else batch_command(jobs))
                 while pending:
                     event = await self._read()
+                    if not event.job_id:  # a fetch beside the jobs: followed by _read_events
+                        continue
                     if event.job_id not in pending:
                         log.warning("dropping an event for job %r while %s runs", event.job_id, ", ".join(sorted(pending)))
                         continue
@@ -318,6 +354,8 @@ class EngineSupervisor:
         not said ready yet is still importing and would read its input only when done: it is terminated at once."""
         process, self._process = self._process, None
         transport, self._transport = self._transport, None
+        self._pump = None  # it reads on to the end of the events, and wakes whoever waits for one
+        self.fetches = {}
         if transport is not None:
             transport.close()
         if process is None or process.returncode is not None:

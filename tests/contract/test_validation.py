@@ -15,7 +15,7 @@ from contract.films import MAX_FRAMES, MAX_SHIFT, MAX_ZOOM
 from contract.limits import MAX_CUTN, MAX_IMAGE_PIXELS, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE
 from contract.protocol import RenderRequest
 from contract.registry import lookup
-from contract.validation import check_seed, check_size, open_image, parse_size, size_for, validate
+from contract.validation import check_device_here, check_seed, check_size, open_image, parse_size, size_for, validate
 
 
 def request(**overrides) -> RenderRequest:
@@ -205,3 +205,19 @@ def test_films_and_starts_at_their_bounds_pass(picture):
         {"perceptor": "+".join(f"ViT-B-32/{tag}" for tag in "abcd")},
     ):
         assert validate(request(**overrides)).request == request(**overrides)
+
+
+def test_a_gpu_is_refused_at_once_where_no_driver_shows_and_taken_where_one_does(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.platform", "linux")
+    absent, present = str(tmp_path / "no-driver"), str(tmp_path / "driver")
+    (tmp_path / "driver").write_text("")
+    for device in ("cuda", "cuda:0", "cuda:3"):
+        with pytest.raises(BadRequest, match=f"device {device} was asked for, but this machine shows no GPU driver"):
+            check_device_here(device, (absent,))
+        check_device_here(device, (absent, present))  # any one of them will do: torch has the last word
+    for device in ("cpu", "auto"):
+        check_device_here(device, (absent,))
+    with pytest.raises(BadRequest, match="device 'gpu' is not one of"):
+        check_device_here("gpu", (present,))
+    monkeypatch.setattr("sys.platform", "darwin")  # no /proc, no /dev nodes to look at: torch decides
+    check_device_here("cuda", (absent,))

@@ -33,6 +33,7 @@ from bot.executors.nats.link import Link, connect, persist
 from bot.queue.executor import EngineCrashed
 from contract.protocol import Failed, Finished, Progress, RenderRequest
 from contract.registry import generator_names, lookup, upscaler_names
+from contract.validation import check_device_here
 from contract.wire import (
     HEARTBEAT,
     JOBS_STREAM,
@@ -246,6 +247,7 @@ def serve_worker(config: Config) -> int:
     if not config.queue.url:
         raise ConfigError("dreambot worker needs [queue] url in config.toml (e.g. nats://127.0.0.1:4222)")
     check_secured(config.queue)
+    check_device_here(config.engine.device)
     name = worker_name(config)  # a name its credential forbids is said before the engine loads
     supervisor = EngineSupervisor.for_config(config.engine)
 

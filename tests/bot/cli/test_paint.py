@@ -4,12 +4,14 @@ the refusals, as a user runs them; elsewhere the same command's handler in this 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from contract import parameters
 from contract.protocol import RenderRequest
+from contract.validation import GPU_DRIVERS
 from engine.sets import GAP
 from tests.support.cli import dreambot, dreambot_here
 
@@ -141,6 +143,11 @@ def test_bad_render_arguments_exit_nonzero_and_write_nothing(weights_dir, tmp_pa
     ("args", "message"),
     [
         (["--device", "gpu"], "device 'gpu' is not one of: auto, cpu, cuda, cuda:N (a GPU is cuda, or cuda:N for the Nth)"),
+        pytest.param(
+            ["--device", "cuda:1"],
+            "device cuda:1 was asked for, but this machine shows no GPU driver (no /proc/driver/nvidia); use auto or cpu",
+            marks=pytest.mark.skipif(any(Path(d).exists() for d in GPU_DRIVERS), reason="this machine has a GPU driver"),
+        ),
         (
             ["--model", "tiny-stylegan3", "--noise", "optimize"],
             "noise=optimize: tiny-stylegan3 is a StyleGAN3, which has no noise inputs to optimize (only StyleGAN2 has)",

@@ -100,6 +100,27 @@ async def test_an_engine_stopped_before_it_is_ready_is_terminated_at_once():
         await starting
 
 
+async def test_a_fetch_beside_the_jobs_is_followed_between_them_and_held_against_the_jobs_that_need_it():
+    """The upscaler's fetch reports while no job runs, and only requests for it wait for it; a stopped engine's
+    fetch is over."""
+    script = READY + (
+        "sys.stdin.readline(); emit({'kind': 'warmed', 'job_id': ''}); "
+        "emit({'kind': 'downloading', 'job_id': '', 'name': 'realesrgan-x4plus', 'file': 'a.pth', 'done': 5, 'total': 10}); "
+        "sys.stdin.readline(); emit({'kind': 'fetched', 'job_id': '', 'name': 'realesrgan-x4plus'}); sys.stdin.readline()"
+    )
+    upscale = RenderRequest("", model="realesrgan-x4plus", init_image="a.png")
+    supervisor = EngineSupervisor(stand_in(script), warm=("tiny-vqgan", "tiny-clip"), download=True, also=["realesrgan-x4plus"])
+    try:
+        await supervisor.prestart()
+        await until(lambda: supervisor.fetching(upscale) is not None)  # no job runs: the supervisor reads on
+        assert supervisor.fetching(upscale).percent == 50 and supervisor.fetching(REQUEST) is None
+        await supervisor.cancel("nudge")  # any line on its input: the stand-in sends the end of the fetch
+        await until(lambda: supervisor.fetching(upscale) is None)
+        assert supervisor.fetches == {}
+    finally:
+        await supervisor.stop()
+
+
 async def test_garbled_lines_and_other_jobs_events_are_skipped():
     script = READY + (
         "sys.stdin.readline(); events.write('garbage\\n'); "
