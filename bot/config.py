@@ -182,6 +182,22 @@ class StorageConfig:
     max_files_gb: float = key(20.0, help="the oldest files go while they take more (0: no limit)", check=_no_limit_or_more)
 
 
+PICTURE_CHECKS = ["auto", "nudenet", "off"]
+
+
+def _share(name: str, value: float, _: Any) -> str | None:
+    return None if 0 < value <= 1 else f"{name} must be above 0 and at most 1, not {value}"
+
+
+@dataclass(frozen=True)
+class ModerationConfig:
+    """What may be shown: the picture check every preview, result and film passes before it is posted."""
+
+    picture_check: str = key("auto", help="nudenet, off, or auto: nudenet where the safety extra is installed",
+                             check=_one_of(lambda: PICTURE_CHECKS))  # fmt: skip
+    threshold: float = key(0.5, help="NudeNet's score from which an exposed part flags a picture", check=_share)
+
+
 @dataclass(frozen=True)
 class Config:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
@@ -190,6 +206,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    moderation: ModerationConfig = field(default_factory=ModerationConfig)
     source: str | None = None
 
 
@@ -200,6 +217,7 @@ SECTIONS = {
     "storage": StorageConfig,
     "queue": QueueConfig,
     "worker": WorkerConfig,
+    "moderation": ModerationConfig,
 }
 
 

@@ -11,6 +11,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install --quiet --upgrade pip
   # torch first, pinned: these builds lie on the build machines' disk, and open_clip needs a matching torchvision.
   .venv/bin/pip install --quiet torch==2.14.1 torchvision==0.29.1
-  .venv/bin/pip install --quiet -e '.[dev]'
+  # safety: the picture check's detector (NudeNet), an extra because its model is AGPL-3.0 (README: Moderation).
+  .venv/bin/pip install --quiet -e '.[dev,safety]'
   echo "$want" > "$stamp"
 fi
