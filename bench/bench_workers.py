@@ -30,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -96,7 +96,7 @@ class Reporter:
     async def progress(self, job: Job, event: Progress) -> None:
         self.clock.received[(job.id, event.step)] = time.perf_counter()
 
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
+    async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
         self.clock.finished[job.id] = time.perf_counter()
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:

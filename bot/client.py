@@ -25,6 +25,7 @@ from bot.display.reporter import DiscordReporter
 from bot.display.views import JobButton
 from bot.executors.local import EngineSupervisor
 from bot.executors.nats.dispatch import Dispatcher
+from bot.moderation.gate import PictureGate, picture_checker
 from bot.queue.executor import EngineCrashed, Executor
 from bot.queue.files import JobFiles, Pruned
 from bot.queue.scheduler import Scheduler
@@ -64,7 +65,8 @@ class DreamBot(commands.AutoShardedBot):
         self.files = JobFiles(config.storage.files)
         base = GuildSettings.from_defaults(defaults.model, defaults.steps, defaults.size)
         self.settings = SettingsStore(self.store, base, self._thread_parent)
-        self.reporter = DiscordReporter(self, self.store, config.discord.preview_interval)
+        self.gate = PictureGate(picture_checker(config.moderation), self.store, self.settings, self._age_restricted)
+        self.reporter = DiscordReporter(self, self.store, config.discord.preview_interval, self.gate)
         # The embedded default: an engine process beside the bot. With [queue] url: remote workers, and no engine here.
         self.supervisor: EngineSupervisor | None = None
         self.dispatcher: Dispatcher | None = None
@@ -81,11 +83,17 @@ class DreamBot(commands.AutoShardedBot):
         self.actions = JobActions(
             self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server,
             defaults.upscaler, fetching=supervisor.fetching if supervisor is not None else lambda request: None,
+            gate=self.gate,
         )  # fmt: skip
         self.tree.on_error = self.on_app_command_error
         self._scheduler_task: asyncio.Task | None = None
         self._janitor_task: asyncio.Task | None = None
         self._engine_start: asyncio.Task | None = None
+
+    def _age_restricted(self, channel_id: int) -> bool:
+        """Discord's nsfw flag of a channel (a thread answers for its parent); False for one the cache lacks."""
+        channel = self.get_channel(channel_id)
+        return bool(channel is not None and hasattr(channel, "is_nsfw") and channel.is_nsfw())
 
     def _thread_parent(self, channel_id: int) -> int | None:
         channel = self.get_channel(channel_id)

@@ -43,7 +43,7 @@ class Jobs(commands.Cog):
         message = channel.get_partial_message(payload.message_id)
 
         async def animation() -> None:
-            file = await self.actions.animation(job)
+            file = await self.actions.animation(job, member, public=True)
             if self.public_posts.allow(member.id):
                 await message.reply(file=file, mention_author=False)
 

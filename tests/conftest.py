@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, DefaultsConfig, DiscordConfig, EngineConfig, StorageConfig
+from bot.config import Config, DefaultsConfig, DiscordConfig, EngineConfig, ModerationConfig, StorageConfig
 from tests.support import forked_engine as forked
 from tests.support.discord_bot import IDLE_ENGINE, running_bot
 from tests.support.discord_emulator import DiscordEmulator
@@ -75,6 +75,7 @@ def config(emulator: DiscordEmulator, weights_dir: Path, tmp_path: Path) -> Conf
             dreamer="tiny-inception",
         ),
         storage=StorageConfig(path=str(tmp_path / "dreambot.sqlite3"), files=str(tmp_path / "files")),
+        moderation=ModerationConfig(picture_check="off"),  # tests/cogs/test_moderation.py puts in its own detector
     )
 
 

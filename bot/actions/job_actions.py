@@ -29,6 +29,8 @@ from bot.admission.requests import (
 )
 from bot.admission.settings import GuildSettings, SettingsStore
 from bot.display.emoji import CANCEL
+from bot.moderation.gate import INHERITED, PictureGate
+from bot.moderation.handling import Handling
 from bot.queue.executor import Reporter
 from bot.queue.files import JobFiles
 from bot.queue.jobs import Job, JobState, new_job_id
@@ -53,6 +55,7 @@ class JobActions:
         max_queued: int,
         upscaler: str = DEFAULT_UPSCALER,
         fetching: Callable[[RenderRequest], Downloading | None] = lambda request: None,
+        gate: PictureGate | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -62,6 +65,7 @@ class JobActions:
         self.max_queued = max_queued
         self.upscaler = upscaler
         self.fetching = fetching  # the fetch of a model a request needs, while the engine fetches it
+        self.gate = gate  # what may be shown where (None: everything, as without a picture check)
         self._members: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._servers: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -108,10 +112,11 @@ class JobActions:
             check_standing(settings, await self.standing(guild_id, channel_id, user))
             job_id = new_job_id()
             request = await make_request(settings, job_id)
+            flagged = INHERITED if parent and (made_from := await self.store.job(parent)) and made_from.flagged else None
             if (fetch := self.fetching(request)) is not None:  # it would fail for want of them
                 share = f": {fetch.percent}%" if fetch.percent is not None else ""
                 raise Refusal(f"The models are still downloading ({fetch.name}{share}); try again in a few minutes.")
-            job = Job(job_id, guild_id, channel_id, user.id, user.display_name, request, parent=parent)
+            job = Job(job_id, guild_id, channel_id, user.id, user.display_name, request, parent=parent, flagged=flagged)
             async with self._servers[guild_id]:
                 check_room(await self.store.count_queued(guild_id), self.max_queued)
                 return job, await self.queue(job)
@@ -257,18 +262,28 @@ class JobActions:
             raise Refusal(f"job {job.id} is still {job.state.value}; cancel it with {CANCEL} first.")
         await message.delete()
 
-    async def svg(self, job: Job) -> discord.File:
+    async def svg(self, job: Job, user: Someone, public: bool = False) -> discord.File:
         """The strokes of a clipdraw picture as an SVG, to scale to any size."""
         data = await self.files.read(self.files.svg(job.id))
         if data is None:
             raise Refusal("There is no SVG of that job (only clipdraw draws strokes, or its files were cleaned up).")
-        return discord.File(io.BytesIO(data), f"dream-{job.id}.svg")
+        return await self._shown(job, data, f"dream-{job.id}.svg", user, public)
 
-    async def animation(self, job: Job) -> discord.File:
+    async def animation(self, job: Job, user: Someone, public: bool = False) -> discord.File:
         """🎞️: the run as the engine filmed it (an MP4, within the upload limit)."""
         data, name = await self.files.read(self.files.animation(job.id)), f"dream-{job.id}.mp4"
         if data is None:  # a result painted before films were MP4s
             data, name = await self.files.read(self.files.folder(job.id) / "animation.gif"), f"dream-{job.id}.gif"
         if data is None:
             raise Refusal("There is no animation of that job (it has not finished, was too short, or its files were cleaned up).")
-        return discord.File(io.BytesIO(data), name)
+        return await self._shown(job, data, name, user, public)
+
+    async def _shown(self, job: Job, data: bytes, name: str, user: Someone, public: bool) -> discord.File:
+        """A stored file of ``job`` for ``user`` (``public``: posted in the channel, else only they see it). A
+        flagged job's goes behind a spoiler, or nowhere, as its channel's ``flagged`` says."""
+        if self.gate is None or self.gate.shown_as_is(job):
+            return discord.File(io.BytesIO(data), name)
+        handling = await self.gate.handling(job)
+        if handling is Handling.SPOILER or (handling is Handling.PRIVATE and not public and user.id == job.user_id):
+            return discord.File(io.BytesIO(data), name, spoiler=True)
+        raise Refusal(f"The picture check flagged job {job.id}, so its pictures and film are not shown in this channel.")

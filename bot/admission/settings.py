@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.display.text import fold
+from bot.moderation.handling import Handling
 from contract.errors import EngineError
 from contract.films import MAX_FRAMES, MAX_SCENES
 from contract.limits import MAX_COUNT, MAX_SIDE, MAX_STEPS
@@ -164,6 +165,13 @@ def _perceptors(text: str) -> tuple[str, ...]:
     return names
 
 
+def _handling(text: str) -> str:
+    try:
+        return Handling(text.strip().lower()).value
+    except ValueError:
+        raise SettingError(f"{text!r} is not one of: {', '.join(Handling)}") from None
+
+
 def _list(values: tuple, render: Callable[[Any], str] = str) -> str:
     """At most ``SHOWN_ITEMS`` of ``values``, so ``/settings show`` stays inside one Discord message."""
     if not values:
@@ -199,6 +207,12 @@ class GuildSettings:
         "channels where /dream works (none: everywhere)", _channels, lambda v: _list(v, "<#{}>".format), default=()
     )
     banned_words: tuple[str, ...] = setting("comma-separated words refused in prompts", _words, _list, default=())
+    flagged: str = setting(
+        "what a picture the picture check flags becomes outside age-restricted channels: spoiler, private (sent to "
+        "its member) or withhold",
+        _handling,
+        default=Handling.SPOILER.value,
+    )
     moderator_role: int | None = setting(
         "a role that may change settings, besides Manage Server", _role, lambda v: f"<@&{v}>" if v else "none", default=None
     )

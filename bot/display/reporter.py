@@ -12,6 +12,7 @@ import asyncio
 import io
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 
 import discord
 
@@ -19,6 +20,8 @@ from bot.display import embeds, uploads
 from bot.display.emoji import ANIMATION
 from bot.display.throttle import Throttle
 from bot.display.views import progress_view, result_view
+from bot.moderation.gate import BLURRED_NAME, PictureGate, blurred
+from bot.moderation.handling import Handling
 from bot.queue.jobs import Job, JobState
 from bot.queue.store import Store
 from contract.protocol import Progress
@@ -30,10 +33,11 @@ SHOWN_POSITIONS = 10  # waiting jobs further back keep the place they were given
 
 
 class DiscordReporter:
-    def __init__(self, client: discord.Client, store: Store, interval: float) -> None:
+    def __init__(self, client: discord.Client, store: Store, interval: float, gate: PictureGate) -> None:
         self.client = client
         self.store = store
         self.interval = interval
+        self.gate = gate  # what may be shown: every preview, result and film passes it first
         self._throttles: dict[str, Throttle[Progress]] = {}
         self._fresh_preview: dict[str, bytes] = {}  # a preview that arrived since the last edit
         self._shown_preview: set[str] = set()  # jobs whose message already carries a preview
@@ -89,7 +93,10 @@ class DiscordReporter:
         if throttle is None:
             return
         if event.preview is not None:
-            self._fresh_preview[job.id] = event.preview
+            if await self.gate.preview(job, event.preview):
+                self._fresh_preview[job.id] = event.preview
+            else:  # flagged: the next edit takes down a preview already shown
+                self._fresh_preview.pop(job.id, None)
         throttle.push(event)
 
     async def _edit_progress(self, job: Job, event: Progress) -> None:
@@ -98,6 +105,9 @@ class DiscordReporter:
         files = [discord.File(io.BytesIO(preview), PREVIEW_NAME)] if preview else None
         if preview:
             self._shown_preview.add(job.id)
+        elif job.id in self._shown_preview and self.gate.hidden(job):
+            files = []  # no attachment: the flagged job's last preview goes
+            self._shown_preview.discard(job.id)
         image = PREVIEW_NAME if job.id in self._shown_preview else None
         await self._show(job, embeds.painting(job, event, image), files, progress_view(job.id))
 
@@ -125,7 +135,8 @@ class DiscordReporter:
         guild = self.client.get_guild(job.guild_id)
         return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
+    async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
+        flag = await self.gate.result(job, candidates or [png], film)
         limit = self.upload_limit(job)
         data, extension = await asyncio.to_thread(uploads.fit, png, limit)
         name = f"dream-{job.request.seed}.{extension}"
@@ -140,8 +151,37 @@ class DiscordReporter:
             files.append(discord.File(io.BytesIO(film), f"dream-{job.request.seed}.mp4"))
         elif film is not None:
             notes.append(f"The film and the picture together are over this server's upload limit: {ANIMATION} posts the film.")
-        embed = embeds.done(job, name, " ".join(notes) or None, await self._parent_link(job))
+        image = name
+        if flag is not None:
+            image, files, note = await self._flagged(job, png, files, flag)
+            notes.insert(0, note)
+        embed = embeds.done(job, image, " ".join(notes) or None, await self._parent_link(job))
         await self._final(job, embed, files, result_view(job))
+
+    async def _flagged(self, job: Job, png: bytes, files: list[discord.File], reason: str) -> tuple[str, list[discord.File], str]:
+        """A flagged result outside an age-restricted channel: the embed shows it blurred, and the picture (and
+        film) go behind a spoiler, to its member privately, or nowhere, as the channel's ``flagged`` says."""
+        handling = await self.gate.handling(job)
+        shown = [discord.File(io.BytesIO(await asyncio.to_thread(blurred, png)), BLURRED_NAME)]
+        note = f"The picture check flagged this ({reason})."
+        if handling is Handling.SPOILER:
+            spoilers = [discord.File(file.fp, file.filename, spoiler=True) for file in files]
+            return BLURRED_NAME, shown + spoilers, f"{note} It is behind the spoiler below."
+        if handling is Handling.PRIVATE:
+            sent = await self._send_privately(job, files, reason)
+            where = "it was sent to its painter privately" if sent else "it could not be sent privately (closed DMs)"
+            return BLURRED_NAME, shown, f"{note} It is not shown in this channel; {where}."
+        return BLURRED_NAME, shown, f"{note} It is withheld until a moderator releases it."
+
+    async def _send_privately(self, job: Job, files: list[discord.File], reason: str) -> bool:
+        try:
+            user = self.client.get_user(job.user_id) or await self.client.fetch_user(job.user_id)
+            text = f"Your picture for job `{job.id}` was flagged by the picture check ({reason}), so it is only here."
+            await user.send(text, files=files)
+        except discord.HTTPException as error:
+            log.info("job %s: could not send the flagged picture privately (%s)", job.id, error.text or error.status)
+            return False
+        return True
 
     async def _parent_link(self, job: Job) -> str | None:
         """The message of the result a variation, restyle or upscale was made from, if it is known."""

@@ -40,11 +40,11 @@ async def _again(actions: JobActions, interaction: discord.Interaction, job: Job
 
 
 async def _animation(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
-    return "The run, as a film:", {"file": await actions.animation(job)}
+    return "The run, as a film:", {"file": await actions.animation(job, interaction.user)}
 
 
 async def _svg(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
-    return "The strokes, as an SVG:", {"file": await actions.svg(job)}
+    return "The strokes, as an SVG:", {"file": await actions.svg(job, interaction.user)}
 
 
 async def _vary(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:

@@ -23,8 +23,9 @@ class Reporter(Protocol):
 
     async def progress(self, job: Job, event: Progress) -> None: ...
 
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
-        """The picture is done; ``film``: the MP4 of a zoom or a story, posted with it."""
+    async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
+        """The picture is done; ``film``: the MP4 of a zoom or a story, posted with it; ``candidates``: a set's
+        pictures, each on its own (``png`` is their grid)."""
 
     async def failed(self, job: Job, reason: str, hint: str) -> None: ...
 

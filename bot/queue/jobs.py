@@ -41,6 +41,7 @@ class Job:
     error: str | None = None
     seconds: float | None = None
     parent: str | None = None
+    flagged: str | None = None  # why the picture check flagged its pictures (or the picture it was made from)
 
     @property
     def active(self) -> bool:

@@ -257,7 +257,8 @@ class Scheduler:
             return
         done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
         try:
-            await self.reporter.finished(done, event.png, event.animation if job.request.kind.posts_film else None)
+            film = event.animation if job.request.kind.posts_film else None
+            await self.reporter.finished(done, event.png, film, event.candidates)
         except Exception:  # the message must not go on saying "Painting"
             log.exception("could not post the result of job %s", job.id)
             reason = "the picture is done but could not be posted here; the bot's owner finds it in the job files"

@@ -74,11 +74,15 @@ MIGRATIONS = (
     );
     CREATE INDEX channel_settings_by_guild ON channel_settings (guild_id);
     """,
+    # 4: why the picture check flagged a job's pictures (NULL: it did not), kept so nobody can un-flag it
+    """
+    ALTER TABLE jobs ADD COLUMN flagged TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMNS = (
     "id, guild_id, channel_id, user_id, user_name, request, state, attempts, created, started, finished, "
-    "message_id, error, seconds, parent"
+    "message_id, error, seconds, parent, flagged"
 )
 
 
@@ -180,11 +184,11 @@ class Store:
     async def add_job(self, job: Job) -> Job:
         job = job if job.created else replace(job, created=time.time())
         await self._write((
-            f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+            f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
             (
                 job.id, job.guild_id, job.channel_id, job.user_id, job.user_name, json.dumps(job.request.to_dict()),
                 job.state.value, job.attempts, job.created, job.started, job.finished, job.message_id, job.error,
-                job.seconds, job.parent,
+                job.seconds, job.parent, job.flagged,
             ),
         ))  # fmt: skip
         return job
@@ -275,6 +279,10 @@ class Store:
 
     async def mark_shown(self, job_id: str, state: JobState) -> None:
         await self._write(("UPDATE jobs SET shown = ? WHERE id = ?", (state.value, job_id)))
+
+    async def flag(self, job_id: str, reason: str) -> None:
+        """Note why the picture check flagged the job; a flag is never taken back (the first reason stays)."""
+        await self._write(("UPDATE jobs SET flagged = COALESCE(flagged, ?) WHERE id = ?", (reason, job_id)))
 
     # messages
 

@@ -61,11 +61,14 @@ class DiscordEmulator:
         self.guild_id = self.snowflake()
         self.channel_id = self.snowflake()
         self.other_channel_id = self.snowflake()
+        self.nsfw_channel_id = self.snowflake()  # #after-dark: Discord's age-restricted flag is on
         self.thread_id = self.snowflake()  # a public thread of #dreams, in the guild's list at connect
         self.threads: dict[int, int] = {self.thread_id: self.channel_id}  # every thread, to its parent channel
         self.mod_role_id = self.snowflake()
         self.calls: list[Call] = []
         self.messages: dict[int, dict] = {}
+        self.dm_channels: dict[int, int] = {}  # member id -> the id of the bot's direct-message channel with them
+        self.closed_dms: set[int] = set()  # members who take no direct messages from the bot
         self.files: dict[int, dict[str, bytes]] = {}
         self.cdn: dict[str, bytes] = {}
         self.commands: dict[str, dict] = {}
@@ -82,6 +85,11 @@ class DiscordEmulator:
 
     def snowflake(self) -> int:
         return next(self._ids)
+
+    def dms(self, member_id: int) -> list[dict]:
+        """The direct messages the bot sent ``member_id``, oldest first."""
+        channel = self.dm_channels.get(member_id)
+        return [m for m in self.messages.values() if channel is not None and int(m["channel_id"]) == channel]
 
     def new_thread(self, parent_id: int) -> int:
         """A thread the bot's cache never heard of (like a private thread it was not added to): only the
@@ -269,7 +277,7 @@ class DiscordEmulator:
             "version": 1, "guild_id": str(self.guild_id), "channel_id": str(channel_id),
             "channel": self._thread(channel_id) if channel_id in self.threads else {
                 "id": str(channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "dreams", "position": 0,
-                "permission_overwrites": [], "nsfw": False, "parent_id": None},
+                "permission_overwrites": [], "nsfw": channel_id == self.nsfw_channel_id, "parent_id": None},
             "member": member.payload(), "data": data, "app_permissions": str((1 << 50) - 1), "locale": "en-US",
             "guild_locale": "en-US", "entitlements": [], "authorizing_integration_owners": {"0": str(self.guild_id)},
             "context": 0, "attachment_size_limit": 10 * 1024 * 1024,
@@ -289,6 +297,7 @@ class DiscordEmulator:
             "channels": [
                 {**channel, "id": str(self.channel_id), "name": "dreams", "position": 0},
                 {**channel, "id": str(self.other_channel_id), "name": "general", "position": 1},
+                {**channel, "id": str(self.nsfw_channel_id), "name": "after-dark", "position": 2, "nsfw": True},
             ],
             "members": [], "member_count": 3, "features": [], "emojis": [], "stickers": [], "voice_states": [],
             "threads": [self._thread(self.thread_id)],
@@ -395,7 +404,17 @@ class DiscordEmulator:
                 if token in self.expired_tokens:
                     return _json({"message": "Invalid Webhook Token", "code": 50027}, 401)
                 return _json(self._new_message(self.channel_id, call))
+            case "POST", ["users", "@me", "channels"]:
+                member = int(call.json["recipient_id"])
+                channel_id = self.dm_channels.setdefault(member, self.snowflake())
+                return _json({"id": str(channel_id), "type": 1, "last_message_id": None,
+                              "recipients": [{"id": str(member), "username": f"member{member}", "discriminator": "0",
+                                              "avatar": None}]})  # fmt: skip
+            case "GET", ["users", user_id]:
+                return _json({"id": user_id, "username": f"member{user_id}", "discriminator": "0", "avatar": None})
             case "POST", ["channels", channel_id, "messages"]:
+                if any(int(channel_id) == dm for member, dm in self.dm_channels.items() if member in self.closed_dms):
+                    return _json({"message": "Cannot send messages to this user", "code": 50007}, 403)
                 return _json(self._new_message(int(channel_id), call))
             case (("PATCH" | "GET" | "DELETE"), ["channels", _, "messages", message_id]):
                 return self._message_op(call, int(message_id))

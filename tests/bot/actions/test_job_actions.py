@@ -217,16 +217,16 @@ async def test_the_files_a_result_offers_are_its_own(made):
     actions, _ = made
     original = await done(actions, model="clipdraw")
     with pytest.raises(Refusal, match="^There is no SVG of that job"):
-        await actions.svg(original)
+        await actions.svg(original, ALICE)
     with pytest.raises(Refusal, match="^There is no animation of that job"):
-        await actions.animation(original)
+        await actions.animation(original, ALICE)
     await actions.files.write(actions.files.svg(original.id), b"<svg/>")
     await actions.files.write(actions.files.folder(original.id) / "animation.gif", b"GIF89a")
-    svg, gif = await actions.svg(original), await actions.animation(original)
+    svg, gif = await actions.svg(original, ALICE), await actions.animation(original, ALICE)
     assert (svg.filename, svg.fp.read()) == (f"dream-{original.id}.svg", b"<svg/>")
     assert (gif.filename, gif.fp.read()) == (f"dream-{original.id}.gif", b"GIF89a"), "an older result's GIF"
     await actions.files.write(actions.files.animation(original.id), b"MP4")
-    mp4 = await actions.animation(original)
+    mp4 = await actions.animation(original, ALICE)
     assert (mp4.filename, mp4.fp.read()) == (f"dream-{original.id}.mp4", b"MP4")
 
 

@@ -10,6 +10,7 @@ import errno
 import os
 import signal
 import sqlite3
+from collections.abc import Sequence
 
 import pytest
 
@@ -150,7 +151,7 @@ class NoteTaker:
     async def progress(self, job: Job, event) -> None:
         pass
 
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
+    async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
         self.notes.append(("finished", job.id))
         self.films[job.id] = film
         await self.store.mark_shown(job.id, job.state)
@@ -472,7 +473,7 @@ async def test_a_finished_job_keeps_each_of_its_files_and_posts_its_film_only_wh
 
 async def test_a_result_that_cannot_be_posted_says_so_and_stays_done(tmp_path, caplog):
     class Unpostable(NoteTaker):
-        async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
+        async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
             raise RuntimeError("Discord is down")
 
     store = await Store.open(tmp_path / "d.sqlite3")

@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import nats
@@ -56,7 +56,7 @@ class Notes:
             if worker.job_id == job.id:
                 self.painters.setdefault(job.id, set()).add(worker.worker_id)
 
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None) -> None:
+    async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
         assert png.startswith(b"\x89PNG")
         self.ended[job.id] = "done"
         self.posted.append(job.id)

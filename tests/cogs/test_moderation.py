@@ -1,0 +1,120 @@
+"""What may be shown, end to end: a stand-in detector flags red pictures, and the pixels painter keeps a red init
+image red, so each test chooses the flagged job. Checked before every post: previews, results, grids, the
+pictures made from a flagged one, and its film; age-restricted channels (and their threads) show all as is."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.moderation.gate import BLURRED_NAME, INHERITED
+from bot.moderation.handling import Handling
+from bot.moderation.pictures import Checker
+from tests.cogs.test_results import press
+from tests.support.discord_bot import job_id_of, option, settings
+from tests.support.discord_emulator import MANAGE_GUILD, DiscordEmulator, Member
+from tests.support.moderation import RedFlags, png
+
+
+@pytest.fixture
+def detector(bot) -> RedFlags:
+    """Flags red pictures of at most 32 pixels a side: a 4x upscale of one is flagged only by where it came from."""
+    found = RedFlags(max_side=32)
+    bot.gate.checker = Checker([found])
+    return found
+
+
+async def painted(emulator: DiscordEmulator, colour: str, member: Member, channel_id: int | None = None, *options) -> str:
+    """/dream with the pixels painter from a picture of ``colour``; returns the job's id."""
+    start = emulator.attachment(f"{colour}.png", png(colour))
+    interaction = await emulator.slash(
+        "dream", [option("prompt", "a castle"), option("model", "pixels"), option("init_image", start["id"], 11), *options],
+        member=member, channel_id=channel_id, attachments={start["id"]: start},
+    )  # fmt: skip
+    return job_id_of(await emulator.wait_for(lambda: emulator.reply_text(interaction)))
+
+
+def uploaded(emulator: DiscordEmulator, message: dict) -> set[str]:
+    """Every file name ever uploaded to ``message`` (its previews too)."""
+    return set(emulator.files.get(int(message["id"]), {}))
+
+
+def attached(message: dict) -> list[str]:
+    return [attachment["filename"] for attachment in message["attachments"]]
+
+
+def note(message: dict) -> str:
+    return message["embeds"][0].get("description", "") + " ".join(f["value"] for f in message["embeds"][0].get("fields", []))
+
+
+async def test_a_flagged_result_goes_behind_a_spoiler_its_previews_never_show_and_a_clear_one_is_untouched(
+    bot, emulator, detector
+):
+    alice = Member(emulator.snowflake(), "alice")
+    red, blue = await painted(emulator, "red", alice), await painted(emulator, "blue", alice)
+    flagged, clear = await emulator.wait_title(red, "Done"), await emulator.wait_title(blue, "Done")
+    seed = (await bot.store.job(red)).request.seed
+    assert attached(flagged) == [BLURRED_NAME, f"SPOILER_dream-{seed}.png"]
+    assert flagged["embeds"][0]["image"]["url"] == f"attachment://{BLURRED_NAME}"
+    assert "The picture check flagged this (RED 0.90). It is behind the spoiler below." in note(flagged)
+    assert "preview.jpg" not in uploaded(emulator, flagged), "no preview of it was ever posted"
+    assert emulator.files[int(flagged["id"])][f"SPOILER_dream-{seed}.png"] == bot.files.result(red).read_bytes()
+    assert (await bot.store.job(red)).flagged == "a preview: RED 0.90"
+
+    blue_seed = (await bot.store.job(blue)).request.seed
+    assert attached(clear) == [f"dream-{blue_seed}.png"] and "preview.jpg" in uploaded(emulator, clear)
+    assert "flagged" not in note(clear) and (await bot.store.job(blue)).flagged is None
+    assert len(detector.seen) >= 4, "previews and results alike were checked"
+
+
+async def test_age_restricted_channels_and_their_threads_show_everything_as_is(bot, emulator, detector):
+    alice = Member(emulator.snowflake(), "alice")
+    thread = emulator.new_thread(emulator.nsfw_channel_id)
+    for channel in (emulator.nsfw_channel_id, thread):
+        job = await painted(emulator, "red", alice, channel)
+        message = await emulator.wait_title(job, "Done")
+        seed = (await bot.store.job(job)).request.seed
+        assert attached(message) == [f"dream-{seed}.png"] and "preview.jpg" in uploaded(emulator, message)
+        assert (await bot.store.job(job)).flagged is None
+    assert detector.seen == [], "nothing there is even checked"
+
+
+async def test_private_sends_the_picture_to_its_painter_and_withhold_to_nobody(bot, emulator, detector):
+    moderator = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    emulator.closed_dms.add(bob.id)
+    assert "flagged" in await settings(emulator, "set", moderator, key="flagged", value=Handling.PRIVATE, channel="here")
+    job = await painted(emulator, "red", alice)
+    message = await emulator.wait_title(job, "Done")
+    assert attached(message) == [BLURRED_NAME]
+    assert "It is not shown in this channel; it was sent to its painter privately." in note(message)
+    (dm,) = emulator.dms(alice.id)
+    assert attached(dm) == [f"dream-{(await bot.store.job(job)).request.seed}.png"] and job in dm["content"]
+    job = await painted(emulator, "red", bob)
+    message = await emulator.wait_title(job, "Done")
+    assert attached(message) == [BLURRED_NAME] and "it could not be sent privately (closed DMs)" in note(message)
+
+    await settings(emulator, "set", moderator, key="flagged", value=Handling.WITHHOLD, channel="here")
+    job = await painted(emulator, "red", alice)
+    message = await emulator.wait_title(job, "Done")
+    assert attached(message) == [BLURRED_NAME] and "It is withheld until a moderator releases it." in note(message)
+    assert len(emulator.dms(alice.id)) == 1, "nothing more was sent privately"
+    answer = await press(emulator, message, "Animation", alice)
+    assert answer == f"The picture check flagged job {job}, so its pictures and film are not shown in this channel."
+    blue = await painted(emulator, "blue", alice)  # a clear picture is posted as ever under any setting
+    message = await emulator.wait_title(blue, "Done")
+    assert attached(message) == [f"dream-{(await bot.store.job(blue)).request.seed}.png"]
+
+
+async def test_what_is_made_from_a_flagged_picture_starts_flagged_and_its_film_is_a_spoiler(bot, emulator, detector):
+    alice = Member(emulator.snowflake(), "alice")
+    red = await painted(emulator, "red", alice)
+    message = await emulator.wait_title(red, "Done")
+    upscale = job_id_of(await press(emulator, message, "Upscale", alice))
+    big = await emulator.wait_title(upscale, "Upscaled")
+    assert (await bot.store.job(upscale)).flagged == INHERITED
+    assert (64, 64) not in detector.seen and (128, 128) in detector.seen, "the 4x picture was checked, and passed"
+    assert attached(big)[0] == BLURRED_NAME and attached(big)[1].startswith("SPOILER_"), "yet it is flagged"
+    film = await press(emulator, message, "Animation", alice)
+    assert film == "The run, as a film:"
+    (answer,) = [m for m in emulator.messages.values() if m.get("content") == "The run, as a film:"]
+    assert attached(answer) == [f"SPOILER_dream-{red}.mp4"]
