@@ -25,6 +25,8 @@ from bot.display.reporter import DiscordReporter
 from bot.display.views import JobButton
 from bot.executors.local import EngineSupervisor
 from bot.executors.nats.dispatch import Dispatcher
+from bot.moderation.audit import AuditLog, ReleaseButton
+from bot.moderation.entries import Kind
 from bot.moderation.gate import PictureGate, picture_checker
 from bot.queue.executor import EngineCrashed, Executor
 from bot.queue.files import JobFiles, Pruned
@@ -33,7 +35,7 @@ from bot.queue.store import Store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.dream", "cogs.jobs", "cogs.settings")
+EXTENSIONS = ("cogs.dream", "cogs.jobs", "cogs.settings", "cogs.moderation")
 LOW_DISK = 2 * 2**30  # less free space than this for job files is logged as a warning at start
 PRUNE_EVERY = 3600.0  # seconds between two clean-ups of old job files
 
@@ -65,7 +67,8 @@ class DreamBot(commands.AutoShardedBot):
         self.files = JobFiles(config.storage.files)
         base = GuildSettings.from_defaults(defaults.model, defaults.steps, defaults.size)
         self.settings = SettingsStore(self.store, base, self._thread_parent)
-        self.gate = PictureGate(picture_checker(config.moderation), self.store, self.settings, self._age_restricted)
+        self.audit = AuditLog(self.store, self.settings, self)
+        self.gate = PictureGate(picture_checker(config.moderation), self.store, self.settings, self._age_restricted, self.audit)
         self.reporter = DiscordReporter(self, self.store, config.discord.preview_interval, self.gate)
         # The embedded default: an engine process beside the bot. With [queue] url: remote workers, and no engine here.
         self.supervisor: EngineSupervisor | None = None
@@ -83,9 +86,10 @@ class DreamBot(commands.AutoShardedBot):
         self.actions = JobActions(
             self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server,
             defaults.upscaler, fetching=supervisor.fetching if supervisor is not None else lambda request: None,
-            gate=self.gate,
+            gate=self.gate, audit=self.audit,
         )  # fmt: skip
         self.tree.on_error = self.on_app_command_error
+        self.tree.interaction_check = self._admits
         self._scheduler_task: asyncio.Task | None = None
         self._janitor_task: asyncio.Task | None = None
         self._engine_start: asyncio.Task | None = None
@@ -107,7 +111,7 @@ class DreamBot(commands.AutoShardedBot):
         await self.store.connect()
         if self.dispatcher is not None:
             await self.dispatcher.start()
-        self.add_dynamic_items(JobButton)
+        self.add_dynamic_items(JobButton, ReleaseButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         synced = await self.tree.sync()
@@ -150,6 +154,20 @@ class DreamBot(commands.AutoShardedBot):
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s) in %d server(s)", self.user, self.user.id if self.user else "?", len(self.guilds))
 
+    async def _admits(self, interaction: discord.Interaction) -> bool:
+        """Every slash command of a blocked member is refused with the reason before it runs (autocomplete
+        only suggests, and goes on)."""
+        if interaction.guild_id is None or interaction.type is not discord.InteractionType.application_command:
+            return True
+        try:
+            await self.actions.check_blocked(interaction.guild_id, interaction.user)
+        except Refusal as refusal:
+            await self.audit.record(interaction.guild_id, Kind.REFUSED, interaction.user.id, str(refusal),
+                                    interaction.channel_id)  # fmt: skip
+            await reply(interaction, str(refusal))
+            return False
+        return True
+
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         """The one place where errors become replies: refusals as they are, anything else as an apology."""
         cause = getattr(error, "original", error)
@@ -170,6 +188,7 @@ class DreamBot(commands.AutoShardedBot):
                     await task
         await self.scheduler.close()
         await self.reporter.close()
+        await self.audit.close()
         await self.scheduler.engine.stop()
         await self.store.close()
         await super().close()

@@ -54,6 +54,7 @@ class Jobs(commands.Cog):
             plain(ANIMATION): animation,
         }[emoji]
         try:
+            await self.actions.check_blocked(payload.guild_id, member)
             await act()
         except Refusal as refusal:
             if self.public_posts.allow(member.id):

@@ -13,6 +13,7 @@ from bot.admission.refusal import is_moderator
 from bot.admission.settings import SETTINGS, GuildSettings, ServerRefs, SettingError, describe, parse_setting
 from bot.client import DreamBot
 from bot.display.replies import reply
+from bot.moderation.entries import Kind
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
         updated = await self.bot.settings.set(interaction.guild_id, key, value, server, where)
         shown = SETTINGS[key].show(getattr(updated, key))
         log.info("%s set %s = %s in server %s channel %s", interaction.user.id, key, shown, interaction.guild_id, where)
+        await self.bot.audit.record(interaction.guild_id, Kind.SETTING, interaction.user.id, f"{key} = {shown}{_where(where)}")
         await reply(interaction, f"**{key}** is now {shown}{_where(where)}.")
 
     @app_commands.command(
@@ -97,7 +99,10 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
         key = key.strip()
         where = _channel(interaction, channel, self.bot.settings.home)
         updated = await self.bot.settings.reset(interaction.guild_id, key, where)
-        await reply(interaction, f"**{key}** is back to {SETTINGS[key].show(getattr(updated, key))}{_where(where)}.")
+        shown = SETTINGS[key].show(getattr(updated, key))
+        text = f"{key} reset to {shown}{_where(where)}"
+        await self.bot.audit.record(interaction.guild_id, Kind.SETTING, interaction.user.id, text)
+        await reply(interaction, f"**{key}** is back to {shown}{_where(where)}.")
 
     @set.autocomplete("key")
     @reset.autocomplete("key")

@@ -29,6 +29,8 @@ from bot.admission.requests import (
 )
 from bot.admission.settings import GuildSettings, SettingsStore
 from bot.display.emoji import CANCEL
+from bot.moderation.audit import AuditLog
+from bot.moderation.entries import Kind
 from bot.moderation.gate import INHERITED, PictureGate
 from bot.moderation.handling import Handling
 from bot.queue.executor import Reporter
@@ -56,6 +58,7 @@ class JobActions:
         upscaler: str = DEFAULT_UPSCALER,
         fetching: Callable[[RenderRequest], Downloading | None] = lambda request: None,
         gate: PictureGate | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -66,6 +69,7 @@ class JobActions:
         self.upscaler = upscaler
         self.fetching = fetching  # the fetch of a model a request needs, while the engine fetches it
         self.gate = gate  # what may be shown where (None: everything, as without a picture check)
+        self.audit = audit  # the moderators' log (None: nothing is logged)
         self._members: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._servers: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -109,9 +113,14 @@ class JobActions:
         """
         async with self._members[(guild_id, user.id)]:
             settings = await self.settings.get(guild_id, channel_id)
-            check_standing(settings, await self.standing(guild_id, channel_id, user))
             job_id = new_job_id()
-            request = await make_request(settings, job_id)
+            try:
+                await self.check_blocked(guild_id, user, settings)
+                check_standing(settings, await self.standing(guild_id, channel_id, user))
+                request = await make_request(settings, job_id)
+            except Refusal as refusal:  # the moderators see who was refused what, and why
+                await self._audit(guild_id, Kind.REFUSED, user.id, str(refusal), channel_id)
+                raise
             flagged = INHERITED if parent and (made_from := await self.store.job(parent)) and made_from.flagged else None
             if (fetch := self.fetching(request)) is not None:  # it would fail for want of them
                 share = f": {fetch.percent}%" if fetch.percent is not None else ""
@@ -119,7 +128,27 @@ class JobActions:
             job = Job(job_id, guild_id, channel_id, user.id, user.display_name, request, parent=parent, flagged=flagged)
             async with self._servers[guild_id]:
                 check_room(await self.store.count_queued(guild_id), self.max_queued)
-                return job, await self.queue(job)
+                place = await self.queue(job)
+        what = f"job `{job.id}`" + (f" from `{parent}`" if parent else "")
+        await self._audit(guild_id, Kind.JOB, user.id, f"{what}: {request.kind.name} of {request.prompt!r}", channel_id, job.id)
+        return job, place
+
+    async def _audit(self, guild_id: int, kind: Kind, user_id: int, text: str, channel_id: int | None = None,
+                     job_id: str | None = None) -> None:  # fmt: skip
+        if self.audit is not None:
+            await self.audit.record(guild_id, kind, user_id, text, channel_id, job_id)
+
+    async def check_blocked(self, guild_id: int, user: Someone, settings: GuildSettings | None = None) -> None:
+        """Refuse a member a moderator blocked, or one with a blocked role, with the reason."""
+        block = await self.store.blocked(guild_id, user.id, time.time())
+        if block is not None:
+            until, reason = block
+            when = f" until <t:{int(until)}:f>" if until else ""
+            raise Refusal(f"A moderator blocked you from using dreambot in this server{when}: {reason}")
+        settings = settings or await self.settings.get(guild_id)
+        roles = {role.id for role in getattr(user, "roles", ())}
+        if blocked := [role for role in settings.blocked_roles if role in roles]:
+            raise Refusal(f"Members with the role <@&{blocked[0]}> may not use dreambot in this server.")
 
     async def position(self, job_id: str) -> int:
         order = await self.scheduler.order()
@@ -261,6 +290,24 @@ class JobActions:
         if job.active:
             raise Refusal(f"job {job.id} is still {job.state.value}; cancel it with {CANCEL} first.")
         await message.delete()
+        by = "" if user.id == job.user_id else f" by <@{user.id}>"
+        await self._audit(job.guild_id, Kind.DELETED, job.user_id, f"job `{job.id}` taken down{by}", job.channel_id, job.id)
+
+    async def release(self, job: Job, user: Someone, permissions: discord.Permissions | None = None) -> None:
+        """A moderator shows a withheld picture in its channel after all; its flag goes, the audit log keeps it."""
+        settings = await self.settings.get(job.guild_id)
+        if not is_moderator(user, settings.moderator_role, permissions):
+            raise Refusal("Only a moderator can release a picture the picture check flagged.")
+        if not job.flagged:
+            raise Refusal(f"Job {job.id} is not withheld: it is shown already.")
+        png = await self.files.read(self.files.result(job.id))
+        if png is None:
+            raise Refusal(f"The picture of job {job.id} was cleaned up; there is nothing to release.")
+        await self.store.release(job.id)
+        released = dataclasses.replace(job, flagged=None)
+        await self.reporter.released(released, png)
+        await self._audit(job.guild_id, Kind.RELEASED, job.user_id, f"job `{job.id}` released by <@{user.id}>", job.channel_id,
+                          job.id)  # fmt: skip
 
     async def svg(self, job: Job, user: Someone, public: bool = False) -> discord.File:
         """The strokes of a clipdraw picture as an SVG, to scale to any size."""

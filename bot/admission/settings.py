@@ -124,6 +124,17 @@ def _channels(text: str) -> tuple[int, ...]:
     return _snowflakes(text, "channel")
 
 
+def _channel(text: str) -> int | None:
+    ids = _channels(text)
+    if len(ids) > 1:
+        raise SettingError("give one channel (or 'none')")
+    return ids[0] if ids else None
+
+
+def _roles(text: str) -> tuple[int, ...]:
+    return _snowflakes(text, "role")
+
+
 def _role(text: str) -> int | None:
     ids = _snowflakes(text, "role")
     if len(ids) > 1:
@@ -216,6 +227,15 @@ class GuildSettings:
     moderator_role: int | None = setting(
         "a role that may change settings, besides Manage Server", _role, lambda v: f"<@&{v}>" if v else "none", default=None
     )
+    audit_channel: int | None = setting(
+        "where jobs, refusals, flagged pictures, deletions, settings changes and blocks are logged for moderators",
+        _channel,
+        lambda v: f"<#{v}>" if v else "none",
+        default=None,
+    )
+    blocked_roles: tuple[int, ...] = setting(
+        "roles whose members may not use the bot", _roles, lambda v: _list(v, "<@&{}>".format), default=()
+    )
 
     @classmethod
     def from_defaults(cls, model: str, steps: int, size: str) -> GuildSettings:
@@ -287,12 +307,16 @@ class ServerRefs:
                 raise SettingError("@everyone cannot be the moderator role; pick a role that only moderators have")
             if value not in self.roles:
                 raise SettingError(f"<@&{value}> is not a role of this server; mention one of its roles")
-        if key == "channels" and (strangers := [c for c in value if c not in self.channels]):
+        channels = value if key == "channels" else (value,) if key == "audit_channel" and value is not None else ()
+        if strangers := [c for c in channels if c not in self.channels]:
             raise SettingError(f"<#{strangers[0]}> is not a channel of this server; mention its channels (#name)")
+        if key == "blocked_roles" and (strangers := [r for r in value if r not in self.roles or r == self.guild_id]):
+            raise SettingError(f"<@&{strangers[0]}> is not a role of this server that can be blocked; mention its roles")
 
 
 THREADS_KEPT = 10_000  # threads whose parent was learned from an interaction (the cache knows the active ones)
-SERVER_ONLY = ("channels", "moderator_role")  # who may dream where, and who moderates: never one channel's own
+# who may dream where, who moderates and who may not, where moderators read: never one channel's own
+SERVER_ONLY = ("channels", "moderator_role", "audit_channel", "blocked_roles")
 
 
 class SettingsStore:

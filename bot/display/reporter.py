@@ -136,11 +136,17 @@ class DiscordReporter:
         return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 
     async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
-        flag = await self.gate.result(job, candidates or [png], film)
+        await self._result(job, png, film, await self.gate.result(job, png, candidates, film))
+
+    async def released(self, job: Job, png: bytes) -> None:
+        """A withheld result a moderator released: shown as it is, saying so."""
+        await self._result(job, png, None, None, "A moderator released it after the picture check flagged it.")
+
+    async def _result(self, job: Job, png: bytes, film: bytes | None, flag: str | None, released: str = "") -> None:
         limit = self.upload_limit(job)
         data, extension = await asyncio.to_thread(uploads.fit, png, limit)
         name = f"dream-{job.request.seed}.{extension}"
-        notes = []
+        notes = [released] if released else []
         if extension != "png":
             notes.append(
                 f"The PNG ({len(png) / 2**20:.3g} MiB) is over this server's {limit / 2**20:.3g} MiB upload limit: "

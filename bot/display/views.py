@@ -110,6 +110,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         actions.learn_place(interaction.channel)
         try:
             async with contextlib.nullcontext() if button.modal else answer_in_time(interaction):
+                await actions.check_blocked(interaction.guild_id, interaction.user)
                 job = await actions.job_on(self.job_id, interaction.guild_id, _message_id(interaction))
                 answer = await button.press(actions, interaction, job, self.number or 1)
         except Refusal as refusal:

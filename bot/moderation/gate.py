@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 from PIL import Image, ImageFilter
 
 from bot.config import ConfigError, ModerationConfig
+from bot.moderation.entries import Kind
 from bot.moderation.handling import Handling
 from bot.moderation.pictures import SAFETY_EXTRA, Checker, NudeNet, Verdict
 
 if TYPE_CHECKING:
     from bot.admission.settings import SettingsStore
+    from bot.moderation.audit import AuditLog
     from bot.queue.jobs import Job
     from bot.queue.store import Store
 
@@ -29,13 +31,22 @@ log = logging.getLogger(__name__)
 
 BLURRED_NAME = "flagged.jpg"
 INHERITED = "made from a flagged picture"  # the flag a job made from a flagged result starts with
+HANDLED = {
+    Handling.SPOILER: "posted behind a spoiler",
+    Handling.PRIVATE: "sent to its painter privately",
+    Handling.WITHHOLD: "withheld: Release shows it in its channel",
+}
 
 
 class PictureGate:
     """Decides, job by job, what the reporter may post: the check's verdict, the channel and its setting."""
 
-    def __init__(self, checker: Checker, store: Store, settings: SettingsStore, age_restricted: Callable[[int], bool]) -> None:
+    def __init__(
+        self, checker: Checker, store: Store, settings: SettingsStore, age_restricted: Callable[[int], bool],
+        audit: AuditLog | None = None,
+    ) -> None:  # fmt: skip
         self.checker = checker
+        self.audit = audit  # told of every flagged result, with its picture
         self.store = store
         self.settings = settings
         self.age_restricted = age_restricted  # a channel id (a thread's parent) -> its nsfw flag
@@ -58,14 +69,15 @@ class PictureGate:
             log.info("job %s: a preview was flagged (%s); its previews are hidden", job.id, verdict)
         return not verdict.flagged
 
-    async def result(self, job: Job, pictures: Sequence[bytes], film: bytes | None = None) -> str | None:
+    async def result(self, job: Job, png: bytes, candidates: Sequence[bytes] = (), film: bytes | None = None) -> str | None:
         """Why a result is flagged here (the check's labels and scores, or the flag it started with), or None:
-        posted as it is. Every candidate of a set is checked, and a sample of its film's frames."""
+        posted as it is. Every candidate of a set is checked, and a sample of its film's frames; the audit log
+        gets the picture."""
         hidden = job.id in self._hidden
         self._hidden.discard(job.id)
         if self._open(job):
             return None
-        verdict = await self.checker.pictures(pictures)
+        verdict = await self.checker.pictures(candidates or [png])
         if film is not None:
             verdict = Verdict.join([verdict, await self.checker.film(film)])
         if not (verdict.flagged or hidden or job.flagged):
@@ -73,6 +85,11 @@ class PictureGate:
         reason = str(verdict) if verdict.flagged else job.flagged or "a preview was flagged"
         await self.store.flag(job.id, reason)
         log.info("job %s: the result was flagged (%s)", job.id, reason)
+        if self.audit is not None:
+            handling = await self.handling(job)
+            text = f"job `{job.id}` flagged ({reason}): {HANDLED[handling]}"
+            await self.audit.record(job.guild_id, Kind.FLAGGED, job.user_id, text, job.channel_id, job.id, png,
+                                    release=handling is Handling.WITHHOLD)  # fmt: skip
         return reason
 
     def hidden(self, job: Job) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.moderation.entries import AuditEntry
 from bot.queue.jobs import Job, JobState
 from contract.protocol import RenderRequest
 
@@ -77,6 +78,27 @@ MIGRATIONS = (
     # 4: why the picture check flagged a job's pictures (NULL: it did not), kept so nobody can un-flag it
     """
     ALTER TABLE jobs ADD COLUMN flagged TEXT;
+    """,
+    # 5: the moderators' audit log, and members blocked from the bot
+    """
+    CREATE TABLE audit (
+        guild_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        channel_id INTEGER,
+        job_id TEXT,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_member ON audit (guild_id, user_id, at);
+    CREATE TABLE blocks (
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        until REAL,
+        reason TEXT NOT NULL,
+        by INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -283,6 +305,41 @@ class Store:
     async def flag(self, job_id: str, reason: str) -> None:
         """Note why the picture check flagged the job; a flag is never taken back (the first reason stays)."""
         await self._write(("UPDATE jobs SET flagged = COALESCE(flagged, ?) WHERE id = ?", (reason, job_id)))
+
+    async def release(self, job_id: str) -> None:
+        """A moderator let the job's flagged pictures be shown: the flag goes (the audit log keeps what it was)."""
+        await self._write(("UPDATE jobs SET flagged = NULL WHERE id = ?", (job_id,)))
+
+    # the audit log and blocks
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        query = "INSERT INTO audit (guild_id, at, kind, user_id, channel_id, job_id, text) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        values = (entry.guild_id, entry.at, entry.kind, entry.user_id, entry.channel_id, entry.job_id, entry.text)
+        await self._write((query, values))
+
+    async def audit(self, guild_id: int, user_id: int, limit: int) -> list[AuditEntry]:
+        """A member's latest entries in the server's audit log, newest first."""
+        query = (
+            "SELECT guild_id, at, kind, user_id, channel_id, job_id, text FROM audit WHERE guild_id = ? AND user_id = ? "
+            "ORDER BY at DESC, rowid DESC LIMIT ?"
+        )
+        rows = await (await self.db.execute(query, (guild_id, user_id, limit))).fetchall()
+        return [AuditEntry(**dict(row)) for row in rows]
+
+    async def block(self, guild_id: int, user_id: int, until: float | None, reason: str, by: int) -> None:
+        query = "INSERT OR REPLACE INTO blocks (guild_id, user_id, until, reason, by) VALUES (?, ?, ?, ?, ?)"
+        await self._write((query, (guild_id, user_id, until, reason, by)))
+
+    async def unblock(self, guild_id: int, user_id: int) -> bool:
+        """Lift a block; whether there was one."""
+        (changed,) = await self._write(("DELETE FROM blocks WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)))
+        return changed > 0
+
+    async def blocked(self, guild_id: int, user_id: int, now: float) -> tuple[float | None, str] | None:
+        """(until, reason) of the member's block while it holds (until None: for ever), else None."""
+        query = "SELECT until, reason FROM blocks WHERE guild_id = ? AND user_id = ? AND (until IS NULL OR until > ?)"
+        row = await (await self.db.execute(query, (guild_id, user_id, now))).fetchone()
+        return (row["until"], row["reason"]) if row else None
 
     # messages
 

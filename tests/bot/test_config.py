@@ -73,6 +73,8 @@ def test_every_key_says_what_it_is_for():
             ("worker", "max_side", 4096),
             ("storage", "keep_days", -1.0),
             ("storage", "max_files_gb", -0.5),
+            ("moderation", "picture_check", "clip"),
+            ("moderation", "threshold", 1.5),
         ]
     ],
 )

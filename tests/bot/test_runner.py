@@ -40,7 +40,18 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
         line = await asyncio.wait_for(process.stdout.readline(), PATIENCE)
         assert line, seen.decode()
         seen += line
-    assert set(emulator.commands) == {"dream", "zoom", "story", "deepdream", "queue", "mine", "cancel", "settings"}
+    assert set(emulator.commands) == {
+        "dream",
+        "zoom",
+        "story",
+        "deepdream",
+        "queue",
+        "mine",
+        "cancel",
+        "settings",
+        "audit",
+        "block",
+    }
     deepdream = {o["name"]: o for o in emulator.commands["deepdream"]["options"]}
     assert deepdream["image"]["required"] and deepdream["image"]["type"] == 11
     assert [c["value"] for c in deepdream["layer"]["choices"]][:3] == ["conv2", "conv3", "inception3a"]

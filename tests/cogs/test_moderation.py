@@ -10,7 +10,7 @@ from bot.moderation.gate import BLURRED_NAME, INHERITED
 from bot.moderation.handling import Handling
 from bot.moderation.pictures import Checker
 from tests.cogs.test_results import press
-from tests.support.discord_bot import job_id_of, option, settings
+from tests.support.discord_bot import dream, job_id_of, option, settings
 from tests.support.discord_emulator import MANAGE_GUILD, DiscordEmulator, Member
 from tests.support.moderation import RedFlags, png
 
@@ -118,3 +118,95 @@ async def test_what_is_made_from_a_flagged_picture_starts_flagged_and_its_film_i
     assert film == "The run, as a film:"
     (answer,) = [m for m in emulator.messages.values() if m.get("content") == "The run, as a film:"]
     assert attached(answer) == [f"SPOILER_dream-{red}.mp4"]
+
+
+def audit_text(emulator: DiscordEmulator) -> str:
+    return "\n".join(m["content"] for m in emulator.channel_messages(emulator.other_channel_id))
+
+
+async def test_the_audit_channel_hears_jobs_refusals_flags_settings_and_deletions_and_releases_a_withheld_picture(
+    bot, emulator, detector
+):
+    moderator = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    await settings(emulator, "set", moderator, key="audit_channel", value=f"<#{emulator.other_channel_id}>")
+    await settings(emulator, "set", moderator, key="flagged", value=Handling.WITHHOLD)
+    await settings(emulator, "set", moderator, key="banned_words", value="spiders")
+    blue = await painted(emulator, "blue", bob)
+    red = await painted(emulator, "red", alice)
+    _, text = await dream(emulator, "a nest of spiders", member=bob)
+    assert "spiders" in text and "Queued" not in text
+    withheld = await emulator.wait_title(red, "Done")
+    await emulator.wait_title(blue, "Done")
+    message = await emulator.wait_title(blue, "Done")
+    await emulator.react(int(message["id"]), "🗑️", bob)
+
+    def heard(*parts: str) -> bool:
+        return all(part in audit_text(emulator) for part in parts)
+
+    await emulator.wait_for(lambda: heard("🗑️ ", f"job `{blue}` taken down", "🚩 ", f"job `{red}` flagged (RED 0.90)"))
+    log = audit_text(emulator)
+    assert "⚙️ " in log and f"<@{moderator.id}>: flagged = withhold" in log and "banned_words = spiders" in log
+    assert "🎨 " in log and f"<@{alice.id}> in <#{emulator.channel_id}>: job `{red}`: picture of 'a castle'" in log
+    assert "⛔ " in log and f"<@{bob.id}> in <#{emulator.channel_id}>: " in log and "spiders" in log
+    (flag,) = [m for m in emulator.channel_messages(emulator.other_channel_id) if m["attachments"]]
+    assert attached(flag) == ["SPOILER_flagged.png"] and "withheld: Release shows it in its channel" in flag["content"]
+    assert emulator.files[int(flag["id"])]["SPOILER_flagged.png"] == bot.files.result(red).read_bytes()
+
+    assert "Only a moderator can release" in await press(emulator, flag, "Release", alice)
+    assert attached(emulator.job_message(red)) == [BLURRED_NAME], "still withheld"
+    answer = await press(emulator, flag, "Release", moderator)
+    assert answer == f"Released: job `{red}` is shown in <#{emulator.channel_id}>."
+    shown = emulator.job_message(red)
+    assert shown["id"] == withheld["id"] and attached(shown) == [f"dream-{(await bot.store.job(red)).request.seed}.png"]
+    assert "A moderator released it after the picture check flagged it." in note(shown)
+    assert (await bot.store.job(red)).flagged is None
+    await emulator.wait_for(lambda: heard("✅ ", f"job `{red}` released by <@{moderator.id}>"))
+    assert "is not withheld" in await press(emulator, flag, "Release", moderator)
+
+    interaction = await emulator.slash("audit", [option("member", str(alice.id), 6)], member=moderator, users=(alice,))
+    told = await emulator.wait_for(lambda: emulator.reply_text(interaction))
+    assert f"job `{red}` released" in told and f"job `{red}` flagged" in told and f"job `{blue}`" not in told
+    assert told.index("released") < told.index("flagged"), "newest first"
+    interaction = await emulator.slash("audit", [option("member", str(alice.id), 6)], member=alice, users=(alice,))
+    assert "Only moderators" in await emulator.wait_for(lambda: emulator.reply_text(interaction))
+
+
+async def test_a_blocked_member_is_refused_everywhere_with_the_reason_and_others_are_not(bot, emulator):
+    moderator = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    _, text = await dream(emulator, "a castle", member=alice)
+    before = await emulator.wait_title(job_id_of(text), "Done")
+
+    async def block(*options: dict) -> str:
+        interaction = await emulator.slash("block", [option("member", str(alice.id), 6), *options], member=moderator,
+                                           users=(alice,))  # fmt: skip
+        return await emulator.wait_for(lambda: emulator.reply_text(interaction))
+
+    answer = await block(option("duration", "2d"), option("reason", "spam"))
+    assert answer.startswith(f"<@{alice.id}> is blocked until <t:") and answer.endswith(":f>: spam")
+    reason = "A moderator blocked you from using dreambot in this server until <t:"
+    _, text = await dream(emulator, "another", member=alice)
+    assert text.startswith(reason) and text.endswith(":f>: spam")
+    assert (await press(emulator, before, "Again", alice)).startswith(reason)
+    assert (await press(emulator, before, "Animation", alice)).startswith(reason)
+    interaction = await emulator.slash("queue", [], member=alice)
+    assert (await emulator.wait_for(lambda: emulator.reply_text(interaction))).startswith(reason)
+    await emulator.react(int(before["id"]), "🎞️", alice)  # a reaction that queues nothing is refused too
+    await emulator.wait_for(lambda: [m for m in emulator.channel_messages() if m["content"].startswith(f"alice: {reason}")])
+    assert await bot.store.queued() == [] and await bot.store.running() == [], "nothing of hers was queued"
+    _, text = await dream(emulator, "a castle", member=bob)
+    assert "Queued" in text or "job `" in text, "another member is not touched"
+
+    assert "'soon' is not a duration; use 30m, 12h, 7d or 2w" in await block(option("duration", "soon"))
+    assert await block(option("duration", "off")) == f"<@{alice.id}> may use the bot again."
+    _, text = await dream(emulator, "a castle", member=alice)
+    await emulator.wait_title(job_id_of(text), "Done")
+
+    role = emulator.snowflake()
+    carol = Member(emulator.snowflake(), "carol", roles=(role,))
+    assert "unknown" not in await settings(emulator, "set", moderator, key="blocked_roles", value=str(emulator.mod_role_id))
+    _, text = await dream(emulator, "a castle", member=Member(emulator.snowflake(), "dave", roles=(emulator.mod_role_id,)))
+    assert text == f"Members with the role <@&{emulator.mod_role_id}> may not use dreambot in this server."
+    _, text = await dream(emulator, "a castle", member=carol)
+    assert "job `" in text, "other roles are not touched"

@@ -197,9 +197,10 @@ class DiscordEmulator:
 
     async def slash(
         self, name: str, options: list[dict] | None = None, member: Member | None = None, channel_id: int | None = None,
-        attachments: dict[str, dict] | None = None,
+        attachments: dict[str, dict] | None = None, users: tuple[Member, ...] = (),
     ) -> int:  # fmt: skip
-        """Send an application command interaction; returns its id."""
+        """Send an application command interaction; returns its id. ``users``: the members its user options name
+        (Discord sends them resolved)."""
         member = member or Member(self.snowflake(), "someone")
         channel = channel_id or self.channel_id
         interaction_id = self.snowflake()
@@ -207,6 +208,9 @@ class DiscordEmulator:
         data = {"id": command["id"], "name": name, "type": 1, "options": options or [], "guild_id": str(self.guild_id)}
         if attachments:
             data["resolved"] = {"attachments": attachments}
+        if users:
+            member_of = {str(u.id): {k: v for k, v in u.payload().items() if k != "user"} for u in users}
+            data["resolved"] = {"users": {str(u.id): u.user() for u in users}, "members": member_of}
         await self.dispatch("INTERACTION_CREATE", self._interaction(interaction_id, 2, data, member, channel))
         return interaction_id
 

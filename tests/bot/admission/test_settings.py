@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bot.admission.settings import (
     MAX_STYLE_CHARS,
+    SERVER_ONLY,
     SETTINGS,
     SHOWN_CHARS,
     GuildSettings,
@@ -257,6 +258,9 @@ TYPED = {
     "channels": "<#300>",
     "banned_words": "gore, dragon",
     "moderator_role": "<@&200>",
+    "flagged": "withhold",
+    "audit_channel": "<#301>",
+    "blocked_roles": "<@&201>, <@&202>",
 }
 
 
@@ -284,7 +288,7 @@ async def test_each_setting_survives_reopening_and_changes_nothing_else(tmp_path
         await store.close()
 
 
-@pytest.mark.parametrize("key", [key for key in TYPED if key not in ("channels", "moderator_role")])
+@pytest.mark.parametrize("key", [key for key in TYPED if key not in SERVER_ONLY])
 async def test_a_channels_setting_leaves_the_other_channel_and_the_server_untouched(tmp_path, key):
     value = parse_setting(key, TYPED[key])
     store = await Store.open(tmp_path / "dreambot.sqlite3")

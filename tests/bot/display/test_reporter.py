@@ -14,11 +14,18 @@ from PIL import Image
 
 from bot.display import embeds
 from bot.display.reporter import SHOWN_POSITIONS, DiscordReporter
+from bot.moderation.gate import PictureGate
+from bot.moderation.pictures import Checker
 from bot.queue.jobs import Job, JobState
 from bot.queue.store import Store
 from contract.protocol import RenderRequest
 
 ids = itertools.count(1000)
+
+
+def unchecked(store: Store) -> PictureGate:
+    """No picture check: every picture is posted as it is (tests/cogs/test_moderation.py checks them)."""
+    return PictureGate(Checker([]), store, None, lambda channel: False)
 
 
 def picture() -> bytes:
@@ -78,7 +85,7 @@ async def settled(reporter: DiscordReporter) -> None:
 
 async def test_a_job_gets_one_message_and_later_places_edit_it(store):
     client = Client()
-    reporter = DiscordReporter(client, store, interval=0.01)
+    reporter = DiscordReporter(client, store, 0.01, unchecked(store))
     [job] = await waiting(store, 1)
     await reporter.queued(job, 2)
     await reporter.queued(job, 1)
@@ -90,7 +97,7 @@ async def test_a_job_gets_one_message_and_later_places_edit_it(store):
 
 async def test_only_places_that_changed_are_edited_and_only_the_first_ten(store):
     client = Client()
-    reporter = DiscordReporter(client, store, interval=0.01)
+    reporter = DiscordReporter(client, store, 0.01, unchecked(store))
     jobs = await waiting(store, SHOWN_POSITIONS + 3)
     for place, job in enumerate(jobs, 1):
         await reporter.queued(job, place)
@@ -107,7 +114,7 @@ async def test_only_places_that_changed_are_edited_and_only_the_first_ten(store)
 
 async def test_a_place_in_line_never_overwrites_a_job_that_started(store):
     client = Client()
-    reporter = DiscordReporter(client, store, interval=0.01)
+    reporter = DiscordReporter(client, store, 0.01, unchecked(store))
     [job] = await waiting(store, 1)
     await reporter.queued(job, 1)
     await store.claim(job.id)  # it starts before the reposition arrives
@@ -119,7 +126,7 @@ async def test_a_place_in_line_never_overwrites_a_job_that_started(store):
 async def test_a_posted_result_stays_a_result_when_the_database_cannot_note_it(store, monkeypatch):
     """The database locked past every retry after the picture went out: the message keeps the picture (it used to
     be turned into "Failed" with no picture and no buttons), and the job stays to be shown again at the next start."""
-    reporter = DiscordReporter(Client(), store, interval=0.01)
+    reporter = DiscordReporter(Client(), store, 0.01, unchecked(store))
     (job,) = await waiting(store, 1)
 
     async def locked(*_) -> None:

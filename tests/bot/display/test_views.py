@@ -135,11 +135,14 @@ class Asked:
     async def cancel(self, original: Job, user, permissions) -> None:
         self.calls.append(("cancel", original.id, user, permissions))
 
-    async def animation(self, original: Job) -> str:
+    async def check_blocked(self, guild_id: int, user) -> None:
+        self.calls.append(("check_blocked", guild_id, user))
+
+    async def animation(self, original: Job, user) -> str:
         self.calls.append(("animation", original.id))
         return "film.mp4"
 
-    async def svg(self, original: Job) -> str:
+    async def svg(self, original: Job, user) -> str:
         self.calls.append(("svg", original.id))
         return "strokes.svg"
 
@@ -182,7 +185,7 @@ async def test_each_button_runs_its_own_action_on_its_own_candidate_and_answers_
     actions = Asked()
     pressed = await press(custom_id, actions)
     job_id = custom_id.split(":")[2]
-    assert actions.calls == [("job_on", job_id, 1, 55), call]
+    assert actions.calls == [("check_blocked", 1, "member"), ("job_on", job_id, 1, 55), call], "the block first"
     assert actions.places == ["#thread"], "the channel pressed in, so a thread follows its parent's settings"
     text, kwargs = answer
     assert pressed.response.sent == [(text, {"ephemeral": True, **kwargs})]
@@ -191,7 +194,7 @@ async def test_each_button_runs_its_own_action_on_its_own_candidate_and_answers_
 async def test_a_refused_press_says_why_and_does_nothing():
     actions = Asked(refuse="Job ab12 is not on this message.")
     pressed = await press("dream:vary:ab12:2", actions, message_id=None)
-    assert actions.calls == [("job_on", "ab12", 1, None)]
+    assert actions.calls == [("check_blocked", 1, "member"), ("job_on", "ab12", 1, None)]
     assert pressed.response.sent == [("Job ab12 is not on this message.", {"ephemeral": True})]
 
 

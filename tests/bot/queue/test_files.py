@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 
 from bot.client import DreamBot
@@ -109,3 +110,25 @@ async def test_a_folder_is_as_old_as_its_newest_file_and_a_link_inside_it_counts
 async def test_no_folder_yet_prunes_nothing(tmp_path):
     pruned = await JobFiles(tmp_path / "never-made").prune(keep_days=1, max_bytes=1, ended={"a"})
     assert (pruned.removed, pruned.kept_bytes, pruned.skipped) == ([], 0, [])
+
+
+async def test_the_layout_on_disk_stays_as_older_versions_wrote_it(tmp_path):
+    """Results painted by an older dreambot are found by their names: 🔁, 🎞️ and the buttons read them back."""
+    files = JobFiles(tmp_path)
+    names = {
+        files.init_image("j"): "j/init.png", files.image_prompt("j", 2): "j/image-prompt-2.png",
+        files.result("j"): "j/result.png", files.candidate("j", 3): "j/candidate-3.png", files.svg("j"): "j/strokes.svg",
+        files.animation("j"): "j/animation.mp4",
+    }  # fmt: skip
+    assert {path: str(path.relative_to(tmp_path)) for path in names} == names
+    single = Job("j", 1, 2, 3, "a", RenderRequest("x"))
+    grid = Job("j", 1, 2, 3, "a", RenderRequest("x", count=4))
+    assert files.picture(single, 1) == files.result("j") and files.picture(grid, 3) == files.candidate("j", 3)
+    written = await files.write(files.result("j"), b"png")
+    assert written.read_bytes() == b"png" and sorted(p.name for p in (tmp_path / "j").iterdir()) == ["result.png"]
+
+
+def test_free_space_is_the_disk_of_the_files_folder(tmp_path):
+    free, total = JobFiles(tmp_path / "made").free_space()
+    usage = shutil.disk_usage(tmp_path)
+    assert (tmp_path / "made").is_dir() and total == usage.total and abs(free - usage.free) < 2**30

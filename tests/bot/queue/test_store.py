@@ -3,6 +3,7 @@
 import asyncio
 import json
 import sqlite3
+import time
 from dataclasses import replace
 
 import pytest
@@ -260,3 +261,59 @@ async def test_the_database_keeps_a_write_ahead_log_and_refuses_a_message_linked
         assert (await store.job_for_message(6)).id == "ab12"
     finally:
         await store.close()
+
+
+async def test_a_write_that_fails_for_another_reason_than_a_lock_is_not_tried_again(tmp_path, caplog):
+    """Only "locked" and "busy" are waited out: a broken statement fails at once, without a warning of a busy database."""
+    store = await Store.open(tmp_path / "d.sqlite3")
+    await store.db.execute("PRAGMA query_only = ON")  # every write now fails as a read-only database's would
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await store.put_setting(1, "steps", 9)
+    assert "busy" not in caplog.text
+    await store.close()
+
+
+async def test_the_tries_of_a_locked_write_are_counted_from_one(tmp_path, monkeypatch, caplog):
+    store = Store(tmp_path / "d.sqlite3", busy_seconds=0.05)
+    await store.connect()
+    monkeypatch.setattr(store_module, "WRITE_TRIES", 3)
+    other = sqlite3.connect(tmp_path / "d.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await store.put_setting(1, "steps", 9)
+    other.execute("COMMIT")
+    assert caplog.text.count("the database is busy") == 2, "three tries: two waits between them"
+    other.close()
+    await store.close()
+
+
+async def test_a_database_in_new_folders_is_made_and_an_unopenable_one_is_named(tmp_path):
+    store = await Store.open(tmp_path / "a" / "b" / "c" / "dreambot.sqlite3")
+    assert (tmp_path / "a" / "b" / "c" / "dreambot.sqlite3").is_file()
+    await store.close()
+    (tmp_path / "folder.sqlite3").mkdir()
+    with pytest.raises(StoreError, match=f"^cannot open the database {tmp_path / 'folder.sqlite3'}: "):
+        await Store.open(tmp_path / "folder.sqlite3")
+
+
+async def test_a_store_not_open_or_closed_says_so_instead_of_failing_later(tmp_path):
+    store = Store(tmp_path / "d.sqlite3")
+    with pytest.raises(StoreError, match="is not open"):
+        store.db  # noqa: B018
+    await store.connect()
+    await store.close()
+    with pytest.raises(StoreError, match="is not open"):
+        store.db  # noqa: B018
+    await store.close()  # twice is harmless
+
+
+async def test_a_job_gets_its_creation_time_once_and_every_job_is_listed_oldest_first(tmp_path):
+    store = await Store.open(tmp_path / "d.sqlite3")
+    before = time.time()
+    fresh = await store.add_job(job("new"))
+    assert before <= fresh.created <= time.time() and (await store.job("new")).created == fresh.created
+    await store.add_job(job("old", created=1.0))
+    kept = await store.add_job(job("mid", created=5.0))
+    assert kept.created == 5.0, "a given time is kept"
+    assert [j.id for j in await store.jobs()] == ["old", "mid", "new"]
+    await store.close()
