@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 from PIL import Image
 
@@ -24,6 +26,15 @@ def png(side: int) -> bytes:
     return buffer.getvalue()
 
 
+def cpu_name() -> str:
+    """The CPU's model name where Linux says it, else the architecture."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.machine())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
@@ -34,7 +45,7 @@ def main() -> None:
     detector = NudeNet()
     started = time.perf_counter()
     detector.check(Image.new("RGB", (64, 64)))
-    print(f"cpu: {platform.processor() or platform.machine()}; first picture (loads the model): "
+    print(f"cpu: {cpu_name()} ({os.cpu_count()} cores); first picture (loads the model): "
           f"{(time.perf_counter() - started) * 1000:.0f} ms")  # fmt: skip
     print("side    decode+check ms (median)    check alone ms (median)")
     for side in args.sizes:
