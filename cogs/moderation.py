@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.admission.refusal import Refusal, is_moderator
+from bot.admission.refusal import Refusal
 from bot.client import DreamBot
 from bot.display.replies import reply
 from bot.moderation.entries import Kind
@@ -39,9 +39,10 @@ class Moderation(commands.Cog):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         assert interaction.guild_id is not None
-        settings = await self.bot.settings.get(interaction.guild_id)
-        if not is_moderator(interaction.user, settings.moderator_role, interaction.permissions):
-            raise app_commands.CheckFailure("Only moderators (Manage Server, or the server's moderator role) can do that.")
+        command = interaction.command.name if interaction.command else "this"
+        await self.bot.actions.require_moderator(
+            interaction.guild_id, interaction.user, interaction.permissions, f"use /{command}"
+        )
         return True
 
     @app_commands.command(name="audit", description="A member's latest jobs, refusals, flagged pictures and blocks")

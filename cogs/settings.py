@@ -9,7 +9,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.admission.refusal import is_moderator
 from bot.admission.settings import SETTINGS, GuildSettings, ServerRefs, SettingError, describe, parse_setting
 from bot.client import DreamBot
 from bot.display.replies import reply
@@ -60,9 +59,11 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         assert interaction.guild_id is not None
         self.bot.actions.learn_place(interaction.channel)
-        settings = await self.bot.settings.get(interaction.guild_id)
-        if not is_moderator(interaction.user, settings.moderator_role, interaction.permissions):
-            raise app_commands.CheckFailure("Only moderators (Manage Server, or the server's moderator role) can use /settings.")
+        doing = "use /settings"
+        if refusal := await self.bot.actions.not_a_moderator(
+            interaction.guild_id, interaction.user, interaction.permissions, doing
+        ):
+            raise app_commands.CheckFailure(refusal)
         return True
 
     @app_commands.command(name="show", description="Every setting, its value and where it comes from")

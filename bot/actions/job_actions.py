@@ -272,6 +272,16 @@ class JobActions:
 
     # the owner's (or a moderator's) actions
 
+    async def not_a_moderator(
+        self, guild_id: int, user: Someone, permissions: discord.Permissions | None, doing: str
+    ) -> str | None:
+        """Why ``user`` may not be ``doing`` something only moderators may (e.g. "use /settings"), or None. A
+        sentence, not a raise: a cog's check must raise discord.py's own ``CheckFailure``."""
+        settings = await self.settings.get(guild_id)
+        if is_moderator(user, settings.moderator_role, permissions):
+            return None
+        return f"Only moderators (Manage Server, or the server's moderator role) can {doing}."
+
     async def check_owner(self, job: Job, user: Someone, verb: str, permissions: discord.Permissions | None = None) -> None:
         settings = await self.settings.get(job.guild_id)
         if user.id != job.user_id and not is_moderator(user, settings.moderator_role, permissions):
@@ -295,9 +305,8 @@ class JobActions:
 
     async def release(self, job: Job, user: Someone, permissions: discord.Permissions | None = None) -> None:
         """A moderator shows a withheld picture in its channel after all; its flag goes, the audit log keeps it."""
-        settings = await self.settings.get(job.guild_id)
-        if not is_moderator(user, settings.moderator_role, permissions):
-            raise Refusal("Only a moderator can release a picture the picture check flagged.")
+        if refusal := await self.not_a_moderator(job.guild_id, user, permissions, "release a flagged picture"):
+            raise Refusal(refusal)
         if not job.flagged:
             raise Refusal(f"Job {job.id} is not withheld: it is shown already.")
         png = await self.files.read(self.files.result(job.id))
