@@ -39,10 +39,10 @@ class Moderation(commands.Cog):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         assert interaction.guild_id is not None
-        command = interaction.command.name if interaction.command else "this"
-        await self.bot.actions.require_moderator(
-            interaction.guild_id, interaction.user, interaction.permissions, f"use /{command}"
-        )
+        doing = f"use /{interaction.command.name if interaction.command else 'this'}"
+        actions = self.bot.actions
+        if refusal := await actions.not_a_moderator(interaction.guild_id, interaction.user, interaction.permissions, doing):
+            raise app_commands.CheckFailure(refusal)
         return True
 
     @app_commands.command(name="audit", description="A member's latest jobs, refusals, flagged pictures and blocks")
