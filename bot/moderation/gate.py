@@ -52,9 +52,13 @@ class PictureGate:
         self.age_restricted = age_restricted  # a channel id (a thread's parent) -> its nsfw flag
         self._hidden: set[str] = set()  # running jobs flagged once: their previews stay hidden
 
+    def _age_restricted(self, job: Job) -> bool:
+        """Whether ``job``'s channel (a thread's parent) carries Discord's age-restricted flag."""
+        return self.age_restricted(self.settings.home(job.channel_id))
+
     def _open(self, job: Job) -> bool:
         """Whether ``job``'s pictures are posted unchecked: no check here, or an age-restricted channel."""
-        return not self.checker or self.age_restricted(self.settings.home(job.channel_id))
+        return not self.checker or self._age_restricted(job)
 
     async def preview(self, job: Job, data: bytes) -> bool:
         """Whether this preview may be shown; a flagged one hides the job's previews until its end."""
@@ -101,7 +105,7 @@ class PictureGate:
 
     def shown_as_is(self, job: Job) -> bool:
         """Whether a stored picture of ``job`` (its film, for one) may be posted without a spoiler here."""
-        return not job.flagged or self.age_restricted(self.settings.home(job.channel_id))
+        return not job.flagged or self._age_restricted(job)
 
 
 def picture_checker(config: ModerationConfig) -> Checker:

@@ -154,7 +154,7 @@ class Checker:
         return bool(self.checks)
 
     async def picture(self, data: bytes) -> Verdict:
-        return await asyncio.to_thread(self._checked, lambda: [decode(data)])
+        return await self.pictures([data])
 
     async def pictures(self, pictures: Sequence[bytes]) -> Verdict:
         return await asyncio.to_thread(self._checked, lambda: [decode(data) for data in pictures])
