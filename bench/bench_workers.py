@@ -77,7 +77,7 @@ class TimedEngine(EngineSupervisor):
     clock: Clock
     name: str
 
-    async def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]:
+    async def render(self, job_id: str, request: RenderRequest, concepts=()) -> AsyncIterator[Event]:
         self.clock.picked_up[job_id] = time.perf_counter()
         self.clock.first_job.setdefault(self.name, self.clock.picked_up[job_id])
         async for event in super().render(job_id, request):
@@ -96,7 +96,9 @@ class Reporter:
     async def progress(self, job: Job, event: Progress) -> None:
         self.clock.received[(job.id, event.step)] = time.perf_counter()
 
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
+    async def finished(
+        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None
+    ) -> None:
         self.clock.finished[job.id] = time.perf_counter()
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:

@@ -113,11 +113,11 @@ def write_random_weights(root: Path) -> None:
     import open_clip
 
     from bench.bench_engine import VQGAN_F16_16384
-    from contract.registry import lookup
     from engine.networks.tiny import save_clip, save_vqgan
+    from engine.weights import spec_for
 
-    save_vqgan(lookup("vqgan-imagenet-f16-16384").folder_in(root), VQGAN_F16_16384)
-    save_clip(lookup("ViT-B-32/openai").folder_in(root), open_clip.get_model_config("ViT-B-32"))
+    save_vqgan(spec_for("vqgan-imagenet-f16-16384").folder_in(root), VQGAN_F16_16384)
+    save_clip(spec_for("ViT-B-32/openai").folder_in(root), open_clip.get_model_config("ViT-B-32"))
 
 
 def dream(plan: Plan, device: str) -> dict:

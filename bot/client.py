@@ -79,7 +79,7 @@ class DreamBot(commands.AutoShardedBot):
         else:
             warm, also = (defaults.model, defaults.perceptor), (defaults.upscaler, defaults.dreamer)
             executor = self.supervisor = EngineSupervisor.for_config(config.engine, engine_argv, warm, also)
-        self.scheduler = Scheduler(self.store, executor, self.reporter, self.files)
+        self.scheduler = Scheduler(self.store, executor, self.reporter, self.files, self.gate.concepts)
         if self.dispatcher is not None:
             self.dispatcher.on_change = self.scheduler.wake
         supervisor = self.supervisor

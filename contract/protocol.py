@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -233,6 +233,7 @@ class Progress(Event):
     loss: float = 0.0
     elapsed: float = 0.0
     preview: bytes | None = None
+    concepts: dict[str, float] = field(default_factory=dict)  # the preview's scores (``contract/concepts.py``), if asked
     kind: ClassVar[str] = "progress"
     _bytes_fields: ClassVar[tuple[str, ...]] = ("preview",)
 
@@ -258,6 +259,7 @@ class Finished(Event):
     animation: bytes | None = None
     candidates: tuple[bytes, ...] = ()
     svg: bytes | None = None  # a picture drawn as strokes (clipdraw), as an SVG document
+    concepts: dict[str, float] = field(default_factory=dict)  # the result's scores (``contract/concepts.py``), if asked
     kind: ClassVar[str] = "finished"
     _bytes_fields: ClassVar[tuple[str, ...]] = ("png", "animation", "svg")
     _bytes_lists: ClassVar[tuple[str, ...]] = ("candidates",)
@@ -286,9 +288,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-def render_command(job_id: str, request: RenderRequest, animation: bool = True) -> dict[str, Any]:
-    """Bot to engine: render ``request``; events come back tagged with ``job_id``."""
-    return {"op": "render", "job_id": job_id, "request": request.to_dict(), "animation": animation}
+def render_command(job_id: str, request: RenderRequest, animation: bool = True, concepts: Sequence[str] = ()) -> dict[str, Any]:
+    """Bot to engine: render ``request``; events come back tagged with ``job_id``, its previews and result scored
+    against ``concepts`` (``contract/concepts.py``) when there are any."""
+    return {"op": "render", "job_id": job_id, "request": request.to_dict(), "animation": animation, "concepts": list(concepts)}
 
 
 def batch_key(request: RenderRequest) -> tuple[str, str, int, int] | None:
@@ -299,10 +302,15 @@ def batch_key(request: RenderRequest) -> tuple[str, str, int, int] | None:
     return request.model, request.perceptor, request.width, request.height
 
 
-def batch_command(jobs: Sequence[tuple[str, RenderRequest]], animation: bool = True) -> dict[str, Any]:
+def batch_command(
+    jobs: Sequence[tuple[str, RenderRequest]], animation: bool = True, concepts: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, Any]:
     """Bot to engine: render ``jobs`` (one ``batch_key``) as one batch; each job's events come back tagged
-    with its id, and a cancel stops that job alone."""
-    entries = [{"job_id": job_id, "request": request.to_dict()} for job_id, request in jobs]
+    with its id (and scored against its ``concepts``), and a cancel stops that job alone."""
+    concepts = concepts or {}
+    entries = [
+        {"job_id": job_id, "request": request.to_dict(), "concepts": list(concepts.get(job_id, ()))} for job_id, request in jobs
+    ]
     return {"op": "render_batch", "jobs": entries, "animation": animation}
 
 

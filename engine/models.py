@@ -17,6 +17,7 @@ from contract.models import CLIP_WEIGHTS, ESRGAN_WEIGHTS, GOOGLENET_WEIGHTS, Mod
 from contract.protocol import RenderRequest
 from contract.speed import DEFAULT as DEFAULT_SPEED
 from contract.speed import Speed
+from engine.concepts import ConceptScorer
 from engine.networks.clip import sequence_first_attention
 from engine.perceptor import AnyPerceptor, Ensemble, Perceptor, load_perceptor
 from engine.weights import WeightStore, spec_for
@@ -59,6 +60,7 @@ class Models:
             torch.backends.cudnn.benchmark = self.speed.cudnn_benchmark
         self._networks: dict[str, nn.Module | None] = {}
         self._perceptors: dict[str, AnyPerceptor] = {}
+        self._scorers: dict[str, ConceptScorer] = {}
 
     def _load(self, spec: ModelSpec, loader: Callable[[Path], object], main_file: str):
         folder = self.store.ensure(spec)
@@ -91,6 +93,12 @@ class Models:
             perceptor = self._load(spec_for(name), lambda folder: load_perceptor(name, folder), CLIP_WEIGHTS)
             self._perceptors[name] = prepare_perceptor(perceptor, self.speed, self.device)
         return self._perceptors[name]
+
+    def concept_scorer(self, name: str) -> ConceptScorer:
+        """The CLIP zero-shot check with the perceptor ``name`` (``engine/concepts.py``), its text embeddings kept."""
+        if name not in self._scorers:
+            self._scorers[name] = ConceptScorer(self.perceptor(name), self.device)
+        return self._scorers[name]
 
     def upscaler(self, name: str) -> nn.Module:
         """A super-resolution network of the registry (``realesrgan-x4plus``, ``tiny-esrgan``), loaded once."""

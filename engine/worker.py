@@ -37,7 +37,7 @@ from contract.protocol import (
     Warmed,
 )
 from contract.speed import DEFAULT as DEFAULT_SPEED
-from engine.kinds import RUNS, finished
+from engine.kinds import RUNS, Send, finished
 
 log = logging.getLogger("engine.worker")
 
@@ -88,12 +88,17 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
     pending = [entry["job_id"] for entry in entries]  # jobs still owed their final event
     try:
         requests = [RenderRequest.from_dict(entry["request"]) for entry in entries]
+        sends = [
+            job_send(engine, channel, request, entry.get("concepts", []))
+            for request, entry in zip(requests, entries, strict=True)
+        ]
         video = bool(command.get("animation"))
         if len(entries) == 1:
             run = RUNS[requests[0].kind.name]
-            channel.send(run(engine, pending[0], requests[0], channel.send, lambda: pending[0] in cancelled, video))
+            sends[0](run(engine, pending[0], requests[0], sends[0], lambda: pending[0] in cancelled, video))
         else:
-            paint_batch(engine, list(zip(pending, requests, strict=True)), channel, cancelled, video, pending)
+            jobs = list(zip(pending, requests, sends, strict=True))
+            paint_batch(engine, jobs, channel, cancelled, video, pending)
         pending.clear()
     except JobCancelled as error:
         channel.send(Cancelled(pending[0], error.step))
@@ -112,6 +117,16 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
     finally:
         cancelled.difference_update(entry["job_id"] for entry in entries)
         _release_memory()
+
+
+def job_send(engine, channel: Channel, request: RenderRequest, concepts: object) -> Send:
+    """How one job's events go out: scored against its concepts (``engine/concepts.py``) when it has any, with the
+    request's perceptor, or the default one for a job that paints without one (an upscale, a dream)."""
+    from contract.concepts import check_concepts
+    from engine.concepts import scored
+
+    asked = check_concepts(concepts)
+    return scored(channel.send, lambda: engine.concept_scorer(request.perceptor), asked)
 
 
 def warm(engine, command: dict[str, Any], channel: Channel) -> None:
@@ -192,14 +207,14 @@ class BatchMember:
     """One job of a batch: relays its progress, and says it is cancelled the moment the loop drops it,
     not when the whole batch ends (the bot would otherwise take the batch for a hung engine)."""
 
-    def __init__(self, job_id: str, channel: Channel, cancelled: set[str]) -> None:
-        self.job_id, self.channel, self.cancelled = job_id, channel, cancelled
+    def __init__(self, job_id: str, send: Send, cancelled: set[str]) -> None:
+        self.job_id, self.send, self.cancelled = job_id, send, cancelled
         self.step = 0
         self.ended = False
 
     def progress(self, event: Progress) -> None:
         self.step = event.step
-        self.channel.send(event)
+        self.send(event)
 
     def should_stop(self) -> bool:
         """Asked by the loop before each of this job's steps; a yes drops the job from the batch."""
@@ -207,12 +222,12 @@ class BatchMember:
             return False
         if not self.ended:
             self.ended = True
-            self.channel.send(Cancelled(self.job_id, self.step))
+            self.send(Cancelled(self.job_id, self.step))
         return True
 
 
 def paint_batch(
-    engine, jobs: list[tuple[str, RenderRequest]], channel: Channel, cancelled: set[str], video: bool, pending: list[str]
+    engine, jobs: list[tuple[str, RenderRequest, Send]], channel: Channel, cancelled: set[str], video: bool, pending: list[str]
 ) -> None:
     """Jobs that share a ``batch_key`` painted as one batch, each with its own progress, cancel and result.
     A job refused on its own, or cancelled before the start, ends at once; ``pending`` loses each job that ended."""
@@ -220,7 +235,7 @@ def paint_batch(
     from engine.pipeline import RenderTask
 
     members, tasks = [], []
-    for job_id, request in jobs:
+    for job_id, request, send in jobs:
         try:
             validate(request)
         except BadRequest as error:
@@ -231,7 +246,7 @@ def paint_batch(
             channel.send(Cancelled(job_id, 0))
             pending.remove(job_id)
             continue
-        member = BatchMember(job_id, channel, cancelled)
+        member = BatchMember(job_id, send, cancelled)
         members.append(member)
         tasks.append(RenderTask(request, member.progress, member.should_stop, job_id=job_id, video=video))
     if not tasks:
@@ -241,7 +256,7 @@ def paint_batch(
         channel.send(Started(task.job_id, task.request.total_steps))
     for member, outcome in zip(members, engine.render_batch(tasks), strict=True):
         if not isinstance(outcome, JobCancelled):
-            channel.send(finished(member.job_id, outcome))
+            member.send(finished(member.job_id, outcome))
         pending.remove(member.job_id)
 
 

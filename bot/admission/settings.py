@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.display.text import fold
 from bot.moderation.handling import Handling
+from contract.concepts import DEFAULT_CONCEPT_THRESHOLD, check_concepts
 from contract.errors import EngineError
 from contract.films import MAX_FRAMES, MAX_SCENES
 from contract.limits import MAX_COUNT, MAX_SIDE, MAX_STEPS
@@ -151,6 +152,25 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))
 
 
+def _concepts(text: str) -> tuple[str, ...]:
+    if text.strip().lower() in _CLEAR:
+        return ()
+    try:
+        return check_concepts([phrase.strip() for phrase in text.split(",")])
+    except ValueError as error:
+        raise SettingError(str(error)) from None
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise SettingError(f"{text!r} is not a number; use one from 0 to 1 (e.g. 0.5)") from None
+    if not 0.0 <= value <= 1.0:  # NaN too
+        raise SettingError(f"{value} is out of range; use one from 0 to 1 (e.g. 0.5)")
+    return value
+
+
 def _switch(text: str) -> bool:
     word = text.strip().lower()
     if word in ("on", "yes", "true", "1"):
@@ -223,6 +243,16 @@ class GuildSettings:
         "its member) or withhold",
         _handling,
         default=Handling.SPOILER.value,
+    )
+    clip_concepts: tuple[str, ...] = setting(
+        "comma-separated concepts the CLIP check flags outside age-restricted channels (none: off); tune "
+        "clip_threshold with dreambot check IMAGE --concepts",
+        _concepts,
+        _list,
+        default=(),
+    )
+    clip_threshold: float = setting(
+        "the CLIP check's score (0 to 1) from which a concept flags a picture", _share, default=DEFAULT_CONCEPT_THRESHOLD
     )
     moderator_role: int | None = setting(
         "a role that may change settings, besides Manage Server", _role, lambda v: f"<@&{v}>" if v else "none", default=None

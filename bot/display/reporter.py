@@ -93,7 +93,7 @@ class DiscordReporter:
         if throttle is None:
             return
         if event.preview is not None:
-            if await self.gate.preview(job, event.preview):
+            if await self.gate.preview(job, event.preview, event.concepts):
                 self._fresh_preview[job.id] = event.preview
             else:  # flagged: the next edit takes down a preview already shown
                 self._fresh_preview.pop(job.id, None)
@@ -135,8 +135,10 @@ class DiscordReporter:
         guild = self.client.get_guild(job.guild_id)
         return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
-        await self._result(job, png, film, await self.gate.result(job, png, candidates, film))
+    async def finished(
+        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores: object = None
+    ) -> None:
+        await self._result(job, png, film, await self.gate.result(job, png, candidates, film, scores))
 
     async def released(self, job: Job, png: bytes) -> None:
         """A withheld result a moderator released: shown as it is, saying so."""

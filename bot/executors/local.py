@@ -276,12 +276,14 @@ class EngineSupervisor:
         except (ConnectionError, RuntimeError) as error:
             raise EngineCrashed(f"the engine stopped listening ({error})") from error
 
-    async def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]:
+    async def render(self, job_id: str, request: RenderRequest, concepts: Sequence[str] = ()) -> AsyncIterator[Event]:
         """Run one job; yields its events up to and including the final one (finished, failed or cancelled)."""
-        async for event in self.render_batch([(job_id, request)]):
+        async for event in self.render_batch([(job_id, request)], {job_id: concepts}):
             yield event
 
-    async def render_batch(self, jobs: Sequence[tuple[str, RenderRequest]]) -> AsyncIterator[Event]:
+    async def render_batch(
+        self, jobs: Sequence[tuple[str, RenderRequest]], concepts: Mapping[str, Sequence[str]] | None = None
+    ) -> AsyncIterator[Event]:
         """Run jobs that share a ``batch_key`` as one batch (one job: alone); yields every job's events until
         each has sent its final one. A job cancelled before it was sent ends at once and is left out."""
         async with self._lock:
@@ -299,7 +301,13 @@ class EngineSupervisor:
                 if not pending:
                     return
                 single = len(jobs) == 1
-                await self._send(render_command(*jobs[0]) if single else batch_command(jobs))
+                concepts = concepts or {}
+                command = (
+                    render_command(*jobs[0], concepts=concepts.get(jobs[0][0], ()))
+                    if single
+                    else batch_command(jobs, concepts=concepts)
+                )
+                await self._send(command)
                 while pending:
                     event = await self._read()
                     if not event.job_id:  # a fetch beside the jobs: followed by _read_events

@@ -19,7 +19,8 @@ from PIL import Image, ImageFilter
 from bot.config import ConfigError, ModerationConfig
 from bot.moderation.entries import Kind
 from bot.moderation.handling import Handling
-from bot.moderation.pictures import SAFETY_EXTRA, Checker, NudeNet, Verdict
+from bot.moderation.pictures import SAFETY_EXTRA, Checker, Finding, NudeNet, Verdict, concept_verdict
+from contract.concepts import checked_scores
 
 if TYPE_CHECKING:
     from bot.admission.settings import SettingsStore
@@ -56,32 +57,54 @@ class PictureGate:
         """Whether ``job``'s channel (a thread's parent) carries Discord's age-restricted flag."""
         return self.age_restricted(self.settings.home(job.channel_id))
 
-    def _open(self, job: Job) -> bool:
+    async def _open(self, job: Job) -> bool:
         """Whether ``job``'s pictures are posted unchecked: no check here, or an age-restricted channel."""
-        return not self.checker or self._age_restricted(job)
+        return self._age_restricted(job) or not (self.checker or await self.concepts(job))
 
-    async def preview(self, job: Job, data: bytes) -> bool:
+    async def concepts(self, job: Job) -> tuple[str, ...]:
+        """What the engine scores ``job``'s pictures against (``contract/concepts.py``): its channel's
+        ``clip_concepts``, none in an age-restricted channel."""
+        if self._age_restricted(job):
+            return ()
+        return (await self.settings.get(job.guild_id, job.channel_id)).clip_concepts
+
+    async def _judged(self, job: Job, scores: object) -> Verdict:
+        """The CLIP check's verdict on the engine's ``scores`` for ``job``'s concepts. Scores that are missing or
+        malformed (an engine or worker that did not score, or lied) count as flagged: what was not seen is not shown."""
+        settings = await self.settings.get(job.guild_id, job.channel_id)
+        if self._age_restricted(job) or not settings.clip_concepts:
+            return Verdict()
+        try:
+            good = checked_scores(scores if scores is not None else {}, settings.clip_concepts)
+        except ValueError as error:
+            log.warning("job %s: the concept scores cannot be used (%s); the picture counts as flagged", job.id, error)
+            return Verdict(True, (Finding("UNCHECKED", 1.0),))
+        return concept_verdict(good, settings.clip_threshold)
+
+    async def preview(self, job: Job, data: bytes, scores: object = None) -> bool:
         """Whether this preview may be shown; a flagged one hides the job's previews until its end."""
-        if self._open(job):
+        if await self._open(job):
             return True
         if job.id in self._hidden or job.flagged:
             return False
-        verdict = await self.checker.picture(data)
+        verdict = Verdict.join([await self.checker.picture(data), await self._judged(job, scores)])
         if verdict.flagged:
             self._hidden.add(job.id)
             await self.store.flag(job.id, f"a preview: {verdict}")
             log.info("job %s: a preview was flagged (%s); its previews are hidden", job.id, verdict)
         return not verdict.flagged
 
-    async def result(self, job: Job, png: bytes, candidates: Sequence[bytes] = (), film: bytes | None = None) -> str | None:
+    async def result(
+        self, job: Job, png: bytes, candidates: Sequence[bytes] = (), film: bytes | None = None, scores: object = None
+    ) -> str | None:
         """Why a result is flagged here (the check's labels and scores, or the flag it started with), or None:
-        posted as it is. Every candidate of a set is checked, and a sample of its film's frames; the audit log
-        gets the picture."""
+        posted as it is. Every candidate of a set is checked, and a sample of its film's frames, and the engine's
+        concept ``scores`` judged; the audit log gets the picture."""
         hidden = job.id in self._hidden
         self._hidden.discard(job.id)
-        if self._open(job):
+        if await self._open(job):
             return None
-        verdict = await self.checker.pictures(candidates or [png])
+        verdict = Verdict.join([await self.checker.pictures(candidates or [png]), await self._judged(job, scores)])
         if film is not None:
             verdict = Verdict.join([verdict, await self.checker.film(film)])
         if not (verdict.flagged or hidden or job.flagged):

@@ -12,7 +12,7 @@ import asyncio
 import io
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,6 +64,12 @@ class Verdict:
             best[finding.label] = max(best.get(finding.label, 0.0), finding.score)
         findings = tuple(sorted((Finding(k, v) for k, v in best.items()), key=lambda f: -f.score))
         return cls(any(verdict.flagged for verdict in verdicts), findings)
+
+
+def concept_verdict(scores: Mapping[str, float], threshold: float) -> Verdict:
+    """The CLIP check's verdict (``contract/concepts.py``): flagged when a concept scores ``threshold`` or more."""
+    findings = tuple(sorted((Finding(f"CLIP {c}", s) for c, s in scores.items()), key=lambda f: -f.score))
+    return Verdict(any(f.score >= threshold for f in findings), findings)
 
 
 class PictureCheck(Protocol):

@@ -4,7 +4,7 @@ what happens to them (Discord, or a recorder in the tests)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
 from bot.queue.jobs import Job
@@ -23,9 +23,12 @@ class Reporter(Protocol):
 
     async def progress(self, job: Job, event: Progress) -> None: ...
 
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
+    async def finished(
+        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores: object = None
+    ) -> None:
         """The picture is done; ``film``: the MP4 of a zoom or a story, posted with it; ``candidates``: a set's
-        pictures, each on its own (``png`` is their grid)."""
+        pictures, each on its own (``png`` is their grid); ``scores``: the engine's concept scores, as it sent them
+        (None: not scored, a result shown after a restart)."""
 
     async def failed(self, job: Job, reason: str, hint: str) -> None: ...
 
@@ -42,14 +45,17 @@ class Executor(Protocol):
     def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
         """Whether job ``job_id`` for ``request`` could start now, with ``running`` jobs already running."""
 
-    def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]: ...
+    def render(self, job_id: str, request: RenderRequest, concepts: Sequence[str] = ()) -> AsyncIterator[Event]:
+        """Run one job; its previews and result come scored against ``concepts`` (``contract/concepts.py``)."""
 
     def batch_limit(self) -> int:
         """How many jobs that share a ``batch_key`` may run as one batch (1: one job at a time)."""
 
-    def render_batch(self, jobs: Sequence[tuple[str, RenderRequest]]) -> AsyncIterator[Event]:
-        """Run jobs as one batch and yield every job's events up to each one's final; called only when
-        ``batch_limit()`` is above 1."""
+    def render_batch(
+        self, jobs: Sequence[tuple[str, RenderRequest]], concepts: Mapping[str, Sequence[str]] | None = None
+    ) -> AsyncIterator[Event]:
+        """Run jobs as one batch and yield every job's events up to each one's final (scored against each job's
+        ``concepts``); called only when ``batch_limit()`` is above 1."""
 
     async def cancel(self, job_id: str) -> None: ...
 

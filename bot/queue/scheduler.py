@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.queue.executor import EngineCrashed, Executor, Reporter
 from bot.queue.fairness import round_robin
@@ -33,9 +33,19 @@ FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 
 
+Concepts = Callable[[Job], Awaitable[Sequence[str]]]
+
+
+async def no_concepts(job: Job) -> Sequence[str]:
+    return ()
+
+
 class Scheduler:
-    def __init__(self, store: Store, engine: Executor, reporter: Reporter, files: JobFiles) -> None:
+    def __init__(
+        self, store: Store, engine: Executor, reporter: Reporter, files: JobFiles, concepts: Concepts = no_concepts
+    ) -> None:
         self.store = store
+        self.concepts = concepts  # what the engine scores a job's pictures against (``contract/concepts.py``)
         self.engine = engine
         self.reporter = reporter
         self.files = files
@@ -185,7 +195,8 @@ class Scheduler:
         by_id = {job.id: job for job in jobs}
         again: list[Job] = []
         try:
-            async for event in self.engine.render_batch([(job.id, job.request) for job in jobs]):
+            concepts = {job.id: await self.concepts(job) for job in jobs}
+            async for event in self.engine.render_batch([(job.id, job.request) for job in jobs], concepts):
                 job = by_id[event.job_id]
                 if await self._handle(job, event):
                     again.append(job)
@@ -204,7 +215,7 @@ class Scheduler:
     async def _attempt(self, job: Job) -> bool:
         """One run on the engine; True if the job should run once more."""
         try:
-            async for event in self.engine.render(job.id, job.request):
+            async for event in self.engine.render(job.id, job.request, await self.concepts(job)):
                 if await self._handle(job, event):
                     await self.engine.reset()  # a sticky device error would fail the retry too
                     return True
@@ -258,7 +269,7 @@ class Scheduler:
         done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
         try:
             film = event.animation if job.request.kind.posts_film else None
-            await self.reporter.finished(done, event.png, film, event.candidates)
+            await self.reporter.finished(done, event.png, film, event.candidates, event.concepts)
         except Exception:  # the message must not go on saying "Painting"
             log.exception("could not post the result of job %s", job.id)
             reason = "the picture is done but could not be posted here; the bot's owner finds it in the job files"

@@ -210,3 +210,39 @@ async def test_a_blocked_member_is_refused_everywhere_with_the_reason_and_others
     assert text == f"Members with the role <@&{emulator.mod_role_id}> may not use dreambot in this server."
     _, text = await dream(emulator, "a castle", member=carol)
     assert "job `" in text, "other roles are not touched"
+
+
+async def test_the_clip_check_flags_by_the_channels_concepts_at_its_threshold_with_the_engines_scores(bot, emulator, monkeypatch):
+    """No NudeNet here (the test config turns it off): the CLIP check alone, its scores made by the engine's tiny
+    CLIP. With a threshold of 0 any score flags; the same pictures again (same seed) with the threshold just above
+    their highest score are clear; another channel with no concepts is never scored."""
+    judged, scores_seen = bot.gate._judged, []
+
+    async def noting(job, scores):
+        scores_seen.append((job.channel_id, scores))
+        return await judged(job, scores)
+
+    monkeypatch.setattr(bot.gate, "_judged", noting)
+    alice = Member(emulator.snowflake(), "alice")
+    guild, home, other = emulator.guild_id, emulator.channel_id, emulator.other_channel_id
+    await bot.settings.set(guild, "clip_concepts", "gore, a weapon", channel_id=home)
+    await bot.settings.set(guild, "clip_threshold", "0", channel_id=home)
+    first = await painted(emulator, "red", alice, home, option("seed", 11, 4))
+    flagged = await emulator.wait_title(first, "Done")
+    reason = (await bot.store.job(first)).flagged
+    assert reason.startswith("a preview: CLIP ") and "gore" in reason and "a weapon" in reason
+    assert attached(flagged) == [BLURRED_NAME, "SPOILER_dream-11.png"] and "preview.jpg" not in uploaded(emulator, flagged)
+
+    elsewhere = await painted(emulator, "red", alice, other, option("seed", 11, 4))
+    assert attached(await emulator.wait_title(elsewhere, "Done")) == ["dream-11.png"]
+    assert (await bot.store.job(elsewhere)).flagged is None
+
+    assert {channel for channel, _ in scores_seen} == {home}
+    assert all(set(scores) == {"gore", "a weapon"} for _, scores in scores_seen), "every picture was scored"
+    top = max(score for _, scores in scores_seen for score in scores.values())
+    assert top < 1.0, f"the tiny CLIP's scores {scores_seen} leave no threshold above them"
+    await bot.settings.set(guild, "clip_threshold", str(top + 1e-4), channel_id=home)
+    again = await painted(emulator, "red", alice, home, option("seed", 11, 4))
+    clear = await emulator.wait_title(again, "Done")
+    assert (await bot.store.job(again)).flagged is None, "the same picture's scores are below the raised threshold"
+    assert attached(clear) == ["dream-11.png"] and "preview.jpg" in uploaded(emulator, clear)

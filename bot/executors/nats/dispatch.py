@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,7 +141,7 @@ class Dispatcher:
         """One job per worker at a time: a worker's engine runs what it is handed alone."""
         return 1
 
-    async def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]:
+    async def render(self, job_id: str, request: RenderRequest, concepts: Sequence[str] = ()) -> AsyncIterator[Event]:
         """Hand the job to JetStream (unless a bot before a restart did) and yield its events up to the final one."""
         assert self.link is not None, "start() first"
         job = self._jobs[job_id] = _Job(request, asyncio.get_running_loop().time())
@@ -150,7 +150,7 @@ class Dispatcher:
             ended = any(isinstance(event, TERMINAL) for event in early)
             if not ended and not await self._handed_out(job_id, request.model):
                 await self._put_inputs(job_id, request)
-                payload = json.dumps({"job_id": job_id, "request": request.to_dict()}).encode()
+                payload = json.dumps({"job_id": job_id, "request": request.to_dict(), "concepts": list(concepts)}).encode()
                 jetstream, to = self.link.jetstream, job_subject(request.model, job_id)
                 await persist(f"handing out job {job_id}", lambda: jetstream.publish(to, payload))
             while True:

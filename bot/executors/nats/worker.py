@@ -31,6 +31,7 @@ from bot.executors.local import EngineSupervisor
 from bot.executors.nats.access import check_secured, credential_of
 from bot.executors.nats.link import Link, connect, persist
 from bot.queue.executor import EngineCrashed
+from contract.concepts import check_concepts
 from contract.protocol import Failed, Finished, Progress, RenderRequest
 from contract.registry import generator_names, lookup, upscaler_names
 from contract.validation import check_device_here
@@ -149,6 +150,7 @@ class RemoteWorker:
         try:
             data = json.loads(msg.data)
             job_id, request = str(data["job_id"]), RenderRequest.from_dict(data["request"])
+            concepts = check_concepts(data.get("concepts", []))
         except (ValueError, KeyError, TypeError) as error:
             log.error("dropping a malformed job (%s)", error)
             await msg.term()
@@ -165,7 +167,7 @@ class RemoteWorker:
         folder = Path(tempfile.mkdtemp(prefix=f"dreambot-{token(job_id)}-"))
         try:
             request = await self._fetch_inputs(job_id, request, folder)
-            async for event in self.engine.render(job_id, request):
+            async for event in self.engine.render(job_id, request, concepts):
                 if isinstance(event, Progress):
                     with contextlib.suppress(Exception):
                         await self.link.client.publish(self._about("progress", job_id), json.dumps(event.to_dict()).encode())

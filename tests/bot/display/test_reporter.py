@@ -12,6 +12,7 @@ import sqlite3
 import pytest
 from PIL import Image
 
+from bot.admission.settings import GuildSettings, SettingsStore
 from bot.display import embeds
 from bot.display.reporter import SHOWN_POSITIONS, DiscordReporter
 from bot.moderation.gate import PictureGate
@@ -24,8 +25,9 @@ ids = itertools.count(1000)
 
 
 def unchecked(store: Store) -> PictureGate:
-    """No picture check: every picture is posted as it is (tests/cogs/test_moderation.py checks them)."""
-    return PictureGate(Checker([]), store, None, lambda channel: False)
+    """No picture check and no concepts: every picture is posted as it is (tests/cogs/test_moderation.py checks them)."""
+    settings = SettingsStore(store, GuildSettings("tiny-vqgan", 50, "64x64"))
+    return PictureGate(Checker([]), store, settings, lambda channel: False)
 
 
 def picture() -> bytes:

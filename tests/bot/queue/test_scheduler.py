@@ -114,7 +114,7 @@ class StandInEngine:
         self.renders: list[str] = []
         self.stops = 0
 
-    async def render(self, job_id: str, request: RenderRequest):
+    async def render(self, job_id: str, request: RenderRequest, concepts=()):
         self.renders.append(job_id)
         script = self.attempts.pop(0) if self.attempts else [Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,))]
         for event in script:
@@ -151,7 +151,9 @@ class NoteTaker:
     async def progress(self, job: Job, event) -> None:
         pass
 
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
+    async def finished(
+        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None
+    ) -> None:
         self.notes.append(("finished", job.id))
         self.films[job.id] = film
         await self.store.mark_shown(job.id, job.state)
@@ -230,7 +232,7 @@ class CrashingBatches(StandInEngine):
     def batch_limit(self) -> int:
         return 2
 
-    async def render_batch(self, jobs):
+    async def render_batch(self, jobs, concepts=None):
         self.batches.append([job_id for job_id, _ in jobs])
         yield Finished(jobs[0][0], b"\x89PNG-fake", 1.0, (0.5,))
         if len(self.batches) == 1:
@@ -371,12 +373,12 @@ class RecordingBatches(StandInEngine):
     def batch_limit(self) -> int:
         return 4
 
-    async def render(self, job_id: str, request: RenderRequest):
+    async def render(self, job_id: str, request: RenderRequest, concepts=()):
         self.batches.append([(job_id, request)])  # a batch of one runs as a single job
         async for event in super().render(job_id, request):
             yield event
 
-    async def render_batch(self, jobs):
+    async def render_batch(self, jobs, concepts=None):
         self.batches.append(list(jobs))
         for job_id, _ in jobs:
             yield Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,))
@@ -416,7 +418,7 @@ class Holding(StandInEngine):
         self.cancels: list[str] = []
         self._released = asyncio.Event()
 
-    async def render(self, job_id: str, request: RenderRequest):
+    async def render(self, job_id: str, request: RenderRequest, concepts=()):
         if self.renders:  # only the first job is held
             async for event in super().render(job_id, request):
                 yield event
@@ -473,7 +475,9 @@ async def test_a_finished_job_keeps_each_of_its_files_and_posts_its_film_only_wh
 
 async def test_a_result_that_cannot_be_posted_says_so_and_stays_done(tmp_path, caplog):
     class Unpostable(NoteTaker):
-        async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
+        async def finished(
+            self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None
+        ) -> None:
             raise RuntimeError("Discord is down")
 
     store = await Store.open(tmp_path / "d.sqlite3")
@@ -515,7 +519,7 @@ async def test_an_engine_that_dies_once_is_reset_and_the_job_painted_again_and_t
 
 async def test_a_job_being_cancelled_when_its_engine_dies_or_fails_is_cancelled_not_painted_again(tmp_path):
     class CancelledMidway(StandInEngine):
-        async def render(self, job_id, request):
+        async def render(self, job_id, request, concepts=()):
             self.renders.append(job_id)
             yield Progress(job_id, 1, 2, 0.5)
             await scheduler.cancel(await store.job(job_id))  # the member's ❌ arrives mid-job

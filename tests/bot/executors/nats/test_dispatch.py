@@ -25,20 +25,21 @@ async def dispatcher(server) -> AsyncIterator[Dispatcher]:  # noqa: F811
     await dispatcher.stop()
 
 
-async def events_of(dispatcher: Dispatcher, job_id: str, asked) -> list:
-    return [event async for event in dispatcher.render(job_id, asked)]
+async def events_of(dispatcher: Dispatcher, job_id: str, asked, concepts=()) -> list:
+    return [event async for event in dispatcher.render(job_id, asked, concepts)]
 
 
 async def test_a_job_goes_to_a_worker_once_and_its_events_come_back_ending_with_its_picture(dispatcher, server):  # noqa: F811
     engine = StandInEngine(steps=3)
     async with working(server.url, "solo", engine):
         await until(lambda: dispatcher.can_take("j1", request(), 0))
-        events = await events_of(dispatcher, "j1", request())
+        events = await events_of(dispatcher, "j1", request(), ("gore", "a weapon"))
     # Progress travels on plain NATS and Started on JetStream: a first step may overtake Started, never the end.
     assert sum(isinstance(event, Started) for event in events) == 1 and isinstance(events[-1], Finished)
     assert [event.step for event in events if isinstance(event, Progress)] == [1, 2, 3]
     assert events[-1].png == picture("j1")
     assert [job_id for job_id, _ in engine.rendered] == ["j1"]
+    assert engine.concepts == {"j1": ("gore", "a weapon")}, "the worker's engine scores what the bot asked"
 
 
 async def test_only_an_online_free_worker_that_holds_the_model_and_paints_the_size_can_take_a_job(dispatcher, server):  # noqa: F811
@@ -91,7 +92,7 @@ class HeldEngine(StandInEngine):
         super().__init__(steps=1)
         self.release = asyncio.Event()
 
-    async def render(self, job_id, request):
+    async def render(self, job_id, request, concepts=()):
         async for event in super().render(job_id, request):
             if isinstance(event, Finished):
                 await self.release.wait()

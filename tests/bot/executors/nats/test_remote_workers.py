@@ -56,7 +56,9 @@ class Notes:
             if worker.job_id == job.id:
                 self.painters.setdefault(job.id, set()).add(worker.worker_id)
 
-    async def finished(self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = ()) -> None:
+    async def finished(
+        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None
+    ) -> None:
         assert png.startswith(b"\x89PNG")
         self.ended[job.id] = "done"
         self.posted.append(job.id)

@@ -38,6 +38,7 @@ class StandInEngine:
     def __init__(self, steps: int = 2, pause: float = 0.0, crash: bool = False, broken: bool = False) -> None:
         self.steps, self.pause, self.crash, self.broken = steps, pause, crash, broken
         self.rendered: list[tuple[str, RenderRequest]] = []
+        self.concepts: dict[str, tuple[str, ...]] = {}  # job id -> the concepts its pictures are scored against
         self.cancelled: list[str] = []
         self.seen_inputs: dict[str, list[bytes]] = {}
         self.resets = 0
@@ -54,8 +55,9 @@ class StandInEngine:
     async def cancel(self, job_id: str) -> None:
         self.cancelled.append(job_id)
 
-    async def render(self, job_id: str, request: RenderRequest) -> AsyncIterator[Event]:
+    async def render(self, job_id: str, request: RenderRequest, concepts=()) -> AsyncIterator[Event]:
         self.rendered.append((job_id, request))
+        self.concepts[job_id] = tuple(concepts)
         named = ([request.init_image] if request.init_image else []) + list(request.image_prompts)
         self.seen_inputs[job_id] = [Path(path).read_bytes() for path in named]
         yield Started(job_id, self.steps)
@@ -190,6 +192,8 @@ async def test_a_malformed_job_is_dropped_unpainted_and_the_next_one_runs(bot):
     await bot.link.jetstream.publish(job_subject("tiny-vqgan", "bad2"), json.dumps({"job_id": "bad2"}).encode())
     bad_request = {"job_id": "bad3", "request": {"prompt": "x", "no_such_field": 1}}
     await bot.link.jetstream.publish(job_subject("tiny-vqgan", "bad3"), json.dumps(bad_request).encode())
+    bad_concepts = {"job_id": "bad4", "request": request().to_dict(), "concepts": "gore"}
+    await bot.link.jetstream.publish(job_subject("tiny-vqgan", "bad4"), json.dumps(bad_concepts).encode())
     async with working(bot.url, "solo", engine):
         await bot.hand_out("good", request())
         await bot.ended("good")
