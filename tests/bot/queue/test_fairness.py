@@ -1,15 +1,17 @@
-"""Round-robin order: no member starves another, and the fast heap order is the rule written plainly."""
+"""The queue's order. Round robin: no member starves another, and the fast heap order is the rule written plainly.
+Least use: the lightest member goes next, nobody waits behind more than a bounded amount of others' work, and a
+server's rule stays within that server's places."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.queue.fairness import round_robin
+from bot.queue.fairness import least_used, round_robin, within_servers
 from bot.queue.jobs import Job
 from contract.protocol import RenderRequest
 
 
-def job(job_id: str, user: int, created: float) -> Job:
-    return Job(job_id, 1, 1, user, f"user{user}", RenderRequest("x"), created=created)
+def job(job_id: str, user: int, created: float, guild: int = 1, steps: int = 300) -> Job:
+    return Job(job_id, guild, 1, user, f"user{user}", RenderRequest("x", steps=steps), created=created)
 
 
 def test_one_members_many_jobs_do_not_starve_another():
@@ -80,3 +82,72 @@ def test_no_member_gets_two_turns_while_another_with_waiting_jobs_gets_none(queu
             following = members.index(member, i + 1)
             waiting = set(members[i + 1 :]) - {member}
             assert waiting <= set(members[i + 1 : following]), (members, i)
+
+
+def cost(job: Job) -> float:
+    """A stand-in cost model: a step costs a second."""
+    return float(job.request.steps)
+
+
+def test_a_light_members_job_overtakes_a_heavy_members_jobs():
+    heavy = [job(f"h{i}", 1, float(i)) for i in range(3)]
+    light = job("l0", 2, 10.0)
+    turns = round_robin([*heavy, light], {1: 1.0, 2: 5.0})
+    assert [j.id for j in turns] == ["h0", "l0", "h1", "h2"], "by turns, the heavy member's turn comes first"
+    order = least_used([*heavy, light], {1: 3000.0, 2: 100.0}, cost, turns)
+    assert [j.id for j in order] == ["l0", "h0", "h1", "h2"]
+    # once the light member has used more than the heavy one's use and queued work, the heavy one goes first
+    assert [j.id for j in least_used([*heavy, light], {1: 0.0, 2: 5000.0}, cost, turns)] == ["h0", "h1", "h2", "l0"]
+
+
+def test_use_is_counted_as_jobs_are_placed_so_members_alternate_once_even():
+    alice = [job(f"a{i}", 1, float(i), steps=100) for i in range(4)]
+    bob = [job(f"b{i}", 2, float(10 + i), steps=100) for i in range(2)]
+    turns = round_robin([*alice, *bob], {})
+    order = least_used([*alice, *bob], {1: 0.0, 2: 250.0}, cost, turns)
+    # alice is 250 s behind: she goes 3 times (0, 100, 200 < 250), then they alternate by use
+    assert [j.id for j in order] == ["a0", "a1", "a2", "b0", "a3", "b1"]
+
+
+def test_ties_go_by_turns():
+    a, b = job("a0", 1, 0.0), job("b0", 2, 1.0)
+    assert [j.id for j in least_used([a, b], {}, cost, [b, a])] == ["b0", "a0"]
+    assert [j.id for j in least_used([a, b], {}, cost, [a, b])] == ["a0", "b0"]
+
+
+# Jobs of 50 to 500 steps (the stand-in cost: seconds), and each member's use over the window.
+COSTLY = st.lists(
+    st.builds(lambda user, created, steps: (user, float(created), steps), st.integers(1, 6), st.integers(0, 20),
+              st.integers(50, 500)),
+    max_size=40,
+).map(lambda drawn: [job(f"j{i}", user, created, steps=steps) for i, (user, created, steps) in enumerate(drawn)])  # fmt: skip
+USED = st.dictionaries(st.integers(1, 6), st.integers(0, 5000).map(float), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(queued=COSTLY, used=USED, started=STARTS)
+def test_least_use_places_every_job_once_each_member_in_order_and_nobody_waits_unboundedly(queued, used, started):
+    order = least_used(queued, used, cost, round_robin(queued, started))
+    assert sorted(j.id for j in order) == sorted(j.id for j in queued)
+    for member in {j.user_id for j in queued}:
+        own = [j for j in order if j.user_id == member]
+        assert own == sorted(own, key=lambda j: j.created), "a member's jobs keep their order"
+        first = order.index(own[0])
+        for other in {j.user_id for j in order[:first]}:
+            ahead = sum(cost(j) for j in order[:first] if j.user_id == other)
+            largest = max(cost(j) for j in queued if j.user_id == other)
+            bound = max(0.0, used.get(member, 0.0) - used.get(other, 0.0)) + largest
+            assert ahead <= bound, (member, other, ahead, bound)
+
+
+@settings(max_examples=300, deadline=None)
+@given(queued=COSTLY, started=STARTS)
+def test_a_servers_own_order_stays_in_the_places_its_jobs_hold(queued, started):
+    for i, j in enumerate(queued):  # two servers, every third job on the second
+        queued[i] = job(j.id, j.user_id, j.created, guild=2 if i % 3 == 0 else 1, steps=j.request.steps)
+    turns = round_robin(queued, started)
+    mixed = within_servers(turns, {2: lambda jobs: list(reversed(jobs))})
+    assert [j.guild_id for j in mixed] == [j.guild_id for j in turns], "each server keeps its places"
+    assert [j for j in mixed if j.guild_id == 1] == [j for j in turns if j.guild_id == 1], "the other is untouched"
+    assert [j for j in mixed if j.guild_id == 2] == list(reversed([j for j in turns if j.guild_id == 2]))
+    assert within_servers(turns, {}) == turns
