@@ -32,10 +32,11 @@ from bot.queue.executor import EngineCrashed, Executor
 from bot.queue.files import JobFiles, Pruned
 from bot.queue.scheduler import Scheduler
 from bot.queue.store import Store
+from bot.usage.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.dream", "cogs.jobs", "cogs.settings", "cogs.moderation")
+EXTENSIONS = ("cogs.dream", "cogs.jobs", "cogs.settings", "cogs.moderation", "cogs.usage")
 LOW_DISK = 2 * 2**30  # less free space than this for job files is logged as a warning at start
 PRUNE_EVERY = 3600.0  # seconds between two clean-ups of old job files
 
@@ -79,14 +80,15 @@ class DreamBot(commands.AutoShardedBot):
         else:
             warm, also = (defaults.model, defaults.perceptor), (defaults.upscaler, defaults.dreamer)
             executor = self.supervisor = EngineSupervisor.for_config(config.engine, engine_argv, warm, also)
-        self.scheduler = Scheduler(self.store, executor, self.reporter, self.files, self.gate.concepts)
+        self.ledger = Ledger(self.store, self.settings)
+        self.scheduler = Scheduler(self.store, executor, self.reporter, self.files, self.gate.concepts, self.ledger)
         if self.dispatcher is not None:
             self.dispatcher.on_change = self.scheduler.wake
         supervisor = self.supervisor
         self.actions = JobActions(
             self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server,
             defaults.upscaler, fetching=supervisor.fetching if supervisor is not None else lambda request: None,
-            gate=self.gate, audit=self.audit,
+            gate=self.gate, audit=self.audit, ledger=self.ledger,
         )  # fmt: skip
         self.tree.on_error = self.on_app_command_error
         self.tree.interaction_check = self._admits

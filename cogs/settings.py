@@ -17,19 +17,19 @@ from bot.moderation.entries import Kind
 log = logging.getLogger(__name__)
 
 
-MESSAGE_LIMIT = 2000  # characters in one Discord message
+TABLE_LIMIT = 4096  # characters in one embed's description, where /settings show answers
 
 
 SOURCES = {"channel": " (this channel)", "server": "", "default": " (default)"}
 
 
 def _table(settings: GuildSettings, sources: dict[str, str]) -> str:
-    """Every setting with where it comes from and its help; without the help when that would not fit one message."""
+    """Every setting with where it comes from and its help; without the help when that would not fit one embed."""
     rows = [(key, f"{value}{SOURCES[sources[key]]}", help_text) for key, value, help_text in describe(settings)]
     text = "\n".join(f"**{key}** = {value}  ·  {help_text}" for key, value, help_text in rows)
-    if len(text) > MESSAGE_LIMIT:
+    if len(text) > TABLE_LIMIT:
         text = "\n".join(f"**{key}** = {value}" for key, value, _ in rows)
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+    return text if len(text) <= TABLE_LIMIT else text[: TABLE_LIMIT - 1] + "…"
 
 
 def _channel(interaction: discord.Interaction, text: str | None, home: Callable[[int], int]) -> int | None:
@@ -73,7 +73,8 @@ class Settings(commands.GroupCog, group_name="settings", group_description="This
         where = _channel(interaction, channel, self.bot.settings.home)
         settings = await self.bot.settings.get(interaction.guild_id, where)
         sources = await self.bot.settings.sources(interaction.guild_id, where)
-        await reply(interaction, _table(settings, sources))
+        title = f"Settings in <#{where}>" if where else "Settings of this server"
+        await reply(interaction, "", embed=discord.Embed(title=title, description=_table(settings, sources)))
 
     @app_commands.command(name="set", description="Change one setting, for the server or one channel")
     @app_commands.describe(key="which setting", value="its new value", channel="only in this channel (#name, or 'here')")

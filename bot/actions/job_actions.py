@@ -18,7 +18,7 @@ from pathlib import Path
 
 import discord
 
-from bot.admission.refusal import Refusal, Someone, is_moderator
+from bot.admission.refusal import Refusal, Someone, is_moderator, roles_of
 from bot.admission.requests import (
     DreamOptions,
     Standing,
@@ -38,6 +38,7 @@ from bot.queue.files import JobFiles
 from bot.queue.jobs import Job, JobState, new_job_id
 from bot.queue.scheduler import Scheduler
 from bot.queue.store import Store
+from bot.usage.ledger import Ledger
 from contract.films import SCENE_SEPARATOR, scenes
 from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT, MAX_UPSCALE_SIDE
 from contract.protocol import Downloading, RenderRequest
@@ -59,8 +60,10 @@ class JobActions:
         fetching: Callable[[RenderRequest], Downloading | None] = lambda request: None,
         gate: PictureGate | None = None,
         audit: AuditLog | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.store = store
+        self.ledger = ledger  # the daily quota in GPU-minutes (None: none)
         self.settings = settings
         self.scheduler = scheduler
         self.reporter = reporter
@@ -118,6 +121,8 @@ class JobActions:
                 await self.check_blocked(guild_id, user, settings)
                 check_standing(settings, await self.standing(guild_id, channel_id, user))
                 request = await make_request(settings, job_id)
+                if self.ledger is not None:
+                    await self.ledger.check_quota(guild_id, user.id, roles_of(user), request)
             except Refusal as refusal:  # the moderators see who was refused what, and why
                 await self._audit(guild_id, Kind.REFUSED, user.id, str(refusal), channel_id)
                 raise
@@ -146,7 +151,7 @@ class JobActions:
             when = f" until <t:{int(until)}:f>" if until else ""
             raise Refusal(f"A moderator blocked you from using dreambot in this server{when}: {reason}")
         settings = settings or await self.settings.get(guild_id)
-        roles = {role.id for role in getattr(user, "roles", ())}
+        roles = roles_of(user)
         if blocked := [role for role in settings.blocked_roles if role in roles]:
             raise Refusal(f"Members with the role <@&{blocked[0]}> may not use dreambot in this server.")
 

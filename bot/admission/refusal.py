@@ -17,3 +17,8 @@ def is_moderator(member: Someone, moderator_role: int | None, permissions: disco
         return False
     permissions = permissions or member.guild_permissions
     return permissions.manage_guild or any(role.id == moderator_role for role in member.roles)
+
+
+def roles_of(member: Someone) -> set[int]:
+    """The ids of a member's roles (none for a user outside a server)."""
+    return {role.id for role in getattr(member, "roles", ())}

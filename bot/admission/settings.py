@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.display.text import fold
 from bot.moderation.handling import Handling
+from bot.usage.quota import Quota, QuotaError
 from contract.concepts import DEFAULT_CONCEPT_THRESHOLD, check_concepts
 from contract.errors import EngineError
 from contract.films import MAX_FRAMES, MAX_SCENES
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 MAX_STYLE_CHARS = 200
 MAX_JOBS_PER_USER = 100
 MAX_COOLDOWN = 24 * 3600
+MAX_USAGE_WINDOW = 30 * 24  # hours
+FAIRNESS = ("turns", "least_used")
 _SECONDS_PER = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
 _DURATION = re.compile(rf"\s*(\d{{1,9}})\s*({'|'.join(_SECONDS_PER)})?\s*", re.IGNORECASE | re.ASCII)
 _SNOWFLAKE = re.compile(r"<[#@]&?(\d{1,20})>|(\d{5,20})", re.ASCII)
@@ -171,6 +174,20 @@ def _share(text: str) -> float:
     return value
 
 
+def _quota(text: str) -> str:
+    try:
+        return str(Quota.parse(text))
+    except QuotaError as error:
+        raise SettingError(str(error)) from None
+
+
+def _fairness(text: str) -> str:
+    word = text.strip().lower().replace("-", "_").replace(" ", "_")
+    if word not in FAIRNESS:
+        raise SettingError(f"{text!r} is not a fairness rule; use one of: {', '.join(FAIRNESS)}")
+    return word
+
+
 def _switch(text: str) -> bool:
     word = text.strip().lower()
     if word in ("on", "yes", "true", "1"):
@@ -253,6 +270,19 @@ class GuildSettings:
     )
     clip_threshold: float = setting(
         "the CLIP check's score (0 to 1) from which a concept flags a picture", _share, default=DEFAULT_CONCEPT_THRESHOLD
+    )
+    daily_gpu_minutes: str = setting(
+        "GPU-minutes a member may use a day (none: no quota); roles after it override it: 30, @vip 120, @mods none",
+        _quota,
+        default="none",
+    )
+    fairness: str = setting(
+        "who goes next: turns (each member in turn) or least_used (the member with the fewest GPU-minutes lately)",
+        _fairness,
+        default="turns",
+    )
+    usage_window: int = setting(
+        "hours of use that least_used counts", WholeNumber(1, MAX_USAGE_WINDOW), lambda v: f"{v}h", default=24
     )
     moderator_role: int | None = setting(
         "a role that may change settings, besides Manage Server", _role, lambda v: f"<@&{v}>" if v else "none", default=None
@@ -342,11 +372,14 @@ class ServerRefs:
             raise SettingError(f"<#{strangers[0]}> is not a channel of this server; mention its channels (#name)")
         if key == "blocked_roles" and (strangers := [r for r in value if r not in self.roles or r == self.guild_id]):
             raise SettingError(f"<@&{strangers[0]}> is not a role of this server that can be blocked; mention its roles")
+        if key == "daily_gpu_minutes" and (strangers := [r for r in Quota.parse(value).role_ids if r not in self.roles]):
+            raise SettingError(f"<@&{strangers[0]}> is not a role of this server; mention its roles")
 
 
 THREADS_KEPT = 10_000  # threads whose parent was learned from an interaction (the cache knows the active ones)
-# who may dream where, who moderates and who may not, where moderators read: never one channel's own
-SERVER_ONLY = ("channels", "moderator_role", "audit_channel", "blocked_roles")
+# who may dream where, who moderates and who may not, where moderators read, what a member may spend and who goes next:
+# never one channel's own
+SERVER_ONLY = ("channels", "moderator_role", "audit_channel", "blocked_roles", "daily_gpu_minutes", "fairness", "usage_window")
 
 
 class SettingsStore:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bot.queue.executor import EngineCrashed, Executor, Reporter
 from bot.queue.fairness import round_robin
@@ -25,6 +26,9 @@ from bot.queue.jobs import Job, JobState
 from bot.queue.store import Store
 from contract.errors import without_paths
 from contract.protocol import TERMINAL, Cancelled, Event, Failed, Finished, Progress, batch_key
+
+if TYPE_CHECKING:
+    from bot.usage.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +46,11 @@ async def no_concepts(job: Job) -> Sequence[str]:
 
 class Scheduler:
     def __init__(
-        self, store: Store, engine: Executor, reporter: Reporter, files: JobFiles, concepts: Concepts = no_concepts
-    ) -> None:
+        self, store: Store, engine: Executor, reporter: Reporter, files: JobFiles, concepts: Concepts = no_concepts,
+        ledger: Ledger | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
+        self.ledger = ledger  # charged each job's engine time; orders the servers that chose least use
         self.concepts = concepts  # what the engine scores a job's pictures against (``contract/concepts.py``)
         self.engine = engine
         self.reporter = reporter
@@ -63,7 +69,8 @@ class Scheduler:
     async def order(self) -> list[Job]:
         """Waiting jobs in the order they will run (worked out off the event loop: the queue may be long)."""
         queued, last_started = await self.store.queued(), await self.store.last_started()
-        return await asyncio.to_thread(round_robin, queued, last_started)
+        order = await asyncio.to_thread(round_robin, queued, last_started)
+        return order if self.ledger is None else await self.ledger.order(order)
 
     async def run(self) -> None:
         """Forever: take the next job in round-robin order and run it; no exception ends this loop."""
@@ -154,7 +161,21 @@ class Scheduler:
         finally:
             for job in jobs:
                 self._ended(job)
+            await self._charge(jobs)
             self.wake()
+
+    async def _charge(self, jobs: list[Job]) -> None:
+        """Charge each job that ran its engine time, from its (last) start to its end, a batch's time shared by its
+        jobs: done, failed or cancelled alike. A charge that cannot be written is logged; the queue goes on."""
+        if self.ledger is None:
+            return
+        for job in jobs:
+            try:
+                ended = await self.store.job(job.id)
+                if ended is not None and ended.started is not None and ended.finished is not None:
+                    await self.ledger.charge(ended, max(0.0, ended.finished - ended.started) / len(jobs), ended.finished)
+            except Exception:
+                log.exception("job %s: its engine time could not be charged", job.id)
 
     def _ended(self, job: Job) -> None:
         self.running.pop(job.id, None)

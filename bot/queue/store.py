@@ -18,6 +18,7 @@ import aiosqlite
 
 from bot.moderation.entries import AuditEntry
 from bot.queue.jobs import Job, JobState
+from bot.usage.charges import Charge
 from contract.protocol import RenderRequest
 
 log = logging.getLogger(__name__)
@@ -100,12 +101,28 @@ MIGRATIONS = (
         PRIMARY KEY (guild_id, user_id)
     );
     """,
+    # 6: the usage ledger: every job's engine seconds, charged to its member and server, beside the cost model's
+    """
+    CREATE TABLE usage (
+        job_id TEXT PRIMARY KEY,
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        seconds REAL NOT NULL,
+        predicted REAL NOT NULL
+    );
+    CREATE INDEX usage_by_member ON usage (guild_id, user_id, at);
+    CREATE INDEX usage_by_time ON usage (at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMNS = (
     "id, guild_id, channel_id, user_id, user_name, request, state, attempts, created, started, finished, "
     "message_id, error, seconds, parent, flagged"
 )
+
+
+_CHARGE = "job_id, guild_id, user_id, at, seconds, predicted"
 
 
 class StoreError(Exception):
@@ -340,6 +357,31 @@ class Store:
         query = "SELECT until, reason FROM blocks WHERE guild_id = ? AND user_id = ? AND (until IS NULL OR until > ?)"
         row = await (await self.db.execute(query, (guild_id, user_id, now))).fetchone()
         return (row["until"], row["reason"]) if row else None
+
+    # the usage ledger
+
+    async def charge(self, charge: Charge) -> None:
+        """Charge a job's engine seconds (a job charged again, after a retry, adds to what it was charged)."""
+        query = (
+            "INSERT INTO usage (job_id, guild_id, user_id, at, seconds, predicted) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (job_id) DO UPDATE SET seconds = seconds + excluded.seconds, at = excluded.at"
+        )
+        values = (charge.job_id, charge.guild_id, charge.user_id, charge.at, charge.seconds, charge.predicted)
+        await self._write((query, values))
+
+    async def used(self, guild_id: int, since: float, user_id: int | None = None) -> dict[int, float]:
+        """Engine seconds charged in the server since ``since``, by member (only ``user_id``'s, if given)."""
+        query = "SELECT user_id, SUM(seconds) FROM usage WHERE guild_id = ? AND at >= ?"
+        args: tuple = (guild_id, since)
+        if user_id is not None:
+            query, args = query + " AND user_id = ?", (*args, user_id)
+        rows = await (await self.db.execute(query + " GROUP BY user_id", args)).fetchall()
+        return {user: seconds for user, seconds in rows}
+
+    async def charges(self, limit: int) -> list[Charge]:
+        """The latest charges of every server, newest first."""
+        query = f"SELECT {_CHARGE} FROM usage ORDER BY at DESC, rowid DESC LIMIT ?"
+        return [Charge(**dict(row)) for row in await (await self.db.execute(query, (limit,))).fetchall()]
 
     # messages
 

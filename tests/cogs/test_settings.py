@@ -66,7 +66,7 @@ async def test_settings_survive_a_restart(config, emulator):
         assert "**banned_words** = gore, spiders" in await settings(emulator, "show", mod)
 
 
-def test_settings_show_fits_one_message_whatever_the_settings_hold():
+def test_settings_show_fits_one_embed_whatever_the_settings_hold():
     crowded = dataclasses.replace(
         GuildSettings("tiny-vqgan", 50, "64x64"),
         style="s" * 200,
@@ -74,7 +74,8 @@ def test_settings_show_fits_one_message_whatever_the_settings_hold():
         channels=tuple(range(10**17, 10**17 + 300)),
     )
     table = _table(crowded, dict.fromkeys(SETTINGS, "channel"))
-    assert len(table) <= 2000 and "banned_words" in table and "and 290 more" in table
+    assert len(table) <= 4096 and "banned_words" in table and "and 290 more" in table
+    assert "  ·  " in _table(GuildSettings("tiny-vqgan", 50, "64x64"), dict.fromkeys(SETTINGS, "default")), "help fits"
 
 
 async def test_a_channel_has_its_own_values_over_the_servers_and_show_says_where_each_comes_from(bot, emulator):

@@ -41,6 +41,13 @@ BASE = GuildSettings(model="tiny-vqgan", steps=50, size="64x64")
         ("clip_concepts", " a weapon, Gore ,, a weapon", ("a weapon", "Gore")),
         ("clip_concepts", "off", ()),
         ("clip_threshold", " 0.25 ", 0.25),
+        ("daily_gpu_minutes", " 30 ", "30"),
+        ("daily_gpu_minutes", "7.5, <@&555555555> 120 , 666666666 none", "7.5, <@&555555555> 120, <@&666666666> none"),
+        ("daily_gpu_minutes", "None", "none"),
+        ("daily_gpu_minutes", "none, <@&555555555> 60", "none, <@&555555555> 60"),
+        ("fairness", "Least_Used", "least_used"),
+        ("fairness", "turns", "turns"),
+        ("usage_window", "168", 168),
         ("clip_threshold", "1", 1.0),
         ("moderator_role", "<@&555555555>", 555555555),
         ("moderator_role", "none", None),
@@ -87,6 +94,15 @@ def test_values_parse(key, text, value):
         ("clip_threshold", "-0.1", "-0.1 is out of range; use one from 0 to 1 (e.g. 0.5)"),
         ("clip_threshold", "nan", "nan is out of range; use one from 0 to 1 (e.g. 0.5)"),
         ("clip_threshold", "half", "'half' is not a number; use one from 0 to 1 (e.g. 0.5)"),
+        ("daily_gpu_minutes", "", "give GPU-minutes a day (30), or none; roles after it: 30, @vip 120"),
+        ("daily_gpu_minutes", "lots", "'lots' is not a number of minutes (or none)"),
+        ("daily_gpu_minutes", "-1", "-1 minutes is out of range; use 0 to 1440, or none"),
+        ("daily_gpu_minutes", "1441", "1441 minutes is out of range; use 0 to 1440, or none"),
+        ("daily_gpu_minutes", "nan", "nan minutes is out of range; use 0 to 1440, or none"),
+        ("daily_gpu_minutes", "30, vip 120", "'vip 120' is not a role and its minutes, e.g. @vip 120 (or @vip none)"),
+        ("daily_gpu_minutes", "30, <@&555555555>", "'<@&555555555>' is not a role and its minutes, e.g. @vip 120 (or @vip none)"),
+        ("fairness", "random", "'random' is not a fairness rule; use one of: turns, least_used"),
+        ("usage_window", "0", "0 is out of range; use one from 1 to 720"),
         ("model", "ViT-B-32/openai", f"'ViT-B-32/openai' is not a generator; choose one of: {', '.join(generator_names())}"),
     ],
 )
@@ -192,6 +208,9 @@ def test_moderator_role_and_channels_must_be_the_servers_own():
         server.check("moderator_role", 999)
     with pytest.raises(SettingError, match="<#301> is not a channel of this server"):
         server.check("channels", (300, 301))
+    server.check("daily_gpu_minutes", "30, <@&200> 60")
+    with pytest.raises(SettingError, match="^<@&999> is not a role of this server; mention its roles$"):
+        server.check("daily_gpu_minutes", "30, <@&200> 60, <@&999> none")
 
 
 async def test_the_store_keeps_each_servers_settings_apart_and_whole(tmp_path):
@@ -271,6 +290,9 @@ TYPED = {
     "flagged": "withhold",
     "clip_concepts": "gore, a weapon , gore",
     "clip_threshold": "0.35",
+    "daily_gpu_minutes": "30, <@&200> 120, <@&201> none",
+    "fairness": "least-used",
+    "usage_window": "48",
     "audit_channel": "<#301>",
     "blocked_roles": "<@&201>, <@&202>",
 }
