@@ -49,7 +49,9 @@ def test_upscales_and_dreams_are_priced_by_their_networks_and_pictures():
     large = predict(RenderRequest("", model="realesrgan-x4plus", width=512, height=512, steps=1))
     assert large.seconds > 4 * small.seconds * 0.9 and large.memory_gib > small.memory_gib
     dream = predict(RenderRequest("", model="inception-v1", width=256, height=256, steps=40))
-    assert dream.seconds == pytest.approx(2 * predict(RenderRequest("", model="inception-v1", width=256, height=256, steps=20)).seconds)
+    assert dream.seconds == pytest.approx(
+        2 * predict(RenderRequest("", model="inception-v1", width=256, height=256, steps=20)).seconds
+    )
 
 
 def test_the_pace_is_the_median_of_measured_over_predicted_once_there_are_a_few():
