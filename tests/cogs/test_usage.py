@@ -40,7 +40,7 @@ async def test_a_member_over_the_daily_quota_is_refused_with_what_is_left_and_wh
     mod = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
     assert "is now 1" in await settings(emulator, "set", mod, key="daily_gpu_minutes", value="1")
     await bot.store.charge(Charge("earlier", emulator.guild_id, alice.id, time.time(), 60.0, 1.0))
-    interaction, text = await dream(emulator, "a castle", member=alice)
+    _, text = await dream(emulator, "a castle", member=alice)
     refills = int(day_start(time.time()) + DAY)
     assert (
         text.startswith("This would take about ")
