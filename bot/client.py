@@ -88,7 +88,7 @@ class DreamBot(commands.AutoShardedBot):
         self.actions = JobActions(
             self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server,
             defaults.upscaler, fetching=supervisor.fetching if supervisor is not None else lambda request: None,
-            gate=self.gate, audit=self.audit, ledger=self.ledger,
+            gate=self.gate, audit=self.audit, ledger=self.ledger, memories=executor.memories,
         )  # fmt: skip
         self.tree.on_error = self.on_app_command_error
         self.tree.interaction_check = self._admits

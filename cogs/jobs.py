@@ -98,7 +98,7 @@ class Jobs(commands.Cog):
                 elsewhere += 1
                 continue
             stuck = dispatcher is not None and not dispatcher.painters_of(job.request)
-            why = f" (no online worker paints {job.request.model} at {job.request.size})" if stuck else ""
+            why = f" (no online worker paints {job.request.model} at {job.request.size} in its memory)" if stuck else ""
             lines.append(f"{position}. `{job.id}` {_short(job)} — {shown_name(job.user_name)}{why}")
         if elsewhere:
             lines.append(f"…and {elsewhere} job(s) from other servers.")
@@ -136,7 +136,11 @@ def _workers(workers: list[WorkerInfo]) -> str:
     """One line on the remote workers: who is online, busy or free, and what each paints."""
     if not workers:
         return "🖥️ No worker is online: jobs wait until one connects."
-    shown = [f"{w.worker_id} ({w.device}, {'busy' if w.job_id else 'free'}: {', '.join(w.models)})" for w in workers]
+    shown = [
+        f"{w.worker_id} ({w.device}{f', {w.memory_gib:.0f} GiB' if w.memory_gib else ''}, "
+        f"{'busy' if w.job_id else 'free'}: {', '.join(w.models)})"
+        for w in workers
+    ]
     return f"🖥️ Workers: {'; '.join(shown)}"
 
 

@@ -179,6 +179,7 @@ class Ready(Event):
     """The engine process has imported torch and waits for jobs (``job_id`` is empty)."""
 
     device: str = ""
+    memory_gib: float = 0.0  # the device's memory (a CPU's: the machine's); 0: not said (an older engine)
     kind: ClassVar[str] = "ready"
 
 

@@ -91,6 +91,9 @@ def model_consumer(model: str) -> str:
     return f"model-{token(model)}"
 
 
+MAX_MEMORY_GIB = 1 << 20  # far above any machine: a larger figure is a lie
+
+
 @dataclass(frozen=True)
 class WorkerInfo:
     """What a worker announces: who it is, what it can paint, and what it is doing."""
@@ -100,9 +103,12 @@ class WorkerInfo:
     models: tuple[str, ...]
     max_side: int
     job_id: str | None = None  # the job it runs now (None: free)
+    memory_gib: float = 0.0  # its device's memory (0: not said, an older worker or an engine still starting)
 
-    def can_paint(self, model: str, width: int, height: int) -> bool:
-        return model in self.models and max(width, height) <= self.max_side
+    def can_paint(self, model: str, width: int, height: int, memory_gib: float = 0.0) -> bool:
+        """Whether it holds ``model``, paints this size, and has ``memory_gib`` (where it said how much it has)."""
+        fits = not self.memory_gib or memory_gib <= self.memory_gib
+        return model in self.models and max(width, height) <= self.max_side and fits
 
     def to_dict(self) -> dict:
         return {**asdict(self), "models": list(self.models)}
@@ -115,4 +121,12 @@ class WorkerInfo:
             tuple(map(str, data["models"])),
             int(data["max_side"]),
             data.get("job_id"),
+            _memory(data.get("memory_gib", 0.0)),
         )
+
+
+def _memory(value: object) -> float:
+    """A worker's memory as it announced it: GiB from 0 to ``MAX_MEMORY_GIB``, else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_MEMORY_GIB:
+        raise ValueError(f"memory_gib {value!r} is not a number of GiB from 0 to {MAX_MEMORY_GIB}")
+    return float(value)

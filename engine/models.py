@@ -4,6 +4,7 @@ in ``engine/pipeline.py`` (a picture, a set, a film) and in ``engine/deepdream.p
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +36,13 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise WeightsError(f"device {name} was asked for, but this torch build sees no CUDA GPU")
     return device
+
+
+def device_memory(device: torch.device) -> float:
+    """GiB of memory ``device`` has: a GPU's own, or the machine's for a CPU (what a job's peak must fit in)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory / 2**30
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -310,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     cancelled: set[str] = set()
     parent = int(os.environ.get(BOT_PID_VARIABLE) or os.getppid())
     threading.Thread(target=read_commands, args=(sys.stdin, jobs, cancelled), daemon=True).start()
-    channel.send(Ready("", str(engine.device)))
+    from engine.models import device_memory
+
+    channel.send(Ready("", str(engine.device), round(device_memory(engine.device), 2)))
     log.info("engine ready on %s (speed: %s)", engine.device, engine.speed)
     while (command := next_command(jobs, parent)) is not None:
         if command["op"] == "warm":

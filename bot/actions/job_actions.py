@@ -39,6 +39,7 @@ from bot.queue.jobs import Job, JobState, new_job_id
 from bot.queue.scheduler import Scheduler
 from bot.queue.store import Store
 from bot.usage.ledger import Ledger
+from bot.usage.memory import check_fits
 from contract.films import SCENE_SEPARATOR, scenes
 from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT, MAX_UPSCALE_SIDE
 from contract.protocol import Downloading, RenderRequest
@@ -61,9 +62,11 @@ class JobActions:
         gate: PictureGate | None = None,
         audit: AuditLog | None = None,
         ledger: Ledger | None = None,
+        memories: Callable[[], list[float]] = list,
     ) -> None:
         self.store = store
         self.ledger = ledger  # the daily quota in GPU-minutes (None: none)
+        self.memories = memories  # GiB of each executor, as they said (none: not known, nothing refused for it)
         self.settings = settings
         self.scheduler = scheduler
         self.reporter = reporter
@@ -121,6 +124,7 @@ class JobActions:
                 await self.check_blocked(guild_id, user, settings)
                 check_standing(settings, await self.standing(guild_id, channel_id, user))
                 request = await make_request(settings, job_id)
+                check_fits(request, self.memories())
                 if self.ledger is not None:
                     await self.ledger.check_quota(guild_id, user.id, roles_of(user), request)
             except Refusal as refusal:  # the moderators see who was refused what, and why

@@ -105,6 +105,7 @@ class EngineSupervisor:
         self.stall_timeout = stall_timeout
         self.cancel_grace = cancel_grace
         self.device: str | None = None
+        self.memory_gib = 0.0  # the engine's device memory, once it said (0: not yet)
         self._process: asyncio.subprocess.Process | None = None
         self._inbox: asyncio.Queue[Event | BaseException] = asyncio.Queue()
         self._pump: asyncio.Task | None = None  # the reader of the running engine's events
@@ -149,6 +150,10 @@ class EngineSupervisor:
     def can_take(self, job_id: str, request: RenderRequest, running: int) -> bool:
         """One job (or one batch) at a time, whatever it asks for."""
         return running == 0
+
+    def memories(self) -> list[float]:
+        """GiB of memory where jobs run (this engine's device), for admission; none while the engine has not said."""
+        return [self.memory_gib] if self.memory_gib else []
 
     def batch_limit(self) -> int:
         """``[engine] batch``, or for "auto" what batching was measured to give on this kind of device: 1 on
@@ -196,6 +201,7 @@ class EngineSupervisor:
             await self.stop()
             raise EngineCrashed(f"the engine sent {event.kind!r} before it was ready")
         self.device = event.device
+        self.memory_gib = event.memory_gib if isinstance(event.memory_gib, (int, float)) and event.memory_gib > 0 else 0.0
         self._ready = True
         log.info("engine ready on %s (pid %d)", event.device, self.pid)
         if self.warm is not None:  # before any job: the first /dream finds the models loaded

@@ -48,6 +48,10 @@ class Executor(Protocol):
     def render(self, job_id: str, request: RenderRequest, concepts: Sequence[str] = ()) -> AsyncIterator[Event]:
         """Run one job; its previews and result come scored against ``concepts`` (``contract/concepts.py``)."""
 
+    def memories(self) -> list[float]:
+        """GiB of memory of each place a job may run (the local engine's device, each online worker's), as they
+        said; empty while none has: admission refuses a job whose predicted peak fits none of them."""
+
     def batch_limit(self) -> int:
         """How many jobs that share a ``batch_key`` may run as one batch (1: one job at a time)."""
 

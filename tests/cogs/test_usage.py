@@ -89,3 +89,19 @@ async def test_a_light_members_job_overtakes_a_heavy_members_under_least_used_an
             await emulator.wait_title(job, "Done")
         started = {job: (await bot.store.job(job)).started for job in (heavy_job, light_job)}
         assert min(started, key=started.get) == (heavy_job if first is heavy else light_job), fairness
+
+
+async def test_the_local_engine_says_its_memory_and_a_dream_it_cannot_hold_is_refused_before_it_queues(bot, emulator):
+    alice = Member(emulator.snowflake(), "alice")
+    async with asyncio.timeout(600):
+        while not bot.supervisor.memories():
+            await asyncio.sleep(0.02)
+    [memory] = bot.supervisor.memories()
+    assert memory > 1, "the engine on a CPU says the machine's memory"
+    bot.supervisor.memory_gib = 0.2  # a small device: the test config's tiny-vqgan needs about 0.5 GiB
+    _, text = await dream(emulator, "a castle", member=alice)
+    assert text.startswith("This needs about 0.5 GiB of memory, more than any engine here has (the largest: 0.2 GiB).")
+    assert await bot.store.jobs() == [], "nothing was queued"
+    bot.supervisor.memory_gib = memory
+    _, text = await dream(emulator, "a castle", member=alice)
+    assert "job `" in text

@@ -37,6 +37,7 @@ from nats.js.errors import NotFoundError
 from bot.admission.attachments import png_size
 from bot.config import QueueConfig
 from bot.executors.nats.link import Link, connect, persist
+from contract.costs import predict
 from contract.limits import MAX_UPSCALE_SIDE, STALL_TIMEOUT, UPSCALE
 from contract.protocol import TERMINAL, Event, Failed, Finished, Progress, RenderRequest, Started
 from contract.registry import lookup
@@ -134,8 +135,14 @@ class Dispatcher:
         return len(free) > waiting
 
     def painters_of(self, request: RenderRequest) -> list[WorkerInfo]:
-        """The online workers that could paint ``request``, busy or not (``/queue`` says when there are none)."""
-        return [w for w in self.online() if w.can_paint(request.model, request.width, request.height)]
+        """The online workers that could paint ``request``, busy or not, with the memory its predicted peak needs
+        where they said how much they have (``/queue`` says when there are none)."""
+        memory = predict(request).memory_gib
+        return [w for w in self.online() if w.can_paint(request.model, request.width, request.height, memory)]
+
+    def memories(self) -> list[float]:
+        """GiB of memory of each online worker that said, for admission (a job none can hold is refused)."""
+        return [w.memory_gib for w in self.online() if w.memory_gib]
 
     def batch_limit(self) -> int:
         """One job per worker at a time: a worker's engine runs what it is handed alone."""

@@ -32,6 +32,7 @@ from bot.executors.nats.access import check_secured, credential_of
 from bot.executors.nats.link import Link, connect, persist
 from bot.queue.executor import EngineCrashed
 from contract.concepts import check_concepts
+from contract.costs import predict
 from contract.protocol import Failed, Finished, Progress, RenderRequest
 from contract.registry import generator_names, lookup, upscaler_names
 from contract.validation import check_device_here
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 
 MAX_DELIVERIES = 3  # a job handed out this often and never finished (its workers died) is failed, not tried again
 POLL = 0.25  # seconds one model's queue is asked for a job before the next model's
+DECLINE_DELAY = 0.1  # seconds before a job too large for this worker is offered again, to the others
+DECLINE_PAUSE = 2.0  # seconds this worker asks for no job after declining one, so that one that fits gets it
 
 
 class LostInput(Exception):
@@ -84,7 +87,8 @@ class RemoteWorker:
         self.link: Link | None = None
 
     def info(self) -> WorkerInfo:
-        return WorkerInfo(self.worker_id, self.engine.device or "starting", self.models, self.config.worker.max_side, self.job_id)
+        device, memory = self.engine.device or "starting", self.engine.memory_gib
+        return WorkerInfo(self.worker_id, device, self.models, self.config.worker.max_side, self.job_id, memory)
 
     async def run(self) -> None:
         """Announce, take jobs and run them, until cancelled."""
@@ -154,6 +158,14 @@ class RemoteWorker:
         except (ValueError, KeyError, TypeError) as error:
             log.error("dropping a malformed job (%s)", error)
             await msg.term()
+            return
+        if self.engine.memory_gib and (need := predict(request).memory_gib) > self.engine.memory_gib:
+            # The bot hands a job out only while a worker that holds it is free; that one takes it while this one
+            # keeps away from the queue a moment, instead of taking it back at once.
+            log.info("job %s needs about %.1f GiB, more than this worker's %.1f; left for another", job_id, need,
+                     self.engine.memory_gib)  # fmt: skip
+            await msg.nak(delay=DECLINE_DELAY)
+            await asyncio.sleep(DECLINE_PAUSE)
             return
         if msg.metadata.num_delivered > MAX_DELIVERIES:
             reason = f"workers stopped while painting this {MAX_DELIVERIES} times, so it was not tried again"

@@ -140,3 +140,26 @@ async def test_a_free_worker_is_offered_the_next_job_as_soon_as_the_first_is_tak
         first.release.set()
         second.release.set()
         await painting
+
+
+async def test_a_job_goes_only_to_a_worker_with_the_memory_it_needs_and_one_none_can_hold_is_refused(dispatcher, server):  # noqa: F811
+    """Two workers of 4 and 16 GiB: a 512x384 VQGAN (about 7 GiB predicted) is the big one's, a 256x256 either's,
+    and a 1024x1024 one (about 28 GiB) fits neither: admission refuses it with the size that fits 16 GiB."""
+    from bot.admission.refusal import Refusal
+    from bot.usage.memory import check_fits, largest_fitting
+
+    vqgan = "vqgan-imagenet-f16-16384"
+    large, small = StandInEngine(memory_gib=16.0), StandInEngine(memory_gib=4.0)
+    async with working(server.url, "large", large, (vqgan,)), working(server.url, "small", small, (vqgan,)):
+        await until(lambda: len(dispatcher.online()) == 2 and all(w.memory_gib for w in dispatcher.online()))
+        wide = dataclasses.replace(request(vqgan), width=512, height=384)
+        narrow = dataclasses.replace(request(vqgan), width=256, height=256)
+        assert [w.worker_id for w in dispatcher.painters_of(wide)] == ["large"]
+        assert sorted(w.worker_id for w in dispatcher.painters_of(narrow)) == ["large", "small"]
+        events = await events_of(dispatcher, "wide", wide)
+        assert isinstance(events[-1], Finished) and [j for j, _ in large.rendered] == ["wide"] and not small.rendered
+        assert sorted(dispatcher.memories()) == [4.0, 16.0]
+        huge = dataclasses.replace(request(vqgan), width=1024, height=1024)
+        with pytest.raises(Refusal, match=r"The largest size that fits is (\d+)x\1;") as refused:
+            check_fits(huge, dispatcher.memories())
+        assert f"{largest_fitting(huge, 16.0)[0]}x" in str(refused.value)

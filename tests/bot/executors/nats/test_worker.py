@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+import logging
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,10 +19,11 @@ from bot.config import Config, EngineConfig, QueueConfig, WorkerConfig
 from bot.executors.nats.link import connect
 from bot.executors.nats.worker import MAX_DELIVERIES, RemoteWorker, cancel_until_done, claim_config, held_models
 from bot.queue.executor import EngineCrashed
+from contract.costs import predict
 from contract.protocol import Event, Failed, Finished, Progress, RenderRequest, Started
 from contract.wire import JOBS_STREAM, input_key, job_subject, model_consumer
 from tests.support.nats import NatsServer
-from tests.support.waiting import PATIENCE
+from tests.support.waiting import PATIENCE, until
 
 CLAIM = 1.0  # seconds: short, so that a claim left to lapse shows within a test
 
@@ -35,8 +38,10 @@ class StandInEngine:
 
     device = "stand-in"
 
-    def __init__(self, steps: int = 2, pause: float = 0.0, crash: bool = False, broken: bool = False) -> None:
-        self.steps, self.pause, self.crash, self.broken = steps, pause, crash, broken
+    def __init__(
+        self, steps: int = 2, pause: float = 0.0, crash: bool = False, broken: bool = False, memory_gib: float = 0.0
+    ) -> None:
+        self.steps, self.pause, self.crash, self.broken, self.memory_gib = steps, pause, crash, broken, memory_gib
         self.rendered: list[tuple[str, RenderRequest]] = []
         self.concepts: dict[str, tuple[str, ...]] = {}  # job id -> the concepts its pictures are scored against
         self.cancelled: list[str] = []
@@ -319,3 +324,19 @@ async def test_a_stop_ends_the_worker_even_when_a_cancel_is_swallowed():
     await asyncio.sleep(0)
     await asyncio.wait_for(cancel_until_done(task, every=0.05), 5.0)  # 100x what it takes
     assert task.cancelled() and swallowed == [True]
+
+
+async def test_a_job_too_large_for_a_workers_memory_is_left_for_one_that_holds_it(bot, caplog):
+    """The small worker alone is offered the job first and declines it; the large one, once up, paints it, once."""
+    vqgan = "vqgan-imagenet-f16-16384"
+    small, large = StandInEngine(memory_gib=4.0), StandInEngine(memory_gib=16.0)
+    wide = dataclasses.replace(request(vqgan), width=512, height=384)
+    declined = f"job wide needs about {predict(wide).memory_gib:.1f} GiB, more than this worker's 4.0; left for another"
+    caplog.set_level(logging.INFO, logger="bot.executors.nats.worker")
+    async with working(bot.url, "small", small, (vqgan,)):
+        await bot.hand_out("wide", wide)
+        await until(lambda: declined in caplog.text)
+        async with working(bot.url, "large", large, (vqgan,)):
+            await bot.ended("wide")
+    assert small.rendered == [] and [job_id for job_id, _ in large.rendered] == ["wide"]
+    assert bot.kinds("wide") == ["started", "stored"]
