@@ -11,6 +11,7 @@ import os
 import signal
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -144,18 +145,22 @@ class NoteTaker:
         self.notes: list[tuple[str, str]] = []
         self.films: dict[str, bytes | None] = {}  # the film each result was posted with
         self.hints: dict[str, str] = {}
+        self.posted: dict[str, tuple[bytes, tuple[bytes, ...]]] = {}  # each result's picture and candidates
+        self.steps: list[tuple[str, int]] = []  # (job, step) of each progress reported
+        self.orders: list[list[str]] = []  # the waiting jobs each time the queue moved
 
     async def started(self, job: Job) -> None:
         self.notes.append(("started", job.id))
 
     async def progress(self, job: Job, event) -> None:
-        pass
+        self.steps.append((job.id, event.step))
 
     async def finished(
         self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None
     ) -> None:
         self.notes.append(("finished", job.id))
         self.films[job.id] = film
+        self.posted[job.id] = (png, tuple(candidates))
         await self.store.mark_shown(job.id, job.state)
 
     async def failed(self, job: Job, reason: str, hint: str) -> None:
@@ -168,7 +173,7 @@ class NoteTaker:
         await self.store.mark_shown(job.id, job.state)
 
     async def queue_moved(self, order: list[Job]) -> None:
-        pass
+        self.orders.append([job.id for job in order])
 
     async def heard(self, kinds: set[str], count: int) -> None:
         """Until ``count`` notes of these kinds are taken: a job's state is written before its reporter hears of it,
@@ -549,3 +554,181 @@ async def test_a_failure_reaches_the_reporter_with_its_reason_and_hint(tmp_path)
         assert (failed.state, failed.error) == (JobState.FAILED, "out of memory")
         assert reporter.hints == {"aa": "try a smaller size"}
         assert engine.renders == ["aa"], "a failure that is not retryable is not retried"
+
+
+async def test_each_failure_the_scheduler_writes_itself_has_its_reason_and_no_hint(tmp_path, quick_backoff, monkeypatch):
+    """A hint says what the member should change; the bot's own failures (a crash twice, a full disk, a picture that
+    could not be posted) have nothing to change, so they carry none."""
+    died = EngineCrashed("the engine process exited with code -9")
+    engine = StandInEngine([died], [died])
+    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
+        await store.add_job(a_job("crashed"))
+        scheduler.wake()
+        await ended(store, "crashed")
+
+        async def full(self, path, data):
+            raise OSError(errno.ENOSPC, None)  # no strerror: the reason says "disk error"
+
+        monkeypatch.setattr(JobFiles, "write", full)
+        await store.add_job(a_job("full", user=2))
+        scheduler.wake()
+        assert (await ended(store, "full")).error == "the bot could not save the picture (disk error)"
+        await reporter.heard({"failed"}, 2)
+    assert reporter.hints == {"crashed": "", "full": ""}
+    assert ("failed", "full: the bot could not save the picture (disk error)") in reporter.notes
+
+
+async def test_a_job_left_running_by_a_bot_that_stopped_is_failed_without_a_hint_after_its_tries(tmp_path):
+    store = await Store.open(tmp_path / "d.sqlite3")
+    await store.add_job(a_job("poison"))
+    for _ in range(2):
+        await store.requeue_running()
+        await store.claim("poison")
+    async with scheduling(tmp_path, StandInEngine(), store) as (_scheduler, store, reporter):
+        await reporter.heard({"failed"}, 1)
+    assert reporter.hints == {"poison": ""}
+
+
+async def test_an_outcome_shown_at_start_is_posted_whole_a_films_with_its_film_and_an_unknown_failure_says_so(tmp_path):
+    store = await Store.open(tmp_path / "d.sqlite3")
+    files = JobFiles(tmp_path / "files")
+    film = Job("film", 10, 20, 1, "member1", RenderRequest("a tunnel", seed=1, zoom_frames=3))
+    await store.add_job(film)
+    await store.add_job(a_job("still", user=2))
+    await store.add_job(a_job("broken", user=3))
+    for job_id in ("film", "still"):
+        await store.claim(job_id)
+        await files.write(files.result(job_id), f"{job_id}.png".encode())
+        await files.write(files.animation(job_id), f"{job_id}.mp4".encode())
+        await store.finish(job_id, JobState.DONE)
+    await store.claim("broken")
+    await store.finish("broken", JobState.FAILED)  # no error written: a crash between the two writes
+    async with scheduling(tmp_path, StandInEngine(), store) as (_scheduler, store, reporter):
+        await reporter.heard({"finished", "failed"}, 3)
+    assert reporter.posted == {"film": (b"film.png", ()), "still": (b"still.png", ())}
+    assert reporter.films == {"film": b"film.mp4", "still": None}, "a film's result is shown with its film"
+    assert ("failed", "broken: unknown") in reporter.notes and reporter.hints["broken"] == ""
+
+
+async def test_a_finished_jobs_picture_and_candidates_reach_the_reporter(tmp_path):
+    painted = Finished("", b"grid", 1.0, (0.5,), candidates=(b"one", b"two"))
+    async with scheduling(tmp_path, StandInEngine([painted])) as (scheduler, store, reporter):
+        await store.add_job(a_job("set"))
+        scheduler.wake()
+        await reporter.heard({"finished"}, 1)
+    assert reporter.posted == {"set": (b"grid", (b"one", b"two"))}
+
+
+async def test_a_retryable_failure_is_tried_twice_in_all_never_a_third_time(tmp_path):
+    again = Failed("", "CUDA error: an illegal memory access", retryable=True)
+    engine = StandInEngine([again], [again], [again])
+    async with scheduling(tmp_path, engine) as (scheduler, store, reporter):
+        await store.add_job(a_job("aa"))
+        scheduler.wake()
+        failed = await ended(store, "aa")
+        await reporter.heard({"failed"}, 1)
+    assert (failed.state, failed.attempts, engine.renders) == (JobState.FAILED, 2, ["aa", "aa"])
+    assert reporter.notes[-1] == ("failed", "aa: CUDA error: an illegal memory access")
+
+
+async def test_close_stops_the_running_jobs_tasks_and_leaves_them_running_in_the_store(tmp_path):
+    class Endless(StandInEngine):
+        async def render(self, job_id, request, concepts=()):
+            self.renders.append(job_id)
+            yield Progress(job_id, 1, 2, 0.5)
+            await asyncio.Event().wait()  # paints for ever
+
+    store = await Store.open(tmp_path / "d.sqlite3")
+    scheduler = Scheduler(store, Endless(), NoteTaker(store), JobFiles(tmp_path / "files"))
+    await store.add_job(a_job("long"))
+    loop = asyncio.create_task(scheduler.run())
+    try:
+        await state_of(store, "long", "running")
+        async with asyncio.timeout(PATIENCE):
+            while "long" not in scheduler.progress:
+                await asyncio.sleep(0.02)
+        [task] = scheduler._tasks
+        await scheduler.close()
+        assert task.cancelled() and not scheduler._tasks, "each job's task is cancelled and awaited"
+        assert (await store.job("long")).state == JobState.RUNNING, "queued again at the next start"
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        await store.close()
+
+
+async def test_running_and_progress_hold_the_running_jobs_and_forget_them_when_they_end(tmp_path):
+    release = asyncio.Event()
+
+    class Held(StandInEngine):
+        async def render(self, job_id, request, concepts=()):
+            self.renders.append(job_id)
+            yield Progress(job_id, 1, 2, 0.5)
+            await release.wait()
+            yield Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,))
+
+    async with scheduling(tmp_path, Held()) as (scheduler, store, reporter):
+        await store.add_job(a_job("aa"))
+        scheduler.wake()
+        async with asyncio.timeout(PATIENCE):
+            while "aa" not in scheduler.progress:
+                await asyncio.sleep(0.02)
+        assert scheduler.running["aa"].id == "aa" and scheduler.progress["aa"].step == 1
+        release.set()
+        await reporter.heard({"finished"}, 1)
+        async with asyncio.timeout(PATIENCE):
+            while scheduler.running:
+                await asyncio.sleep(0.02)
+        assert scheduler.progress == {}
+
+
+async def test_a_bug_while_running_a_job_fails_that_job_in_words_and_the_queue_goes_on(tmp_path, monkeypatch):
+    real_write = JobFiles.write
+
+    async def buggy(self, path, data):
+        if Path(path).parent.name == "bug":  # the job's own folder
+            raise RuntimeError("a bug in the bot")
+        return await real_write(self, path, data)
+
+    monkeypatch.setattr(JobFiles, "write", buggy)
+    async with scheduling(tmp_path, StandInEngine()) as (scheduler, store, reporter):
+        await store.add_job(a_job("bug"))
+        await store.add_job(a_job("next", user=2))
+        scheduler.wake()
+        failed = await ended(store, "bug")
+        assert (failed.state, failed.error) == (JobState.FAILED, "the bot hit an internal error while running this job")
+        assert (await ended(store, "next")).state == JobState.DONE
+        await reporter.heard({"failed", "finished"}, 2)
+    assert reporter.hints["bug"] == ""
+    assert ("failed", "bug: the bot hit an internal error while running this job") in reporter.notes
+
+
+async def test_a_batch_reports_each_jobs_start_progress_and_the_queue_moving(tmp_path):
+    class Stepping(RecordingBatches):
+        async def render_batch(self, jobs, concepts=None):
+            self.batches.append(list(jobs))
+            for job_id, _ in jobs:
+                yield Progress(job_id, 1, 2, 0.5)
+            for job_id, _ in jobs:
+                yield Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,))
+
+    store = await Store.open(tmp_path / "d.sqlite3")
+    for user, job_id in enumerate(("aa", "bb", "cc"), start=1):  # cc waits: a batch holds two here
+        request = RenderRequest("x", "tiny-vqgan", "tiny-clip", 32, 32, seed=user)
+        await store.add_job(Job(job_id, 10, 20, user, f"member{user}", request, created=float(user)))
+    engine = Stepping()
+    engine.batch_limit = lambda: 2
+    async with scheduling(tmp_path, engine, store) as (_scheduler, store, reporter):
+        await reporter.heard({"finished"}, 3)
+    assert [note for note in reporter.notes if note[0] == "started"][:2] == [("started", "aa"), ("started", "bb")]
+    assert ("aa", 1) in reporter.steps and ("bb", 1) in reporter.steps
+    assert ["cc"] in reporter.orders, "when the batch started, the one left waiting moved up"
+
+
+async def test_a_cancelled_waiting_job_moves_the_queue(tmp_path):
+    async with scheduling(tmp_path, StandInEngine()) as (scheduler, store, reporter):
+        await store.add_job(a_job("gone"))
+        await store.add_job(a_job("stays", user=2))
+        assert await scheduler.cancel(await store.job("gone"))
+        assert reporter.orders[-1] == ["stays"] and ("cancelled", "gone") in reporter.notes
