@@ -111,8 +111,16 @@ class Engine(Models):
         if len(tasks) > 1 and any(task.request.is_film for task in tasks):
             raise ValueError("a film (a zoom or a story) renders on its own, not in a batch")
         try:
-            return self._render(tasks, resolved)
+            try:
+                return self._render(tasks, resolved)
+            except torch.OutOfMemoryError:
+                if all(self.speed.checkpoint_for(t.request.width, t.request.height) for t in tasks):
+                    raise  # it recomputed activations already: nothing is left to save
+                log.warning("out of memory on %s; trying once more with the generator's activations recomputed", self.device)
+                free_memory()
+                return self._render(tasks, resolved, recompute=True)
         except torch.OutOfMemoryError as error:
+            free_memory()
             request = tasks[0].request
             pictures = request.size if len(tasks) == 1 else f"{len(tasks)} pictures of {request.size}"
             raise OutOfMemory(
@@ -120,7 +128,11 @@ class Engine(Models):
                 "try a smaller size or fewer cutouts"
             ) from error
 
-    def _render(self, tasks: list[RenderTask], resolved: list[ResolvedRequest]) -> list[RenderResult | JobCancelled]:
+    def _render(
+        self, tasks: list[RenderTask], resolved: list[ResolvedRequest], recompute: bool = False
+    ) -> list[RenderResult | JobCancelled]:
+        """``recompute``: checkpoint every generator (activations recomputed in the backward pass), whatever its size:
+        the retry of a batch that ran out of memory."""
         start = time.perf_counter()
         first = tasks[0].request
         net = self.network(first.model)  # before any seeding: building a network draws random numbers
@@ -131,9 +143,12 @@ class Engine(Models):
                     if task.video:
                         task.film = FilmWriter(Path(folder) / f"{i}.mp4", key_frames(task.request))
                 if first.is_film:
-                    return [self._film(tasks[0], resolved[0], net, perceptor, start)]
+                    return [self._film(tasks[0], resolved[0], net, perceptor, start, recompute)]
                 own_rng = len(tasks) > 1
-                runs = [self._optimization(t, r, net, perceptor, start, own_rng) for t, r in zip(tasks, resolved, strict=True)]
+                runs = [
+                    self._optimization(t, r, net, perceptor, start, own_rng, recompute)
+                    for t, r in zip(tasks, resolved, strict=True)
+                ]
                 optimize(runs, perceptor, self.speed)
                 return [
                     self._outcome(task, r, run.generator, run.losses, run.stopped_at, start)
@@ -165,12 +180,13 @@ class Engine(Models):
         return RenderResult(task.request, image, png, losses, seconds, task.reel.frames, video, frames, generator.vector())
 
     def _film(
-        self, task: RenderTask, resolved: ResolvedRequest, net: nn.Module | None, perceptor: AnyPerceptor, start: float
-    ) -> RenderResult | JobCancelled:
+        self, task: RenderTask, resolved: ResolvedRequest, net: nn.Module | None, perceptor: AnyPerceptor, start: float,
+        recompute: bool = False,
+    ) -> RenderResult | JobCancelled:  # fmt: skip
         """A story or a zoom: its segments one after another on one painter (see ``contract.films``)."""
         request = task.request
         torch.manual_seed(request.seed)
-        generator, make_cutouts, init = self._painter(request, resolved, net, perceptor)
+        generator, make_cutouts, init = self._painter(request, resolved, net, perceptor, recompute)
         texts = [text_targets(scene, perceptor) for scene in request.scenes]
         extra = self._extra_targets(request, perceptor, make_cutouts, texts[0][0].embeds.shape[1])
         scene_targets = [text + extra for text in texts]
@@ -217,11 +233,12 @@ class Engine(Models):
         perceptor: AnyPerceptor,
         start: float,
         own_rng: bool,
+        recompute: bool = False,
     ) -> Optimization:
         """Set up one still picture from its seed: generator, init image, targets, optimizer."""
         request = task.request
         torch.manual_seed(request.seed)
-        generator, make_cutouts, init = self._painter(request, resolved, net, perceptor)
+        generator, make_cutouts, init = self._painter(request, resolved, net, perceptor, recompute)
         text = text_targets(request.prompt, perceptor)
         targets = text + self._extra_targets(request, perceptor, make_cutouts, text[0].embeds.shape[1])
         return Optimization(
@@ -239,13 +256,14 @@ class Engine(Models):
         )
 
     def _painter(
-        self, request: RenderRequest, resolved: ResolvedRequest, net: nn.Module | None, perceptor: AnyPerceptor
-    ) -> tuple[Generator, MakeCutouts, torch.Tensor | None]:
+        self, request: RenderRequest, resolved: ResolvedRequest, net: nn.Module | None, perceptor: AnyPerceptor,
+        recompute: bool = False,
+    ) -> tuple[Generator, MakeCutouts, torch.Tensor | None]:  # fmt: skip
         """The request's cutouts and generator, started from its init image if it has one."""
         make_cutouts = MakeCutouts(perceptor.input_size, request.cutn, request.cut_pow, batched=self.speed.batched_cutouts)
         painter = load_attribute(resolved.family.painter)
         generator = painter(net, request.width, request.height, self.device, **resolved.options)
-        generator.checkpoint = self.speed.checkpoint_for(request.width, request.height)
+        generator.checkpoint = recompute or self.speed.checkpoint_for(request.width, request.height)
         init = None
         if request.init_image:
             init = resize_image(image_tensor(open_image(request.init_image), self.device), request.width, request.height)
@@ -317,3 +335,9 @@ def with_noise(image: torch.Tensor, share: float, seed: int) -> torch.Tensor:
 def key_frames(request: RenderRequest) -> int:
     """Key frames of a request's film: one per zoom frame, else one per preview."""
     return request.zoom_frames or math.ceil(request.total_steps / request.preview_every)
+
+
+def free_memory() -> None:
+    """Give the device's cached blocks back after an out-of-memory error, before trying again or failing."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -284,10 +284,9 @@ def events_stream() -> IO[str]:
 
 
 def _release_memory() -> None:
-    import torch
+    from engine.pipeline import free_memory  # the engine's own import: torch is loaded by the first job
 
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    free_memory()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from contract.errors import BadRequest, JobCancelled, WeightsError
+from contract.errors import BadRequest, JobCancelled, OutOfMemory, WeightsError
 from contract.protocol import RenderRequest
 from contract.registry import lookup
 from engine.pipeline import Engine
@@ -170,3 +170,27 @@ def test_painters_without_weights_load_nothing(tmp_path):
     engine = Engine(WeightStore(tmp_path), "cpu")
     assert engine.network("siren") is None and engine.network("pixels") is None
     assert not any(tmp_path.iterdir())
+
+
+def test_a_job_that_runs_out_of_memory_is_tried_once_more_with_activations_recomputed(engine, monkeypatch):
+    """The first try's generators run out of memory; the retry recomputes activations (checkpointing) and paints the
+    same picture. A second failure is the member's OutOfMemory, with what to change."""
+    import engine.pipeline as pipeline
+
+    real, tries = pipeline.optimize, []
+
+    def tight(runs, perceptor, speed):
+        tries.append([run.generator.checkpoint for run in runs])
+        if not all(tries[-1]):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(runs, perceptor, speed)
+
+    alone = engine.render(request())
+    monkeypatch.setattr(pipeline, "optimize", tight)
+    retried = engine.render(request())
+    assert tries == [[False], [True]]
+    assert torch.equal(torch.tensor(list(retried.image.getdata())), torch.tensor(list(alone.image.getdata()))), "same picture"
+
+    monkeypatch.setattr(pipeline, "optimize", lambda runs, perceptor, speed: (_ for _ in ()).throw(torch.OutOfMemoryError()))
+    with pytest.raises(OutOfMemory, match="ran out of memory rendering 32x32 with 32 cutouts; try a smaller size"):
+        engine.render(request())
