@@ -24,7 +24,7 @@ from contract.limits import DEFAULT_STEPS_PER_FRAME, MAX_STEPS, new_seed
 from contract.prompts import parse_prompts
 from contract.protocol import RenderRequest
 from contract.registry import generator_names, lookup
-from contract.validation import check_film, check_seed, check_set, check_size, parse_size, size_for
+from contract.validation import check_film, check_seed, check_set, check_size, size_for
 
 T = TypeVar("T")
 
@@ -119,7 +119,7 @@ def build_request(options: DreamOptions, settings: GuildSettings, perceptor: str
     steps = _steps(options, settings, len(parts))
     try:
         width, height = size_for(model, options.size, settings.size)
-        max_width, max_height = parse_size(settings.max_size)
+        max_width, max_height = settings.max_sides
     except EngineError as error:
         raise Refusal(f"The size is not usable: {error}.") from None
     if width > max_width or height > max_height:
@@ -182,7 +182,7 @@ def build_dream_request(
 
 def with_picture(request: RenderRequest, settings: GuildSettings, path: str, size: tuple[int, int]) -> RenderRequest:
     """The dream on the picture at ``path``, its size scaled down to fit the server's largest if it is larger."""
-    width, height = deepdream.fitted(*size, *parse_size(settings.max_size))
+    width, height = deepdream.fitted(*size, *settings.max_sides)
     return dataclasses.replace(request, init_image=path, width=width, height=height)
 
 

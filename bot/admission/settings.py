@@ -33,6 +33,7 @@ MAX_JOBS_PER_USER = 100
 MAX_COOLDOWN = 24 * 3600
 MAX_USAGE_WINDOW = 30 * 24  # hours
 FAIRNESS = ("turns", "least_used")
+AUTO = "auto"
 _SECONDS_PER = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
 _DURATION = re.compile(rf"\s*(\d{{1,9}})\s*({'|'.join(_SECONDS_PER)})?\s*", re.IGNORECASE | re.ASCII)
 _SNOWFLAKE = re.compile(r"<[#@]&?(\d{1,20})>|(\d{5,20})", re.ASCII)
@@ -90,6 +91,11 @@ def _size(text: str) -> str:
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
         raise SettingError(f"sides must be between 1 and {MAX_SIDE} pixels")
     return f"{width}x{height}"
+
+
+def _max_size(text: str) -> str:
+    """A size, or ``auto``: as large as the engines' memory holds (admission refuses what fits none of them)."""
+    return AUTO if text.strip().lower() == AUTO else _size(text)
 
 
 def _style(text: str) -> str:
@@ -237,7 +243,9 @@ class GuildSettings:
     size: str = setting("default size, WIDTHxHEIGHT", _size)
     style: str = setting('a prompt added to every dream, e.g. "unreal engine"', _style, lambda v: v or "none", default="")
     max_steps: int = setting("most steps a member may ask for", WholeNumber(1, MAX_STEPS), default=1000)
-    max_size: str = setting("largest size a member may ask for, WIDTHxHEIGHT", _size, default="512x512")
+    max_size: str = setting(
+        "largest size a member may ask for, WIDTHxHEIGHT, or auto: what the engines' memory holds", _max_size, default="512x512"
+    )
     max_frames: int = setting("most frames a /zoom may have", WholeNumber(1, MAX_FRAMES), default=100)
     max_scenes: int = setting("most scenes (lines) a /story may have", WholeNumber(1, MAX_SCENES), default=10)
     max_count: int = setting("most pictures one /dream may paint at once (count)", WholeNumber(1, MAX_COUNT), default=MAX_COUNT)
@@ -302,7 +310,7 @@ class GuildSettings:
         """A new server's settings: the config's defaults, with limits raised to admit them."""
         start = cls(model, steps, size)
         width, height = parse_size(size)
-        max_width, max_height = parse_size(start.max_size)
+        max_width, max_height = start.max_sides
         return dataclasses.replace(
             start, max_steps=max(start.max_steps, steps), max_size=f"{max(width, max_width)}x{max(height, max_height)}"
         )
@@ -312,12 +320,17 @@ class GuildSettings:
         known = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in SETTINGS}
         return dataclasses.replace(self, **known)
 
+    @property
+    def max_sides(self) -> tuple[int, int]:
+        """``max_size`` as (width, height); ``auto`` bounds only by ``MAX_SIDE`` (memory bounds it at admission)."""
+        return (MAX_SIDE, MAX_SIDE) if self.max_size == AUTO else parse_size(self.max_size)
+
     def check(self) -> None:
         """Refuse defaults that break the server's own limits."""
         if self.steps > self.max_steps:
             raise SettingError(f"the default steps ({self.steps}) would be above max_steps ({self.max_steps})")
         width, height = parse_size(self.size)
-        max_width, max_height = parse_size(self.max_size)
+        max_width, max_height = self.max_sides
         if width > max_width or height > max_height:
             raise SettingError(f"the default size ({self.size}) would be larger than max_size ({self.max_size})")
         width, height = size_for(self.model, None, self.size)  # what a /dream without a size paints

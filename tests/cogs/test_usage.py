@@ -105,3 +105,22 @@ async def test_the_local_engine_says_its_memory_and_a_dream_it_cannot_hold_is_re
     bot.supervisor.memory_gib = memory
     _, text = await dream(emulator, "a castle", member=alice)
     assert "job `" in text
+
+
+async def test_max_size_auto_admits_what_the_engines_memory_holds_and_refuses_the_rest_with_the_size_that_fits(bot, emulator):
+    alice = Member(emulator.snowflake(), "alice")
+    mod = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    async with asyncio.timeout(600):
+        while not bot.supervisor.memories():
+            await asyncio.sleep(0.02)
+    bot.supervisor.memory_gib = 4.0  # the pixels painter at 1024x1024 needs about 6.6 GiB, at 512x512 about 3.5
+    big = (option("model", "pixels"), option("size", "1024x1024"))
+    _, text = await dream(emulator, "a castle", *big, member=alice)
+    assert "larger than this server allows (512x512)" in text
+    assert "is now auto" in await settings(emulator, "set", mod, key="max_size", value="auto")
+    _, text = await dream(emulator, "a castle", *big, member=alice)
+    assert "more than any engine here has (the largest: 4.0 GiB). The largest size that fits is " in text
+    fits = text.split("The largest size that fits is ")[1].split(";")[0]
+    assert 512 <= int(fits.split("x")[0]) < 1024
+    _, text = await dream(emulator, "a castle", option("model", "pixels"), option("size", fits), member=alice)
+    assert "job `" in text, "the size it offered is admitted"

@@ -24,7 +24,7 @@ from bot.admission.requests import (
     with_picture,
 )
 from bot.admission.settings import GuildSettings, SettingError
-from contract.limits import MAX_SEED
+from contract.limits import MAX_SEED, MAX_SIDE
 from contract.protocol import RenderRequest
 from contract.registry import generator_names
 
@@ -63,6 +63,18 @@ def test_the_size_follows_a_fixed_size_model():
     small = dataclasses.replace(BASE, max_size="256x256")
     with pytest.raises(Refusal, match=r"512x512 is larger than this server allows \(256x256\)"):
         build_request(DreamOptions("a castle", model="biggan-deep-512"), small, "tiny-clip", 10)
+
+
+def test_max_size_auto_leaves_the_size_to_the_engines_memory():
+    """``auto`` takes any size up to MAX_SIDE here; the memory check at admission bounds it (tests/bot/usage)."""
+    auto = dataclasses.replace(BASE, max_size="auto")
+    auto.check()
+    assert auto.max_sides == (MAX_SIDE, MAX_SIDE) and BASE.max_sides == (512, 512)
+    assert build_request(DreamOptions("a castle", size="1024x768"), auto, "tiny-clip", 10).size == "1024x768"
+    with pytest.raises(Refusal, match=r"1024x768 is larger than this server allows \(512x512\)"):
+        build_request(DreamOptions("a castle", size="1024x768"), BASE, "tiny-clip", 10)
+    assert with_picture(RenderRequest("", model="inception-v1"), auto, "x.png", (1600, 1200)).size == "1600x1200"
+    assert with_picture(RenderRequest("", model="inception-v1"), BASE, "x.png", (1600, 1200)).size == "512x384"
 
 
 def test_a_fixed_size_default_model_keeps_the_default_size_for_other_models():

@@ -47,6 +47,7 @@ BASE = GuildSettings(model="tiny-vqgan", steps=50, size="64x64")
         ("daily_gpu_minutes", "none, <@&555555555> 60", "none, <@&555555555> 60"),
         ("fairness", "Least_Used", "least_used"),
         ("fairness", "turns", "turns"),
+        ("max_size", " AUTO ", "auto"),
         ("usage_window", "168", 168),
         ("clip_threshold", "1", 1.0),
         ("moderator_role", "<@&555555555>", 555555555),
