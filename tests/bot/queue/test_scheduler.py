@@ -638,24 +638,21 @@ async def test_close_stops_the_running_jobs_tasks_and_leaves_them_running_in_the
             yield Progress(job_id, 1, 2, 0.5)
             await asyncio.Event().wait()  # paints for ever
 
-    store = await Store.open(tmp_path / "d.sqlite3")
-    scheduler = Scheduler(store, Endless(), NoteTaker(store), JobFiles(tmp_path / "files"))
-    await store.add_job(a_job("long"))
-    loop = asyncio.create_task(scheduler.run())
-    try:
-        await state_of(store, "long", "running")
-        async with asyncio.timeout(PATIENCE):
-            while "long" not in scheduler.progress:
-                await asyncio.sleep(0.02)
+    async with scheduling(tmp_path, Endless()) as (scheduler, store, _reporter):
+        await store.add_job(a_job("long"))
+        scheduler.wake()
+        await painting(scheduler, "long")
         [task] = scheduler._tasks
         await scheduler.close()
         assert task.cancelled() and not scheduler._tasks, "each job's task is cancelled and awaited"
         assert (await store.job("long")).state == JobState.RUNNING, "queued again at the next start"
-    finally:
-        loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
-        await store.close()
+
+
+async def painting(scheduler: Scheduler, job_id: str) -> None:
+    """Until the job's first progress has reached the scheduler."""
+    async with asyncio.timeout(PATIENCE):
+        while job_id not in scheduler.progress:
+            await asyncio.sleep(0.02)
 
 
 async def test_running_and_progress_hold_the_running_jobs_and_forget_them_when_they_end(tmp_path):
@@ -671,9 +668,7 @@ async def test_running_and_progress_hold_the_running_jobs_and_forget_them_when_t
     async with scheduling(tmp_path, Held()) as (scheduler, store, reporter):
         await store.add_job(a_job("aa"))
         scheduler.wake()
-        async with asyncio.timeout(PATIENCE):
-            while "aa" not in scheduler.progress:
-                await asyncio.sleep(0.02)
+        await painting(scheduler, "aa")
         assert scheduler.running["aa"].id == "aa" and scheduler.progress["aa"].step == 1
         release.set()
         await reporter.heard({"finished"}, 1)
