@@ -32,7 +32,9 @@ DEEPDREAM = JobKind(
 )  # fmt: skip
 FILM = JobKind("film", lambda r: r.is_film, "a film", ("again", "gif"), starts_others=False, posts_film=True)
 SET = JobKind("set", lambda r: r.count > 1, "a set", ("again",), per_candidate=("upscale", "vary"))
-PICTURE = JobKind("picture", lambda r: True, "a picture", ("again", "vary", "restyle", "upscale", "gif"), batches=True)
+PICTURE = JobKind(
+    "picture", lambda r: True, "a picture", ("again", "vary_subtle", "vary_strong", "restyle", "upscale", "gif"), batches=True
+)
 
 KINDS: dict[str, JobKind] = {kind.name: kind for kind in (UPSCALE, DEEPDREAM, FILM, SET, PICTURE)}  # in matching order
 

@@ -37,8 +37,6 @@ DEFAULT_PREVIEW_EVERY = 10
 DEFAULT_STEPS_PER_FRAME = 10  # a zoom's frames after the first
 DEFAULT_ZOOM = 1.02
 DEFAULT_STORY_FADE = 0.25
-DEFAULT_VARIATION_NOISE = 0.3  # a variation's share of fresh noise in its starting picture
-DEFAULT_VARIATION_WEIGHT = 0.5  # how strongly a variation is held to its parent's picture
 
 
 def new_seed() -> int:

@@ -41,7 +41,8 @@ from bot.queue.store import Store
 from bot.usage.ledger import Ledger
 from bot.usage.memory import check_fits
 from contract.films import SCENE_SEPARATOR, scenes
-from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT, MAX_UPSCALE_SIDE
+from contract.limits import DEFAULT_UPSCALER, MAX_UPSCALE_SIDE
+from contract.moves import variation
 from contract.protocol import Downloading, RenderRequest
 
 MakeRequest = Callable[[GuildSettings, str], Awaitable[RenderRequest]]  # (the server's settings, the new job's id)
@@ -212,14 +213,19 @@ class JobActions:
             kept.append(picture)
         return kept
 
-    async def vary(self, original: Job, number: int, user: Someone) -> Job:
-        """V1–V4: picture ``number`` of ``original`` as the start (with the seed's noise mixed in) and as a pull,
-        a new seed, the same prompt and options."""
+    async def vary(self, original: Job, number: int, user: Someone, strength: str | None = None) -> Job:
+        """Vary (Subtle), Vary (Strong) and V1–V4: picture ``number`` of ``original`` as the start, with the new seed's
+        noise mixed in and a pull towards it as the server sets ``strength`` (None: a grid's, ``vary_grid``), the
+        same prompt and options."""
         candidate = self._candidate(original, number)
-        options = dataclasses.replace(
-            DreamOptions.again(candidate), init_weight=DEFAULT_VARIATION_WEIGHT, init_noise=DEFAULT_VARIATION_NOISE
-        )
-        return await self._from_picture(original, number, user, self._painted(options, candidate))
+
+        def shape(settings: GuildSettings, path: str) -> RenderRequest:
+            named = {"subtle": settings.vary_subtle, "strong": settings.vary_strong}
+            noise, weight = variation(named[strength or settings.vary_grid])
+            options = dataclasses.replace(DreamOptions.again(candidate), init_weight=weight, init_noise=noise)
+            return self._painted(options, candidate)(settings, path)
+
+        return await self._from_picture(original, number, user, shape)
 
     async def restyle(self, original: Job, number: int, prompt: str, user: Someone) -> Job:
         """Restyle: a new prompt painted from picture ``number`` of ``original``, with its model, size and steps."""

@@ -22,6 +22,7 @@ from contract.concepts import DEFAULT_CONCEPT_THRESHOLD, check_concepts
 from contract.errors import EngineError
 from contract.films import MAX_FRAMES, MAX_SCENES
 from contract.limits import MAX_COUNT, MAX_SIDE, MAX_STEPS
+from contract.moves import STRENGTHS
 from contract.registry import generator_names, lookup
 from contract.validation import check_perceptor, check_size, parse_size, size_for
 
@@ -187,6 +188,13 @@ def _quota(text: str) -> str:
         raise SettingError(str(error)) from None
 
 
+def _strength_name(text: str) -> str:
+    word = text.strip().lower()
+    if word not in STRENGTHS:
+        raise SettingError(f"{text!r} is neither subtle nor strong")
+    return word
+
+
 def _fairness(text: str) -> str:
     word = text.strip().lower().replace("-", "_").replace(" ", "_")
     if word not in FAIRNESS:
@@ -292,6 +300,13 @@ class GuildSettings:
     usage_window: int = setting(
         "hours of use that least_used counts", WholeNumber(1, MAX_USAGE_WINDOW), lambda v: f"{v}h", default=24
     )
+    vary_subtle: float = setting(
+        "Vary (Subtle)'s strength: the share of fresh noise in its start (0 to 1; the pull to the parent is 1 less it)",
+        _share,
+        default=STRENGTHS["subtle"],
+    )
+    vary_strong: float = setting("Vary (Strong)'s strength (0 to 1)", _share, default=STRENGTHS["strong"])
+    vary_grid: str = setting("the strength of a grid's V1-V4: subtle or strong", _strength_name, default="strong")
     moderator_role: int | None = setting(
         "a role that may change settings, besides Manage Server", _role, lambda v: f"<@&{v}>" if v else "none", default=None
     )
@@ -329,6 +344,8 @@ class GuildSettings:
         """Refuse defaults that break the server's own limits."""
         if self.steps > self.max_steps:
             raise SettingError(f"the default steps ({self.steps}) would be above max_steps ({self.max_steps})")
+        if self.vary_subtle > self.vary_strong:
+            raise SettingError(f"vary_subtle ({self.vary_subtle:g}) would be stronger than vary_strong ({self.vary_strong:g})")
         width, height = parse_size(self.size)
         max_width, max_height = self.max_sides
         if width > max_width or height > max_height:

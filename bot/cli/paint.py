@@ -70,6 +70,12 @@ def _add_painting_arguments(render: argparse.ArgumentParser) -> None:
         metavar="PICTURE.png",
         help="paint a dreambot PNG again from its parameters; options given override them",
     )
+    render.add_argument(
+        "--vary-from",
+        metavar="PICTURE.png",
+        help="a variation of a dreambot PNG: its parameters and a new seed, started from the picture itself",
+    )
+    render.add_argument("--strength", help="with --vary-from: subtle, strong (the default) or a share from 0 to 1 of fresh noise")
     render.add_argument("--model", help="generator, e.g. vqgan-imagenet-f16-16384, biggan-deep-256, siren, pixels")
     render.add_argument(
         "--perceptor",

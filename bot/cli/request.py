@@ -22,6 +22,7 @@ from contract.limits import (
     DEFAULT_ZOOM,
     new_seed,
 )
+from contract.moves import strength_of, variation
 from contract.parameters import PNG_SIGNATURE
 from contract.protocol import RenderRequest
 
@@ -54,20 +55,29 @@ def _paints(model: str, width: int, height: int) -> bool:
     return True
 
 
+VARIED = ("seed", "count", "init_image", "init_noise", "init_weight")  # what a variation does not take from its parent
+
+
 def _recorded(args: argparse.Namespace) -> dict:
-    """What ``--from``'s picture recorded and still applies, or a refusal naming the pictures it needs again."""
-    recorded = recorded_request(args.source) if args.source else {}
+    """What ``--from``'s (or ``--vary-from``'s) picture recorded and still applies, or a refusal naming the pictures
+    it needs again. A variation starts from the picture itself, with a new seed."""
+    if args.source and args.vary_from:
+        raise BadRequest("give --from (paint it again) or --vary-from (a variation of it), not both")
+    if args.strength is not None and not args.vary_from:
+        raise BadRequest("--strength goes with --vary-from PICTURE.png")
+    source = args.source or args.vary_from
+    recorded = recorded_request(source) if source else {}
+    if args.vary_from:
+        recorded = {k: v for k, v in recorded.items() if k not in VARIED}
     if args.model and args.model != recorded.get("model"):  # another model: the picture's options were its own
         recorded = {k: v for k, v in recorded.items() if k not in ("options", "lr")}
         if "width" in recorded and not _paints(args.model, recorded["width"], recorded["height"]):
             recorded = {k: v for k, v in recorded.items() if k not in ("width", "height")}
     if recorded.get("init_image") and not args.init_image:
-        raise BadRequest(
-            f"{args.source} started from the picture {recorded['init_image']!r}; give it again with --init-image PATH"
-        )
+        raise BadRequest(f"{source} started from the picture {recorded['init_image']!r}; give it again with --init-image PATH")
     if recorded.get("image_prompts") and not args.image_prompt:
         raise BadRequest(
-            f"{args.source} was steered by pictures ({' | '.join(recorded['image_prompts'])}); give them with --image-prompt"
+            f"{source} was steered by pictures ({' | '.join(recorded['image_prompts'])}); give them with --image-prompt"
         )
     return recorded
 
@@ -92,6 +102,14 @@ def request_from_args(args: argparse.Namespace, config: Config) -> RenderRequest
         return value if value is not None else recorded.get(name, default)
 
     seed = pick("seed", None)
+    init_noise, init_weight = pick("init_noise", 0.0), pick("init_weight", 0.0)
+    if args.vary_from:
+        try:
+            noise, weight = variation(strength_of(args.strength or "strong"))
+        except ValueError as error:
+            raise BadRequest(f"--strength: {error}") from None
+        init_noise = noise if args.init_noise is None else args.init_noise
+        init_weight = weight if args.init_weight is None else args.init_weight
     return RenderRequest(
         prompt=prompt,
         model=model,
@@ -104,9 +122,9 @@ def request_from_args(args: argparse.Namespace, config: Config) -> RenderRequest
         cut_pow=pick("cut_pow", DEFAULT_CUT_POW),
         lr=pick("lr", None),
         optimizer=pick("optimizer", DEFAULT_OPTIMIZER),
-        init_image=args.init_image,
-        init_weight=pick("init_weight", 0.0),
-        init_noise=pick("init_noise", 0.0),
+        init_image=args.init_image or args.vary_from,
+        init_weight=init_weight,
+        init_noise=init_noise,
         count=pick("count", 1),
         image_prompts=tuple(args.image_prompt or ()),
         noise_prompts=tuple(args.noise_prompt or recorded.get("noise_prompts", ())),

@@ -1,4 +1,4 @@
-"""Buttons on job messages: Cancel while a job waits or paints; under a result Again, Vary, Restyle
+"""Buttons on job messages: Cancel while a job waits or paints; under a result Again, Vary (Subtle), Vary (Strong), Restyle
 (a modal asks for the new prompt), Upscale, Animation and, for strokes, SVG; or a set's U1–U4 and V1–V4.
 
 Their ``custom_id`` carries the job id, so they keep working after a restart: discord.py matches
@@ -47,9 +47,15 @@ async def _svg(actions: JobActions, interaction: discord.Interaction, job: Job, 
     return "The strokes, as an SVG:", {"file": await actions.svg(job, interaction.user)}
 
 
-async def _vary(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
-    new = await actions.vary(job, number, interaction.user)
-    return f"Queued as job `{new.id}` (seed {new.request.seed}): a variation of {_which(job, number)}.", {}
+def _varied(strength: str | None) -> Callable[[JobActions, discord.Interaction, Job, int], Awaitable[Answer]]:
+    """The press of a Vary button: Subtle, Strong, or (None) a grid's V1-V4 at the server's ``vary_grid``."""
+
+    async def press(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
+        new = await actions.vary(job, number, interaction.user, strength)
+        kind = f"a {strength} variation" if strength else "a variation"
+        return f"Queued as job `{new.id}` (seed {new.request.seed}): {kind} of {_which(job, number)}.", {}
+
+    return press
 
 
 async def _upscale(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
@@ -78,7 +84,9 @@ BUTTONS = {
     "cancel": ButtonAction("Cancel", CANCEL, discord.ButtonStyle.danger, _cancel),
     "again": ButtonAction("Again", AGAIN, discord.ButtonStyle.secondary, _again),
     "gif": ButtonAction("Animation", ANIMATION, discord.ButtonStyle.secondary, _animation),
-    "vary": ButtonAction("Vary", None, discord.ButtonStyle.secondary, _vary),
+    "vary": ButtonAction("Vary", None, discord.ButtonStyle.secondary, _varied(None)),  # V1-V4; and older messages' Vary
+    "vary_subtle": ButtonAction("Vary (Subtle)", None, discord.ButtonStyle.secondary, _varied("subtle")),
+    "vary_strong": ButtonAction("Vary (Strong)", None, discord.ButtonStyle.secondary, _varied("strong")),
     "upscale": ButtonAction("Upscale", None, discord.ButtonStyle.secondary, _upscale),
     "restyle": ButtonAction("Restyle", None, discord.ButtonStyle.secondary, _restyle, modal=True),
     "svg": ButtonAction("SVG", None, discord.ButtonStyle.secondary, _svg),

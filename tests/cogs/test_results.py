@@ -58,7 +58,16 @@ async def test_four_at_once_is_one_grid_whose_buttons_vary_and_upscale_the_right
     assert Path(varied.request.init_image).read_bytes() == candidates[1]
     done = await emulator.wait_title(varied.id, "Done")
     assert f"job {first}" in {f["name"]: f["value"] for f in done["embeds"][0]["fields"]}["From"]
-    assert buttons(done) == [["Again", "Vary", "Restyle", "Upscale", "Animation"]]
+    assert buttons(done) == [["Again", "Vary (Subtle)", "Vary (Strong)", "Restyle", "Upscale"], ["Animation"]]
+
+    answer = await press(emulator, done, "Vary (Subtle)", bob)  # the variation's own picture varied subtly
+    subtle = await bot.store.job(job_id_of(answer))
+    assert (subtle.parent, subtle.request.init_noise, subtle.request.init_weight) == (varied.id, 0.2, 0.8)
+    assert Path(subtle.request.init_image).read_bytes() == bot.files.result(varied.id).read_bytes()
+    shown = await emulator.wait_title(subtle.id, "Done")
+    assert f"job {varied.id}" in {f["name"]: f["value"] for f in shown["embeds"][0]["fields"]}["From"]
+    recorded = parameters.read(picture(emulator, shown).text["parameters"])
+    assert (recorded["init_noise"], recorded["init_weight"]) == (0.2, 0.8), "the PNG says how it was varied"
 
     answer = await press(emulator, message, "U3", bob)
     upscale = job_id_of(answer)
@@ -203,7 +212,7 @@ async def test_a_button_naming_another_job_acts_only_on_that_jobs_own_message(bo
     mine = await emulator.wait_title(own, "Done")
     before = {j.id: j.state for j in await bot.store.jobs()}
     forged = {**mine, "components": victims["components"]}
-    for label in ("Again", "Animation", "Upscale", "Vary", "Restyle"):
+    for label in ("Again", "Animation", "Upscale", "Vary (Subtle)", "Vary (Strong)", "Restyle"):
         clicked = await emulator.click(int(mine["id"]), custom_id(victims, label), mallory, shown=forged)
         answer = await emulator.wait_for(lambda: emulator.reply_text(clicked))  # noqa: B023
         assert answer == "That button does not belong to this message; use the buttons under the job's own picture."

@@ -21,7 +21,8 @@ from bot.queue.files import JobFiles
 from bot.queue.jobs import Job, JobState, new_job_id
 from bot.queue.scheduler import Scheduler
 from bot.queue.store import Store
-from contract.limits import DEFAULT_UPSCALER, DEFAULT_VARIATION_NOISE, DEFAULT_VARIATION_WEIGHT
+from contract.limits import DEFAULT_UPSCALER
+from contract.moves import STRENGTHS
 from contract.protocol import RenderRequest
 
 
@@ -140,6 +141,20 @@ async def test_again_paints_the_same_request_with_a_new_seed_and_its_own_copies_
     assert [job.id for job in announced.jobs] == [again.id] and (await actions.store.job(again.id)).request == new
 
 
+async def test_subtle_and_strong_differ_in_the_noise_and_the_pull_the_server_sets_and_nothing_else(made):
+    actions, _ = made
+    original = await done(actions, model="pixels", steps=12, width=48, height=32, seed=5)
+    subtle = (await actions.vary(original, 1, BOB, "subtle")).request
+    strong = (await actions.vary(original, 1, BOB, "strong")).request
+    assert (subtle.init_noise, subtle.init_weight) == (0.2, 0.8) and (strong.init_noise, strong.init_weight) == (0.6, 0.4)
+    same = {"seed": 0, "init_image": "", "init_noise": 0.0, "init_weight": 0.0}
+    assert dataclasses.replace(subtle, **same) == dataclasses.replace(strong, **same), "only the strength differs"
+    await actions.settings.set(original.guild_id, "vary_subtle", "0.05")
+    await actions.settings.set(original.guild_id, "vary_grid", "subtle")
+    assert (await actions.vary(original, 1, BOB, "subtle")).request.init_noise == 0.05
+    assert (await actions.vary(original, 1, BOB)).request.init_weight == 0.95, "V1-V4 follow vary_grid"
+
+
 async def test_vary_restyle_and_upscale_start_from_the_picture_they_name(made):
     actions, _ = made
     original = await done(actions, model="pixels", steps=12, width=48, height=32, seed=5, count=3, init_weight=0.3)
@@ -149,7 +164,7 @@ async def test_vary_restyle_and_upscale_start_from_the_picture_they_name(made):
     for request, number in ((varied, 2), (restyled, 3), (upscaled, 1)):
         assert Path(request.init_image).read_bytes() == PICTURE + bytes([number])
     candidate = original.request.candidates[1]
-    assert (varied.init_weight, varied.init_noise) == (DEFAULT_VARIATION_WEIGHT, DEFAULT_VARIATION_NOISE)
+    assert (varied.init_noise, varied.init_weight) == (STRENGTHS["strong"], 1 - STRENGTHS["strong"]), "a grid's: strong"
     assert (
         varied.count == 1
         and varied.seed != candidate.seed

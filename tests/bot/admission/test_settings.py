@@ -294,6 +294,9 @@ TYPED = {
     "daily_gpu_minutes": "30, <@&200> 120, <@&201> none",
     "fairness": "least-used",
     "usage_window": "48",
+    "vary_subtle": "0.1",
+    "vary_strong": "0.9",
+    "vary_grid": "Subtle",
     "audit_channel": "<#301>",
     "blocked_roles": "<@&201>, <@&202>",
 }

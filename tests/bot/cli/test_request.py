@@ -232,3 +232,63 @@ def test_an_empty_story_file_is_named_in_its_refusal(tmp_path):
     with pytest.raises(BadRequest) as refused:
         built(tmp_path, "--story", str(empty))
     assert str(refused.value) == f"the story file {str(empty)!r} has no scenes: write one per line"
+
+
+def test_vary_from_starts_from_the_picture_itself_with_a_new_seed_and_the_strength_asked(tmp_path):
+    request = painted(tmp_path, **KINDS["still"])
+    png = str(painted_png(tmp_path, request))
+    given = [f"--image-prompt={p}" for p in request.image_prompts]
+    strong = built(tmp_path, "--vary-from", png, *given)
+    assert (strong.init_image, strong.init_noise, strong.init_weight) == (png, 0.6, 0.4), "strong by default"
+    assert strong.seed != request.seed and strong.count == 1
+    kept = dataclasses.replace(as_recorded(request, "still"), seed=0, init_image=None, init_noise=0.0, init_weight=0.0)
+    same = dataclasses.replace(strong, seed=0, init_image=None, init_noise=0.0, init_weight=0.0)
+    assert same == kept, "the rest is the parent's"
+    for strength, noise, weight in (("subtle", 0.2, 0.8), ("0.35", 0.35, 0.65), ("1", 1.0, 0.0)):
+        varied = built(tmp_path, "--vary-from", png, *given, "--strength", strength)
+        assert (varied.init_noise, varied.init_weight) == (noise, weight), strength
+    assert built(tmp_path, "--vary-from", png, *given, "--seed", "7", "--init-weight", "0.9").seed == 7
+    assert built(tmp_path, "--vary-from", png, *given, "--init-weight", "0.9").init_weight == 0.9, "a given option wins"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--strength", "subtle", "a castle"], "--strength goes with --vary-from PICTURE.png"),
+        (["--vary-from", "{png}", "--from", "{png}"], "give --from (paint it again) or --vary-from (a variation of it)"),
+        (["--vary-from", "{png}", "--strength", "wild", "{given}"], "--strength: 'wild' is not a strength; use subtle, strong"),
+        (["--vary-from", "{png}", "--strength", "1.5", "{given}"], "--strength: a strength is a share from 0 to 1, not 1.5"),
+        (["--vary-from", "{png}"], "was steered by pictures"),
+    ],
+)
+def test_what_vary_from_cannot_do_is_refused_in_words(tmp_path, argv, message):
+    request = painted(tmp_path, **KINDS["still"])
+    png = str(painted_png(tmp_path, request))
+    given = [f"--image-prompt={p}" for p in request.image_prompts]
+    argv = [arg for a in argv for arg in (given if a == "{given}" else [a.format(png=png)])]
+    with pytest.raises(BadRequest, match=message.replace("(", r"\(").replace(")", r"\)")):
+        built(tmp_path, *argv)
+
+
+def test_a_subtle_variation_stays_closer_to_its_parent_than_a_strong_one(weights_dir, tmp_path):
+    """Painted for real: the same new seed, subtle and strong; the subtle one's pixels stay nearer the parent's."""
+    import numpy as np
+
+    first = dreambot_here(
+        "render", "a harbour", "--model", "pixels", "--perceptor", "tiny-clip", "--steps", "6", "--size", "48x48",
+        "--seed", "3", "--cutn", "6", "--out", "parent.png", weights_dir=weights_dir, cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    distance = {}
+    for strength in ("subtle", "strong"):
+        varied = dreambot_here(
+            "render", "--vary-from", "parent.png", "--strength", strength, "--seed", "8", "--out", f"{strength}.png",
+            weights_dir=weights_dir, cwd=tmp_path,
+        )  # fmt: skip
+        assert varied.returncode == 0, varied.stderr
+        picture = Image.open(tmp_path / f"{strength}.png")
+        recorded = parameters.read(picture.text["parameters"])
+        assert (recorded["seed"], recorded["init_noise"]) == (8, {"subtle": 0.2, "strong": 0.6}[strength])
+        pixels = np.asarray(picture, dtype=float)
+        distance[strength] = np.abs(pixels - np.asarray(Image.open(tmp_path / "parent.png"), dtype=float)).mean()
+    assert 0 < distance["subtle"] < 0.8 * distance["strong"], distance

@@ -22,14 +22,17 @@ def layout(view) -> list[tuple[str, int | None]]:
     return [(item.item.custom_id, item.item.row) for item in view.children]
 
 
-def test_a_picture_offers_again_vary_restyle_upscale_and_its_run():
+def test_a_picture_offers_again_vary_subtle_and_strong_restyle_upscale_and_its_run():
     ids = [custom_id for custom_id, _ in layout(result_view(job(model="tiny-vqgan")))]
-    assert ids == [f"dream:{action}:ab12" for action in ("again", "vary", "restyle", "upscale", "gif")]
+    actions = ("again", "vary_subtle", "vary_strong", "restyle", "upscale", "gif")
+    assert ids == [f"dream:{action}:ab12" for action in actions]
+    labels = [item.item.label for item in result_view(job(model="tiny-vqgan")).children]
+    assert labels[1:3] == ["Vary (Subtle)", "Vary (Strong)"]
 
 
 def test_strokes_add_their_svg():
     ids = [custom_id for custom_id, _ in layout(result_view(job(model="clipdraw")))]
-    assert ids[-1] == "dream:svg:ab12" and len(ids) == 6
+    assert ids[-1] == "dream:svg:ab12" and len(ids) == 7
 
 
 def test_a_set_has_a_row_of_upscales_a_row_of_variations_and_again_below():
@@ -58,7 +61,10 @@ def test_films_and_dreams_offer_what_their_kind_declares(fields, ids):
 @pytest.mark.parametrize(
     ("fields", "rows"),
     [
-        ({"width": 1040, "height": 16}, [("again", None), ("vary", None), ("restyle", None), ("gif", None)]),
+        (
+            {"width": 1040, "height": 16},
+            [("again", None), ("vary_subtle", None), ("vary_strong", None), ("restyle", None), ("gif", None)],
+        ),
         ({"width": 1040, "height": 16, "count": 2}, [("vary:ab12:1", 0), ("vary:ab12:2", 0), ("again", 1)]),
         ({"width": 1024, "height": 16, "count": 2}, [("upscale:ab12:1", 0), ("upscale:ab12:2", 0), ("vary:ab12:1", 1)]),
     ],
@@ -123,8 +129,8 @@ class Asked:
     async def again(self, original: Job, user) -> Job:
         return await self._new("again", original.id, user)
 
-    async def vary(self, original: Job, number: int, user) -> Job:
-        return await self._new("vary", original.id, number, user)
+    async def vary(self, original: Job, number: int, user, strength: str | None = None) -> Job:
+        return await self._new("vary", original.id, number, user, *([strength] if strength else []))
 
     async def upscale(self, original: Job, number: int, user) -> Job:
         return await self._new("upscale", original.id, number, user)
@@ -168,12 +174,17 @@ async def press(custom_id: str, actions: Asked, message_id: int | None = 55) -> 
 QUEUED = "Queued as job `cd34`"
 
 
+VARIED = "variation of job `ab12`."
+
+
 @pytest.mark.parametrize(
     ("custom_id", "call", "answer"),
     [
         ("dream:again:ab12", ("again", "ab12", "member"), ("Queued as job `cd34` (seed 99).", {})),
         ("dream:vary:ab12", ("vary", "ab12", 1, "member"), ("Queued as job `cd34` (seed 99): a variation of job `ab12`.", {})),
         ("dream:vary:5e7:3", ("vary", "5e7", 3, "member"), (f"{QUEUED} (seed 99): a variation of candidate 3 of job `5e7`.", {})),
+        ("dream:vary_subtle:ab12", ("vary", "ab12", 1, "member", "subtle"), (f"{QUEUED} (seed 99): a subtle {VARIED}", {})),
+        ("dream:vary_strong:ab12", ("vary", "ab12", 1, "member", "strong"), (f"{QUEUED} (seed 99): a strong {VARIED}", {})),
         ("dream:upscale:ab12", ("upscale", "ab12", 1, "member"), ("Queued as job `cd34`: job `ab12`, 4x larger.", {})),
         ("dream:upscale:5e7:4", ("upscale", "5e7", 4, "member"), (f"{QUEUED}: candidate 4 of job `5e7`, 4x larger.", {})),
         ("dream:cancel:ab12", ("cancel", "ab12", "member", "perms"), ("Job `ab12` is cancelled.", {})),
