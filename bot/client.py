@@ -36,7 +36,7 @@ from bot.usage.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.dream", "cogs.jobs", "cogs.settings", "cogs.moderation", "cogs.usage")
+EXTENSIONS = ("cogs.dream", "cogs.jobs", "cogs.settings", "cogs.moderation", "cogs.usage", "cogs.presets")
 LOW_DISK = 2 * 2**30  # less free space than this for job files is logged as a warning at start
 PRUNE_EVERY = 3600.0  # seconds between two clean-ups of old job files
 

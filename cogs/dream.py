@@ -44,6 +44,7 @@ class Dream(commands.Cog):
         negative="what the picture should not look like (advanced)",
         image_prompt="steer towards this picture (advanced)",
         options="advanced: key=value pairs, e.g. cutn=64 lr=0.05; start typing to see the keys",
+        preset="a named style (the server's or a built-in one): adds its prompt parts, its model and options",
         **SHARED_OPTIONS,
     )
     async def dream(
@@ -59,8 +60,15 @@ class Dream(commands.Cog):
         negative: app_commands.Range[str, 1, 300] | None = None,
         image_prompt: discord.Attachment | None = None,
         options: str | None = None,
+        preset: str | None = None,
     ) -> None:
         asked = DreamOptions(prompt, seed, steps, size, model, count=count, negative=negative, options_text=options)
+        if preset:
+            assert interaction.guild_id is not None
+            chosen = await self.actions.preset(interaction.guild_id, interaction.channel_id, preset)
+            asked = dataclasses.replace(
+                asked, prompt=chosen.applied(prompt), model=model or chosen.model, options_text=options or chosen.options
+            )
         await self._queue(interaction, asked, init_image, image_prompt)
 
     @app_commands.command(name="zoom", description="An endless zoom into a picture, as a film")
@@ -202,6 +210,12 @@ class Dream(commands.Cog):
     @story.autocomplete("model")
     async def _models(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=n, value=n) for n in generator_names() if current.lower() in n][:25]
+
+    @dream.autocomplete("preset")
+    async def _presets(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        assert interaction.guild_id is not None
+        known = await self.actions.presets(interaction.guild_id, interaction.channel_id)
+        return [app_commands.Choice(name=n, value=n) for n in sorted(known) if current.lower() in n][:25]
 
     @dream.autocomplete("options")
     async def _options(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import discord
 
+from bot.admission.presets import Preset, builtin
 from bot.admission.refusal import Refusal, Someone, is_moderator, roles_of
 from bot.admission.requests import (
     DreamOptions,
@@ -159,6 +160,19 @@ class JobActions:
         roles = roles_of(user)
         if blocked := [role for role in settings.blocked_roles if role in roles]:
             raise Refusal(f"Members with the role <@&{blocked[0]}> may not use dreambot in this server.")
+
+    async def presets(self, guild_id: int, channel_id: int | None = None) -> dict[str, Preset]:
+        """The presets a /dream here may name: the server's own, and the built-in ones unless it turned them off
+        (its own win a name they share)."""
+        settings = await self.settings.get(guild_id, channel_id)
+        return {**(builtin() if settings.builtin_presets else {}), **await self.store.presets(guild_id)}
+
+    async def preset(self, guild_id: int, channel_id: int | None, name: str) -> Preset:
+        known = await self.presets(guild_id, channel_id)
+        if (preset := known.get(name.strip().lower())) is None:
+            names = ", ".join(sorted(known)[:25]) or "none yet (moderators add them with /preset add)"
+            raise Refusal(f"There is no preset {name!r} here. Presets: {names}.")
+        return preset
 
     async def position(self, job_id: str) -> int:
         order = await self.scheduler.order()

@@ -307,6 +307,12 @@ class GuildSettings:
     )
     vary_strong: float = setting("Vary (Strong)'s strength (0 to 1)", _share, default=STRENGTHS["strong"])
     vary_grid: str = setting("the strength of a grid's V1-V4: subtle or strong", _strength_name, default="strong")
+    builtin_presets: bool = setting(
+        "whether /dream's preset may name the built-in ones (unreal-engine, artstation...) besides the server's own",
+        _switch,
+        _on_off,
+        default=True,
+    )
     moderator_role: int | None = setting(
         "a role that may change settings, besides Manage Server", _role, lambda v: f"<@&{v}>" if v else "none", default=None
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.admission.presets import Preset
 from bot.moderation.entries import AuditEntry
 from bot.queue.jobs import Job, JobState
 from bot.usage.charges import Charge
@@ -113,6 +114,17 @@ MIGRATIONS = (
     );
     CREATE INDEX usage_by_member ON usage (guild_id, user_id, at);
     CREATE INDEX usage_by_time ON usage (at);
+    """,
+    # 7: a server's own presets (named prompt styles)
+    """
+    CREATE TABLE presets (
+        guild_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        text TEXT NOT NULL,
+        model TEXT,
+        options TEXT,
+        PRIMARY KEY (guild_id, name)
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -382,6 +394,21 @@ class Store:
         """The latest charges of every server, newest first."""
         query = f"SELECT {_CHARGE} FROM usage ORDER BY at DESC, rowid DESC LIMIT ?"
         return [Charge(**dict(row)) for row in await (await self.db.execute(query, (limit,))).fetchall()]
+
+    # presets
+
+    async def put_preset(self, guild_id: int, preset: Preset) -> None:
+        query = "INSERT OR REPLACE INTO presets (guild_id, name, text, model, options) VALUES (?, ?, ?, ?, ?)"
+        await self._write((query, (guild_id, preset.name, preset.text, preset.model, preset.options)))
+
+    async def presets(self, guild_id: int) -> dict[str, Preset]:
+        query = "SELECT name, text, model, options FROM presets WHERE guild_id = ? ORDER BY name"
+        rows = await (await self.db.execute(query, (guild_id,))).fetchall()
+        return {row["name"]: Preset(**dict(row)) for row in rows}
+
+    async def delete_preset(self, guild_id: int, name: str) -> bool:
+        (changed,) = await self._write(("DELETE FROM presets WHERE guild_id = ? AND name = ?", (guild_id, name)))
+        return changed > 0
 
     # messages
 

@@ -52,6 +52,7 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
         "audit",
         "block",
         "usage",
+        "preset",
     }
     deepdream = {o["name"]: o for o in emulator.commands["deepdream"]["options"]}
     assert deepdream["image"]["required"] and deepdream["image"]["type"] == 11
@@ -65,7 +66,7 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
     dream = {o["name"]: o for o in emulator.commands["dream"]["options"]}
     assert dream["prompt"]["required"] and dream["init_image"]["type"] == 11
     assert [o for o in dream if not dream[o].get("required")] == [
-        "seed", "steps", "size", "model", "init_image", "count", "negative", "image_prompt", "options",
+        "seed", "steps", "size", "model", "init_image", "count", "negative", "image_prompt", "options", "preset",
     ]  # fmt: skip
     process.send_signal(signal.SIGTERM)
     code, output = await finish(process)

@@ -297,6 +297,7 @@ TYPED = {
     "vary_subtle": "0.1",
     "vary_strong": "0.9",
     "vary_grid": "Subtle",
+    "builtin_presets": "off",
     "audit_channel": "<#301>",
     "blocked_roles": "<@&201>, <@&202>",
 }
