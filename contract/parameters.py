@@ -68,6 +68,8 @@ def write(resolved: ResolvedRequest, seconds: float, version: str) -> str:
         pairs["Init weight"] = request.init_weight
         if request.init_noise:
             pairs["Init noise"] = request.init_noise
+        if request.keep:
+            pairs["Keep"] = " ".join(map(str, request.keep))
     if request.image_prompts:
         pairs["Image prompts"] = " | ".join(without_paths(item) for item in request.image_prompts)
     if request.noise_prompts:
@@ -122,6 +124,8 @@ def read(text: str) -> dict[str, Any]:
                 fields["width"], fields["height"] = parse_size(value)
             elif key == "Shift":
                 fields["shift"] = tuple(float(part) for part in value.split())
+            elif key == "Keep":
+                fields["keep"] = tuple(int(part) for part in value.split())
             elif key == "Init image":
                 fields["init_image"] = value
             elif key in ("Image prompts", "Noise prompts"):

@@ -52,6 +52,7 @@ class RenderRequest:
     init_image: str | None = None
     init_weight: float = 0.0
     init_noise: float = 0.0  # share of the seed's noise mixed into the init image: a variation's strength
+    keep: tuple[int, int, int, int] = ()  # x, y, width, height of the init image kept as it is (Pan, Zoom Out)
     image_prompts: tuple[str, ...] = ()
     noise_prompts: tuple[str, ...] = ()
     preview_every: int = DEFAULT_PREVIEW_EVERY
@@ -112,6 +113,7 @@ class RenderRequest:
         data["noise_prompts"] = list(self.noise_prompts)
         data["options"] = dict(self.options)
         data["shift"] = list(self.shift)
+        data["keep"] = list(self.keep)
         return data
 
     @classmethod
@@ -121,7 +123,7 @@ class RenderRequest:
         if unknown:
             raise ValueError(f"unknown request fields: {', '.join(sorted(unknown))}")
         values = dict(data)
-        for key in ("image_prompts", "noise_prompts", "shift"):
+        for key in ("image_prompts", "noise_prompts", "shift", "keep"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)

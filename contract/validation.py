@@ -132,6 +132,7 @@ def validate(request: RenderRequest) -> ResolvedRequest:
         raise BadRequest(f"init_noise must be between 0 and 1, not {request.init_noise}")
     if request.init_noise and not request.init_image:
         raise BadRequest("init_noise mixes noise into an init image; give one")
+    check_keep(request)
     if request.init_image:
         open_image(request.init_image)
     for item in request.image_prompts:
@@ -201,6 +202,21 @@ def check_perceptor(name: str) -> None:
                 f"(join several with {registry.ENSEMBLE_SEPARATOR} for an ensemble)"
                 + (f"; did you mean {close[0]}?" if close else "")
             )
+
+
+def check_keep(request: RenderRequest) -> None:
+    """A kept region (Pan, Zoom Out) is a box of whole pixels inside the picture, of a still started from a picture."""
+    if not request.keep:
+        return
+    if len(request.keep) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in request.keep):
+        raise BadRequest("keep is a box of four whole numbers: x, y, width, height")
+    x, y, width, height = request.keep
+    if min(x, y) < 0 or width <= 0 or height <= 0 or x + width > request.width or y + height > request.height:
+        raise BadRequest(f"the kept box {x},{y} {width}x{height} is not inside the {request.size} picture")
+    if not request.init_image:
+        raise BadRequest("a kept region keeps part of an init image; give one")
+    if request.is_film:
+        raise BadRequest("a zoom or a story does not keep a region; pan or zoom out a still")
 
 
 def check_knobs(request: RenderRequest) -> None:

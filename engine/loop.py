@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from contract.speed import PLAIN, Speed
 from engine.generators.base import Generator
 
+KEEP_WEIGHT = 10.0  # the pull towards a kept region (Pan, Zoom Out): the painter continues it, it is pasted back after
+
 
 class Judge(Protocol):
     input_size: int
@@ -77,6 +79,7 @@ class Optimization:
     report_every: int = 1
     init_image: torch.Tensor | None = None
     init_weight: float = 0.0
+    keep: torch.Tensor | None = None  # [1, 1, H, W]: 1 where the init image is kept as it is (Pan, Zoom Out)
     on_step: Callable[[int, float], None] | None = None
     should_stop: Callable[[], bool] | None = None
     rng: torch.Tensor | None = None
@@ -108,9 +111,18 @@ class Optimization:
         loss = sum(target_loss(embeds, t, parts) for t in self.targets)
         if self.init_image is not None and self.init_weight:
             loss = loss + self.init_weight * F.mse_loss(image, self.init_image)
+        if self.keep is not None and self.init_image is not None:  # the painter continues what it must keep
+            kept = (image - self.init_image).pow(2) * self.keep
+            loss = loss + KEEP_WEIGHT * kept.sum() / (self.keep.sum() * image.shape[1])
         if (penalty := self.generator.penalty()) is not None:
             loss = loss + penalty
         return loss
+
+    def shown(self, image: torch.Tensor) -> torch.Tensor:
+        """The picture as it is shown and saved: the kept region pasted back exactly from the init image."""
+        if self.keep is None or self.init_image is None:
+            return image
+        return image * (1 - self.keep) + self.init_image * self.keep
 
     def record(self, loss: torch.Tensor, read_back: bool) -> None:
         """Keep the step's loss on the device; with ``read_back``, bring every kept one to the host

@@ -151,7 +151,7 @@ class Engine(Models):
                 ]
                 optimize(runs, perceptor, self.speed)
                 return [
-                    self._outcome(task, r, run.generator, run.losses, run.stopped_at, start)
+                    self._outcome(task, r, run.generator, run.losses, run.stopped_at, start, run.shown)
                     for task, r, run in zip(tasks, resolved, runs, strict=True)
                 ]
             finally:
@@ -168,11 +168,13 @@ class Engine(Models):
         losses: list[float],
         stopped_at: int | None,
         start: float,
+        shown: Callable[[torch.Tensor], torch.Tensor] = lambda image: image,
     ) -> RenderResult | JobCancelled:
-        """The finished picture (and film), or ``JobCancelled`` for a run stopped on the way."""
+        """The finished picture (and film), or ``JobCancelled`` for a run stopped on the way; ``shown``: the picture
+        as it is saved (a kept region pasted back)."""
         if stopped_at is not None:
             return JobCancelled(f"cancelled after {stopped_at} of {task.request.total_steps} steps", stopped_at)
-        image = output.to_pil(generator.image())
+        image = output.to_pil(shown(generator.image()))
         video = task.film.close() if task.film is not None else None
         frames = task.film.frames if task.film is not None else 0
         seconds = time.perf_counter() - start
@@ -241,7 +243,7 @@ class Engine(Models):
         generator, make_cutouts, init = self._painter(request, resolved, net, perceptor, recompute)
         text = text_targets(request.prompt, perceptor)
         targets = text + self._extra_targets(request, perceptor, make_cutouts, text[0].embeds.shape[1])
-        return Optimization(
+        run = Optimization(
             generator,
             targets,
             make_optimizer(request.optimizer, generator.parameters(), resolved.lr),
@@ -250,10 +252,12 @@ class Engine(Models):
             report_every=request.preview_every,
             init_image=init,
             init_weight=request.init_weight,
-            on_step=self._reporter(task, generator, start),
+            keep=keep_mask(request.keep, init) if request.keep and init is not None else None,
             should_stop=task.should_stop,
             rng=torch.get_rng_state() if own_rng else None,
         )
+        run.on_step = self._reporter(task, generator, start, shown=run.shown)
+        return run
 
     def _painter(
         self, request: RenderRequest, resolved: ResolvedRequest, net: nn.Module | None, perceptor: AnyPerceptor,
@@ -279,9 +283,10 @@ class Engine(Models):
         caption: str = "",
         blend: SceneBlend | None = None,
         key_frames: bool = True,
+        shown: Callable[[torch.Tensor], torch.Tensor] = lambda image: image,
     ) -> Callable[[int, float], None]:
-        """The ``on_step`` of a run that is ``offset`` steps into its film: previews, key frames, progress,
-        and the next step's scene weights."""
+        """The ``on_step`` of a run that is ``offset`` steps into its film: previews (of the picture as ``shown``),
+        key frames, progress, and the next step's scene weights."""
         request = task.request
         total = request.total_steps
 
@@ -291,7 +296,7 @@ class Engine(Models):
                 blend.at(step + 1)
             preview = None
             if step % request.preview_every == 0 or step == total:
-                frame = output.small(output.to_pil(generator.image()))
+                frame = output.small(output.to_pil(shown(generator.image())))
                 preview = output.preview_bytes(frame)
                 if key_frames:
                     task.key_frame(frame, caption)
@@ -341,3 +346,11 @@ def free_memory() -> None:
     """Give the device's cached blocks back after an out-of-memory error, before trying again or failing."""
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def keep_mask(keep: tuple[int, int, int, int], like: torch.Tensor) -> torch.Tensor:
+    """``[1, 1, H, W]`` of ``like``'s size: 1 inside the kept box (x, y, width, height), 0 outside."""
+    x, y, width, height = keep
+    mask = torch.zeros(1, 1, *like.shape[-2:], device=like.device, dtype=like.dtype)
+    mask[..., y : y + height, x : x + width] = 1
+    return mask

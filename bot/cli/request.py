@@ -55,7 +55,7 @@ def _paints(model: str, width: int, height: int) -> bool:
     return True
 
 
-VARIED = ("seed", "count", "init_image", "init_noise", "init_weight")  # what a variation does not take from its parent
+VARIED = ("seed", "count", "init_image", "init_noise", "init_weight", "keep")  # what a variation does not take from its parent
 
 
 def _recorded(args: argparse.Namespace) -> dict:
@@ -137,6 +137,7 @@ def request_from_args(args: argparse.Namespace, config: Config) -> RenderRequest
         shift=pick("shift", (0.0, 0.0)),
         story_fade=pick("story_fade", DEFAULT_STORY_FADE),
         captions=pick("captions", False),
+        keep=recorded.get("keep", ()) if (width, height) == (recorded.get("width"), recorded.get("height")) else (),
     )
 
 

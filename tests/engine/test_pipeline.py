@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 from pathlib import Path
@@ -194,3 +195,23 @@ def test_a_job_that_runs_out_of_memory_is_tried_once_more_with_activations_recom
     monkeypatch.setattr(pipeline, "optimize", lambda runs, perceptor, speed: (_ for _ in ()).throw(torch.OutOfMemoryError()))
     with pytest.raises(OutOfMemory, match="ran out of memory rendering 32x32 with 32 cutouts; try a smaller size"):
         engine.render(request())
+
+
+def test_a_kept_region_is_the_init_images_own_pixels_and_the_rest_is_painted(engine, tmp_path):
+    """Pan and Zoom Out: the box ``keep`` names comes out exactly as the init image has it (in the picture and in
+    every preview); the rest of the canvas is painted from where the init image started it."""
+    y, x = np.mgrid[0:32, 0:48]  # smooth, so a JPEG preview of it is close: noise would be JPEG's worst case
+    canvas = np.stack([x * 5, y * 7, 128 + 60 * np.sin(x / 5 + y / 7)], axis=-1).astype(np.uint8)
+    Image.fromarray(canvas).save(tmp_path / "canvas.png")
+    keep = (0, 0, 32, 32)  # the old picture on the left; a new strip 16 wide on the right
+    asked = request(model="pixels", width=48, height=32, steps=20, init_image=str(tmp_path / "canvas.png"), keep=keep)
+    previews = []
+    result = engine.render(asked, on_progress=lambda e: e.preview and previews.append(e.preview))
+    painted = np.asarray(result.image).astype(int)
+    assert (painted[:, :32] == canvas[:, :32]).all(), "the kept region is the old picture, pixel for pixel"
+    assert np.abs(painted[:, 32:] - canvas[:, 32:].astype(int)).mean() > 8, "the new strip is painted (16.5 measured)"
+    for data in previews:
+        preview = np.asarray(Image.open(io.BytesIO(data))).astype(int)
+        assert np.abs(preview[:, :32] - canvas[:, :32]).mean() < 3, "previews show the kept region too (JPEG's error aside)"
+    alone = np.asarray(engine.render(dataclasses.replace(asked, keep=())).image).astype(int)
+    assert np.abs(alone[:, :32] - canvas[:, :32]).mean() > 8, "without keep the run repaints the old region (22.5)"

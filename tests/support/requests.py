@@ -37,6 +37,7 @@ NON_DEFAULT = {
     "story_fade": 0.4,
     "captions": True,
     "count": 2,
+    "keep": (8, 4, 40, 56),
 }
 
 
@@ -46,13 +47,13 @@ def painted(folder: Path, **fields: object) -> RenderRequest:
         Image.new("RGB", (8, 8)).save(folder / name)
     values = NON_DEFAULT | {"init_image": str(folder / "start.png")}
     values["image_prompts"] = tuple(str(folder / p) for p in NON_DEFAULT["image_prompts"])
-    still = values | {"zoom_frames": 0, "count": 1, "prompt": "a castle, at dusk | fog:0.5"}
+    still = values | {"zoom_frames": 0, "count": 1, "keep": (), "prompt": "a castle, at dusk | fog:0.5"}
     return RenderRequest(**(still | fields))
 
 
 # What each kind of picture records beyond a still's fields, given a value away from the default.
 KINDS = {
-    "still": {},
+    "still": {"keep": (8, 4, 40, 56)},
     "zoom": {"zoom_frames": 4, "steps_per_frame": 5, "zoom": 1.1, "rotate": 2.5, "shift": (1.0, -2.0)},
     "story": {"prompt": "a castle || a ruin | fog:0.5", "story_fade": 0.4, "captions": True},
     "set": {"count": 3},

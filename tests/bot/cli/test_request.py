@@ -155,7 +155,7 @@ def test_from_keeps_the_pictures_own_size_and_with_its_own_model_its_options(tmp
     given = ["--init-image", request.init_image, *(f"--image-prompt={p}" for p in request.image_prompts)]
     same = built(tmp_path, "--from", str(tmp_path / "painted.png"), *given, "--model", request.model)
     assert same.options == as_recorded(request, "still").options and same.lr == request.lr
-    wide = dataclasses.replace(request, model="pixels", width=48, height=32, options={}, lr=None)
+    wide = dataclasses.replace(request, model="pixels", width=48, height=32, options={}, lr=None, keep=())
     painted_png(tmp_path, wide)
     assert built(tmp_path, "--from", str(tmp_path / "painted.png"), *given).size == "48x32"
 
@@ -241,7 +241,7 @@ def test_vary_from_starts_from_the_picture_itself_with_a_new_seed_and_the_streng
     strong = built(tmp_path, "--vary-from", png, *given)
     assert (strong.init_image, strong.init_noise, strong.init_weight) == (png, 0.6, 0.4), "strong by default"
     assert strong.seed != request.seed and strong.count == 1
-    kept = dataclasses.replace(as_recorded(request, "still"), seed=0, init_image=None, init_noise=0.0, init_weight=0.0)
+    kept = dataclasses.replace(as_recorded(request, "still"), seed=0, init_image=None, init_noise=0.0, init_weight=0.0, keep=())
     same = dataclasses.replace(strong, seed=0, init_image=None, init_noise=0.0, init_weight=0.0)
     assert same == kept, "the rest is the parent's"
     for strength, noise, weight in (("subtle", 0.2, 0.8), ("0.35", 0.35, 0.65), ("1", 1.0, 0.0)):
