@@ -25,6 +25,7 @@ class JobKind:
     posts_film: bool = False  # its MP4 is posted with its picture
 
 
+PANS = ("pan_left", "pan_right", "pan_up", "pan_down")
 UPSCALE = JobKind("upscale", lambda r: r.is_upscale, "an upscale", (), paints_again=False, starts_others=False)
 DEEPDREAM = JobKind(
     "deepdream", lambda r: r.is_deepdream, "a DeepDream", ("upscale",), paints_again=False,
@@ -33,7 +34,11 @@ DEEPDREAM = JobKind(
 FILM = JobKind("film", lambda r: r.is_film, "a film", ("again", "gif"), starts_others=False, posts_film=True)
 SET = JobKind("set", lambda r: r.count > 1, "a set", ("again",), per_candidate=("upscale", "vary"))
 PICTURE = JobKind(
-    "picture", lambda r: True, "a picture", ("again", "vary_subtle", "vary_strong", "restyle", "upscale", "gif"), batches=True
+    "picture",
+    lambda r: True,
+    "a picture",
+    ("again", "vary_subtle", "vary_strong", "restyle", "upscale", "gif", *PANS, "zoom_out_15", "zoom_out_2"),
+    batches=True,
 )
 
 KINDS: dict[str, JobKind] = {kind.name: kind for kind in (UPSCALE, DEEPDREAM, FILM, SET, PICTURE)}  # in matching order

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import discord
+from PIL import Image
 
 from bot.admission.presets import Preset, builtin
 from bot.admission.refusal import Refusal, Someone, is_moderator, roles_of
@@ -43,8 +44,9 @@ from bot.usage.ledger import Ledger
 from bot.usage.memory import check_fits
 from contract.films import SCENE_SEPARATOR, scenes
 from contract.limits import DEFAULT_UPSCALER, MAX_UPSCALE_SIDE
-from contract.moves import variation
+from contract.moves import Canvas, composed, pan_canvas, variation, zoom_out_canvas
 from contract.protocol import Downloading, RenderRequest
+from contract.registry import lookup
 
 MakeRequest = Callable[[GuildSettings, str], Awaitable[RenderRequest]]  # (the server's settings, the new job's id)
 Shape = Callable[[GuildSettings, str], RenderRequest]  # (the server's settings, the path of the job's start picture)
@@ -287,10 +289,37 @@ class JobActions:
         async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
             path = self.files.init_image(job_id)
             request = shape(settings, str(path))
-            await self.files.write(path, picture)
+            start = await asyncio.to_thread(canvas_png, picture, request) if request.keep else picture
+            await self.files.write(path, start)
             return request
 
         return await self._resubmit(original, user, make_request)
+
+    async def pan(self, original: Job, number: int, direction: str, user: Someone) -> Job:
+        """Pan ⬅️➡️⬆️⬇️: the canvas grows by the server's ``pan_share`` towards ``direction``; the picture is kept as
+        it is and the new strip painted to continue it."""
+        return await self._moved(original, number, user, lambda s, r: pan_canvas(r.width, r.height, direction, s.pan_share))
+
+    async def zoom_out(self, original: Job, number: int, factor: float, user: Someone) -> Job:
+        """Zoom Out 1.5x and 2x: the picture shrinks to the centre of a canvas of its size, and the border around it
+        is painted."""
+        return await self._moved(original, number, user, lambda s, r: zoom_out_canvas(r.width, r.height, factor))
+
+    async def _moved(
+        self, original: Job, number: int, user: Someone, canvas_of: Callable[[GuildSettings, RenderRequest], Canvas]
+    ) -> Job:
+        """A picture painted on with ``canvas_of``'s canvas, its old picture kept (``RenderRequest.keep``)."""
+        candidate = self._candidate(original, number)
+        if native := lookup(candidate.model).native_size:
+            raise Refusal(f"{candidate.model} paints {native}x{native} only, so its pictures are not panned or zoomed out.")
+
+        def shape(settings: GuildSettings, path: str) -> RenderRequest:
+            canvas = canvas_of(settings, candidate)
+            size = f"{canvas.width}x{canvas.height}"
+            options = dataclasses.replace(DreamOptions.again(candidate), size=size, init_weight=None, init_noise=None)
+            return dataclasses.replace(self._painted(options, candidate)(settings, path), keep=canvas.keep)
+
+        return await self._from_picture(original, number, user, shape)
 
     async def _resubmit(self, original: Job, user: Someone, make_request: MakeRequest) -> Job:
         """Queue and announce a job made from ``original`` (its parent), in the same channel."""
@@ -372,3 +401,12 @@ class JobActions:
         if handling is Handling.SPOILER or (handling is Handling.PRIVATE and not public and user.id == job.user_id):
             return discord.File(io.BytesIO(data), name, spoiler=True)
         raise Refusal(f"The picture check flagged job {job.id}, so its pictures and film are not shown in this channel.")
+
+
+def canvas_png(picture: bytes, request: RenderRequest) -> bytes:
+    """The start of a Pan or Zoom Out as a PNG: the parent's picture in the request's kept box of its canvas."""
+    with Image.open(io.BytesIO(picture)) as parent:
+        start = composed(parent, Canvas(request.width, request.height, request.keep))
+    buffer = io.BytesIO()
+    start.save(buffer, "PNG")
+    return buffer.getvalue()

@@ -22,7 +22,7 @@ from contract.concepts import DEFAULT_CONCEPT_THRESHOLD, check_concepts
 from contract.errors import EngineError
 from contract.films import MAX_FRAMES, MAX_SCENES
 from contract.limits import MAX_COUNT, MAX_SIDE, MAX_STEPS
-from contract.moves import STRENGTHS
+from contract.moves import PAN_SHARE, STRENGTHS
 from contract.registry import generator_names, lookup
 from contract.validation import check_perceptor, check_size, parse_size, size_for
 
@@ -188,6 +188,13 @@ def _quota(text: str) -> str:
         raise SettingError(str(error)) from None
 
 
+def _pan_share(text: str) -> float:
+    value = _share(text)
+    if value < 0.1:
+        raise SettingError(f"{value} is out of range; a pan grows the canvas by 0.1 to 1 of the picture")
+    return value
+
+
 def _strength_name(text: str) -> str:
     word = text.strip().lower()
     if word not in STRENGTHS:
@@ -306,6 +313,9 @@ class GuildSettings:
         default=STRENGTHS["subtle"],
     )
     vary_strong: float = setting("Vary (Strong)'s strength (0 to 1)", _share, default=STRENGTHS["strong"])
+    pan_share: float = setting(
+        "how much a Pan grows the canvas, as a share of the picture's side (0.1 to 1)", _pan_share, default=PAN_SHARE
+    )
     vary_grid: str = setting("the strength of a grid's V1-V4: subtle or strong", _strength_name, default="strong")
     builtin_presets: bool = setting(
         "whether /dream's preset may name the built-in ones (unreal-engine, artstation...) besides the server's own",

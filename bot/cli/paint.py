@@ -20,6 +20,7 @@ from contract.deepdream import OPTIONS as DEEPDREAM_OPTIONS
 from contract.errors import BadRequest
 from contract.families import FAMILIES
 from contract.films import parse_shift
+from contract.moves import DIRECTIONS, PAN_SHARE
 from contract.protocol import RenderRequest
 from contract.registry import DEFAULT_DREAMER
 from contract.validation import check_device_here
@@ -76,6 +77,13 @@ def _add_painting_arguments(render: argparse.ArgumentParser) -> None:
         help="a variation of a dreambot PNG: its parameters and a new seed, started from the picture itself",
     )
     render.add_argument("--strength", help="with --vary-from: subtle, strong (the default) or a share from 0 to 1 of fresh noise")
+    render.add_argument(
+        "--pan", choices=DIRECTIONS, help="with --from: grow the canvas that way (by --pan-share), keep the picture, paint on"
+    )
+    render.add_argument("--pan-share", type=float, default=PAN_SHARE, help=f"how much --pan grows it (default {PAN_SHARE})")
+    render.add_argument(
+        "--zoom-out", type=float, metavar="FACTOR", help="with --from: shrink the picture into its centre and paint around it"
+    )
     render.add_argument("--model", help="generator, e.g. vqgan-imagenet-f16-16384, biggan-deep-256, siren, pixels")
     render.add_argument(
         "--perceptor",

@@ -4,6 +4,7 @@ over the config's defaults."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import struct
 import zlib
 from pathlib import Path
@@ -65,10 +66,16 @@ def _recorded(args: argparse.Namespace) -> dict:
         raise BadRequest("give --from (paint it again) or --vary-from (a variation of it), not both")
     if args.strength is not None and not args.vary_from:
         raise BadRequest("--strength goes with --vary-from PICTURE.png")
+    if (args.pan or args.zoom_out) and not args.source:
+        raise BadRequest("--pan and --zoom-out move a picture: give it with --from PICTURE.png")
+    if args.pan and args.zoom_out:
+        raise BadRequest("give --pan or --zoom-out, not both")
     source = args.source or args.vary_from
     recorded = recorded_request(source) if source else {}
     if args.vary_from:
         recorded = {k: v for k, v in recorded.items() if k not in VARIED}
+    if args.pan or args.zoom_out:  # the move starts from the picture itself
+        recorded = {k: v for k, v in recorded.items() if k not in VARIED[2:]}
     if args.model and args.model != recorded.get("model"):  # another model: the picture's options were its own
         recorded = {k: v for k, v in recorded.items() if k not in ("options", "lr")}
         if "width" in recorded and not _paints(args.model, recorded["width"], recorded["height"]):
@@ -110,7 +117,7 @@ def request_from_args(args: argparse.Namespace, config: Config) -> RenderRequest
             raise BadRequest(f"--strength: {error}") from None
         init_noise = noise if args.init_noise is None else args.init_noise
         init_weight = weight if args.init_weight is None else args.init_weight
-    return RenderRequest(
+    request = RenderRequest(
         prompt=prompt,
         model=model,
         perceptor=pick("perceptor", config.defaults.perceptor),
@@ -139,6 +146,31 @@ def request_from_args(args: argparse.Namespace, config: Config) -> RenderRequest
         captions=pick("captions", False),
         keep=recorded.get("keep", ()) if (width, height) == (recorded.get("width"), recorded.get("height")) else (),
     )
+    return _moved(request, args) if args.pan or args.zoom_out else request
+
+
+def _moved(request: RenderRequest, args: argparse.Namespace) -> RenderRequest:
+    """``--pan`` or ``--zoom-out`` of ``--from``'s picture: its canvas, the picture in its kept box, written beside
+    the output as the start (``NAME-pan-right-start.png``), which the new picture's parameters name."""
+    from PIL import Image
+
+    from contract.moves import composed, pan_canvas, zoom_out_canvas
+
+    if args.pan and not 0.1 <= args.pan_share <= 1:
+        raise BadRequest("--pan-share is from 0.1 to 1")
+    try:
+        if args.pan:
+            canvas, move = pan_canvas(request.width, request.height, args.pan, args.pan_share), f"pan-{args.pan}"
+        else:
+            canvas, move = zoom_out_canvas(request.width, request.height, args.zoom_out), f"zoom-out-{args.zoom_out:g}"
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    folder = Path(args.out).parent if args.out else Path("outputs")
+    start = folder / f"{Path(args.source).stem}-{move}-start.png"
+    with Image.open(args.source) as picture:
+        folder.mkdir(parents=True, exist_ok=True)
+        composed(picture, canvas).save(start)
+    return dataclasses.replace(request, width=canvas.width, height=canvas.height, init_image=str(start), keep=canvas.keep)
 
 
 def recorded_request(source: str) -> dict:

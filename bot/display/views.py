@@ -67,13 +67,32 @@ async def _restyle(actions: JobActions, interaction: discord.Interaction, job: J
     await interaction.response.send_modal(RestyleModal(job.id, number))
 
 
+PAN_ARROWS = {"left": "⬅️", "right": "➡️", "up": "⬆️", "down": "⬇️"}
+
+
+def _panned(direction: str) -> Callable[[JobActions, discord.Interaction, Job, int], Awaitable[Answer]]:
+    async def press(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
+        new = await actions.pan(job, number, direction, interaction.user)
+        return f"Queued as job `{new.id}`: {_which(job, number)} panned {direction}, to {new.request.size}.", {}
+
+    return press
+
+
+def _zoomed_out(factor: float) -> Callable[[JobActions, discord.Interaction, Job, int], Awaitable[Answer]]:
+    async def press(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
+        new = await actions.zoom_out(job, number, factor, interaction.user)
+        return f"Queued as job `{new.id}`: {_which(job, number)} zoomed out {factor:g}x.", {}
+
+    return press
+
+
 def _which(job: Job, number: int) -> str:
     return f"candidate {number} of job `{job.id}`" if job.request.count > 1 else f"job `{job.id}`"
 
 
 @dataclass(frozen=True)
 class ButtonAction:
-    label: str
+    label: str | None  # None: the emoji alone (Pan's arrows)
     emoji: str | None
     style: discord.ButtonStyle
     press: Callable[[JobActions, discord.Interaction, Job, int], Awaitable[Answer | None]]  # None: it answered itself
@@ -90,7 +109,11 @@ BUTTONS = {
     "upscale": ButtonAction("Upscale", None, discord.ButtonStyle.secondary, _upscale),
     "restyle": ButtonAction("Restyle", None, discord.ButtonStyle.secondary, _restyle, modal=True),
     "svg": ButtonAction("SVG", None, discord.ButtonStyle.secondary, _svg),
+    **{f"pan_{way}": ButtonAction(None, arrow, discord.ButtonStyle.secondary, _panned(way)) for way, arrow in PAN_ARROWS.items()},
+    "zoom_out_15": ButtonAction("Zoom Out 1.5x", None, discord.ButtonStyle.secondary, _zoomed_out(1.5)),
+    "zoom_out_2": ButtonAction("Zoom Out 2x", None, discord.ButtonStyle.secondary, _zoomed_out(2.0)),
 }
+MOVES = tuple(name for name in BUTTONS if name.startswith(("pan_", "zoom_out_")))  # absent under a one-size painter
 SHORT = {"vary": "V", "upscale": "U"}  # the labels of a set's numbered buttons: V1, U3
 TEMPLATE = rf"dream:(?P<action>{'|'.join(BUTTONS)}):(?P<job>[0-9a-f]{{1,32}})(?::(?P<number>[1-{MAX_COUNT}]))?"
 
@@ -175,7 +198,7 @@ def result_view(job: Job) -> discord.ui.View | None:
     under an upscale. A vector picture adds its SVG; a picture too large to upscale has no upscale buttons."""
     kind = job.request.kind
     vector = ("svg",) if kind.name == "picture" and job.request.model in registry.vector_models() else ()
-    absent = () if job.request.upscalable else ("upscale",)
+    absent = (() if job.request.upscalable else ("upscale",)) + (MOVES if registry.lookup(job.request.model).native_size else ())
     actions = [a for a in (*kind.buttons, *vector) if a not in absent]
     per_candidate = [a for a in kind.per_candidate if a not in absent]
     if not (actions or per_candidate):

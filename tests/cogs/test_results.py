@@ -13,10 +13,13 @@ from contract import parameters
 from tests.support.discord_bot import dream, job_id_of, option, refused, settings
 from tests.support.discord_emulator import MANAGE_GUILD, DiscordEmulator, Member
 
+ROW0 = ("Again", "Vary (Subtle)", "Vary (Strong)", "Restyle", "Upscale")  # a picture's buttons, row by row
+PANS = ("⬅️", "➡️", "⬆️", "⬇️")
+
 
 def buttons(message: dict) -> list[list[str]]:
     """The labels of a message's buttons, row by row."""
-    return [[button.get("label") for button in row["components"]] for row in message["components"]]
+    return [[button.get("label") or button["emoji"]["name"] for button in row["components"]] for row in message["components"]]
 
 
 def custom_id(message: dict, label: str) -> str:
@@ -58,7 +61,7 @@ async def test_four_at_once_is_one_grid_whose_buttons_vary_and_upscale_the_right
     assert Path(varied.request.init_image).read_bytes() == candidates[1]
     done = await emulator.wait_title(varied.id, "Done")
     assert f"job {first}" in {f["name"]: f["value"] for f in done["embeds"][0]["fields"]}["From"]
-    assert buttons(done) == [["Again", "Vary (Subtle)", "Vary (Strong)", "Restyle", "Upscale"], ["Animation"]]
+    assert buttons(done) == [[*ROW0], ["Animation", *PANS], ["Zoom Out 1.5x", "Zoom Out 2x"]]
 
     answer = await press(emulator, done, "Vary (Subtle)", bob)  # the variation's own picture varied subtly
     subtle = await bot.store.job(job_id_of(answer))

@@ -292,3 +292,33 @@ def test_a_subtle_variation_stays_closer_to_its_parent_than_a_strong_one(weights
         pixels = np.asarray(picture, dtype=float)
         distance[strength] = np.abs(pixels - np.asarray(Image.open(tmp_path / "parent.png"), dtype=float)).mean()
     assert 0 < distance["subtle"] < 0.8 * distance["strong"], distance
+
+
+def test_pan_and_zoom_out_from_a_png_keep_the_picture_and_paint_around_it(weights_dir, tmp_path):
+    import numpy as np
+
+    first = dreambot_here(
+        "render", "a harbour", "--model", "pixels", "--perceptor", "tiny-clip", "--steps", "4", "--size", "48x32",
+        "--seed", "3", "--cutn", "6", "--out", "harbour.png", weights_dir=weights_dir, cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    old = np.asarray(Image.open(tmp_path / "harbour.png").convert("RGB"))
+    here = {"weights_dir": weights_dir, "cwd": tmp_path}
+    panned = dreambot_here("render", "--from", "harbour.png", "--pan", "left", "--out", "left.png", **here)
+    assert panned.returncode == 0, panned.stderr
+    left = Image.open(tmp_path / "left.png")
+    assert left.size == (80, 32) and (np.asarray(left.convert("RGB"))[:, 32:] == old).all()
+    recorded = parameters.read(left.text["parameters"])
+    assert recorded["keep"] == (32, 0, 48, 32) and recorded["init_image"] == "harbour-pan-left-start.png"
+    assert (tmp_path / "harbour-pan-left-start.png").exists(), "the start it names is beside it"
+    zoomed = dreambot_here("render", "--from", "harbour.png", "--zoom-out", "1.25", "--out", "far.png", **here)
+    assert zoomed.returncode == 0, zoomed.stderr
+    assert parameters.read(Image.open(tmp_path / "far.png").text["parameters"])["keep"] == (5, 3, 38, 26)
+    for argv, message in (
+        (["a castle", "--pan", "left"], "--pan and --zoom-out move a picture: give it with --from PICTURE.png"),
+        (["--from", "harbour.png", "--pan", "up", "--zoom-out", "2"], "give --pan or --zoom-out, not both"),
+        (["--from", "harbour.png", "--zoom-out", "1"], "a zoom out is a factor above 1 and at most 4, not 1.0"),
+        (["--from", "harbour.png", "--pan", "up", "--pan-share", "2"], "--pan-share is from 0.1 to 1"),
+    ):
+        refused = dreambot_here("render", *argv, **here)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr

@@ -1,0 +1,64 @@
+"""Pan and Zoom Out through Discord: a button queues the move, the canvas grows (or the picture shrinks into it),
+the old picture comes back pixel for pixel in its place, the PNG records the kept box, and a one-size painter's
+pictures have no such buttons."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from contract import parameters
+from tests.cogs.test_results import picture
+from tests.support.discord_bot import dream, job_id_of, option, settings
+from tests.support.discord_emulator import MANAGE_GUILD, Member
+
+
+async def click(emulator, message: dict, action: str, member: Member) -> str:
+    job_id = message["components"][0]["components"][0]["custom_id"].split(":")[2]
+    clicked = await emulator.click(int(message["id"]), f"dream:{action}:{job_id}", member)
+    return await emulator.wait_for(lambda: emulator.reply_text(clicked))
+
+
+async def test_pan_and_zoom_out_keep_the_old_picture_exactly_and_paint_around_it(bot, emulator):
+    alice, mod = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    _, text = await dream(emulator, "a harbour", option("model", "pixels"), option("size", "48x32"), member=alice)
+    parent = job_id_of(text)
+    done = await emulator.wait_title(parent, "Done")
+    old = np.asarray(Image.open(io.BytesIO(bot.files.result(parent).read_bytes())).convert("RGB")).astype(int)
+
+    answer = await click(emulator, done, "pan_right", alice)
+    assert "panned right, to 80x32" in answer
+    panned = await bot.store.job(job_id_of(answer))
+    assert (panned.parent, panned.request.size, panned.request.keep) == (parent, "80x32", (0, 0, 48, 32))
+    shown = await emulator.wait_title(panned.id, "Done")
+    result = picture(emulator, shown)
+    painted = np.asarray(result.convert("RGB")).astype(int)
+    assert (painted[:, :48] == old).all(), "the old picture, pixel for pixel"
+    assert parameters.read(result.text["parameters"])["keep"] == (0, 0, 48, 32)
+
+    answer = await click(emulator, done, "zoom_out_2", alice)
+    zoomed = await bot.store.job(job_id_of(answer))
+    assert (zoomed.request.size, zoomed.request.keep) == ("48x32", (12, 8, 24, 16))
+    small = np.asarray(picture(emulator, await emulator.wait_title(zoomed.id, "Done")).convert("RGB")).astype(int)
+    start = np.asarray(Image.open(zoomed.request.init_image).convert("RGB")).astype(int)
+    assert (small[8:24, 12:36] == start[8:24, 12:36]).all(), "the shrunk picture is kept as the start holds it"
+
+    assert "is now 1" in await settings(emulator, "set", mod, key="pan_share", value="1")
+    answer = await click(emulator, done, "pan_up", alice)
+    assert (await bot.store.job(job_id_of(answer))).request.keep == (0, 32, 48, 32), "the server's share: 100% taller"
+
+
+async def test_a_one_size_painter_has_no_pan_or_zoom_out_and_a_forged_one_is_refused(bot, emulator):
+    alice = Member(emulator.snowflake(), "alice")
+    _, text = await dream(emulator, "a dog", option("model", "tiny-biggan"), member=alice)
+    job = job_id_of(text)
+    done = await emulator.wait_title(job, "Done")
+    ids = [b["custom_id"] for row in done["components"] for b in row["components"]]
+    assert not [i for i in ids if "pan_" in i or "zoom_out" in i] and any("vary_subtle" in i for i in ids)
+    forged = {**done, "components": [{"type": 1, "components": [
+        {"type": 2, "style": 2, "label": "x", "custom_id": f"dream:pan_left:{job}"}]}]}  # fmt: skip
+    clicked = await emulator.click(int(done["id"]), f"dream:pan_left:{job}", alice, shown=forged)
+    answer = await emulator.wait_for(lambda: emulator.reply_text(clicked))
+    assert answer == "tiny-biggan paints 64x64 only, so its pictures are not panned or zoomed out."
