@@ -186,6 +186,14 @@ def test_pictures_open_as_rgb_and_refuse_what_is_not_one(tmp_path, picture, monk
         ({"init_noise": 1.5}, "init_noise must be between 0 and 1, not 1.5$"),
         ({"init_noise": 0.5, "init_image": None}, "init_noise mixes noise into an init image; give one$"),
         ({"init_weight": float("nan")}, "init_weight must be"),
+        ({"keep": (0, 0, 0, 8)}, "the kept box 0,0 0x8 is not inside the "),
+        ({"keep": (-1, 0, 8, 8)}, "the kept box -1,0 8x8 is not inside the "),
+        ({"keep": (1, 0, 32, 8)}, "the kept box 1,0 32x8 is not inside the 32x32 picture$"),
+        ({"keep": (0, 1, 8, 32)}, "the kept box 0,1 8x32 is not inside the 32x32 picture$"),
+        ({"keep": (0, 0, 8)}, "keep is a box of four whole numbers: x, y, width, height$"),
+        ({"keep": (0, 0, 8.5, 8)}, "keep is a box of four whole numbers"),
+        ({"keep": (0, 0, 8, 8), "init_image": None}, "a kept region keeps part of an init image; give one$"),
+        ({"keep": (0, 0, 8, 8), "zoom_frames": 2}, "a zoom or a story does not keep a region; pan or zoom out a still$"),
     ],
 )
 def test_each_bad_film_or_start_is_refused_with_its_reason(overrides, message, picture):

@@ -103,6 +103,8 @@ def test_values_parse(key, text, value):
         ("daily_gpu_minutes", "30, vip 120", "'vip 120' is not a role and its minutes, e.g. @vip 120 (or @vip none)"),
         ("daily_gpu_minutes", "30, <@&555555555>", "'<@&555555555>' is not a role and its minutes, e.g. @vip 120 (or @vip none)"),
         ("fairness", "random", "'random' is not a fairness rule; use one of: turns, least_used"),
+        ("pan_share", "0.05", "0.05 is out of range; a pan grows the canvas by 0.1 to 1 of the picture"),
+        ("vary_grid", "wild", "'wild' is neither subtle nor strong"),
         ("usage_window", "0", "0 is out of range; use one from 1 to 720"),
         ("model", "ViT-B-32/openai", f"'ViT-B-32/openai' is not a generator; choose one of: {', '.join(generator_names())}"),
     ],
@@ -169,6 +171,8 @@ def test_contradictions_are_refused():
     GuildSettings("tiny-vqgan", 100, "64x64", max_steps=100, max_size="64x64").check()
     with pytest.raises(SettingError, match="multiples of 16"):
         GuildSettings("vqgan-imagenet-f16-16384", 50, "100x100").check()
+    with pytest.raises(SettingError, match=r"^vary_subtle \(0.7\) would be stronger than vary_strong \(0.6\)$"):
+        replace(BASE, vary_subtle=0.7).check()
     BASE.check()
 
 
@@ -298,6 +302,7 @@ TYPED = {
     "vary_strong": "0.9",
     "vary_grid": "Subtle",
     "builtin_presets": "off",
+    "pan_share": "0.25",
     "audit_channel": "<#301>",
     "blocked_roles": "<@&201>, <@&202>",
 }
