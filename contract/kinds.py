@@ -37,7 +37,7 @@ PICTURE = JobKind(
     "picture",
     lambda r: True,
     "a picture",
-    ("again", "vary_subtle", "vary_strong", "restyle", "upscale", "gif", *PANS, "zoom_out_15", "zoom_out_2"),
+    ("again", "vary_subtle", "vary_strong", "restyle", "upscale", "gif", *PANS, "zoom_out_15", "zoom_out_2", "zoom_film"),
     batches=True,
 )
 

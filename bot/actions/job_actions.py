@@ -43,10 +43,12 @@ from bot.queue.store import Store
 from bot.usage.ledger import Ledger
 from bot.usage.memory import check_fits
 from contract.films import SCENE_SEPARATOR, scenes
-from contract.limits import DEFAULT_UPSCALER, MAX_UPSCALE_SIDE
+from contract.limits import DEFAULT_STEPS_PER_FRAME, DEFAULT_UPSCALER, MAX_UPSCALE_SIDE
 from contract.moves import Canvas, composed, pan_canvas, variation, zoom_out_canvas
 from contract.protocol import Downloading, RenderRequest
 from contract.registry import lookup
+
+ZOOM_FILM_FRAMES = 30  # a Zoom film's frames, within the server's max_frames
 
 MakeRequest = Callable[[GuildSettings, str], Awaitable[RenderRequest]]  # (the server's settings, the new job's id)
 Shape = Callable[[GuildSettings, str], RenderRequest]  # (the server's settings, the path of the job's start picture)
@@ -304,6 +306,21 @@ class JobActions:
         """Zoom Out 1.5x and 2x: the picture shrinks to the centre of a canvas of its size, and the border around it
         is painted."""
         return await self._moved(original, number, user, lambda s, r: zoom_out_canvas(r.width, r.height, factor))
+
+    async def zoom_film(self, original: Job, number: int, user: Someone) -> Job:
+        """Zoom film: a zoom journey that starts from picture ``number`` of ``original``, with its prompt and seed, as
+        many frames as the server allows up to ``ZOOM_FILM_FRAMES``; each frame paints ``steps_per_frame`` steps."""
+        candidate = self._candidate(original, number)
+
+        def shape(settings: GuildSettings, path: str) -> RenderRequest:
+            frames = min(ZOOM_FILM_FRAMES, settings.max_frames)
+            options = dataclasses.replace(
+                DreamOptions.again(candidate), zoom_frames=frames, steps=DEFAULT_STEPS_PER_FRAME, init_weight=None,
+                init_noise=None, count=None, seed=candidate.seed,
+            )  # fmt: skip
+            return self._painted(options, candidate)(settings, path)
+
+        return await self._from_picture(original, number, user, shape)
 
     async def _moved(
         self, original: Job, number: int, user: Someone, canvas_of: Callable[[GuildSettings, RenderRequest], Canvas]

@@ -86,6 +86,11 @@ def _zoomed_out(factor: float) -> Callable[[JobActions, discord.Interaction, Job
     return press
 
 
+async def _zoom_film(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
+    new = await actions.zoom_film(job, number, interaction.user)
+    return f"Queued as job `{new.id}`: a zoom film of {new.request.zoom_frames} frames from {_which(job, number)}.", {}
+
+
 def _which(job: Job, number: int) -> str:
     return f"candidate {number} of job `{job.id}`" if job.request.count > 1 else f"job `{job.id}`"
 
@@ -110,6 +115,7 @@ BUTTONS = {
     "restyle": ButtonAction("Restyle", None, discord.ButtonStyle.secondary, _restyle, modal=True),
     "svg": ButtonAction("SVG", None, discord.ButtonStyle.secondary, _svg),
     **{f"pan_{way}": ButtonAction(None, arrow, discord.ButtonStyle.secondary, _panned(way)) for way, arrow in PAN_ARROWS.items()},
+    "zoom_film": ButtonAction("Zoom film", None, discord.ButtonStyle.secondary, _zoom_film),
     "zoom_out_15": ButtonAction("Zoom Out 1.5x", None, discord.ButtonStyle.secondary, _zoomed_out(1.5)),
     "zoom_out_2": ButtonAction("Zoom Out 2x", None, discord.ButtonStyle.secondary, _zoomed_out(2.0)),
 }

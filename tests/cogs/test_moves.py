@@ -5,6 +5,7 @@ pictures have no such buttons."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -62,3 +63,19 @@ async def test_a_one_size_painter_has_no_pan_or_zoom_out_and_a_forged_one_is_ref
     clicked = await emulator.click(int(done["id"]), f"dream:pan_left:{job}", alice, shown=forged)
     answer = await emulator.wait_for(lambda: emulator.reply_text(clicked))
     assert answer == "tiny-biggan paints 64x64 only, so its pictures are not panned or zoomed out."
+
+
+async def test_zoom_film_starts_a_zoom_journey_from_the_picture_with_its_prompt_and_seed(bot, emulator):
+    alice, mod = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    assert "is now 3" in await settings(emulator, "set", mod, key="max_frames", value="3")
+    _, text = await dream(emulator, "a tunnel", option("model", "pixels"), option("size", "32x32"), member=alice)
+    parent = await bot.store.job(job_id_of(text))
+    done = await emulator.wait_title(parent.id, "Done")
+    answer = await click(emulator, done, "zoom_film", alice)
+    assert "a zoom film of 3 frames from job" in answer
+    film = await bot.store.job(job_id_of(answer))
+    assert (film.request.kind.name, film.request.zoom_frames, film.parent) == ("film", 3, parent.id)
+    assert (film.request.prompt, film.request.seed) == (parent.request.prompt, parent.request.seed)
+    assert Path(film.request.init_image).read_bytes() == bot.files.result(parent.id).read_bytes()
+    shown = await emulator.wait_title(film.id, "Done")
+    assert any(name.endswith(".mp4") for name in emulator.files[int(shown["id"])]), "the film is posted"

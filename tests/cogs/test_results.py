@@ -61,7 +61,7 @@ async def test_four_at_once_is_one_grid_whose_buttons_vary_and_upscale_the_right
     assert Path(varied.request.init_image).read_bytes() == candidates[1]
     done = await emulator.wait_title(varied.id, "Done")
     assert f"job {first}" in {f["name"]: f["value"] for f in done["embeds"][0]["fields"]}["From"]
-    assert buttons(done) == [[*ROW0], ["Animation", *PANS], ["Zoom Out 1.5x", "Zoom Out 2x"]]
+    assert buttons(done) == [[*ROW0], ["Animation", *PANS], ["Zoom Out 1.5x", "Zoom Out 2x", "Zoom film"]]
 
     answer = await press(emulator, done, "Vary (Subtle)", bob)  # the variation's own picture varied subtly
     subtle = await bot.store.job(job_id_of(answer))

@@ -20,12 +20,12 @@ async def test_aleph2image_clipdraw_and_an_ensemble_paint_through_dream(bot, emu
     _, text = await dream(emulator, "a city at dawn", option("model", "tiny-dvae"), member=alice)
     done = await emulator.wait_title(job_id_of(text), "Done")
     assert "Model: tiny-dvae, Perceptor: tiny-clip" in picture(emulator, done).text["parameters"]
-    assert buttons(done) == [[*ROW0], ["Animation", *PANS], ["Zoom Out 1.5x", "Zoom Out 2x"]], "pixels: no SVG"
+    assert buttons(done) == [[*ROW0], ["Animation", *PANS], ["Zoom Out 1.5x", "Zoom Out 2x", "Zoom film"]], "no SVG"
 
     _, text = await dream(emulator, "a cat", option("model", "clipdraw"), option("options", "strokes=12"), member=alice)
     job_id = job_id_of(text)
     done = await emulator.wait_title(job_id, "Done")
-    assert buttons(done) == [[*ROW0], ["Animation", *PANS], ["Zoom Out 1.5x", "Zoom Out 2x", "SVG"]]
+    assert buttons(done) == [[*ROW0], ["Animation", *PANS], ["Zoom Out 1.5x", "Zoom Out 2x", "Zoom film", "SVG"]]
     clicked = await emulator.click(int(done["id"]), custom_id(done, "SVG"), alice)
     assert "as an SVG" in await emulator.wait_for(lambda: emulator.reply_text(clicked))
     ((name, data),) = emulator.interaction_replies(clicked)[0].files.values()

@@ -25,7 +25,7 @@ def layout(view) -> list[tuple[str, int | None]]:
 def test_a_picture_offers_again_vary_subtle_and_strong_restyle_upscale_and_its_run():
     ids = [custom_id for custom_id, _ in layout(result_view(job(model="tiny-vqgan")))]
     actions = ("again", "vary_subtle", "vary_strong", "restyle", "upscale", "gif")
-    moves = ("pan_left", "pan_right", "pan_up", "pan_down", "zoom_out_15", "zoom_out_2")
+    moves = ("pan_left", "pan_right", "pan_up", "pan_down", "zoom_out_15", "zoom_out_2", "zoom_film")
     assert ids == [f"dream:{action}:ab12" for action in (*actions, *moves)]
     labels = [item.item.label for item in result_view(job(model="tiny-vqgan")).children]
     assert labels[1:3] == ["Vary (Subtle)", "Vary (Strong)"]
@@ -33,7 +33,7 @@ def test_a_picture_offers_again_vary_subtle_and_strong_restyle_upscale_and_its_r
 
 def test_strokes_add_their_svg():
     ids = [custom_id for custom_id, _ in layout(result_view(job(model="clipdraw")))]
-    assert ids[-1] == "dream:svg:ab12" and len(ids) == 13
+    assert ids[-1] == "dream:svg:ab12" and len(ids) == 14
 
 
 def test_a_set_has_a_row_of_upscales_a_row_of_variations_and_again_below():
