@@ -38,13 +38,14 @@ class ConceptScorer:
         return torch.stack([self._texts[text] for text in texts])
 
     @torch.no_grad()
-    def similarities(self, image: Image.Image, texts: Sequence[str]) -> list[float]:
-        """The cosine similarity of ``image`` (centre-cropped to the perceptor's square, as CLIP was trained) to
-        each text; an ensemble's is the mean of its members'."""
+    def image_embed(self, image: Image.Image) -> torch.Tensor:
+        """``image``'s embedding, centre-cropped to the perceptor's square as CLIP was trained."""
         side = self.perceptor.input_size
-        picture = resize_image(image_tensor(image.convert("RGB"), self.device), side, side)
-        embed = self.perceptor.encode_image(picture)[0]
-        return (self._embeds(texts) @ embed / len(self.perceptor.parts)).tolist()
+        return self.perceptor.encode_image(resize_image(image_tensor(image.convert("RGB"), self.device), side, side))[0]
+
+    def similarities(self, image: Image.Image, texts: Sequence[str]) -> list[float]:
+        """The cosine similarity of ``image`` to each text; an ensemble's is the mean of its members'."""
+        return (self._embeds(texts) @ self.image_embed(image) / len(self.perceptor.parts)).tolist()
 
     def scores(self, image: Image.Image, concepts: Sequence[str]) -> dict[str, float]:
         similarities = self.similarities(image, [*NEUTRAL_PROMPTS, *concepts])

@@ -19,6 +19,7 @@ from contract.protocol import RenderRequest
 from contract.speed import DEFAULT as DEFAULT_SPEED
 from contract.speed import Speed
 from engine.concepts import ConceptScorer
+from engine.describe import Describer
 from engine.networks.clip import sequence_first_attention
 from engine.perceptor import AnyPerceptor, Ensemble, Perceptor, load_perceptor
 from engine.weights import WeightStore, spec_for
@@ -107,6 +108,10 @@ class Models:
         if name not in self._scorers:
             self._scorers[name] = ConceptScorer(self.perceptor(name), self.device)
         return self._scorers[name]
+
+    def describer(self, name: str) -> Describer:
+        """CLIP interrogation with the perceptor ``name`` (``engine/describe.py``), its vocabularies kept on disk."""
+        return Describer(self.concept_scorer(name), name, self.store.root / "cache")
 
     def upscaler(self, name: str) -> nn.Module:
         """A super-resolution network of the registry (``realesrgan-x4plus``, ``tiny-esrgan``), loaded once."""

@@ -1,7 +1,8 @@
 """The ``dreambot`` command line: ``run`` and ``worker`` (the bot, and a remote GPU worker), ``render``,
-``upscale`` and ``deepdream`` (painting on this machine, without Discord), ``weights``, ``nats-config``, ``check``
-and ``usage`` (README.md describes each). One module per group of subcommands: ``serve.py``, ``paint.py`` (with
-``request.py`` and ``outputs.py``), ``weights.py``, ``broker.py``, ``moderation.py`` and ``usage.py``.
+``upscale`` and ``deepdream`` (painting on this machine, without Discord), ``weights``, ``nats-config``, ``check``,
+``usage`` and ``describe`` (README.md describes each). One module per group of subcommands: ``serve.py``,
+``paint.py`` (with ``request.py`` and ``outputs.py``), ``weights.py``, ``broker.py``, ``moderation.py``, ``usage.py``
+and ``describe.py``.
 
 The engine is imported inside the commands that need it, so ``dreambot --help`` stays fast and
 the bot process never loads torch.
@@ -13,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from bot.cli import broker, moderation, paint, serve, usage, weights
+from bot.cli import broker, describe, moderation, paint, serve, usage, weights
 from bot.config import ConfigError, load_config
 from contract.errors import EngineError, OptionError
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_commands(commands, parent)
     moderation.add_commands(commands, parent)
     usage.add_commands(commands, parent)
+    describe.add_commands(commands, parent)
     return parser
 
 
