@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from bot.config import QueueConfig
+from contract.kinds import PICTURE
 from tests.support.discord_bot import EPHEMERAL, MODERATOR, dream, job_id_of, option, refused, running_bot, settings
 from tests.support.discord_emulator import Member
 
@@ -55,7 +56,8 @@ async def test_dream_answers_at_once_then_shows_previews_and_the_final_png(bot, 
     assert png.info["parameters"].startswith("a magic fairy house\nSteps: 12, Seed: 7, Size: 32x32, Model: tiny-vqgan")
     assert final["image"]["url"] == "attachment://dream-7.png"
     buttons = [b["custom_id"] for row in message["components"] for b in row["components"]]
-    assert buttons == [f"dream:{action}:{job}" for action in ("again", "vary", "restyle", "upscale", "gif")]
+    assert buttons == [f"dream:{action}:{job}" for action in PICTURE.buttons]
+    assert PICTURE.buttons[:6] == ("again", "vary_subtle", "vary_strong", "restyle", "upscale", "gif")
 
     assert not emulator.calls_to("PATCH", "/webhooks/") and not emulator.calls_to("POST", "/webhooks/")
     assert all(c.json.get("allowed_mentions") == {"parse": []} for c in emulator.calls_to("POST", "/channels/") if c.json)
