@@ -270,15 +270,20 @@ def test_what_vary_from_cannot_do_is_refused_in_words(tmp_path, argv, message):
         built(tmp_path, *argv)
 
 
+def harbour(weights_dir: Path, folder: Path, size: str, steps: int, out: str) -> None:
+    """A small picture painted for real by the pixels painter, as the parent of a move."""
+    painted = dreambot_here(
+        "render", "a harbour", "--model", "pixels", "--perceptor", "tiny-clip", "--steps", str(steps), "--size", size,
+        "--seed", "3", "--cutn", "6", "--out", out, weights_dir=weights_dir, cwd=folder,
+    )  # fmt: skip
+    assert painted.returncode == 0, painted.stderr
+
+
 def test_a_subtle_variation_stays_closer_to_its_parent_than_a_strong_one(weights_dir, tmp_path):
     """Painted for real: the same new seed, subtle and strong; the subtle one's pixels stay nearer the parent's."""
     import numpy as np
 
-    first = dreambot_here(
-        "render", "a harbour", "--model", "pixels", "--perceptor", "tiny-clip", "--steps", "6", "--size", "48x48",
-        "--seed", "3", "--cutn", "6", "--out", "parent.png", weights_dir=weights_dir, cwd=tmp_path,
-    )  # fmt: skip
-    assert first.returncode == 0, first.stderr
+    harbour(weights_dir, tmp_path, "48x48", 6, "parent.png")
     distance = {}
     for strength in ("subtle", "strong"):
         varied = dreambot_here(
@@ -297,11 +302,7 @@ def test_a_subtle_variation_stays_closer_to_its_parent_than_a_strong_one(weights
 def test_pan_and_zoom_out_from_a_png_keep_the_picture_and_paint_around_it(weights_dir, tmp_path):
     import numpy as np
 
-    first = dreambot_here(
-        "render", "a harbour", "--model", "pixels", "--perceptor", "tiny-clip", "--steps", "4", "--size", "48x32",
-        "--seed", "3", "--cutn", "6", "--out", "harbour.png", weights_dir=weights_dir, cwd=tmp_path,
-    )  # fmt: skip
-    assert first.returncode == 0, first.stderr
+    harbour(weights_dir, tmp_path, "48x32", 4, "harbour.png")
     old = np.asarray(Image.open(tmp_path / "harbour.png").convert("RGB"))
     here = {"weights_dir": weights_dir, "cwd": tmp_path}
     panned = dreambot_here("render", "--from", "harbour.png", "--pan", "left", "--out", "left.png", **here)
