@@ -10,6 +10,7 @@ Descriptor 1 is pointed at stderr, so nothing printed by Python or a C library r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from contract.protocol import (
     Event,
     Failed,
     Fetched,
+    Finished,
     Progress,
     Ready,
     RenderRequest,
@@ -86,6 +88,7 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
     """One render command, of one job or a batch of them: every job in it ends with one final event."""
     entries = command["jobs"] if command["op"] == "render_batch" else [command]
     pending = [entry["job_id"] for entry in entries]  # jobs still owed their final event
+    _reset_peak(engine)
     try:
         requests = [RenderRequest.from_dict(entry["request"]) for entry in entries]
         sends = [
@@ -126,7 +129,29 @@ def job_send(engine, channel: Channel, request: RenderRequest, concepts: object)
     from engine.concepts import scored
 
     asked = check_concepts(concepts)
-    return scored(channel.send, lambda: engine.concept_scorer(request.perceptor), asked)
+    return scored(measured(channel.send, engine), lambda: engine.concept_scorer(request.perceptor), asked)
+
+
+def measured(send: Send, engine) -> Send:
+    """``send`` with the engine's peak memory added to the result, so the bot learns what jobs really take."""
+
+    def send_measured(event: Event) -> None:
+        if isinstance(event, Finished):
+            event = dataclasses.replace(event, peak_gib=round(peak_memory(engine.device), 3))
+        send(event)
+
+    return send_measured
+
+
+def peak_memory(device) -> float:
+    """GiB at the peak: a GPU's allocations since the job began, or this process's resident memory so far."""
+    import resource
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def warm(engine, command: dict[str, Any], channel: Channel) -> None:
@@ -281,6 +306,13 @@ def events_stream() -> IO[str]:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return stream
+
+
+def _reset_peak(engine) -> None:
+    import torch
+
+    if getattr(engine, "device", None) is not None and engine.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(engine.device)
 
 
 def _release_memory() -> None:

@@ -130,7 +130,8 @@ class JobActions:
                 await self.check_blocked(guild_id, user, settings)
                 check_standing(settings, await self.standing(guild_id, channel_id, user))
                 request = await make_request(settings, job_id)
-                check_fits(request, self.memories())
+                scale = await self.ledger.memory_pace(request.model) if self.ledger is not None else 1.0
+                check_fits(request, self.memories(), scale)
                 if self.ledger is not None:
                     await self.ledger.check_quota(guild_id, user.id, roles_of(user), request)
             except Refusal as refusal:  # the moderators see who was refused what, and why

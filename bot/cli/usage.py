@@ -49,6 +49,7 @@ async def _model(args: argparse.Namespace, config: Config) -> int:
             "job": job.id, "kind": job.request.kind.name, "model": job.request.model, "size": job.request.size,
             "steps": job.request.total_steps, "state": job.state.value, "predicted_s": round(predicted, 2),
             "measured_s": round(charge.seconds, 2), "ratio": round(charge.seconds / predicted, 3) if predicted else None,
+            "predicted_gib": round(charge.predicted_gib, 2), "peak_gib": round(charge.peak_gib, 2),
         })  # fmt: skip
     by_model: dict[str, list[float]] = defaultdict(list)
     for row in rows:
@@ -61,11 +62,13 @@ async def _model(args: argparse.Namespace, config: Config) -> int:
             print(json.dumps({"model": model, "jobs": len(ratios), "median_ratio": round(statistics.median(ratios), 3)}))
         return 0
     print(f"pace of this bot's executor: {speed:.3g}x the cost table's machine (median of the last {len(charges)} jobs)")
-    print(f"{'job':<17} {'kind':<9} {'model':<26} {'size':>9} {'steps':>6} {'predicted s':>12} {'measured s':>11} {'ratio':>6}")
+    print(f"{'job':<17} {'kind':<9} {'model':<26} {'size':>9} {'steps':>6} {'predicted s':>12} {'measured s':>11} "
+          f"{'ratio':>6} {'GiB predicted':>14} {'GiB peak':>9}")  # fmt: skip
     for row in rows:
         ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "-"
         print(f"{row['job']:<17} {row['kind']:<9} {row['model']:<26} {row['size']:>9} {row['steps']:>6} "
-              f"{row['predicted_s']:>12.1f} {row['measured_s']:>11.1f} {ratio:>6}")  # fmt: skip
+              f"{row['predicted_s']:>12.1f} {row['measured_s']:>11.1f} {ratio:>6} {row['predicted_gib']:>14.2f} "
+              f"{row['peak_gib'] or '-':>9}")  # fmt: skip
     for model, ratios in sorted(by_model.items()):
         print(f"{model}: {len(ratios)} finished jobs, measured/predicted median {statistics.median(ratios):.2f}")
     if not rows:

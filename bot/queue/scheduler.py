@@ -26,6 +26,7 @@ from bot.queue.jobs import Job, JobState
 from bot.queue.store import Store
 from contract.errors import without_paths
 from contract.protocol import TERMINAL, Cancelled, Event, Failed, Finished, Progress, batch_key
+from contract.wire import MAX_MEMORY_GIB
 
 if TYPE_CHECKING:
     from bot.usage.ledger import Ledger
@@ -60,6 +61,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._cancelling: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._peaks: dict[str, float] = {}  # job id -> the engine's peak memory its result reported, until charged
         self._trouble: Exception | None = None  # an error a job's task could not deal with, for ``run`` to recover from
 
     def wake(self) -> None:
@@ -172,8 +174,10 @@ class Scheduler:
         for job in jobs:
             try:
                 ended = await self.store.job(job.id)
+                peak = self._peaks.pop(job.id, 0.0)
                 if ended is not None and ended.started is not None and ended.finished is not None:
-                    await self.ledger.charge(ended, max(0.0, ended.finished - ended.started) / len(jobs), ended.finished)
+                    seconds = max(0.0, ended.finished - ended.started) / len(jobs)
+                    await self.ledger.charge(ended, seconds, ended.finished, peak)
             except Exception:
                 log.exception("job %s: its engine time could not be charged", job.id)
 
@@ -275,6 +279,8 @@ class Scheduler:
 
     async def _finished(self, job: Job, event: Finished) -> None:
         """Keep the files, then mark the job done, then show it: a crash in between leaves it unshown, not lost."""
+        if isinstance(event.peak_gib, (int, float)) and 0 <= event.peak_gib < MAX_MEMORY_GIB:  # a worker's figure
+            self._peaks[job.id] = float(event.peak_gib)
         try:
             await self.files.write(self.files.result(job.id), event.png)
             if event.animation:

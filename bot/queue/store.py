@@ -110,7 +110,10 @@ MIGRATIONS = (
         user_id INTEGER NOT NULL,
         at REAL NOT NULL,
         seconds REAL NOT NULL,
-        predicted REAL NOT NULL
+        predicted REAL NOT NULL,
+        predicted_gib REAL NOT NULL DEFAULT 0,
+        peak_gib REAL NOT NULL DEFAULT 0,
+        model TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX usage_by_member ON usage (guild_id, user_id, at);
     CREATE INDEX usage_by_time ON usage (at);
@@ -134,7 +137,7 @@ _COLUMNS = (
 )
 
 
-_CHARGE = "job_id, guild_id, user_id, at, seconds, predicted"
+_CHARGE = "job_id, guild_id, user_id, at, seconds, predicted, predicted_gib, peak_gib, model"
 
 
 class StoreError(Exception):
@@ -375,10 +378,10 @@ class Store:
     async def charge(self, charge: Charge) -> None:
         """Charge a job's engine seconds (a job charged again, after a retry, adds to what it was charged)."""
         query = (
-            "INSERT INTO usage (job_id, guild_id, user_id, at, seconds, predicted) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (job_id) DO UPDATE SET seconds = seconds + excluded.seconds, at = excluded.at"
+            f"INSERT INTO usage ({_CHARGE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
+            "seconds = seconds + excluded.seconds, at = excluded.at, peak_gib = MAX(peak_gib, excluded.peak_gib)"
         )
-        values = (charge.job_id, charge.guild_id, charge.user_id, charge.at, charge.seconds, charge.predicted)
+        values = tuple(getattr(charge, name) for name in _CHARGE.split(", "))
         await self._write((query, values))
 
     async def used(self, guild_id: int, since: float, user_id: int | None = None) -> dict[int, float]:

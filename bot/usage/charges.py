@@ -13,3 +13,6 @@ class Charge:
     at: float  # when the job ended
     seconds: float  # engine seconds it took (its share of a batch), whatever its end: done, failed or cancelled
     predicted: float  # the cost model's seconds for it on the table's machine (``contract/costs.py``)
+    predicted_gib: float = 0.0  # the cost model's peak memory for it
+    peak_gib: float = 0.0  # the engine's peak memory while it ran (0: not said)
+    model: str = ""

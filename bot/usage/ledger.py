@@ -71,10 +71,21 @@ class Ledger:
         return self._pace[1]
 
     async def predict(self, request: RenderRequest) -> Cost:
-        return predict(request).scaled(await self.pace())
+        """The job's engine seconds at this executor's pace, and its peak memory as the model's latest jobs measured
+        it against the table (the cost model learns the real peak)."""
+        table = predict(request)
+        return Cost(table.seconds * await self.pace(), table.memory_gib * await self.memory_pace(request.model))
 
-    async def charge(self, job: Job, seconds: float, at: float) -> None:
-        await self.store.charge(Charge(job.id, job.guild_id, job.user_id, at, seconds, predict(job.request).seconds))
+    async def memory_pace(self, model: str) -> float:
+        """The median of measured over predicted peak memory of ``model``'s latest jobs (1 until a few said)."""
+        charges = [c for c in await self.store.charges(SAMPLES) if c.model == model and c.peak_gib > 0]
+        return pace((c.predicted_gib, c.peak_gib) for c in charges)
+
+    async def charge(self, job: Job, seconds: float, at: float, peak_gib: float = 0.0) -> None:
+        table = predict(job.request)
+        await self.store.charge(
+            Charge(job.id, job.guild_id, job.user_id, at, seconds, table.seconds, table.memory_gib, peak_gib, job.request.model)
+        )
 
     async def member(self, guild_id: int, user_id: int, roles: Collection[int], now: float) -> MemberUse:
         settings = await self.settings.get(guild_id)

@@ -14,32 +14,32 @@ from contract.registry import lookup
 SIZE_STEP = 16  # sizes offered are multiples of this (VQGAN's f16 needs it; every painter takes it)
 
 
-def largest_fitting(request: RenderRequest, memory_gib: float) -> tuple[int, int] | None:
-    """The largest size of ``request``'s shape (multiples of ``SIZE_STEP``) whose predicted peak fits
-    ``memory_gib``; None if even the smallest does not."""
+def largest_fitting(request: RenderRequest, memory_gib: float, scale: float = 1.0) -> tuple[int, int] | None:
+    """The largest size of ``request``'s shape (multiples of ``SIZE_STEP``) whose predicted peak (times ``scale``,
+    what the model's jobs measured against the table) fits ``memory_gib``; None if even the smallest does not."""
     side = max(request.width, request.height)
     for longest in range(side - side % SIZE_STEP, SIZE_STEP - 1, -SIZE_STEP):
         width = max(SIZE_STEP, round(request.width * longest / side / SIZE_STEP) * SIZE_STEP)
         height = max(SIZE_STEP, round(request.height * longest / side / SIZE_STEP) * SIZE_STEP)
-        if predict(dataclasses.replace(request, width=width, height=height)).memory_gib <= memory_gib:
+        if predict(dataclasses.replace(request, width=width, height=height)).memory_gib * scale <= memory_gib:
             return width, height
     return None
 
 
-def check_fits(request: RenderRequest, memories: Sequence[float]) -> None:
-    """Refuse ``request`` if its predicted peak fits none of ``memories`` (GiB of each executor; none known: no
-    check), saying what would fit."""
+def check_fits(request: RenderRequest, memories: Sequence[float], scale: float = 1.0) -> None:
+    """Refuse ``request`` if its predicted peak (times ``scale``: ``Ledger.memory_pace``) fits none of ``memories``
+    (GiB of each executor; none known: no check), saying what would fit."""
     if not memories:
         return
     largest = max(memories)
-    need = predict(request).memory_gib
+    need = predict(request).memory_gib * scale
     if need <= largest:
         return
     said = f"This needs about {need:.1f} GiB of memory, more than any engine here has (the largest: {largest:.1f} GiB)"
-    if request.count > 1 and predict(dataclasses.replace(request, count=1)).memory_gib <= largest:
+    if request.count > 1 and predict(dataclasses.replace(request, count=1)).memory_gib * scale <= largest:
         raise Refusal(f"{said}. One picture at a time fits: ask for count 1.")
     resizable = request.kind.name not in ("upscale", "deepdream") and not lookup(request.model).native_size
-    fitting = largest_fitting(request, largest) if resizable else None
+    fitting = largest_fitting(request, largest, scale) if resizable else None
     if fitting is None:
         raise Refusal(f"{said}. Try a smaller picture, another model or fewer perceptors.")
     raise Refusal(f"{said}. The largest size that fits is {fitting[0]}x{fitting[1]}; fewer cutouts save memory too.")

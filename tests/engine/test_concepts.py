@@ -117,6 +117,7 @@ def test_in_a_batch_only_the_job_that_asked_is_scored(engine):
     sent = events(batch_command([("j1", request(1)), ("j2", request(2))], concepts={"j2": ["gore"]}), engine)
     finals = {e.job_id: e for e in sent if isinstance(e, Finished)}
     assert finals["j1"].concepts == {} and set(finals["j2"].concepts) == {"gore"}
+    assert all(final.peak_gib > 0.1 for final in finals.values()), "each result says the engine's peak memory"
     assert all(not e.concepts for e in sent if isinstance(e, Progress) and e.job_id == "j1")
     assert any(e.concepts for e in sent if isinstance(e, Progress) and e.job_id == "j2")
 

@@ -181,3 +181,27 @@ async def test_a_batchs_time_is_shared_by_its_jobs(tmp_path, store, ledger):
     assert scheduler.engine.batches[0] == [("a", TINY), ("b", TINY)]
     shares = [charges["a"].seconds, charges["b"].seconds]
     assert all(took / 2 <= share < 0.75 * took for share in shares), shares
+
+
+async def test_the_peak_memory_a_models_jobs_measured_scales_its_predictions_and_no_other_models(store, ledger):
+    table = predict(TINY)
+    assert (await ledger.predict(TINY)).memory_gib == table.memory_gib
+    for n in range(3):  # tiny-vqgan's jobs peaked at three times the table's figure
+        charge = Charge(f"j{n}", 1, 7, time.time(), 1.0, table.seconds, table.memory_gib, 3 * table.memory_gib, TINY.model)
+        await store.charge(charge)
+    assert (await ledger.predict(TINY)).memory_gib == pytest.approx(3 * table.memory_gib)
+    pixels = dataclasses.replace(TINY, model="pixels")
+    assert (await ledger.predict(pixels)).memory_gib == predict(pixels).memory_gib, "another model's figure is its own"
+
+
+async def test_the_engines_peak_memory_is_charged_with_its_job(tmp_path, store, ledger):
+    class Measured(StandInEngine):
+        async def render(self, job_id, request, concepts=()):
+            self.renders.append(job_id)
+            yield Finished(job_id, b"\\x89PNG-fake", 1.0, (0.5,), peak_gib=3.25)
+
+    await store.add_job(job("aa", 7))
+    async with charging(tmp_path, store, ledger, Measured()):
+        charges = await charged(store, 1)
+    assert (charges["aa"].peak_gib, charges["aa"].model) == (3.25, TINY.model)
+    assert charges["aa"].predicted_gib == predict(TINY).memory_gib

@@ -45,6 +45,15 @@ def test_a_job_that_fits_no_executor_is_refused_with_what_would_fit():
         check_fits(stylegan, [16.0])  # one native size: no smaller size to offer
 
 
+def test_a_models_measured_peaks_scale_what_admission_judges():
+    fits = dataclasses.replace(VQGAN, width=256, height=256)  # about 3.6 GiB by the table
+    check_fits(fits, [4.0])
+    with pytest.raises(Refusal, match="The largest size that fits is") as refused:
+        check_fits(fits, [4.0], scale=2.0)  # its jobs measured twice the table's figure
+    width, _ = map(int, str(refused.value).split("fits is ")[1].split(";")[0].split("x"))
+    assert width < 256 and width == largest_fitting(fits, 4.0, 2.0)[0]
+
+
 def test_a_worker_paints_only_what_fits_its_memory_where_it_said():
     small = WorkerInfo("small", "cuda", ("vqgan-imagenet-f16-16384",), 1024, memory_gib=4.0)
     silent = dataclasses.replace(small, worker_id="old", memory_gib=0.0)
