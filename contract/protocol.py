@@ -264,6 +264,7 @@ class Finished(Event):
     svg: bytes | None = None  # a picture drawn as strokes (clipdraw), as an SVG document
     concepts: dict[str, float] = field(default_factory=dict)  # the result's scores (``contract/concepts.py``), if asked
     peak_gib: float = 0.0  # the engine's peak memory while it ran (a GPU's own; a CPU's: the process's so far); 0: unknown
+    worker: str = ""  # the remote worker that painted it, as the bot's dispatcher heard it ("": the local engine)
     kind: ClassVar[str] = "finished"
     _bytes_fields: ClassVar[tuple[str, ...]] = ("png", "animation", "svg")
     _bytes_lists: ClassVar[tuple[str, ...]] = ("candidates",)

@@ -50,6 +50,7 @@ async def _model(args: argparse.Namespace, config: Config) -> int:
             "steps": job.request.total_steps, "state": job.state.value, "predicted_s": round(predicted, 2),
             "measured_s": round(charge.seconds, 2), "ratio": round(charge.seconds / predicted, 3) if predicted else None,
             "predicted_gib": round(charge.predicted_gib, 2), "peak_gib": round(charge.peak_gib, 2),
+            "worker": charge.worker or "local",
         })  # fmt: skip
     by_model: dict[str, list[float]] = defaultdict(list)
     for row in rows:

@@ -61,7 +61,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._cancelling: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
-        self._peaks: dict[str, float] = {}  # job id -> the engine's peak memory its result reported, until charged
+        self._peaks: dict[str, tuple[float, str]] = {}  # job id -> its result's peak memory and worker, until charged
         self._trouble: Exception | None = None  # an error a job's task could not deal with, for ``run`` to recover from
 
     def wake(self) -> None:
@@ -174,10 +174,10 @@ class Scheduler:
         for job in jobs:
             try:
                 ended = await self.store.job(job.id)
-                peak = self._peaks.pop(job.id, 0.0)
+                peak, worker = self._peaks.pop(job.id, (0.0, ""))
                 if ended is not None and ended.started is not None and ended.finished is not None:
                     seconds = max(0.0, ended.finished - ended.started) / len(jobs)
-                    await self.ledger.charge(ended, seconds, ended.finished, peak)
+                    await self.ledger.charge(ended, seconds, ended.finished, peak, worker)
             except Exception:
                 log.exception("job %s: its engine time could not be charged", job.id)
 
@@ -280,7 +280,7 @@ class Scheduler:
     async def _finished(self, job: Job, event: Finished) -> None:
         """Keep the files, then mark the job done, then show it: a crash in between leaves it unshown, not lost."""
         if isinstance(event.peak_gib, (int, float)) and 0 <= event.peak_gib < MAX_MEMORY_GIB:  # a worker's figure
-            self._peaks[job.id] = float(event.peak_gib)
+            self._peaks[job.id] = (float(event.peak_gib), event.worker)
         try:
             await self.files.write(self.files.result(job.id), event.png)
             if event.animation:

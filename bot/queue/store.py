@@ -113,7 +113,8 @@ MIGRATIONS = (
         predicted REAL NOT NULL,
         predicted_gib REAL NOT NULL DEFAULT 0,
         peak_gib REAL NOT NULL DEFAULT 0,
-        model TEXT NOT NULL DEFAULT ''
+        model TEXT NOT NULL DEFAULT '',
+        worker TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX usage_by_member ON usage (guild_id, user_id, at);
     CREATE INDEX usage_by_time ON usage (at);
@@ -137,7 +138,7 @@ _COLUMNS = (
 )
 
 
-_CHARGE = "job_id, guild_id, user_id, at, seconds, predicted, predicted_gib, peak_gib, model"
+_CHARGE = "job_id, guild_id, user_id, at, seconds, predicted, predicted_gib, peak_gib, model, worker"
 
 
 class StoreError(Exception):
@@ -378,8 +379,9 @@ class Store:
     async def charge(self, charge: Charge) -> None:
         """Charge a job's engine seconds (a job charged again, after a retry, adds to what it was charged)."""
         query = (
-            f"INSERT INTO usage ({_CHARGE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
-            "seconds = seconds + excluded.seconds, at = excluded.at, peak_gib = MAX(peak_gib, excluded.peak_gib)"
+            f"INSERT INTO usage ({_CHARGE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
+            "seconds = seconds + excluded.seconds, at = excluded.at, peak_gib = MAX(peak_gib, excluded.peak_gib), "
+            "worker = excluded.worker"
         )
         values = tuple(getattr(charge, name) for name in _CHARGE.split(", "))
         await self._write((query, values))

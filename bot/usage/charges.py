@@ -16,3 +16,4 @@ class Charge:
     predicted_gib: float = 0.0  # the cost model's peak memory for it
     peak_gib: float = 0.0  # the engine's peak memory while it ran (0: not said)
     model: str = ""
+    worker: str = ""  # the remote worker that painted it ("": the bot's own engine)

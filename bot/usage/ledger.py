@@ -81,10 +81,11 @@ class Ledger:
         charges = [c for c in await self.store.charges(SAMPLES) if c.model == model and c.peak_gib > 0]
         return pace((c.predicted_gib, c.peak_gib) for c in charges)
 
-    async def charge(self, job: Job, seconds: float, at: float, peak_gib: float = 0.0) -> None:
+    async def charge(self, job: Job, seconds: float, at: float, peak_gib: float = 0.0, worker: str = "") -> None:
         table = predict(job.request)
+        measured = {"peak_gib": peak_gib, "model": job.request.model, "worker": worker}
         await self.store.charge(
-            Charge(job.id, job.guild_id, job.user_id, at, seconds, table.seconds, table.memory_gib, peak_gib, job.request.model)
+            Charge(job.id, job.guild_id, job.user_id, at, seconds, table.seconds, table.memory_gib, **measured)
         )
 
     async def member(self, guild_id: int, user_id: int, roles: Collection[int], now: float) -> MemberUse:

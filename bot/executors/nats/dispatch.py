@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -388,6 +389,7 @@ class Dispatcher:
                 await bucket.delete(job_id)
         if not isinstance(event, Finished) or event.job_id != job_id:
             return self._refused(job_id, worker, f"a stored {event.kind} event for job {event.job_id}")
+        event = dataclasses.replace(event, worker=worker)  # who painted it is what the bot heard, not what it says
         bound = largest_side(request)
         for picture in (event.png, *event.candidates):
             try:

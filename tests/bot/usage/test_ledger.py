@@ -198,10 +198,10 @@ async def test_the_engines_peak_memory_is_charged_with_its_job(tmp_path, store, 
     class Measured(StandInEngine):
         async def render(self, job_id, request, concepts=()):
             self.renders.append(job_id)
-            yield Finished(job_id, b"\\x89PNG-fake", 1.0, (0.5,), peak_gib=3.25)
+            yield Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,), peak_gib=3.25, worker="big-gpu")
 
     await store.add_job(job("aa", 7))
     async with charging(tmp_path, store, ledger, Measured()):
         charges = await charged(store, 1)
-    assert (charges["aa"].peak_gib, charges["aa"].model) == (3.25, TINY.model)
+    assert (charges["aa"].peak_gib, charges["aa"].model, charges["aa"].worker) == (3.25, TINY.model, "big-gpu")
     assert charges["aa"].predicted_gib == predict(TINY).memory_gib

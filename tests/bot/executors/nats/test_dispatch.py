@@ -37,7 +37,7 @@ async def test_a_job_goes_to_a_worker_once_and_its_events_come_back_ending_with_
     # Progress travels on plain NATS and Started on JetStream: a first step may overtake Started, never the end.
     assert sum(isinstance(event, Started) for event in events) == 1 and isinstance(events[-1], Finished)
     assert [event.step for event in events if isinstance(event, Progress)] == [1, 2, 3]
-    assert events[-1].png == picture("j1")
+    assert events[-1].png == picture("j1") and events[-1].worker == "solo", "who painted it, as the bot heard it"
     assert [job_id for job_id, _ in engine.rendered] == ["j1"]
     assert engine.concepts == {"j1": ("gore", "a weapon")}, "the worker's engine scores what the bot asked"
 
