@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from bench.bench_picture_check import cpu_name
-from contract.costs import TABLE, predict, table
+from contract.costs import TABLE, CostTable, predict, table
 from contract.protocol import RenderRequest
 from contract.registry import lookup
 
@@ -45,7 +45,7 @@ def measure(engine, request: RenderRequest, repeats: int) -> float:
 
 
 def fit(rows: list[tuple[float, float, float]], columns: int) -> list[float]:
-    """Least squares of seconds per step on (1, MP, MP²)[:columns] after the perceptor's share is taken off."""
+    """Least squares of seconds per step (the perceptor's share taken off) on (1, MP, MP²)[:columns]."""
     design = torch.tensor([[1.0, mp, mp * mp][:columns] for mp, _, _ in rows], dtype=torch.float64)
     target = torch.tensor([[seconds] for _, _, seconds in rows], dtype=torch.float64)
     solution = torch.linalg.lstsq(design, target).solution[:, 0].clamp(min=0)
@@ -63,44 +63,43 @@ def main() -> None:
     engine = Engine(WeightStore(Path(tempfile.mkdtemp(prefix="dreambot-fit-"))), "cpu")
     print(f"cpu: {cpu_name()}; torch threads: {torch.get_num_threads()}; {STEPS} steps a job, median of {args.repeats}")
     base = RenderRequest("a castle", perceptor="tiny-clip", steps=STEPS, preview_every=1000, seed=1)
-    # the perceptor's cost a cutout: pixels (almost no generator) at two cutout counts
-    pixels = {}
-    for cutn in CUTOUTS:
-        request = RenderRequest.from_dict({**base.to_dict(), "model": "pixels", "width": 48, "height": 48, "cutn": cutn})
-        pixels[cutn] = measure(engine, request, args.repeats) / STEPS
-    per_cutout = max(0.0, (pixels[CUTOUTS[1]] - pixels[CUTOUTS[0]]) / (CUTOUTS[1] - CUTOUTS[0]))
-    print(f"tiny-clip: {per_cutout * 1000:.2f} ms a cutout a step")
-    entries, report = {}, []
+    measured: dict[tuple[str, int, int], float] = {}  # (model, side, cutn) -> seconds a step
+    report = []
     for model in PAINTERS + FIXED:
-        sizes = SIZES if model in PAINTERS else (None,)
-        rows = []
-        for side in sizes:
+        for side in SIZES if model in PAINTERS else (lookup(model).native_size,):
             for cutn in CUTOUTS:
-                fields = {**base.to_dict(), "model": model, "cutn": cutn}
-                side = side or lookup(model).native_size
-                fields |= {"width": side, "height": side}
+                fields = {**base.to_dict(), "model": model, "cutn": cutn, "width": side, "height": side}
                 request = RenderRequest.from_dict(fields)
                 seconds = measure(engine, request, args.repeats)
-                mp = request.width * request.height / 1e6
-                rows.append((mp, cutn, seconds / STEPS - per_cutout * cutn))
-                report.append((model, request.size, cutn, predict(request).seconds, seconds))
-        if model.startswith("tiny-"):
-            terms = fit(rows, 3 if model == "tiny-vqgan" else 2 if model in PAINTERS else 1)
-            keys = ("fixed", "per_megapixel", "per_megapixel2")
-            fitted = {key: round(value, 4) for key, value in zip(keys, terms, strict=False) if value}
-            entries[model] = fitted | {"memory_gib": 0.5}
+                measured[(model, side, cutn)] = seconds / STEPS
+                report.append((request, seconds))
+    # the perceptor's cost a cutout: the median over every painter and size of the step's growth with the cutouts
+    few, many = CUTOUTS
+    growth = [(measured[(m, s, many)] - measured[(m, s, few)]) / (many - few) for m, s, c in measured if c == few]
+    per_cutout = max(0.0, statistics.median(growth))
+    print(f"tiny-clip: {per_cutout * 1000:.2f} ms a cutout a step (median of {len(growth)} pairs)")
+    entries = {}
+    for model in (m for m in PAINTERS + FIXED if m.startswith("tiny-")):
+        rows = [(s * s / 1e6, c, t - per_cutout * c) for (m, s, c), t in measured.items() if m == model]
+        terms = fit(rows, 3 if model == "tiny-vqgan" else 2 if model in PAINTERS else 1)
+        keys = ("fixed", "per_megapixel", "per_megapixel2")
+        fitted = {key: round(value, 4) for key, value in zip(keys, terms, strict=False) if value}
+        entries[model] = fitted | {"memory_gib": 0.5}
+    data = json.loads(TABLE.read_text(encoding="utf-8"))
+    data["generators"].update(entries)
+    data["perceptors"]["tiny-clip"]["per_cutout"] = round(per_cutout, 5)
+    refitted = CostTable.from_dict(data)  # the tiny models' entries as fitted here; the full-size ones as measured
     print(f"{'model':<16} {'size':>7} {'cutn':>5} {'predicted s':>12} {'measured s':>11} {'ratio':>6}")
     ratios: dict[str, list[float]] = {}
-    for model, size, cutn, predicted, measured in report:
-        ratios.setdefault(model, []).append(measured / predicted)
-        print(f"{model:<16} {size:>7} {cutn:>5} {predicted:>12.3f} {measured:>11.3f} {measured / predicted:>6.2f}")
+    for request, seconds in report:
+        predicted = predict(request, refitted).seconds
+        ratios.setdefault(request.model, []).append(seconds / predicted)
+        print(f"{request.model:<16} {request.size:>7} {request.cutn:>5} {predicted:>12.3f} {seconds:>11.3f} "
+              f"{seconds / predicted:>6.2f}")  # fmt: skip
     print("measured/predicted per painter: median (range)")
     for model, values in ratios.items():
         print(f"  {model:<16} {statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})")
     if args.write:
-        data = json.loads(TABLE.read_text(encoding="utf-8"))
-        data["generators"].update(entries)
-        data["perceptors"]["tiny-clip"]["per_cutout"] = round(per_cutout, 5)
         TABLE.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         table.cache_clear()
         print(f"wrote the tiny models' entries to {TABLE}")

@@ -727,3 +727,53 @@ async def test_a_cancelled_waiting_job_moves_the_queue(tmp_path):
         await store.add_job(a_job("stays", user=2))
         assert await scheduler.cancel(await store.job("gone"))
         assert reporter.orders[-1] == ["stays"] and ("cancelled", "gone") in reporter.notes
+
+
+async def test_each_jobs_concepts_reach_the_engine_and_its_scores_reach_the_reporter(tmp_path):
+    """The CLIP check's join: the scheduler asks for each job's concepts (a batch's, each its own) and hands the
+    result's scores on, whichever way the job ran."""
+
+    class Scoring(RecordingBatches):
+        def __init__(self) -> None:
+            super().__init__()
+            self.concepts: dict[str, tuple[str, ...]] = {}
+
+        async def render(self, job_id, request, concepts=()):
+            self.concepts[job_id] = tuple(concepts)
+            yield Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,), concepts={c: 0.25 for c in concepts})
+
+        async def render_batch(self, jobs, concepts=None):
+            self.batches.append(list(jobs))
+            for job_id, _ in jobs:
+                self.concepts[job_id] = tuple((concepts or {}).get(job_id, ()))
+                yield Finished(job_id, b"\x89PNG-fake", 1.0, (0.5,), concepts={c: 0.5 for c in self.concepts[job_id]})
+
+    class Scored(NoteTaker):
+        def __init__(self, store: Store) -> None:
+            super().__init__(store)
+            self.scores: dict[str, object] = {}
+
+        async def finished(self, job, png, film=None, candidates=(), scores=None) -> None:
+            self.scores[job.id] = scores
+            await super().finished(job, png, film, candidates, scores)
+
+    async def concepts_of(job: Job) -> tuple[str, ...]:
+        return (f"concept of {job.id}",)
+
+    store = await Store.open(tmp_path / "d.sqlite3")
+    shared = RenderRequest("x", "tiny-vqgan", "tiny-clip", 32, 32)
+    for user, job_id in enumerate(("aa", "bb"), start=1):  # one batch of two
+        await store.add_job(Job(job_id, 10, 20, user, f"member{user}", dataclasses.replace(shared, seed=user), created=user))
+    await store.add_job(Job("cc", 10, 20, 3, "member3", RenderRequest("a film", zoom_frames=2), created=3.0))  # alone
+    engine, reporter = Scoring(), Scored(store)
+    scheduler = Scheduler(store, engine, reporter, JobFiles(tmp_path / "files"), concepts_of)
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await reporter.heard({"finished"}, 3)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.close()
+    assert engine.concepts == {job_id: (f"concept of {job_id}",) for job_id in ("aa", "bb", "cc")}
+    assert reporter.scores["aa"] == {"concept of aa": 0.5} and reporter.scores["cc"] == {"concept of cc": 0.25}
