@@ -64,14 +64,15 @@ async def test_a_members_use_is_split_into_today_the_week_and_all(store, ledger)
 
 async def test_the_quota_refuses_what_the_day_cannot_pay_for_counting_waiting_jobs(store, ledger):
     cost = predict(TINY).seconds  # the ledger has no pace yet: the table's seconds
-    await ledger.settings.set(1, "daily_gpu_minutes", f"{3 * cost / 60:.4f}, <@&500> none")
+    await ledger.settings.set(1, "daily_gpu_minutes", f"{2.5 * cost / 60:.6f}, <@&500> none")  # two and a half jobs
     await store.charge(Charge("earlier", 1, 7, time.time(), cost, cost))
-    await ledger.check_quota(1, 7, set(), TINY)  # one used, this one makes two of three
+    await ledger.check_quota(1, 7, set(), TINY)  # one used: this one makes two
     await store.add_job(Job("waiting", 1, 2, 7, "m", TINY))
     with pytest.raises(Refusal) as refused:
-        await ledger.check_quota(1, 7, set(), TINY)  # one used and one waiting: the third would pass the quota
+        await ledger.check_quota(1, 7, set(), TINY)  # one used and one waiting: a third passes the quota
     text = str(refused.value)
-    assert text.startswith(f"This would take about {cost / 60:.1f} GPU-minutes, and you have {cost / 60:.1f} of your")
+    half = 0.5 * cost / 60
+    assert text.startswith(f"This would take about {cost / 60:.1f} GPU-minutes, and you have {half:.1f} of your")
     assert "held for your waiting jobs" in text and f"refill <t:{int(day_start(time.time()) + DAY)}:R>" in text
     await ledger.check_quota(1, 7, {500}, TINY)  # a role with no quota
     await ledger.check_quota(1, 8, set(), TINY)  # another member's day is their own
