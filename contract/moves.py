@@ -14,11 +14,11 @@ from PIL import Image, ImageFilter
 STRENGTHS = {"subtle": 0.2, "strong": 0.6}  # the defaults of the server settings vary_subtle and vary_strong
 
 
-def strength_of(text: str, named: dict[str, float] | None = None) -> float:
-    """``subtle``, ``strong`` (as ``named`` sets them) or a share from 0 to 1; ``ValueError`` says what would do."""
+def strength_of(text: str) -> float:
+    """``subtle``, ``strong`` (their defaults) or a share from 0 to 1; ``ValueError`` says what would do."""
     word = text.strip().lower()
     if word in STRENGTHS:
-        return (named or STRENGTHS)[word]
+        return STRENGTHS[word]
     try:
         value = float(word)
     except ValueError:

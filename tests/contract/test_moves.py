@@ -43,7 +43,6 @@ def test_the_start_holds_the_old_picture_exactly_in_its_box_and_its_colours_arou
 
 def test_strengths_are_named_or_shares():
     assert [strength_of(t) for t in ("subtle", " Strong ", "0.35")] == [0.2, 0.6, 0.35]
-    assert strength_of("subtle", {"subtle": 0.1, "strong": 0.7}) == 0.1
     assert variation(0.2) == (0.2, 0.8)
     for text in ("wild", "-0.1", "1.5", "nan"):
         with pytest.raises(ValueError):
