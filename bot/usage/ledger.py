@@ -125,7 +125,8 @@ class Ledger:
             settings: GuildSettings = await self.settings.get(guild_id)
             if settings.fairness == "least_used":
                 used = await self.store.used(guild_id, now - settings.usage_window * 3600.0)
-                costs = {job.id: (await self.predict(job.request)).seconds for job in order if job.guild_id == guild_id}
+                speed = await self.pace()  # once: the order is worked out at every move of the queue
+                costs = {job.id: predict(job.request).seconds * speed for job in order if job.guild_id == guild_id}
                 reorder[guild_id] = _by_use(used, costs)
         if not reorder:
             return list(order)
