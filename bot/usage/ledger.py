@@ -92,7 +92,8 @@ class Ledger:
         settings = await self.settings.get(guild_id)
         spans = [await self.store.used(guild_id, since, user_id) for since in (day_start(now), now - WEEK, 0.0)]
         today, week, total = (span.get(user_id, 0.0) for span in spans)
-        waiting = sum([(await self.predict(job.request)).seconds for job in await self.store.active_jobs(guild_id, user_id)])
+        active = await self.store.active_jobs(guild_id, user_id)
+        waiting = sum(predict(job.request).seconds for job in active) * await self.pace()
         quota = Quota.parse(settings.daily_gpu_minutes).for_member(roles)
         return MemberUse(today, week, total, waiting, quota, day_start(now) + DAY)
 
