@@ -169,6 +169,7 @@ async def test_every_job_that_ran_is_charged_once_what_it_took_done_or_cancelled
         assert (charges[job_id].guild_id, charges[job_id].user_id) == (1, user)
         assert took <= charges[job_id].seconds < took + 5, charges[job_id]
         assert charges[job_id].predicted == predict(TINY).seconds
+    assert (charges["stopped"].peak_gib, charges["stopped"].worker) == (0.0, ""), "no result: no peak, no worker said"
 
 
 async def test_a_batchs_time_is_shared_by_its_jobs(tmp_path, store, ledger):
