@@ -37,7 +37,8 @@ DIRECTIONS = ("left", "right", "up", "down")
 ZOOM_OUTS = (1.5, 2.0)  # the Zoom Out buttons; the command line takes any factor from 1 to MAX_ZOOM_OUT
 MAX_ZOOM_OUT = 4.0
 PAN_SHARE = 0.5  # how much a Pan grows the canvas (the server setting pan_share)
-SIDE_STEP = 16  # canvases grow by multiples of this, which every painter takes (VQGAN's f16 needs it)
+MIN_PAN_SHARE = 0.1  # the least it may grow it, whoever asks
+SIDE_STEP = 16  # canvases grow, and sizes are offered, in multiples of this: every painter takes it (VQGAN's f16 needs it)
 
 
 @dataclass(frozen=True)

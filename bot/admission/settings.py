@@ -22,7 +22,7 @@ from contract.concepts import DEFAULT_CONCEPT_THRESHOLD, check_concepts
 from contract.errors import EngineError
 from contract.films import MAX_FRAMES, MAX_SCENES
 from contract.limits import MAX_COUNT, MAX_SIDE, MAX_STEPS
-from contract.moves import PAN_SHARE, STRENGTHS
+from contract.moves import MIN_PAN_SHARE, PAN_SHARE, STRENGTHS
 from contract.registry import generator_names, lookup
 from contract.validation import check_perceptor, check_size, parse_size, size_for
 
@@ -190,8 +190,8 @@ def _quota(text: str) -> str:
 
 def _pan_share(text: str) -> float:
     value = _share(text)
-    if value < 0.1:
-        raise SettingError(f"{value} is out of range; a pan grows the canvas by 0.1 to 1 of the picture")
+    if value < MIN_PAN_SHARE:
+        raise SettingError(f"{value} is out of range; a pan grows the canvas by {MIN_PAN_SHARE:g} to 1 of the picture")
     return value
 
 

@@ -154,10 +154,10 @@ def _moved(request: RenderRequest, args: argparse.Namespace) -> RenderRequest:
     the output as the start (``NAME-pan-right-start.png``), which the new picture's parameters name."""
     from PIL import Image
 
-    from contract.moves import composed, pan_canvas, zoom_out_canvas
+    from contract.moves import MIN_PAN_SHARE, composed, pan_canvas, zoom_out_canvas
 
-    if args.pan and not 0.1 <= args.pan_share <= 1:
-        raise BadRequest("--pan-share is from 0.1 to 1")
+    if args.pan and not MIN_PAN_SHARE <= args.pan_share <= 1:
+        raise BadRequest(f"--pan-share is from {MIN_PAN_SHARE:g} to 1")
     try:
         if args.pan:
             canvas, move = pan_canvas(request.width, request.height, args.pan, args.pan_share), f"pan-{args.pan}"

@@ -8,19 +8,18 @@ from collections.abc import Sequence
 
 from bot.admission.refusal import Refusal
 from contract.costs import predict
+from contract.moves import SIDE_STEP
 from contract.protocol import RenderRequest
 from contract.registry import lookup
 
-SIZE_STEP = 16  # sizes offered are multiples of this (VQGAN's f16 needs it; every painter takes it)
-
 
 def largest_fitting(request: RenderRequest, memory_gib: float, scale: float = 1.0) -> tuple[int, int] | None:
-    """The largest size of ``request``'s shape (multiples of ``SIZE_STEP``) whose predicted peak (times ``scale``,
+    """The largest size of ``request``'s shape (multiples of ``SIDE_STEP``) whose predicted peak (times ``scale``,
     what the model's jobs measured against the table) fits ``memory_gib``; None if even the smallest does not."""
     side = max(request.width, request.height)
-    for longest in range(side - side % SIZE_STEP, SIZE_STEP - 1, -SIZE_STEP):
-        width = max(SIZE_STEP, round(request.width * longest / side / SIZE_STEP) * SIZE_STEP)
-        height = max(SIZE_STEP, round(request.height * longest / side / SIZE_STEP) * SIZE_STEP)
+    for longest in range(side - side % SIDE_STEP, SIDE_STEP - 1, -SIDE_STEP):
+        width = max(SIDE_STEP, round(request.width * longest / side / SIDE_STEP) * SIDE_STEP)
+        height = max(SIDE_STEP, round(request.height * longest / side / SIDE_STEP) * SIDE_STEP)
         if predict(dataclasses.replace(request, width=width, height=height)).memory_gib * scale <= memory_gib:
             return width, height
     return None
