@@ -1,4 +1,4 @@
-"""The commands that make jobs: /dream, /zoom, /story and /deepdream. What members do with jobs once made
+"""The commands that make jobs: /dream, /zoom, /story, /deepdream and /describe. What members do with jobs once made
 (/cancel, /queue, /mine, reactions) is in ``cogs/jobs.py``; the actions themselves live in
 ``bot/actions/job_actions.py``, shared with the buttons."""
 
@@ -63,12 +63,15 @@ class Dream(commands.Cog):
         preset: str | None = None,
     ) -> None:
         asked = DreamOptions(prompt, seed, steps, size, model, count=count, negative=negative, options_text=options)
-        if preset:
-            assert interaction.guild_id is not None
-            chosen = await self.actions.preset(interaction.guild_id, interaction.channel_id, preset)
+        assert interaction.guild_id is not None
+        # the preset named here, else the one the server's style names (whose parts join as the style)
+        default = await self.actions.default_preset(interaction.guild_id, interaction.channel_id)
+        chosen = await self.actions.preset(interaction.guild_id, interaction.channel_id, preset) if preset else default
+        if chosen is not None:
             asked = dataclasses.replace(
-                asked, prompt=chosen.applied(prompt), model=model or chosen.model, options_text=options or chosen.options
-            )
+                asked, prompt=chosen.applied(prompt) if preset else prompt, model=model or chosen.model,
+                options_text=options or chosen.options, styled=not (preset and default),
+            )  # fmt: skip
         await self._queue(interaction, asked, init_image, image_prompt)
 
     @app_commands.command(name="zoom", description="An endless zoom into a picture, as a film")
@@ -169,7 +172,8 @@ class Dream(commands.Cog):
                 interaction.guild_id, interaction.channel_id, interaction.user, make_request
             )
         where = "it starts next" if position <= 1 else f"position {position} in the queue"
-        queued = f"Queued as job `{job.id}` (seed {job.request.seed}), {where}."
+        seed = "" if job.request.describe else f" (seed {job.request.seed})"
+        queued = f"Queued as job `{job.id}`{seed}, {where}."
         await reply(interaction, f"{queued} Progress appears in this channel.")
         if problem := await self.actions.announce(job, position):
             await interaction.followup.send(problem, ephemeral=True)
@@ -200,6 +204,22 @@ class Dream(commands.Cog):
             request = build_dream_request(
                 asked, settings, config.defaults.dreamer, config.defaults.perceptor, config.engine.preview_every
             )
+            data = await attachments.init_image(image.url, image.size, config.discord.api_base)
+            return with_picture(request, settings, str(await files.write(files.init_image(job_id), data)), png_size(data))
+
+        await self._submit(interaction, make_request, slow=True)
+
+    @app_commands.command(name="describe", description="The words CLIP finds closest to a picture, and prompts to paint it")
+    @app_commands.guild_only()
+    @app_commands.describe(image="the picture to describe (PNG, JPEG or WebP)")
+    async def describe(self, interaction: discord.Interaction, image: discord.Attachment) -> None:
+        config, files = self.bot.config, self.bot.files
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            request = RenderRequest(
+                "", model=settings.model, perceptor=config.defaults.perceptor, steps=1,
+                preview_every=config.engine.preview_every, describe=True,
+            )  # fmt: skip
             data = await attachments.init_image(image.url, image.size, config.discord.api_base)
             return with_picture(request, settings, str(await files.write(files.init_image(job_id), data)), png_size(data))
 

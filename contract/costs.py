@@ -102,8 +102,10 @@ def predict(request: Any, costs: CostTable | None = None) -> Cost:
     if kind == "deepdream":
         part = costs.dreamers.get(request.model) or CostTable._largest(costs.dreamers)
         return Cost(request.steps * part.step(megapixels), part.memory(megapixels))
-    generator = costs.generator(request.model)
     perceptors = [costs.perceptor(name) for name in perceptor_members(request.perceptor)]
+    if kind == "describe":  # one picture seen once; the vocabularies' embeddings are kept on disk after the first
+        return Cost(sum(p.step(0.0, 1) for p in perceptors), sum(p.memory(0.0) for p in perceptors))
+    generator = costs.generator(request.model)
     step = generator.step(megapixels) + sum(p.step(0.0, request.cutn) for p in perceptors)
     count = request.count
     memory = generator.memory(megapixels * count) + sum(p.memory(0.0) for p in perceptors)

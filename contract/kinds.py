@@ -1,7 +1,8 @@
-"""Job kinds, one declaration each: what a request paints (a picture, a set of candidates, a film, a dream on
-a picture, an upscale) decides the buttons under its result, whether 🔁 paints it again, whether its
-pictures can start another job, whether it shares a batch, and whether a film is posted with it. The bot
-reads these declarations; the engine runs each kind with the function ``RUNS`` names for it in ``engine/kinds.py``.
+"""Job kinds, one declaration each: what a request paints (a picture, a set of candidates, a film, a dream on a
+picture, an upscale) or tells (a description of a picture) decides the buttons under its result, whether 🔁
+paints it again, whether its pictures can start another job, whether it shares a batch, and whether a film is
+posted with it. The bot reads these declarations; the engine runs each kind with the function ``RUNS`` names for
+it in ``engine/kinds.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ class JobKind:
     starts_others: bool = True  # its pictures can be varied, restyled and upscaled
     batches: bool = False  # may share one batch with jobs of the same model, perceptor and size
     posts_film: bool = False  # its MP4 is posted with its picture
+    per_prompt: tuple[str, ...] = ()  # actions with one button per candidate prompt of a description
+
+
+DESCRIBE = JobKind(
+    "describe", lambda r: r.describe, "a description", (), paints_again=False, starts_others=False,
+    again_hint="; describe another picture with /describe", per_prompt=("dream_prompt",),
+)  # fmt: skip
 
 
 PANS = ("pan_left", "pan_right", "pan_up", "pan_down")
@@ -41,7 +49,7 @@ PICTURE = JobKind(
     batches=True,
 )
 
-KINDS: dict[str, JobKind] = {kind.name: kind for kind in (UPSCALE, DEEPDREAM, FILM, SET, PICTURE)}  # in matching order
+KINDS: dict[str, JobKind] = {kind.name: kind for kind in (DESCRIBE, UPSCALE, DEEPDREAM, FILM, SET, PICTURE)}  # in matching order
 
 
 def kind_of(request: Any) -> JobKind:

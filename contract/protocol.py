@@ -66,6 +66,7 @@ class RenderRequest:
     story_fade: float = DEFAULT_STORY_FADE  # share of a scene's steps over which its prompt takes over
     captions: bool = False  # a story's film shows each scene's line
     count: int = 1  # candidates painted as one batch, seeds ``seed`` to ``seed + count - 1``
+    describe: bool = False  # not painted: ``init_image`` described in words by ``perceptor`` (``contract/describe.py``)
 
     @property
     def scenes(self) -> list[str]:
@@ -265,6 +266,7 @@ class Finished(Event):
     concepts: dict[str, float] = field(default_factory=dict)  # the result's scores (``contract/concepts.py``), if asked
     peak_gib: float = 0.0  # the engine's peak memory while it ran (a GPU's own; a CPU's: the process's so far); 0: unknown
     worker: str = ""  # the remote worker that painted it, as the bot's dispatcher heard it ("": the local engine)
+    description: dict[str, Any] = field(default_factory=dict)  # a /describe's (``contract/describe.py``); its png: the picture
     kind: ClassVar[str] = "finished"
     _bytes_fields: ClassVar[tuple[str, ...]] = ("png", "animation", "svg")
     _bytes_lists: ClassVar[tuple[str, ...]] = ("candidates",)

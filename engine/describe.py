@@ -9,35 +9,27 @@ named by a hash of the vocabulary, so an edited list is embedded again.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from contract.describe import PROMPTS, VOCABULARIES, Description, Phrase, validate_describe
+from contract.protocol import RenderRequest
+from contract.validation import open_image
 from contract.wire import token
 from engine.concepts import ConceptScorer
 
 log = logging.getLogger(__name__)
 
-VOCABULARIES = ("mediums", "movements", "artists", "flavours")
 FOLDER = Path(__file__).with_name("vocabularies")
 CHUNK = 64  # phrases embedded at once
-PROMPTS = 4
-
-
-@dataclass(frozen=True)
-class Phrase:
-    text: str
-    score: float  # cosine similarity to the picture (an ensemble's: its members' mean)
-
-
-@dataclass(frozen=True)
-class Description:
-    ranked: dict[str, list[Phrase]]  # each vocabulary's phrases, closest first
-    prompts: list[str]  # up to PROMPTS candidate prompts, the likeliest first
+SHOWN = 5  # phrases of each vocabulary a /describe keeps
 
 
 def vocabulary(name: str) -> list[str]:
@@ -97,3 +89,19 @@ def prompts(ranked: dict[str, list[Phrase]]) -> list[str]:
         extras = ", ".join(f.text for f in flavours[2 * i : 2 * i + 2])
         made.append(f"{medium.text}, {movement.text}, by {artists[i].text}" + (f", {extras}" if extras else ""))
     return made
+
+
+def describe_request(describer: Callable[[str], Describer], request: RenderRequest) -> tuple[bytes, Description, float]:
+    """A /describe job (``RenderRequest.describe``): the picture at its request's size as a PNG (what its message
+    shows), its description by the request's perceptor (``describer`` of its name: loaded once the request is
+    checked), and the seconds it took."""
+    start = time.perf_counter()
+    validate_describe(request)
+    assert request.init_image is not None
+    picture = open_image(request.init_image)
+    if picture.size != (request.width, request.height):
+        picture = picture.resize((request.width, request.height), Image.Resampling.LANCZOS)
+    described = describer(request.perceptor).describe(picture, SHOWN)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")  # the member's picture, without a painting's parameters
+    return buffer.getvalue(), described, time.perf_counter() - start

@@ -57,4 +57,15 @@ def upscale(engine: Engine, job_id: str, request: RenderRequest, send: Send, sho
     return Finished(job_id, png, seconds)
 
 
-RUNS: dict[str, Run] = {"picture": picture, "set": candidates, "film": picture, "deepdream": dream, "upscale": upscale}
+def describe(engine: Engine, job_id: str, request: RenderRequest, send: Send, should_stop: ShouldStop, video: bool) -> Finished:
+    """The words the perceptor finds closest to the member's picture, and prompts that paint it."""
+    from engine.describe import describe_request
+
+    send(Started(job_id, 1))
+    png, described, seconds = describe_request(engine.describer, request)
+    return Finished(job_id, png, seconds, description=described.to_dict())
+
+
+RUNS: dict[str, Run] = {
+    "picture": picture, "set": candidates, "film": picture, "deepdream": dream, "upscale": upscale, "describe": describe,
+}  # fmt: skip

@@ -125,6 +125,8 @@ class JobActions:
         """
         async with self._members[(guild_id, user.id)]:
             settings = await self.settings.get(guild_id, channel_id)
+            if (default := await self.default_preset(guild_id, channel_id, settings)) is not None:
+                settings = dataclasses.replace(settings, style=default.text)  # a style that names a preset: its parts
             job_id = new_job_id()
             try:
                 await self.check_blocked(guild_id, user, settings)
@@ -178,6 +180,14 @@ class JobActions:
             names = ", ".join(sorted(known)[:25]) or "none yet (moderators add them with /preset add)"
             raise Refusal(f"There is no preset {name!r} here. Presets: {names}.")
         return preset
+
+    async def default_preset(self, guild_id: int, channel_id: int | None, settings: GuildSettings | None = None) -> Preset | None:
+        """The preset the ``style`` setting names here, if it names one: the default of every /dream that names none
+        (a style that names none is added to every prompt as it is written)."""
+        settings = settings or await self.settings.get(guild_id, channel_id)
+        if not settings.style:
+            return None
+        return (await self.presets(guild_id, channel_id)).get(settings.style.strip().lower())
 
     async def position(self, job_id: str) -> int:
         order = await self.scheduler.order()
@@ -323,6 +333,23 @@ class JobActions:
 
         return await self._from_picture(original, number, user, shape)
 
+    async def dream_described(self, original: Job, number: int, user: Someone) -> Job:
+        """Dream 1–4 under a /describe: candidate prompt ``number`` of its description painted as a new /dream, under the
+        server's defaults, with the perceptor that described the picture."""
+        if not original.request.describe:
+            raise Refusal(f"Job {original.id} is {original.request.kind.what}; it has no described prompts.")
+        description = await self.files.read_description(original.id)
+        if description is None:
+            raise Refusal(f"The description of job {original.id} was cleaned up; describe the picture again.")
+        if not 1 <= number <= len(description.prompts):
+            raise Refusal(f"Job {original.id} has {len(description.prompts)} described prompt(s), not a number {number}.")
+        options = DreamOptions(description.prompts[number - 1], perceptor=original.request.perceptor)
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            return build_request(options, settings, original.request.perceptor, original.request.preview_every)
+
+        return await self._resubmit(original, user, make_request)
+
     async def _moved(
         self, original: Job, number: int, user: Someone, canvas_of: Callable[[GuildSettings, RenderRequest], Canvas]
     ) -> Job:
@@ -390,7 +417,7 @@ class JobActions:
             raise Refusal(f"The picture of job {job.id} was cleaned up; there is nothing to release.")
         await self.store.release(job.id)
         released = dataclasses.replace(job, flagged=None)
-        await self.reporter.released(released, png)
+        await self.reporter.released(released, png, await self.files.read_description(job.id) if job.request.describe else None)
         await self._audit(job.guild_id, Kind.RELEASED, job.user_id, f"job `{job.id}` released by <@{user.id}>", job.channel_id,
                           job.id)  # fmt: skip
 

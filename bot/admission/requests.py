@@ -57,6 +57,7 @@ class DreamOptions:
     image_prompts: tuple[str, ...] = ()
     init_weight: float | None = None  # None: the request's default
     init_noise: float | None = None
+    styled: bool = True  # the server's style joins the prompt (False: a preset named in /dream stands in for it)
 
     @classmethod
     def again(cls, asked: RenderRequest) -> DreamOptions:
@@ -126,7 +127,8 @@ def build_request(options: DreamOptions, settings: GuildSettings, perceptor: str
         raise Refusal(f"{width}x{height} is larger than this server allows ({settings.max_size}).")
     seed = options.seed if options.seed is not None else new_seed()
     _as_refusal(check_seed, seed)
-    full_prompt = f" {SCENE_SEPARATOR} ".join(styled(part, settings.style) for part in parts)
+    style = settings.style if options.styled else ""
+    full_prompt = f" {SCENE_SEPARATOR} ".join(styled(part, style) for part in parts)
     _as_refusal(check_size, lookup(model), width, height)
     for part in scenes(full_prompt):
         _as_refusal(parse_prompts, part)
@@ -181,7 +183,7 @@ def build_dream_request(
 
 
 def with_picture(request: RenderRequest, settings: GuildSettings, path: str, size: tuple[int, int]) -> RenderRequest:
-    """The dream on the picture at ``path``, its size scaled down to fit the server's largest if it is larger."""
+    """The dream (or description) of the picture at ``path``, its size scaled down to fit the server's largest."""
     width, height = deepdream.fitted(*size, *settings.max_sides)
     return dataclasses.replace(request, init_image=path, width=width, height=height)
 

@@ -256,7 +256,10 @@ class GuildSettings:
     model: str = setting("default generator", _model)
     steps: int = setting("default number of steps", WholeNumber(1, MAX_STEPS))
     size: str = setting("default size, WIDTHxHEIGHT", _size)
-    style: str = setting('a prompt added to every dream, e.g. "unreal engine"', _style, lambda v: v or "none", default="")
+    style: str = setting(
+        'a prompt added to every dream, e.g. "unreal engine"; or a preset\'s name: the default preset of every /dream',
+        _style, lambda v: v or "none", default="",
+    )  # fmt: skip
     max_steps: int = setting("most steps a member may ask for", WholeNumber(1, MAX_STEPS), default=1000)
     max_size: str = setting(
         "largest size a member may ask for, WIDTHxHEIGHT, or auto: what the engines' memory holds", _max_size, default="512x512"

@@ -10,6 +10,7 @@ import discord
 from bot.display.emoji import AGAIN, ANIMATION, CANCEL, DELETE
 from bot.queue.jobs import Job
 from contract import deepdream
+from contract.describe import Description
 from contract.limits import UPSCALE
 from contract.protocol import Progress, RenderRequest
 
@@ -39,6 +40,8 @@ def progress_bar(done: int, total: int) -> str:
 def _prompt(job: Job) -> str:
     if job.request.is_deepdream and not job.request.prompt.strip():
         return "DeepDream on a picture"
+    if job.request.describe:
+        return "A picture, described in words"
     text = discord.utils.escape_markdown(job.request.prompt)
     return text if len(text) <= PROMPT_CHARS else text[: PROMPT_CHARS - 1] + "…"
 
@@ -101,6 +104,23 @@ def done(job: Job, image: str, note: str | None = None, parent: str | None = Non
         embed.add_field(name="From", value=f"[job {job.parent}]({parent})" if parent else f"job {job.parent}")
     if film := film_summary(request):
         embed.add_field(name="Film", value=film)
+    if note:
+        embed.add_field(name="Note", value=note, inline=False)
+    embed.set_image(url=f"attachment://{image}")
+    return embed
+
+
+def described(job: Job, image: str, description: Description, note: str | None = None) -> discord.Embed:
+    """A /describe's result: the candidate prompts, numbered as their Dream buttons, and each vocabulary's closest
+    phrases with the perceptor's cosine similarity."""
+    prompts = "\n".join(f"**{n}.** {discord.utils.escape_markdown(p)}" for n, p in enumerate(description.prompts, 1))
+    embed = discord.Embed(title="🔎 Described", description=prompts[:4000], colour=COLOURS["done"])
+    embed.set_footer(text=f"job {job.id} · by {job.user_name} · Dream 1-{len(description.prompts)} paints a prompt")
+    for name, phrases in description.ranked.items():
+        value = " · ".join(f"{discord.utils.escape_markdown(p.text)} {p.score:.3f}" for p in phrases)
+        embed.add_field(name=name.capitalize(), value=value[:1024] or "none", inline=False)
+    embed.add_field(name="Perceptor", value=job.request.perceptor)
+    embed.add_field(name="Time", value=duration(job.seconds or 0.0))
     if note:
         embed.add_field(name="Note", value=note, inline=False)
     embed.set_image(url=f"attachment://{image}")

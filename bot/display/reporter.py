@@ -24,6 +24,7 @@ from bot.moderation.gate import BLURRED_NAME, PictureGate, blurred
 from bot.moderation.handling import Handling
 from bot.queue.jobs import Job, JobState
 from bot.queue.store import Store
+from contract.describe import Description
 from contract.protocol import Progress
 
 log = logging.getLogger(__name__)
@@ -136,15 +137,20 @@ class DiscordReporter:
         return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 
     async def finished(
-        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores: object = None
-    ) -> None:
-        await self._result(job, png, film, await self.gate.result(job, png, candidates, film, scores))
+        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores: object = None,
+        description: Description | None = None,
+    ) -> None:  # fmt: skip
+        await self._result(job, png, film, await self.gate.result(job, png, candidates, film, scores), description=description)
 
-    async def released(self, job: Job, png: bytes) -> None:
+    async def released(self, job: Job, png: bytes, description: Description | None = None) -> None:
         """A withheld result a moderator released: shown as it is, saying so."""
-        await self._result(job, png, None, None, "A moderator released it after the picture check flagged it.")
+        note = "A moderator released it after the picture check flagged it."
+        await self._result(job, png, None, None, note, description=description)
 
-    async def _result(self, job: Job, png: bytes, film: bytes | None, flag: str | None, released: str = "") -> None:
+    async def _result(
+        self, job: Job, png: bytes, film: bytes | None, flag: str | None, released: str = "",
+        description: Description | None = None,
+    ) -> None:  # fmt: skip
         limit = self.upload_limit(job)
         data, extension = await asyncio.to_thread(uploads.fit, png, limit)
         name = f"dream-{job.request.seed}.{extension}"
@@ -163,8 +169,12 @@ class DiscordReporter:
         if flag is not None:
             image, files, note = await self._flagged(job, png, files, flag)
             notes.insert(0, note)
-        embed = embeds.done(job, image, " ".join(notes) or None, await self._parent_link(job))
-        await self._final(job, embed, files, result_view(job))
+        note, parent = " ".join(notes) or None, await self._parent_link(job)
+        if description is not None:
+            embed = embeds.described(job, image, description, note)
+        else:
+            embed = embeds.done(job, image, note, parent)
+        await self._final(job, embed, files, result_view(job, len(description.prompts) if description else 0))
 
     async def _flagged(self, job: Job, png: bytes, files: list[discord.File], reason: str) -> tuple[str, list[discord.File], str]:
         """A flagged result outside an age-restricted channel: the embed shows it blurred, and the picture (and

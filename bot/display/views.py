@@ -1,5 +1,6 @@
 """Buttons on job messages: Cancel while a job waits or paints; under a result Again, Vary (Subtle), Vary (Strong), Restyle
-(a modal asks for the new prompt), Upscale, Animation and, for strokes, SVG; or a set's U1–U4 and V1–V4.
+(a modal asks for the new prompt), Upscale, Animation and, for strokes, SVG; or a set's U1–U4 and V1–V4; or a
+description's Dream 1–4.
 
 Their ``custom_id`` carries the job id, so they keep working after a restart: discord.py matches
 clicks against the template, not against views it remembers. A click runs the same action as the
@@ -91,6 +92,11 @@ async def _zoom_film(actions: JobActions, interaction: discord.Interaction, job:
     return f"Queued as job `{new.id}`: a zoom film of {new.request.zoom_frames} frames from {_which(job, number)}.", {}
 
 
+async def _dream_prompt(actions: JobActions, interaction: discord.Interaction, job: Job, number: int) -> Answer:
+    new = await actions.dream_described(job, number, interaction.user)
+    return f"Queued as job `{new.id}` (seed {new.request.seed}): prompt {number} of job `{job.id}`'s description.", {}
+
+
 def _which(job: Job, number: int) -> str:
     return f"candidate {number} of job `{job.id}`" if job.request.count > 1 else f"job `{job.id}`"
 
@@ -118,9 +124,10 @@ BUTTONS = {
     "zoom_film": ButtonAction("Zoom film", None, discord.ButtonStyle.secondary, _zoom_film),
     "zoom_out_15": ButtonAction("Zoom Out 1.5x", None, discord.ButtonStyle.secondary, _zoomed_out(1.5)),
     "zoom_out_2": ButtonAction("Zoom Out 2x", None, discord.ButtonStyle.secondary, _zoomed_out(2.0)),
+    "dream_prompt": ButtonAction("Dream", None, discord.ButtonStyle.primary, _dream_prompt),  # one per described prompt
 }
 MOVES = tuple(name for name in BUTTONS if name.startswith(("pan_", "zoom_out_")))  # absent under a one-size painter
-SHORT = {"vary": "V", "upscale": "U"}  # the labels of a set's numbered buttons: V1, U3
+SHORT = {"vary": "V", "upscale": "U", "dream_prompt": "Dream "}  # the labels of numbered buttons: V1, U3, Dream 2
 TEMPLATE = rf"dream:(?P<action>{'|'.join(BUTTONS)}):(?P<job>[0-9a-f]{{1,32}})(?::(?P<number>[1-{MAX_COUNT}]))?"
 
 
@@ -198,21 +205,23 @@ def progress_view(job_id: str) -> discord.ui.View:
     return _view(job_id, "cancel")
 
 
-def result_view(job: Job) -> discord.ui.View | None:
+def result_view(job: Job, prompts: int = 0) -> discord.ui.View | None:
     """What can be done with a result, as its kind declares (``contract/kinds.py``): a set's U1–U4 and V1–V4
-    and Again, a picture's variations, restyle and upscale, a film's animation, a dream's upscale; nothing
-    under an upscale. A vector picture adds its SVG; a picture too large to upscale has no upscale buttons."""
+    and Again, a picture's variations, restyle and upscale, a film's animation, a dream's upscale, a description's
+    Dream 1 to Dream ``prompts``; nothing under an upscale. A vector picture adds its SVG; a picture too large to
+    upscale has no upscale buttons."""
     kind = job.request.kind
     vector = ("svg",) if kind.name == "picture" and job.request.model in registry.vector_models() else ()
     absent = (() if job.request.upscalable else ("upscale",)) + (MOVES if registry.lookup(job.request.model).native_size else ())
     actions = [a for a in (*kind.buttons, *vector) if a not in absent]
-    per_candidate = [a for a in kind.per_candidate if a not in absent]
-    if not (actions or per_candidate):
+    numbered = [(a, job.request.count) for a in kind.per_candidate if a not in absent]
+    numbered += [(a, prompts) for a in kind.per_prompt if prompts]
+    if not (actions or numbered):
         return None
     view = discord.ui.View(timeout=None)
-    for row, action in enumerate(per_candidate):
-        for number in range(1, job.request.count + 1):
+    for row, (action, count) in enumerate(numbered):
+        for number in range(1, count + 1):
             view.add_item(JobButton(action, job.id, number, row))
     for action in actions:  # below a set's rows of candidates
-        view.add_item(JobButton(action, job.id, row=len(per_candidate) if per_candidate else None))
+        view.add_item(JobButton(action, job.id, row=len(numbered) if numbered else None))
     return view

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
 from bot.queue.jobs import Job
+from contract.describe import Description
 from contract.protocol import Event, Progress, RenderRequest
 
 
@@ -24,11 +25,12 @@ class Reporter(Protocol):
     async def progress(self, job: Job, event: Progress) -> None: ...
 
     async def finished(
-        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores: object = None
-    ) -> None:
+        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores: object = None,
+        description: Description | None = None,
+    ) -> None:  # fmt: skip
         """The picture is done; ``film``: the MP4 of a zoom or a story, posted with it; ``candidates``: a set's
         pictures, each on its own (``png`` is their grid); ``scores``: the engine's concept scores, as it sent them
-        (None: not scored, a result shown after a restart)."""
+        (None: not scored, a result shown after a restart); ``description``: a /describe's words (``png``: its picture)."""
 
     async def failed(self, job: Job, reason: str, hint: str) -> None: ...
 

@@ -8,6 +8,7 @@ else: a folder the database does not know as an ended job's, a file, or a link s
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import time
@@ -15,6 +16,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from contract.describe import Description
 
 if TYPE_CHECKING:
     from bot.queue.jobs import Job
@@ -56,6 +59,19 @@ class JobFiles:
     def svg(self, job_id: str) -> Path:
         """A picture drawn as strokes (clipdraw), as vectors."""
         return self.folder(job_id) / "strokes.svg"
+
+    def description(self, job_id: str) -> Path:
+        """A /describe's ranked phrases and prompts, as JSON (its buttons read the prompts from here)."""
+        return self.folder(job_id) / "description.json"
+
+    async def read_description(self, job_id: str) -> Description | None:
+        """The description of a /describe job, or None if it is not there (cleaned up) or not one."""
+        data = await self.read(self.description(job_id))
+        try:
+            return Description.from_dict(json.loads(data)) if data is not None else None
+        except ValueError:
+            log.warning("job %s: its description file is not one; ignored", job_id)
+            return None
 
     def animation(self, job_id: str) -> Path:
         """The run as an MP4 (films and stills alike)."""

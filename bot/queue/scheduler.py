@@ -15,6 +15,7 @@ show its outcome yet is shown.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from bot.queue.fairness import round_robin
 from bot.queue.files import JobFiles
 from bot.queue.jobs import Job, JobState
 from bot.queue.store import Store
+from contract.describe import Description
 from contract.errors import without_paths
 from contract.protocol import TERMINAL, Cancelled, Event, Failed, Finished, Progress, batch_key
 from contract.wire import MAX_MEMORY_GIB
@@ -109,7 +111,8 @@ class Scheduler:
             png = await self.files.read(self.files.result(job.id))
             if png is not None:
                 film = await self.files.read(self.files.animation(job.id)) if job.request.kind.posts_film else None
-                await self.reporter.finished(job, png, film)
+                described = await self.files.read_description(job.id) if job.request.describe else None
+                await self.reporter.finished(job, png, film, description=described)
                 return
             job = await self.store.finish(job.id, JobState.FAILED, error="the finished picture was lost before it was posted")
         if job.state == JobState.FAILED:
@@ -282,7 +285,15 @@ class Scheduler:
         if isinstance(event.peak_gib, (int, float)) and 0 <= event.peak_gib < MAX_MEMORY_GIB:  # a worker's figure
             self._peaks[job.id] = (float(event.peak_gib), event.worker)
         try:
+            described = Description.from_dict(event.description) if job.request.describe else None
+        except ValueError as error:  # every executor's results pass here: a remote worker's may be hostile
+            log.error("job %s: a malformed description came back: %s", job.id, error)
+            await self._fail(job, f"the description that came back was refused ({error})", "")
+            return
+        try:
             await self.files.write(self.files.result(job.id), event.png)
+            if described is not None:
+                await self.files.write(self.files.description(job.id), json.dumps(described.to_dict()).encode())
             if event.animation:
                 await self.files.write(self.files.animation(job.id), event.animation)
             if event.svg:
@@ -296,7 +307,7 @@ class Scheduler:
         done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
         try:
             film = event.animation if job.request.kind.posts_film else None
-            await self.reporter.finished(done, event.png, film, event.candidates, event.concepts)
+            await self.reporter.finished(done, event.png, film, event.candidates, event.concepts, described)
         except Exception:  # the message must not go on saying "Painting"
             log.exception("could not post the result of job %s", job.id)
             reason = "the picture is done but could not be posted here; the bot's owner finds it in the job files"

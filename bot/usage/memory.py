@@ -37,7 +37,7 @@ def check_fits(request: RenderRequest, memories: Sequence[float], scale: float =
     said = f"This needs about {need:.1f} GiB of memory, more than any engine here has (the largest: {largest:.1f} GiB)"
     if request.count > 1 and predict(dataclasses.replace(request, count=1)).memory_gib * scale <= largest:
         raise Refusal(f"{said}. One picture at a time fits: ask for count 1.")
-    resizable = request.kind.name not in ("upscale", "deepdream") and not lookup(request.model).native_size
+    resizable = request.kind.name not in ("upscale", "deepdream", "describe") and not lookup(request.model).native_size
     fitting = largest_fitting(request, largest, scale) if resizable else None
     if fitting is None:
         raise Refusal(f"{said}. Try a smaller picture, another model or fewer perceptors.")

@@ -45,6 +45,7 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
         "zoom",
         "story",
         "deepdream",
+        "describe",
         "queue",
         "mine",
         "cancel",

@@ -73,3 +73,23 @@ async def test_a_preset_that_is_not_a_prompt_or_not_a_name_is_refused_and_nothin
     ):
         assert refusal in await preset(emulator, mod, "add", **values)
     assert await bot.store.presets(emulator.guild_id) == {}
+
+
+async def test_a_style_that_names_a_preset_is_every_dreams_default_and_a_named_preset_stands_in_for_it(bot, emulator):
+    mod = Member(emulator.snowflake(), "mod", permissions=MANAGE_GUILD)
+    await preset(emulator, mod, "add", name="dark", text="dark fantasy:0.5", model="pixels", options="cutn=5")
+    assert "is now dark" in await settings(emulator, "set", mod, key="style", value="dark")
+
+    async def dreamt(*options: dict) -> object:  # each by a member of their own: one member's cap is not the point
+        _, text = await dream(emulator, "a castle", *options, member=Member(emulator.snowflake(), "someone"))
+        return (await bot.store.job(job_id_of(text))).request
+
+    default = await dreamt()
+    assert (default.prompt, default.model, default.cutn) == ("a castle | dark fantasy:0.5", "pixels", 5)
+    named = await dreamt(option("preset", "unreal-engine"))
+    assert (named.prompt, named.model) == ("a castle | unreal engine:0.5", "tiny-vqgan"), "the named preset alone"
+    assert (await dreamt(option("model", "tiny-vqgan"))).model == "tiny-vqgan", "the member's own model wins"
+
+    assert "is now gold leaf" in await settings(emulator, "set", mod, key="style", value="gold leaf")
+    assert (await dreamt()).prompt == "a castle | gold leaf", "a style that names no preset is added as written"
+    assert (await dreamt(option("preset", "unreal-engine"))).prompt == "a castle | unreal engine:0.5 | gold leaf"

@@ -54,7 +54,7 @@ def test_each_part_of_the_batch_key_keeps_jobs_apart(name):
     assert batch_key(dataclasses.replace(base, **{name: other})) != batch_key(base)
 
 
-ALONE = {"zoom_frames", "count", "prompt"}  # a film, a set, a story: never batched
+ALONE = {"zoom_frames", "count", "prompt", "describe"}  # a film, a set, a story, a description: never batched
 
 
 @pytest.mark.parametrize("name", sorted(set(NON_DEFAULT) - set(KEY_FIELDS) - ALONE))
@@ -65,8 +65,9 @@ def test_every_other_field_is_each_members_own_and_keeps_the_batch(name):
 
 @pytest.mark.parametrize(
     "alone",
-    [{"zoom_frames": 4}, {"count": 2}, {"prompt": "a castle || a ruin"}, {"model": "tiny-esrgan"}, {"model": "tiny-inception"}],
-    ids=["zoom", "set", "story", "upscale", "deepdream"],
-)
-def test_films_sets_upscales_and_dreams_run_alone(alone):
+    [{"zoom_frames": 4}, {"count": 2}, {"prompt": "a castle || a ruin"}, {"model": "tiny-esrgan"}, {"model": "tiny-inception"},
+     {"describe": True}],
+    ids=["zoom", "set", "story", "upscale", "deepdream", "describe"],
+)  # fmt: skip
+def test_films_sets_upscales_dreams_and_descriptions_run_alone(alone):
     assert batch_key(RenderRequest(**({"prompt": "a castle"} | alone))) is None

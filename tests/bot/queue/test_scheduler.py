@@ -156,7 +156,7 @@ class NoteTaker:
         self.steps.append((job.id, event.step))
 
     async def finished(
-        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None
+        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None, description=None
     ) -> None:
         self.notes.append(("finished", job.id))
         self.films[job.id] = film
@@ -481,7 +481,7 @@ async def test_a_finished_job_keeps_each_of_its_files_and_posts_its_film_only_wh
 async def test_a_result_that_cannot_be_posted_says_so_and_stays_done(tmp_path, caplog):
     class Unpostable(NoteTaker):
         async def finished(
-            self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None
+            self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None, description=None
         ) -> None:
             raise RuntimeError("Discord is down")
 
@@ -753,7 +753,7 @@ async def test_each_jobs_concepts_reach_the_engine_and_its_scores_reach_the_repo
             super().__init__(store)
             self.scores: dict[str, object] = {}
 
-        async def finished(self, job, png, film=None, candidates=(), scores=None) -> None:
+        async def finished(self, job, png, film=None, candidates=(), scores=None, description=None) -> None:
             self.scores[job.id] = scores
             await super().finished(job, png, film, candidates, scores)
 
@@ -777,3 +777,30 @@ async def test_each_jobs_concepts_reach_the_engine_and_its_scores_reach_the_repo
         await store.close()
     assert engine.concepts == {job_id: (f"concept of {job_id}",) for job_id in ("aa", "bb", "cc")}
     assert reporter.scores["aa"] == {"concept of aa": 0.5} and reporter.scores["cc"] == {"concept of cc": 0.25}
+
+
+async def test_a_description_is_kept_for_its_buttons_and_a_malformed_one_fails_its_job_unkept(tmp_path):
+    described = {"ranked": {"artists": [["Moebius", 0.3]]}, "prompts": ["a castle, by Moebius"]}
+    malformed = {"ranked": {"artists": [["Moebius", 7.0]]}, "prompts": ["a castle"]}
+    engine = StandInEngine(
+        [Finished("", b"\x89PNG-fake", 1.0, description=described)], [Finished("", b"\x89PNG-fake", 1.0, description=malformed)]
+    )
+    store = await Store.open(tmp_path / "d.sqlite3")
+    reporter = NoteTaker(store)
+    scheduler = Scheduler(store, engine, reporter, JobFiles(tmp_path / "files"))
+    for job_id in ("aa", "bb"):
+        job = a_job(job_id)
+        await store.add_job(dataclasses.replace(job, request=dataclasses.replace(job.request, describe=True)))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await reporter.heard({"finished", "failed"}, 2)
+        assert ("finished", "aa") in reporter.notes
+        assert ("failed", "bb: the description that came back was refused (a ranked phrase has 1 to 200 characters and a "
+                "similarity from -1 to 1)") in reporter.notes  # fmt: skip
+        assert (await scheduler.files.read_description("aa")).prompts == ["a castle, by Moebius"]
+        assert not scheduler.files.description("bb").exists() and not scheduler.files.result("bb").exists()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.close()

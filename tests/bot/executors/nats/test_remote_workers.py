@@ -57,7 +57,7 @@ class Notes:
                 self.painters.setdefault(job.id, set()).add(worker.worker_id)
 
     async def finished(
-        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None
+        self, job: Job, png: bytes, film: bytes | None = None, candidates: Sequence[bytes] = (), scores=None, description=None
     ) -> None:
         assert png.startswith(b"\x89PNG")
         self.ended[job.id] = "done"
