@@ -1,4 +1,4 @@
-"""The commands that make jobs: /dream, /zoom, /story, /deepdream and /describe. What members do with jobs once made
+"""The commands that make jobs: /dream, /zoom, /story, /deepdream, /describe and /morph. What members do with jobs once made
 (/cancel, /queue, /mine, reactions) is in ``cogs/jobs.py``; the actions themselves live in
 ``bot/actions/job_actions.py``, shared with the buttons."""
 
@@ -14,13 +14,14 @@ from discord.ext import commands
 from bot.actions.job_actions import MakeRequest
 from bot.admission import advanced, attachments
 from bot.admission.attachments import png_size
+from bot.admission.refusal import Refusal
 from bot.admission.requests import DeepDreamOptions, DreamOptions, build_dream_request, build_request, with_picture
 from bot.admission.settings import GuildSettings
 from bot.client import DreamBot
 from bot.display.replies import answer_in_time, reply
 from contract.deepdream import DREAM_LAYERS
-from contract.films import MAX_FRAMES, SCENE_SEPARATOR, scenes
-from contract.limits import MAX_COUNT, MAX_PROMPT_CHARS, MAX_SEED
+from contract.films import MAX_FRAMES, MIN_MORPH_FRAMES, MORPH_FRAMES, SCENE_SEPARATOR, scenes
+from contract.limits import MAX_COUNT, MAX_PROMPT_CHARS, MAX_SEED, MAX_STEPS
 from contract.protocol import RenderRequest
 from contract.registry import generator_names
 
@@ -208,6 +209,36 @@ class Dream(commands.Cog):
             return with_picture(request, settings, str(await files.write(files.init_image(job_id), data)), png_size(data))
 
         await self._submit(interaction, make_request, slow=True)
+
+    @app_commands.command(name="morph", description="A film from one of your pictures to another of the same model")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        job_a="the job the film starts on (its id, shown under its picture)",
+        job_b="the job the film ends on",
+        frames=f"frames of the film (default {MORPH_FRAMES}, within the server's largest)",
+        steps_per_frame="steps painted on each frame between the two pictures",
+    )
+    async def morph(
+        self,
+        interaction: discord.Interaction,
+        job_a: app_commands.Range[str, 1, 32],
+        job_b: app_commands.Range[str, 1, 32],
+        frames: app_commands.Range[int, MIN_MORPH_FRAMES, MAX_FRAMES] | None = None,
+        steps_per_frame: app_commands.Range[int, 1, MAX_STEPS] | None = None,
+    ) -> None:
+        self.actions.learn_place(interaction.channel)
+        try:
+            async with answer_in_time(interaction):
+                await self.actions.check_blocked(interaction.guild_id, interaction.user)
+                first, second = [await self.actions.job_here(job_id.strip(), interaction.guild_id) for job_id in (job_a, job_b)]
+                job = await self.actions.morph(first, second, interaction.user, frames, steps_per_frame, interaction.permissions)
+        except Refusal as refusal:
+            await reply(interaction, str(refusal))
+            return
+        frames_said = f"{job.request.zoom_frames} frames"
+        await reply(
+            interaction, f"Queued as job `{job.id}`: a morph of {frames_said} from job `{first.id}` to job `{second.id}`."
+        )
 
     @app_commands.command(name="describe", description="The words CLIP finds closest to a picture, and prompts to paint it")
     @app_commands.guild_only()

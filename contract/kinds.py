@@ -39,6 +39,10 @@ DEEPDREAM = JobKind(
     "deepdream", lambda r: r.is_deepdream, "a DeepDream", ("upscale",), paints_again=False,
     again_hint="; dream again with /deepdream",
 )  # fmt: skip
+MORPH = JobKind(
+    "morph", lambda r: r.morph_to is not None, "a morph film", ("gif",), paints_again=False, starts_others=False,
+    posts_film=True, again_hint="; morph two pictures again with /morph",
+)  # fmt: skip
 FILM = JobKind("film", lambda r: r.is_film, "a film", ("again", "gif"), starts_others=False, posts_film=True)
 SET = JobKind("set", lambda r: r.count > 1, "a set", ("again",), per_candidate=("upscale", "vary"))
 PICTURE = JobKind(
@@ -49,7 +53,9 @@ PICTURE = JobKind(
     batches=True,
 )
 
-KINDS: dict[str, JobKind] = {kind.name: kind for kind in (DESCRIBE, UPSCALE, DEEPDREAM, FILM, SET, PICTURE)}  # in matching order
+KINDS: dict[str, JobKind] = {
+    kind.name: kind for kind in (DESCRIBE, UPSCALE, DEEPDREAM, MORPH, FILM, SET, PICTURE)
+}  # in matching order
 
 
 def kind_of(request: Any) -> JobKind:

@@ -66,6 +66,7 @@ class RenderRequest:
     story_fade: float = DEFAULT_STORY_FADE  # share of a scene's steps over which its prompt takes over
     captions: bool = False  # a story's film shows each scene's line
     count: int = 1  # candidates painted as one batch, seeds ``seed`` to ``seed + count - 1``
+    morph_to: str | None = None  # a morph film from ``init_image``'s picture to this one's (``contract/films.py``)
     describe: bool = False  # not painted: ``init_image`` described in words by ``perceptor`` (``contract/describe.py``)
 
     @property
@@ -79,7 +80,7 @@ class RenderRequest:
 
     @property
     def total_steps(self) -> int:
-        return total_steps(self.steps, self.zoom_frames, self.steps_per_frame)
+        return total_steps(self.steps, self.zoom_frames, self.steps_per_frame, self.morph_to is not None)
 
     @property
     def candidates(self) -> list[RenderRequest]:

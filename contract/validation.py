@@ -19,7 +19,7 @@ from PIL import Image
 from contract import registry
 from contract.errors import BadRequest, WeightsError
 from contract.families import Family
-from contract.films import MAX_FRAMES, MAX_SHIFT, MAX_ZOOM, check_scenes
+from contract.films import MAX_FRAMES, MAX_SHIFT, MAX_ZOOM, check_morph, check_scenes
 from contract.limits import (
     IMAGE_FORMATS,
     MAX_COUNT,
@@ -153,6 +153,8 @@ def check_film(request: RenderRequest) -> None:
         raise BadRequest(f"a zooming story needs at least one frame per scene: {len(parts)} scenes, {frames} frames")
     if not frames and 1 < len(parts) > steps:
         raise BadRequest(f"a story needs at least one step per scene: {len(parts)} scenes, {steps} steps")
+    if request.morph_to is not None:
+        check_morph(request)
     if not 1 / MAX_ZOOM <= request.zoom <= MAX_ZOOM:
         raise BadRequest(f"zoom must be between {1 / MAX_ZOOM:g} and {MAX_ZOOM:g} a frame (1.02: 2% closer), not {request.zoom}")
     if not math.isfinite(request.rotate):

@@ -77,14 +77,17 @@ def input_key(job_id: str, number: int) -> str:
 
 
 def inputs(request: RenderRequest) -> list[str]:
-    """The files a request names on the bot's disk: its init image, then its image prompts."""
-    return ([request.init_image] if request.init_image else []) + list(request.image_prompts)
+    """The files a request names on the bot's disk: its init image, a morph's other end, then its image prompts."""
+    ends = [path for path in (request.init_image, request.morph_to) if path]
+    return ends + list(request.image_prompts)
 
 
 def with_inputs(request: RenderRequest, paths: list[str]) -> RenderRequest:
     """``request`` naming ``paths`` (in the order of ``inputs``) instead of its own files."""
-    init, prompts = (paths[0], paths[1:]) if request.init_image else (None, paths)
-    return dataclasses.replace(request, init_image=init, image_prompts=tuple(prompts))
+    rest = list(paths)
+    init = rest.pop(0) if request.init_image else None
+    morph_to = rest.pop(0) if request.morph_to else None
+    return dataclasses.replace(request, init_image=init, morph_to=morph_to, image_prompts=tuple(rest))
 
 
 def model_consumer(model: str) -> str:

@@ -23,7 +23,7 @@ def finished(job_id: str, result: RenderResult) -> Finished:
 
 
 def picture(engine: Engine, job_id: str, request: RenderRequest, send: Send, should_stop: ShouldStop, video: bool) -> Finished:
-    """One picture, or a film (a zoom, a story), painted by the CLIP-steered loop."""
+    """One picture, or a film (a zoom, a story, a morph), painted by the CLIP-steered loop."""
     engine.load(request)
     send(Started(job_id, request.total_steps))
     return finished(job_id, engine.render(request, on_progress=send, should_stop=should_stop, video=video, job_id=job_id))
@@ -67,5 +67,6 @@ def describe(engine: Engine, job_id: str, request: RenderRequest, send: Send, sh
 
 
 RUNS: dict[str, Run] = {
-    "picture": picture, "set": candidates, "film": picture, "deepdream": dream, "upscale": upscale, "describe": describe,
+    "picture": picture, "set": candidates, "film": picture, "morph": picture, "deepdream": dream, "upscale": upscale,
+    "describe": describe,
 }  # fmt: skip

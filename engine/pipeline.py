@@ -29,6 +29,7 @@ from engine.generators.base import Generator
 from engine.images import image_tensor, resize_image
 from engine.loop import Optimization, Target, make_optimizer, optimize
 from engine.models import Models
+from engine.morph import between, blended, fit
 from engine.perceptor import AnyPerceptor, unit_parts
 from engine.video import FilmWriter
 
@@ -142,6 +143,8 @@ class Engine(Models):
                 for i, task in enumerate(tasks):
                     if task.video:
                         task.film = FilmWriter(Path(folder) / f"{i}.mp4", key_frames(task.request))
+                if first.morph_to is not None:
+                    return [self._morph(tasks[0], resolved[0], net, perceptor, start, recompute)]
                 if first.is_film:
                     return [self._film(tasks[0], resolved[0], net, perceptor, start, recompute)]
                 own_rng = len(tasks) > 1
@@ -227,6 +230,51 @@ class Engine(Models):
                 task.key_frame(output.small(output.to_pil(generator.image())), caption)
         return self._outcome(task, resolved, generator, losses, None, start)
 
+    def _morph(
+        self, task: RenderTask, resolved: ResolvedRequest, net: nn.Module | None, perceptor: AnyPerceptor, start: float,
+        recompute: bool = False,
+    ) -> RenderResult | JobCancelled:  # fmt: skip
+        """A morph: the painter fitted to both pictures, then a frame at each share of the path between the fits,
+        the frames between the ends painted a little towards both prompts by their share (``contract.films``)."""
+        request = task.request
+        assert request.morph_to is not None
+        torch.manual_seed(request.seed)
+        make_cutouts = MakeCutouts(perceptor.input_size, request.cutn, request.cut_pow, batched=self.speed.batched_cutouts)
+        generator = load_attribute(resolved.family.painter)(net, request.width, request.height, self.device, **resolved.options)
+        generator.checkpoint = recompute or self.speed.checkpoint_for(request.width, request.height)
+        ends = [self._picture(path, request) for path in (request.init_image or "", request.morph_to)]
+        fits, done = [], 0
+        for picture in ends:
+            report = self._reporter(task, generator, start, done, key_frames=False)
+            fits.append(fit(generator, picture, request.steps, report))
+            done += request.steps
+            if task.should_stop is not None and task.should_stop():
+                return self._outcome(task, resolved, generator, [], done, start)
+        first, second = (text_targets(scene, perceptor) for scene in request.scenes)
+        losses: list[float] = []
+        for frame in range(request.zoom_frames):
+            share = frame / (request.zoom_frames - 1)
+            generator.set_parameters(between(*fits, share))
+            if 0 < frame < request.zoom_frames - 1:
+                run = Optimization(
+                    generator, blended(first, second, share),
+                    make_optimizer(request.optimizer, generator.parameters(), resolved.lr), make_cutouts,
+                    request.steps_per_frame, report_every=request.preview_every, init_image=generator.image().detach(),
+                    init_weight=request.init_weight, should_stop=task.should_stop,
+                    on_step=self._reporter(task, generator, start, done, key_frames=False),
+                )  # fmt: skip
+                optimize([run], perceptor, self.speed)
+                losses += run.losses
+                if run.stopped_at is not None:
+                    return self._outcome(task, resolved, generator, losses, done + run.stopped_at, start)
+                done += request.steps_per_frame
+            task.key_frame(output.small(output.to_pil(generator.image())))
+        return self._outcome(task, resolved, generator, losses, None, start)
+
+    def _picture(self, path: str, request: RenderRequest) -> torch.Tensor:
+        """The picture at ``path`` at the request's size, as the painter sees it."""
+        return resize_image(image_tensor(open_image(path), self.device), request.width, request.height)
+
     def _optimization(
         self,
         task: RenderTask,
@@ -270,7 +318,7 @@ class Engine(Models):
         generator.checkpoint = recompute or self.speed.checkpoint_for(request.width, request.height)
         init = None
         if request.init_image:
-            init = resize_image(image_tensor(open_image(request.init_image), self.device), request.width, request.height)
+            init = self._picture(request.init_image, request)
             generator.init_from_image(with_noise(init, request.init_noise, request.seed) if request.init_noise else init)
         return generator, make_cutouts, init
 

@@ -42,7 +42,7 @@ from bot.queue.scheduler import Scheduler
 from bot.queue.store import Store
 from bot.usage.ledger import Ledger
 from bot.usage.memory import check_fits
-from contract.films import SCENE_SEPARATOR, scenes
+from contract.films import MORPH_FIT_STEPS, MORPH_FRAMES, MORPH_PULL, SCENE_SEPARATOR, scenes
 from contract.limits import DEFAULT_STEPS_PER_FRAME, DEFAULT_UPSCALER, MAX_UPSCALE_SIDE
 from contract.moves import Canvas, composed, pan_canvas, variation, zoom_out_canvas
 from contract.protocol import Downloading, RenderRequest
@@ -89,6 +89,13 @@ class JobActions:
         job = await self.store.job(job_id)
         if job is None:
             raise Refusal("That job is no longer known to the bot.")
+        return job
+
+    async def job_here(self, job_id: str, guild_id: int | None) -> Job:
+        """The job a member named by its id, only when it is this server's: another server's stays out of reach."""
+        job = await self.store.job(job_id)
+        if job is None or job.guild_id != guild_id:
+            raise Refusal(f"There is no job {job_id!r} in this server; the id is in the footer under its picture.")
         return job
 
     async def job_on(self, job_id: str, guild_id: int | None, message_id: int | None) -> Job:
@@ -349,6 +356,39 @@ class JobActions:
             return build_request(options, settings, original.request.perceptor, original.request.preview_every)
 
         return await self._resubmit(original, user, make_request)
+
+    async def morph(self, first: Job, second: Job, user: Someone, frames: int | None, steps_per_frame: int | None,
+                    permissions: discord.Permissions | None = None) -> Job:  # fmt: skip
+        """/morph: a film from ``first``'s picture to ``second``'s, two results of one member and one model (the member
+        or a moderator asks), with the first's size, seed and options and both prompts."""
+        for job in (first, second):
+            if job.guild_id != first.guild_id or job.request.count > 1:
+                raise Refusal(f"Job {job.id} is not a single picture of this server; morph two pictures painted here.")
+            self._candidate(job, 1)
+            await self.check_owner(job, user, "morph", permissions)
+        if first.user_id != second.user_id:
+            raise Refusal(f"Jobs {first.id} and {second.id} were painted by two members; a morph joins one member's pictures.")
+        a, b = first.request, second.request
+        if a.model != b.model:
+            raise Refusal(f"Job {first.id} is {a.model} and job {second.id} is {b.model}; a morph joins pictures of one model.")
+        pictures = [await self.files.read(self.files.picture(job, 1)) for job in (first, second)]
+        if None in pictures:
+            raise Refusal("A picture of those jobs was cleaned up; it can no longer be morphed.")
+
+        async def make_request(settings: GuildSettings, job_id: str) -> RenderRequest:
+            paths = self.files.init_image(job_id), self.files.morph_end(job_id)
+            options = dataclasses.replace(
+                DreamOptions.again(a), prompt=f"{a.prompt} {SCENE_SEPARATOR} {b.prompt}", seed=a.seed, count=None,
+                steps=min(MORPH_FIT_STEPS, settings.max_steps), zoom_frames=frames or min(MORPH_FRAMES, settings.max_frames),
+                steps_per_frame=steps_per_frame, init_weight=MORPH_PULL, init_noise=None, styled=False,
+                init_image=str(paths[0]), morph_to=str(paths[1]),
+            )  # fmt: skip
+            request = build_request(options, settings, a.perceptor, a.preview_every)
+            for path, data in zip(paths, pictures, strict=True):
+                await self.files.write(path, data or b"")
+            return request
+
+        return await self._resubmit(first, user, make_request)
 
     async def _moved(
         self, original: Job, number: int, user: Someone, canvas_of: Callable[[GuildSettings, RenderRequest], Canvas]

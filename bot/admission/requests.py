@@ -58,6 +58,7 @@ class DreamOptions:
     init_weight: float | None = None  # None: the request's default
     init_noise: float | None = None
     styled: bool = True  # the server's style joins the prompt (False: a preset named in /dream stands in for it)
+    morph_to: str | None = None  # a morph's second picture (its first is ``init_image``)
 
     @classmethod
     def again(cls, asked: RenderRequest) -> DreamOptions:
@@ -223,6 +224,8 @@ def _allowed_words(prompt: str, settings: GuildSettings) -> None:
 def _pictures(options: DreamOptions) -> dict[str, Any]:
     """The fields of a request that says how it uses its pictures; left out where the options leave them."""
     fields: dict[str, Any] = {"init_image": options.init_image, "image_prompts": options.image_prompts}
+    if options.morph_to is not None:
+        fields["morph_to"] = options.morph_to
     if options.init_weight is not None:
         fields["init_weight"] = options.init_weight
     if options.init_noise is not None:

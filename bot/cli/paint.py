@@ -19,7 +19,7 @@ from contract.deepdream import DEFAULT_DREAM_STEPS
 from contract.deepdream import OPTIONS as DEEPDREAM_OPTIONS
 from contract.errors import BadRequest
 from contract.families import FAMILIES
-from contract.films import parse_shift
+from contract.films import MORPH_FIT_STEPS, MORPH_FRAMES, parse_shift
 from contract.moves import DIRECTIONS, PAN_SHARE
 from contract.protocol import RenderRequest
 from contract.registry import DEFAULT_DREAMER
@@ -84,6 +84,11 @@ def _add_painting_arguments(render: argparse.ArgumentParser) -> None:
     render.add_argument(
         "--zoom-out", type=float, metavar="FACTOR", help="with --from: shrink the picture into its centre and paint around it"
     )
+    render.add_argument(
+        "--morph", nargs=2, metavar=("A.png", "B.png"),
+        help="a film from one dreambot PNG to another of the same model: --zoom frames (default "
+        f"{MORPH_FRAMES}), --steps fitting each end (default {MORPH_FIT_STEPS}), --steps-per-frame between",
+    )  # fmt: skip
     render.add_argument("--model", help="generator, e.g. vqgan-imagenet-f16-16384, biggan-deep-256, siren, pixels")
     render.add_argument(
         "--perceptor",

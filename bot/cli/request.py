@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.config import Config
 from contract.errors import BadRequest, EngineError
 from contract.families import ALL_OPTIONS
-from contract.films import story_prompt
+from contract.films import MORPH_FIT_STEPS, MORPH_FRAMES, MORPH_PULL, SCENE_SEPARATOR, scenes, story_prompt
 from contract.limits import (
     DEFAULT_CUT_POW,
     DEFAULT_CUTN,
@@ -57,6 +57,7 @@ def _paints(model: str, width: int, height: int) -> bool:
 
 
 VARIED = ("seed", "count", "init_image", "init_noise", "init_weight", "keep")  # what a variation does not take from its parent
+MORPH_SETS = ("steps", "zoom_frames", "steps_per_frame", "zoom", "rotate", "shift", "story_fade", "captions")  # a morph's own
 
 
 def _recorded(args: argparse.Namespace) -> dict:
@@ -70,10 +71,16 @@ def _recorded(args: argparse.Namespace) -> dict:
         raise BadRequest("--pan and --zoom-out move a picture: give it with --from PICTURE.png")
     if args.pan and args.zoom_out:
         raise BadRequest("give --pan or --zoom-out, not both")
-    source = args.source or args.vary_from
+    if args.morph and (args.source or args.vary_from or args.story):
+        raise BadRequest(
+            "--morph A.png B.png takes its prompts and model from the two pictures: leave out --from, --vary-from and --story"
+        )
+    source = args.source or args.vary_from or (args.morph[0] if args.morph else None)
     recorded = recorded_request(source) if source else {}
     if args.vary_from:
         recorded = {k: v for k, v in recorded.items() if k not in VARIED}
+    if args.morph:  # the film starts from the picture itself, the painter fitted to it
+        recorded = {k: v for k, v in recorded.items() if k not in (*VARIED[1:], *MORPH_SETS)}
     if args.pan or args.zoom_out:  # the move starts from the picture itself
         recorded = {k: v for k, v in recorded.items() if k not in VARIED[2:]}
     if args.model and args.model != recorded.get("model"):  # another model: the picture's options were its own
@@ -146,7 +153,26 @@ def request_from_args(args: argparse.Namespace, config: Config) -> RenderRequest
         captions=pick("captions", False),
         keep=recorded.get("keep", ()) if (width, height) == (recorded.get("width"), recorded.get("height")) else (),
     )
+    if args.morph:
+        return _morph(request, args)
     return _moved(request, args) if args.pan or args.zoom_out else request
+
+
+def _morph(request: RenderRequest, args: argparse.Namespace) -> RenderRequest:
+    """``--morph A.png B.png``: a film from A to B, both of one model; A gives the size, seed and options."""
+    first, second = args.morph
+    other = recorded_request(second)
+    if other.get("model") != request.model:
+        raise BadRequest(
+            f"a morph goes between pictures of one model: {first} is {request.model}, {second} is {other.get('model')}"
+        )
+    if len(scenes(request.prompt)) > 1 or len(scenes(other.get("prompt", ""))) > 1:
+        raise BadRequest("a morph goes between two pictures, not films: their prompts are one scene each")
+    return dataclasses.replace(
+        request, prompt=f"{request.prompt} {SCENE_SEPARATOR} {other['prompt']}", init_image=first, morph_to=second,
+        zoom_frames=args.zoom_frames or MORPH_FRAMES, steps=args.steps or MORPH_FIT_STEPS,
+        init_weight=MORPH_PULL if args.init_weight is None else args.init_weight,
+    )  # fmt: skip
 
 
 def _moved(request: RenderRequest, args: argparse.Namespace) -> RenderRequest:

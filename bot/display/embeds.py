@@ -136,6 +136,8 @@ def seeds(request: RenderRequest) -> str:
 
 def film_summary(request: RenderRequest) -> str:
     """What kind of film a request makes ("" for a still picture)."""
+    if request.morph_to is not None:
+        return f"morph, {request.zoom_frames} frames"
     parts = []
     if request.zoom_frames:
         parts.append(f"zoom, {request.zoom_frames} frames of ×{request.zoom:g}")

@@ -45,6 +45,10 @@ class JobFiles:
     def image_prompt(self, job_id: str, number: int) -> Path:
         return self.folder(job_id) / f"image-prompt-{number}.png"
 
+    def morph_end(self, job_id: str) -> Path:
+        """The picture a morph ends on (it starts on its ``init_image``)."""
+        return self.folder(job_id) / "morph-end.png"
+
     def result(self, job_id: str) -> Path:
         return self.folder(job_id) / "result.png"
 

@@ -74,6 +74,13 @@ class Generator(ABC):
         """The picture to show and save."""
         return self.decode()
 
+    @torch.no_grad()
+    def set_parameters(self, values: Sequence[torch.Tensor]) -> None:
+        """``values`` in place of the parameters (a morph's point on its path); painters that keep state beside
+        them (an average) start it again."""
+        for parameter, value in zip(self.parameters(), values, strict=True):
+            parameter.copy_(value)
+
     def init_from_image(self, image: torch.Tensor) -> None:
         """Start from ``image`` by fitting the parameters to it; painters with an encoder override this."""
         optimizer = torch.optim.Adam(self.parameters(), lr=self.prime_lr)

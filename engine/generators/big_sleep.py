@@ -8,6 +8,8 @@ picture shown is painted from an exponential moving average of the latents.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from pytorch_pretrained_biggan import BigGAN
 
@@ -116,4 +118,8 @@ class BigGANGenerator(Generator):
 
     def init_from_image(self, image: torch.Tensor) -> None:
         super().init_from_image(image)
+        self._restart_average()
+
+    def set_parameters(self, values: Sequence[torch.Tensor]) -> None:
+        super().set_parameters(values)
         self._restart_average()

@@ -79,3 +79,47 @@ async def test_zoom_film_starts_a_zoom_journey_from_the_picture_with_its_prompt_
     assert Path(film.request.init_image).read_bytes() == bot.files.result(parent.id).read_bytes()
     shown = await emulator.wait_title(film.id, "Done")
     assert any(name.endswith(".mp4") for name in emulator.files[int(shown["id"])]), "the film is posted"
+
+
+async def morph(emulator, member: Member, *options: dict) -> str:
+    asked = await emulator.slash("morph", list(options), member=member)
+    return await emulator.wait_for(lambda: emulator.reply_text(asked))
+
+
+async def test_morph_films_one_members_two_pictures_and_refuses_anyone_elses_or_another_models(bot, emulator):
+    alice, bob = Member(emulator.snowflake(), "alice"), Member(emulator.snowflake(), "bob")
+    jobs = []
+    for prompt, model in (("a red dawn", "pixels"), ("a blue night", "pixels"), ("a green hill", "tiny-vqgan")):
+        _, text = await dream(emulator, prompt, option("model", model), option("size", "32x32"), member=alice)
+        jobs.append(job_id_of(text))
+    for job in jobs:
+        await emulator.wait_title(job, "Done")
+    first, second, other = jobs
+
+    said = await morph(emulator, alice, option("job_a", first), option("job_b", second), option("frames", 3, 4))
+    assert f"a morph of 3 frames from job `{first}` to job `{second}`" in said
+    film = await bot.store.job(job_id_of(said))
+    request = film.request
+    assert (film.request.kind.name, film.parent, request.zoom_frames, request.prompt) == (
+        "morph", first, 3, "a red dawn || a blue night"
+    )
+    assert Path(request.init_image).read_bytes() == bot.files.result(first).read_bytes()
+    assert Path(request.morph_to).read_bytes() == bot.files.result(second).read_bytes()
+    shown = await emulator.wait_title(film.id, "Done")
+    names = list(emulator.files[int(shown["id"])])
+    assert any(name.endswith(".mp4") for name in names), names
+    fields = {f["name"]: f["value"] for f in shown["embeds"][0]["fields"]}
+    assert fields["Film"] == "morph, 3 frames"
+    ids = [b["custom_id"] for row in shown["components"] for b in row["components"]]
+    assert ids == [f"dream:gif:{film.id}"]
+    end = np.asarray(picture(emulator, shown).convert("RGB")).astype(int)
+    parent = np.asarray(Image.open(bot.files.result(second)).convert("RGB")).astype(int)
+    assert np.abs(end - parent).mean() < 2.0, "the film ends on the second picture (pixels fits it: 0.0 measured)"
+
+    refused = await morph(emulator, bob, option("job_a", first), option("job_b", second))
+    assert refused == f"Only the member who asked for job {first} or a moderator can morph it."
+    refused = await morph(emulator, alice, option("job_a", first), option("job_b", other))
+    assert refused == f"Job {first} is pixels and job {other} is tiny-vqgan; a morph joins pictures of one model."
+    refused = await morph(emulator, alice, option("job_a", first), option("job_b", "feedbeef"))
+    assert refused == "There is no job 'feedbeef' in this server; the id is in the footer under its picture."
+    assert [j.id for j in await bot.store.queued()] == []
