@@ -101,7 +101,10 @@ async def test_morph_films_one_members_two_pictures_and_refuses_anyone_elses_or_
     film = await bot.store.job(job_id_of(said))
     request = film.request
     assert (film.request.kind.name, film.parent, request.zoom_frames, request.prompt) == (
-        "morph", first, 3, "a red dawn || a blue night"
+        "morph",
+        first,
+        3,
+        "a red dawn || a blue night",
     )
     assert Path(request.init_image).read_bytes() == bot.files.result(first).read_bytes()
     assert Path(request.morph_to).read_bytes() == bot.files.result(second).read_bytes()
