@@ -54,7 +54,7 @@ def test_each_part_of_the_batch_key_keeps_jobs_apart(name):
     assert batch_key(dataclasses.replace(base, **{name: other})) != batch_key(base)
 
 
-ALONE = {"zoom_frames", "count", "prompt", "describe"}  # a film, a set, a story, a description: never batched
+ALONE = {"zoom_frames", "count", "prompt", "describe", "morph_to"}  # films, sets, stories, descriptions: never batched
 
 
 @pytest.mark.parametrize("name", sorted(set(NON_DEFAULT) - set(KEY_FIELDS) - ALONE))

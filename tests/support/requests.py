@@ -38,6 +38,7 @@ NON_DEFAULT = {
     "captions": True,
     "count": 2,
     "keep": (8, 4, 40, 56),
+    "morph_to": "end.png",
     "describe": True,
 }
 
@@ -48,7 +49,14 @@ def painted(folder: Path, **fields: object) -> RenderRequest:
         Image.new("RGB", (8, 8)).save(folder / name)
     values = NON_DEFAULT | {"init_image": str(folder / "start.png")}
     values["image_prompts"] = tuple(str(folder / p) for p in NON_DEFAULT["image_prompts"])
-    still = values | {"zoom_frames": 0, "count": 1, "keep": (), "prompt": "a castle, at dusk | fog:0.5", "describe": False}
+    still = values | {
+        "zoom_frames": 0,
+        "count": 1,
+        "keep": (),
+        "prompt": "a castle, at dusk | fog:0.5",
+        "describe": False,
+        "morph_to": None,
+    }
     return RenderRequest(**(still | fields))
 
 

@@ -323,3 +323,21 @@ def test_pan_and_zoom_out_from_a_png_keep_the_picture_and_paint_around_it(weight
     ):
         refused = dreambot_here("render", *argv, **here)
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+
+
+def test_morph_takes_both_prompts_and_the_first_pictures_size_seed_and_options_and_refuses_two_models(tmp_path):
+    base = RenderRequest("a red dawn | fog:0.3", model="pixels", perceptor="tiny-clip", width=48, height=32, seed=4, cutn=9)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
+    first = str(painted_png(tmp_path / "a", base))
+    second = str(painted_png(tmp_path / "b", dataclasses.replace(base, prompt="a blue night", seed=8, cutn=20)))
+    morph = built(tmp_path, "--morph", first, second)
+    assert (morph.prompt, morph.init_image, morph.morph_to) == ("a red dawn | fog:0.3 || a blue night", first, second)
+    assert (morph.model, morph.size, morph.seed, morph.cutn) == ("pixels", "48x32", 4, 9)
+    assert (morph.zoom_frames, morph.steps, morph.init_weight, morph.kind.name) == (24, 60, 0.5, "morph")
+    asked = built(tmp_path, "--morph", first, second, "--zoom", "5", "--steps", "7", "--steps-per-frame", "3")
+    assert (asked.zoom_frames, asked.steps, asked.steps_per_frame, asked.total_steps) == (5, 7, 3, 2 * 7 + 3 * 3)
+    other = str(painted_png(tmp_path / "c", dataclasses.replace(base, model="tiny-vqgan", width=32)))
+    with pytest.raises(BadRequest, match=f"one model: {first} is pixels, {other} is tiny-vqgan"):
+        built(tmp_path, "--morph", first, other)
+    with pytest.raises(BadRequest, match="leave out --from"):
+        built(tmp_path, "--morph", first, second, "--from", first)
