@@ -46,6 +46,7 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
         "story",
         "deepdream",
         "describe",
+        "morph",
         "queue",
         "mine",
         "cancel",
