@@ -291,6 +291,9 @@ class Engine(Models):
         generator, make_cutouts, init = self._painter(request, resolved, net, perceptor, recompute)
         text = text_targets(request.prompt, perceptor)
         targets = text + self._extra_targets(request, perceptor, make_cutouts, text[0].embeds.shape[1])
+        keep = keep_mask(request.keep, init) if request.keep and init is not None else None
+        if keep is not None:
+            generator.hold(keep)
         run = Optimization(
             generator,
             targets,
@@ -300,7 +303,7 @@ class Engine(Models):
             report_every=request.preview_every,
             init_image=init,
             init_weight=request.init_weight,
-            keep=keep_mask(request.keep, init) if request.keep and init is not None else None,
+            keep=keep,
             should_stop=task.should_stop,
             rng=torch.get_rng_state() if own_rng else None,
         )

@@ -74,6 +74,11 @@ class Generator(ABC):
         """The picture to show and save."""
         return self.decode()
 
+    def hold(self, keep: torch.Tensor) -> None:
+        """Keep what paints only inside ``keep`` (``[1, 1, H, W]``, 1: kept) as it is from now on. Most painters'
+        parameters each paint the whole picture, so this does nothing: the loop's pull and paste keep the region."""
+        return None
+
     @torch.no_grad()
     def set_parameters(self, values: Sequence[torch.Tensor]) -> None:
         """``values`` in place of the parameters (a morph's point on its path); painters that keep state beside

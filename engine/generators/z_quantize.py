@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from contract.errors import BadRequest
 from engine.generators.base import Generator, clamp_with_grad
@@ -42,9 +43,19 @@ class VQGANGenerator(Generator):
         else:
             codes = torch.randint(codebook.shape[0], (height // f, width // f)).to(device)
         self.z = codebook[codes].movedim(2, 0)[None].clone().requires_grad_(True)
+        self._held: tuple[torch.Tensor, torch.Tensor] | None = None  # tokens kept as they are, and their values
 
     def parameters(self) -> list[torch.Tensor]:
         return [self.choice.logits] if self.sampling == "codebook" else [self.z]
+
+    def hold(self, keep: torch.Tensor) -> None:
+        """Pan and Zoom Out: the tokens wholly inside the kept box stay as the start gave them (the old picture's
+        codes), and only the new ones are optimized, as the 2021 notebooks extended VQGAN's token grid."""
+        f = self.net.config.factor
+        inside = -F.max_pool2d(-keep.float(), f) > 0.5  # [1, 1, h, w]: every pixel of the token is kept
+        (parameter,) = self.parameters()
+        self._held = (inside, parameter.detach().clone())
+        parameter.register_hook(lambda grad: grad.masked_fill(inside, 0.0))
 
     @torch.no_grad()
     def init_from_image(self, image: torch.Tensor) -> None:
@@ -74,3 +85,7 @@ class VQGANGenerator(Generator):
     def after_step(self) -> None:
         if self.sampling == "z+quantize":
             self.z.copy_(torch.maximum(torch.minimum(self.z, self.z_max), self.z_min))
+        if self._held is not None:  # whatever the optimizer does beside the gradient (weight decay, momentum)
+            inside, values = self._held
+            (parameter,) = self.parameters()
+            parameter.copy_(torch.where(inside, values, parameter))
