@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -33,10 +35,12 @@ from bot.queue.files import JobFiles, Pruned
 from bot.queue.scheduler import Scheduler
 from bot.queue.store import Store
 from bot.usage.ledger import Ledger
+from bot.web.metrics import Metrics
+from bot.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.dream", "cogs.jobs", "cogs.settings", "cogs.moderation", "cogs.usage", "cogs.presets")
+EXTENSIONS = ("cogs.dream", "cogs.jobs", "cogs.settings", "cogs.moderation", "cogs.usage", "cogs.presets", "cogs.gallery")
 LOW_DISK = 2 * 2**30  # less free space than this for job files is logged as a warning at start
 PRUNE_EVERY = 3600.0  # seconds between two clean-ups of old job files
 
@@ -81,7 +85,10 @@ class DreamBot(commands.AutoShardedBot):
             warm, also = (defaults.model, defaults.perceptor), (defaults.upscaler, defaults.dreamer)
             executor = self.supervisor = EngineSupervisor.for_config(config.engine, engine_argv, warm, also)
         self.ledger = Ledger(self.store, self.settings)
-        self.scheduler = Scheduler(self.store, executor, self.reporter, self.files, self.gate.concepts, self.ledger)
+        self.metrics = Metrics()
+        self.scheduler = Scheduler(
+            self.store, executor, self.reporter, self.files, self.gate.concepts, self.ledger, self.metrics.ended
+        )
         if self.dispatcher is not None:
             self.dispatcher.on_change = self.scheduler.wake
         supervisor = self.supervisor
@@ -89,7 +96,11 @@ class DreamBot(commands.AutoShardedBot):
             self.store, self.settings, self.scheduler, self.reporter, self.files, config.queue.max_per_server,
             defaults.upscaler, fetching=supervisor.fetching if supervisor is not None else lambda request: None,
             gate=self.gate, audit=self.audit, ledger=self.ledger, memories=executor.memories,
+            refused=lambda refusal: self.metrics.refused.inc(),
         )  # fmt: skip
+        self.web = WebServer(self) if config.web.listen else None
+        self._rate_limits = self.metrics.rate_limit_filter()
+        count_errors(self.http, self.metrics)
         self.tree.on_error = self.on_app_command_error
         self.tree.interaction_check = self._admits
         self._scheduler_task: asyncio.Task | None = None
@@ -131,6 +142,9 @@ class DreamBot(commands.AutoShardedBot):
             total / 2**30,
         )
         self._janitor_task = asyncio.create_task(self._janitor(), name="janitor")
+        logging.getLogger("discord.http").addFilter(self._rate_limits)
+        if self.web is not None:
+            await self.web.start()
 
     async def _start_engine(self) -> None:
         assert self.supervisor is not None
@@ -182,7 +196,33 @@ class DreamBot(commands.AutoShardedBot):
             text = "Something went wrong on the bot's side; the owner can find the details in its log."
         await reply(interaction, text)
 
+    def health(self) -> list[str]:
+        """What keeps the bot from serving (``GET /healthz``): the gateway, the scheduler's loop, the executor."""
+        problems = []
+        if self.is_closed() or not self.is_ready() or any(shard.is_closed() for shard in self.shards.values()):
+            problems.append("the Discord gateway is not connected")
+        if self._scheduler_task is None or self._scheduler_task.done():
+            problems.append("the scheduler's loop is not running")
+        if self.supervisor is not None and not self.supervisor.running():
+            problems.append("the engine process is not running")
+        if self.dispatcher is not None and not self.dispatcher.reachable():
+            problems.append("the NATS server is not reachable")
+        return problems
+
+    async def scrape(self) -> bytes:
+        """``GET /metrics``: the counters kept as jobs end, with the queue, workers and database read now."""
+        queued: dict[int, int] = {}
+        for job in await self.store.queued():
+            queued[job.guild_id] = queued.get(job.guild_id, 0) + 1
+        workers = {w.worker_id: w.memory_gib for w in self.dispatcher.online()} if self.dispatcher is not None else {}
+        size = await asyncio.to_thread(database_bytes, self.config.storage.path)
+        restarts = max(0, self.supervisor.starts - 1) if self.supervisor is not None else 0
+        return self.metrics.scraped(queued, workers, size, restarts)
+
     async def close(self) -> None:
+        logging.getLogger("discord.http").removeFilter(self._rate_limits)
+        if self.web is not None:
+            await self.web.stop()
         for task in (self._scheduler_task, self._janitor_task, self._engine_start):
             if task is not None:
                 task.cancel()
@@ -199,3 +239,22 @@ class DreamBot(commands.AutoShardedBot):
 def _crash_report(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.critical("the scheduler stopped", exc_info=task.exception())
+
+
+def database_bytes(path: str) -> int:
+    """The database's size on disk, its write-ahead log included."""
+    return sum(Path(f"{path}{end}").stat().st_size for end in ("", "-wal") if Path(f"{path}{end}").exists())
+
+
+def count_errors(http: discord.http.HTTPClient, metrics: Metrics) -> None:
+    """Count the Discord REST calls that fail, by status, as they pass (the operator's figures)."""
+    request = http.request
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await request(*args, **kwargs)
+        except discord.HTTPException as error:
+            metrics.discord_errors.labels(str(error.status)).inc()
+            raise
+
+    http.request = counted  # type: ignore[method-assign]

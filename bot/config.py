@@ -198,6 +198,29 @@ class ModerationConfig:
     threshold: float = key(0.5, help="NudeNet's score from which an exposed part flags a picture", check=_share)
 
 
+def _listen(name: str, value: str, _: Any) -> str | None:
+    """Empty (no web server) or HOST:PORT, the port from 0 (the system picks one) to 65535."""
+    host, _, port = value.rpartition(":")
+    if not value or (host and port.isdigit() and int(port) <= 65535):
+        return None
+    return f'{name} must be HOST:PORT, e.g. "127.0.0.1:8080", not {value!r}'
+
+
+def _public_url(name: str, value: str, section: Any) -> str | None:
+    return _http_url(name, value, section) if value else None
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The bot's own web server: the gallery, ``/healthz`` and ``/metrics``."""
+
+    listen: str = key("", help='HOST:PORT the web server listens on, e.g. "127.0.0.1:8080"; empty: no web server',
+                      check=_listen)  # fmt: skip
+    public_url: str = key("", help="the gallery's address as members reach it (behind a reverse proxy); empty: http://LISTEN",
+                          check=_public_url)  # fmt: skip
+    metrics: bool = key(False, help="serve GET /metrics in Prometheus's text format")
+
+
 @dataclass(frozen=True)
 class Config:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
@@ -207,6 +230,7 @@ class Config:
     queue: QueueConfig = field(default_factory=QueueConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     moderation: ModerationConfig = field(default_factory=ModerationConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source: str | None = None
 
 
@@ -218,6 +242,7 @@ SECTIONS = {
     "queue": QueueConfig,
     "worker": WorkerConfig,
     "moderation": ModerationConfig,
+    "web": WebConfig,
 }
 
 

@@ -267,6 +267,7 @@ class Finished(Event):
     concepts: dict[str, float] = field(default_factory=dict)  # the result's scores (``contract/concepts.py``), if asked
     peak_gib: float = 0.0  # the engine's peak memory while it ran (a GPU's own; a CPU's: the process's so far); 0: unknown
     worker: str = ""  # the remote worker that painted it, as the bot's dispatcher heard it ("": the local engine)
+    embedding: list[float] = field(default_factory=list)  # the picture's image embedding by its perceptor (the gallery)
     description: dict[str, Any] = field(default_factory=dict)  # a /describe's (``contract/describe.py``); its png: the picture
     kind: ClassVar[str] = "finished"
     _bytes_fields: ClassVar[tuple[str, ...]] = ("png", "animation", "svg")

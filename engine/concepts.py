@@ -82,3 +82,21 @@ def scored(
 
 def _with_scores(event: Progress | Finished, scores: dict[str, float]) -> Progress | Finished:
     return replace(event, concepts={concept: round(score, 4) for concept, score in scores.items()})
+
+
+def embedded(send: Callable[[Event], None], scorer: Callable[[], ConceptScorer]) -> Callable[[Event], None]:
+    """``send`` with each result's image embedding added (the gallery's "more like this"), by the job's perceptor.
+    A description's picture is the member's, not a painting: it has none. An embedding that fails costs the job
+    nothing but its place among the likenesses."""
+
+    def send_embedded(event: Event) -> None:
+        if isinstance(event, Finished) and event.png and not event.description:
+            try:
+                with Image.open(io.BytesIO(event.png)) as image:
+                    vector = scorer().image_embed(image)
+                event = replace(event, embedding=[round(float(v), 6) for v in vector.float().cpu()])
+            except Exception:
+                log.exception("job %s: its picture's embedding could not be made", event.job_id)
+        send(event)
+
+    return send_embedded

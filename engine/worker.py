@@ -123,13 +123,15 @@ def run_job(engine, command: dict[str, Any], channel: Channel, cancelled: set[st
 
 
 def job_send(engine, channel: Channel, request: RenderRequest, concepts: object) -> Send:
-    """How one job's events go out: scored against its concepts (``engine/concepts.py``) when it has any, with the
-    request's perceptor, or the default one for a job that paints without one (an upscale, a dream)."""
+    """How one job's events go out: scored against its concepts (``engine/concepts.py``) when it has any, and its
+    result with its image embedding, with the request's perceptor, or the default one for a job that paints without
+    one (an upscale, a dream)."""
     from contract.concepts import check_concepts
-    from engine.concepts import scored
+    from engine.concepts import embedded, scored
 
     asked = check_concepts(concepts)
-    return scored(measured(channel.send, engine), lambda: engine.concept_scorer(request.perceptor), asked)
+    scorer = lambda: engine.concept_scorer(request.perceptor)  # noqa: E731 (loaded at the first picture)
+    return embedded(scored(measured(channel.send, engine), scorer, asked), scorer)
 
 
 def measured(send: Send, engine) -> Send:

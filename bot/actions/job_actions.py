@@ -69,8 +69,10 @@ class JobActions:
         audit: AuditLog | None = None,
         ledger: Ledger | None = None,
         memories: Callable[[], list[float]] = list,
+        refused: Callable[[Refusal], None] = lambda refusal: None,
     ) -> None:
         self.store = store
+        self.refused = refused  # told of every request refused before it was queued (the operator's figures)
         self.ledger = ledger  # the daily quota in GPU-minutes (None: none)
         self.memories = memories  # GiB of each executor, as they said (none: not known, nothing refused for it)
         self.settings = settings
@@ -144,6 +146,7 @@ class JobActions:
                 if self.ledger is not None:
                     await self.ledger.check_quota(guild_id, user.id, roles_of(user), request)
             except Refusal as refusal:  # the moderators see who was refused what, and why
+                self.refused(refusal)
                 await self._audit(guild_id, Kind.REFUSED, user.id, str(refusal), channel_id)
                 raise
             flagged = INHERITED if parent and (made_from := await self.store.job(parent)) and made_from.flagged else None
@@ -443,6 +446,7 @@ class JobActions:
         if job.active:
             raise Refusal(f"job {job.id} is still {job.state.value}; cancel it with {CANCEL} first.")
         await message.delete()
+        await self.store.mark_deleted(job.id)
         by = "" if user.id == job.user_id else f" by <@{user.id}>"
         await self._audit(job.guild_id, Kind.DELETED, job.user_id, f"job `{job.id}` taken down{by}", job.channel_id, job.id)
 

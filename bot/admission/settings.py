@@ -202,6 +202,16 @@ def _strength_name(text: str) -> str:
     return word
 
 
+GALLERY = ("off", "members", "public")
+
+
+def _gallery(text: str) -> str:
+    word = text.strip().lower()
+    if word not in GALLERY:
+        raise SettingError(f"{text!r} is not a gallery choice; use off, members (each member's own link) or public")
+    return word
+
+
 def _fairness(text: str) -> str:
     word = text.strip().lower().replace("-", "_").replace(" ", "_")
     if word not in FAIRNESS:
@@ -325,6 +335,11 @@ class GuildSettings:
         _switch,
         _on_off,
         default=True,
+    )
+    gallery: str = setting(
+        "the web gallery: off, members (each member's signed link from /gallery) or public (anyone with its link)",
+        _gallery,
+        default="off",
     )
     moderator_role: int | None = setting(
         "a role that may change settings, besides Manage Server", _role, lambda v: f"<@&{v}>" if v else "none", default=None

@@ -107,6 +107,7 @@ class EngineSupervisor:
         self.device: str | None = None
         self.memory_gib = 0.0  # the engine's device memory, once it said (0: not yet)
         self._process: asyncio.subprocess.Process | None = None
+        self.starts = 0  # engine processes started (beyond the first: restarts)
         self._inbox: asyncio.Queue[Event | BaseException] = asyncio.Queue()
         self._pump: asyncio.Task | None = None  # the reader of the running engine's events
         self._pumps: set[asyncio.Task] = set()  # every reader until it ends (the loop keeps only weak references)
@@ -170,6 +171,7 @@ class EngineSupervisor:
         if self.running():
             return
         log.info("starting the engine: %s", " ".join(self.argv))
+        self.starts += 1
         loop = asyncio.get_running_loop()
         read_end, write_end = os.pipe()
         env = {**engine_environment(os.environ), EVENTS_FD_VARIABLE: str(write_end), BOT_PID_VARIABLE: str(os.getpid())}

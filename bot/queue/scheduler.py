@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_EMBEDDING = 4096  # numbers in a picture's image embedding (an ensemble's members' side by side)
+
 MAX_ATTEMPTS = 2
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
@@ -50,9 +54,10 @@ async def no_concepts(job: Job) -> Sequence[str]:
 class Scheduler:
     def __init__(
         self, store: Store, engine: Executor, reporter: Reporter, files: JobFiles, concepts: Concepts = no_concepts,
-        ledger: Ledger | None = None,
+        ledger: Ledger | None = None, ended: Callable[[Job, str], None] = lambda job, worker: None,
     ) -> None:  # fmt: skip
         self.store = store
+        self.ended = ended  # told of every job that reached an end, with the worker that ran it ("": the local engine)
         self.ledger = ledger  # charged each job's engine time; orders the servers that chose least use
         self.concepts = concepts  # what the engine scores a job's pictures against (``contract/concepts.py``)
         self.engine = engine
@@ -304,7 +309,10 @@ class Scheduler:
             log.error("job %s: could not save its files: %s", job.id, error)
             await self._fail(job, f"the bot could not save the picture ({error.strerror or 'disk error'})", "")
             return
+        if (vector := embedding(event.embedding)) is not None:
+            await self.store.put_embedding(job.id, job.request.perceptor, vector)
         done = await self.store.finish(job.id, JobState.DONE, seconds=event.seconds)
+        self.ended(done, event.worker)
         try:
             film = event.animation if job.request.kind.posts_film else None
             await self.reporter.finished(done, event.png, film, event.candidates, event.concepts, described)
@@ -314,10 +322,13 @@ class Scheduler:
             await self._report(self.reporter.failed(done, reason, ""))
 
     async def _cancelled(self, job: Job) -> None:
-        await self._report(self.reporter.cancelled(await self.store.finish(job.id, JobState.CANCELLED)))
+        cancelled = await self.store.finish(job.id, JobState.CANCELLED)
+        self.ended(cancelled, "")
+        await self._report(self.reporter.cancelled(cancelled))
 
     async def _fail(self, job: Job, reason: str, hint: str) -> None:
         failed = await self.store.finish(job.id, JobState.FAILED, error=reason)
+        self.ended(failed, "")
         await self._report(self.reporter.failed(failed, reason, hint))
 
     async def cancel(self, job: Job) -> bool:
@@ -338,3 +349,13 @@ class Scheduler:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def embedding(values: object) -> bytes | None:
+    """A result's image embedding as float32 bytes for the gallery's likeness, or None when it is missing or not a
+    list of 1 to ``MAX_EMBEDDING`` finite numbers (a worker's may be anything)."""
+    if not isinstance(values, list) or not 1 <= len(values) <= MAX_EMBEDDING:
+        return None
+    if not all(type(v) in (int, float) and math.isfinite(v) for v in values):
+        return None
+    return array("f", values).tobytes()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ from contract.protocol import RenderRequest
 
 log = logging.getLogger(__name__)
 
+SECRET_BYTES = 32  # the gallery links' HMAC key
 BUSY_SECONDS = 10.0  # how long a query waits for a lock held by another connection before it fails
 WRITE_TRIES = 6  # a write that still finds the database locked is tried again this often, waiting longer each time
 Statement = tuple[str, tuple]
@@ -130,6 +132,31 @@ MIGRATIONS = (
         PRIMARY KEY (guild_id, name)
     );
     """,
+    # 8: the gallery: pictures taken down, the links' secret, the channels each link's member could see, each
+    # picture's image embedding, and its prompt's words (kept by a trigger as jobs finish)
+    """
+    ALTER TABLE jobs ADD COLUMN deleted REAL;
+    CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE gallery_views (
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        channels TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    );
+    CREATE TABLE embeddings (
+        job_id TEXT PRIMARY KEY,
+        perceptor TEXT NOT NULL,
+        vector BLOB NOT NULL
+    );
+    CREATE VIRTUAL TABLE prompts USING fts5(job_id UNINDEXED, prompt);
+    INSERT INTO prompts (job_id, prompt) SELECT id, json_extract(request, '$.prompt') FROM jobs WHERE state = 'done';
+    CREATE TRIGGER prompts_of_done AFTER UPDATE OF state ON jobs WHEN new.state = 'done' AND old.state != 'done'
+    BEGIN
+        INSERT INTO prompts (job_id, prompt) VALUES (new.id, json_extract(new.request, '$.prompt'));
+    END;
+    CREATE INDEX jobs_by_guild ON jobs (guild_id, state, finished);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMNS = (
@@ -159,6 +186,7 @@ class Store:
         self.path = path
         self.busy_seconds = busy_seconds
         self._db: aiosqlite.Connection | None = None
+        self._secret: bytes | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -416,6 +444,33 @@ class Store:
         return changed > 0
 
     # messages
+
+    async def select(self, condition: str, args: Iterable[Any] = ()) -> list[Job]:
+        """Jobs (as ``j``) where ``condition`` holds: the gallery's queries, written with placeholders."""
+        return await self._many(f"j WHERE {condition}", args)
+
+    async def mark_deleted(self, job_id: str) -> None:
+        """🗑️: the picture was taken down; the gallery no longer shows it."""
+        await self._write(("UPDATE jobs SET deleted = ? WHERE id = ?", (time.time(), job_id)))
+
+    async def web_secret(self) -> bytes:
+        """The gallery links' HMAC secret, made at the first call and kept."""
+        if self._secret is None:
+            made = secrets.token_bytes(SECRET_BYTES)
+            await self._write(("INSERT OR IGNORE INTO secrets (name, value) VALUES ('gallery', ?)", (made,)))
+            (self._secret,) = await (await self.db.execute("SELECT value FROM secrets WHERE name = 'gallery'")).fetchone()
+        return self._secret
+
+    async def put_gallery_view(self, guild_id: int, user_id: int, channels: Iterable[int]) -> None:
+        """The channels ``user_id`` (0: everyone) could see when /gallery gave them a link."""
+        await self._write((
+            "INSERT OR REPLACE INTO gallery_views (guild_id, user_id, channels, at) VALUES (?, ?, ?, ?)",
+            (guild_id, user_id, json.dumps(sorted(channels)), time.time()),
+        ))  # fmt: skip
+
+    async def put_embedding(self, job_id: str, perceptor: str, vector: bytes) -> None:
+        await self._write(("INSERT OR REPLACE INTO embeddings (job_id, perceptor, vector) VALUES (?, ?, ?)",
+                           (job_id, perceptor, vector)))  # fmt: skip
 
     async def link_message(self, message_id: int, job_id: str) -> None:
         """Record that ``message_id`` shows ``job_id`` (its progress, then its result)."""

@@ -65,6 +65,7 @@ class DiscordEmulator:
         self.thread_id = self.snowflake()  # a public thread of #dreams, in the guild's list at connect
         self.threads: dict[int, int] = {self.thread_id: self.channel_id}  # every thread, to its parent channel
         self.mod_role_id = self.snowflake()
+        self.private_channel_id = self.snowflake()  # #mods-only: @everyone may not view it, the mods role may
         self.calls: list[Call] = []
         self.messages: dict[int, dict] = {}
         self.dm_channels: dict[int, int] = {}  # member id -> the id of the bot's direct-message channel with them
@@ -302,6 +303,9 @@ class DiscordEmulator:
                 {**channel, "id": str(self.channel_id), "name": "dreams", "position": 0},
                 {**channel, "id": str(self.other_channel_id), "name": "general", "position": 1},
                 {**channel, "id": str(self.nsfw_channel_id), "name": "after-dark", "position": 2, "nsfw": True},
+                {**channel, "id": str(self.private_channel_id), "name": "mods-only", "position": 3, "permission_overwrites": [
+                    {"id": str(self.guild_id), "type": 0, "allow": "0", "deny": str(1 << 10)},
+                    {"id": str(self.mod_role_id), "type": 0, "allow": str(1 << 10), "deny": "0"}]},
             ],
             "members": [], "member_count": 3, "features": [], "emojis": [], "stickers": [], "voice_states": [],
             "threads": [self._thread(self.thread_id)],

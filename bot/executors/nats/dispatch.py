@@ -122,6 +122,10 @@ class Dispatcher:
             asyncio.create_task(self._tidy(), name="worker expiry"),
         ]
 
+    def reachable(self) -> bool:
+        """Whether the bot is connected to the NATS server (``GET /healthz``)."""
+        return self.link is not None and self.link.client.is_connected
+
     def online(self) -> list[WorkerInfo]:
         now = asyncio.get_running_loop().time()
         return [seen.info for seen in self.workers.values() if now - seen.at <= OFFLINE_AFTER]

@@ -302,6 +302,7 @@ TYPED = {
     "vary_strong": "0.9",
     "vary_grid": "Subtle",
     "builtin_presets": "off",
+    "gallery": "members",
     "pan_share": "0.25",
     "audit_channel": "<#301>",
     "blocked_roles": "<@&201>, <@&202>",
