@@ -75,6 +75,9 @@ def test_every_key_says_what_it_is_for():
             ("storage", "max_files_gb", -0.5),
             ("moderation", "picture_check", "clip"),
             ("moderation", "threshold", 1.5),
+            ("web", "listen", "8080"),
+            ("web", "listen", "127.0.0.1:70000"),
+            ("web", "public_url", "dreams.example.org"),
         ]
     ],
 )

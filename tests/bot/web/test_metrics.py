@@ -40,3 +40,18 @@ def test_rate_limits_are_counted_from_discords_warnings_and_pass_on():
     scraped = metrics.scraped({7: 3}, {"gpu-1": 80.0}, 4096, 2).decode()
     assert 'dreambot_queue_length{guild="7"} 3.0' in scraped and "dreambot_workers 1.0" in scraped
     assert "dreambot_engine_restarts 2.0" in scraped and "dreambot_database_bytes 4096.0" in scraped
+
+
+def test_every_figure_the_grafana_dashboard_plots_is_one_the_bot_serves():
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).parents[3] / "docs" / "grafana" / "dreambot.json").read_text())
+    plotted = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"dreambot_\w+", target["expr"])}  # fmt: skip
+    metrics = Metrics()
+    metrics.ended(Job("a", 1, 2, 3, "x", RenderRequest("a"), JobState.DONE, created=1.0, started=2.0, finished=3.0))
+    metrics.discord_errors.labels("500").inc()
+    served = set(re.findall(r"^(dreambot_\w+)", metrics.scraped({1: 1}, {"w": 1.0}, 1, 0).decode(), re.MULTILINE))
+    assert plotted and plotted <= served, plotted - served
