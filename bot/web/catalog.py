@@ -91,8 +91,9 @@ class Catalog:
         if not rows:
             return [], 0
         ids = [row[0] for row in rows]
-        order = rank(np.frombuffer(target[1], dtype=np.float32), np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
         offset = (filters.page - 1) * PAGE
+        vectors = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
+        order = rank(np.frombuffer(target[1], dtype=np.float32), vectors, offset + PAGE)
         chosen = [ids[i] for i in order[offset : offset + PAGE]]
         jobs = {job.id: job for job in await self.store.select(f"j.id IN ({','.join('?' * len(chosen))})", chosen)}
         return [jobs[i] for i in chosen if i in jobs], len(ids)
@@ -110,8 +111,12 @@ class Catalog:
         return parent, children
 
 
-def rank(target: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """Indices of ``vectors`` from the most to the least like ``target`` (cosine similarity)."""
-    norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(target)), 1e-12)
-    similarity = vectors @ target / np.maximum(norms, 1e-12)
-    return np.argsort(-similarity, kind="stable")
+def rank(target: np.ndarray, vectors: np.ndarray, top: int | None = None) -> np.ndarray:
+    """Indices of ``vectors`` from the most to the least like ``target`` (cosine similarity); only the ``top`` likest
+    when asked (a page's worth: a partial sort, which a large gallery needs)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors)) * max(float(np.linalg.norm(target)), 1e-12)
+    distance = -(vectors @ target) / np.maximum(norms, 1e-12)
+    if top is not None and top < len(distance):
+        best = np.argpartition(distance, top)[:top]
+        return best[np.lexsort((best, distance[best]))]
+    return np.argsort(distance, kind="stable")

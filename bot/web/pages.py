@@ -18,7 +18,8 @@ header h1{font-size:1.2em;margin:0;flex:1 1 auto}
 form{display:flex;gap:6px;flex:1 1 260px}input[type=search]{flex:1;padding:6px;border-radius:4px;border:0}
 main{padding:12px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
-.card{background:#1c1c22;border-radius:6px;overflow:hidden}.card img{width:100%;height:auto;aspect-ratio:1;object-fit:cover;display:block}
+.card{background:#1c1c22;border-radius:6px;overflow:hidden}
+.card img{width:100%;height:auto;aspect-ratio:1;object-fit:cover;display:block}
 .card p{margin:6px;font-size:.8em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 a{color:#8ab4f8}.card .meta{white-space:normal;line-height:1.6}.meta a{margin-right:6px}
 .picture img{max-width:100%;height:auto}pre,code{white-space:pre-wrap;word-break:break-word;background:#1c1c22;padding:8px;

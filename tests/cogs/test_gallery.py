@@ -113,6 +113,12 @@ async def test_metrics_count_what_happened_and_healthz_says_the_bot_serves(bot, 
     await painted(emulator, "a bridge", alice)
     _, text = await dream(emulator, "a castle", option("steps", 10**6, 4), member=alice)
     assert "Steps must be between" in text
+    _, text = await dream(emulator, "a slow castle", option("steps", 400, 4), member=alice)
+    slow = job_id_of(text)
+    await emulator.wait_title(slow, "Painting")
+    cancelled = await emulator.slash("cancel", [option("job", slow)], member=alice)
+    await emulator.wait_for(lambda: emulator.reply_text(cancelled))
+    await emulator.wait_title(slow, "Cancelled")
     base = f"http://{bot.web.address}"
     async with aiohttp.ClientSession() as operator:
         async with operator.get(f"{base}/healthz") as health:
@@ -120,8 +126,9 @@ async def test_metrics_count_what_happened_and_healthz_says_the_bot_serves(bot, 
         async with operator.get(f"{base}/metrics") as scraped:
             figures = await scraped.text()
     assert 'dreambot_jobs_total{kind="picture",outcome="done"} 2.0' in figures
+    assert 'dreambot_jobs_total{kind="picture",outcome="cancelled"} 1.0' in figures
     assert "dreambot_refused_total 1.0" in figures
-    assert "dreambot_wait_seconds_count 2.0" in figures and 'dreambot_run_seconds_count{kind="picture"} 2.0' in figures
+    assert "dreambot_wait_seconds_count 3.0" in figures and 'dreambot_run_seconds_count{kind="picture"} 3.0' in figures
     assert re.search(r'dreambot_steps_per_second\{executor="local"\} [0-9.]+', figures)
     assert re.search(r"dreambot_database_bytes [1-9][0-9.e+]*", figures)
     bot._scheduler_task.cancel()  # the loop stops: the bot no longer serves
