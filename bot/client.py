@@ -255,6 +255,8 @@ def count_errors(http: discord.http.HTTPClient, metrics: Metrics) -> None:
             return await request(*args, **kwargs)
         except discord.HTTPException as error:
             metrics.discord_errors.labels(str(error.status)).inc()
+            if error.status == 429:  # one discord.py did not wait out (a ban by Discord's edge, or its last try)
+                metrics.rate_limits.inc()
             raise
 
     http.request = counted  # type: ignore[method-assign]

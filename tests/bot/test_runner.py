@@ -55,6 +55,7 @@ async def test_the_bot_logs_in_syncs_commands_and_stops_cleanly(tmp_path, emulat
         "block",
         "usage",
         "preset",
+        "gallery",
     }
     deepdream = {o["name"]: o for o in emulator.commands["deepdream"]["options"]}
     assert deepdream["image"]["required"] and deepdream["image"]["type"] == 11

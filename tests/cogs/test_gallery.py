@@ -109,13 +109,16 @@ async def test_a_members_link_shows_what_they_may_see_finds_by_words_and_likenes
 
 async def test_metrics_count_what_happened_and_healthz_says_the_bot_serves(bot, emulator):
     alice = Member(emulator.snowflake(), "alice")
+    emulator.rate_limit_edits = 2  # Discord answers the next two edits with 429
     await painted(emulator, "a tower", alice)
     await painted(emulator, "a bridge", alice)
     _, text = await dream(emulator, "a castle", option("steps", 10**6, 4), member=alice)
     assert "Steps must be between" in text
     _, text = await dream(emulator, "a slow castle", option("steps", 400, 4), member=alice)
     slow = job_id_of(text)
-    await emulator.wait_title(slow, "Painting")
+    shown = await emulator.wait_title(slow, "Painting")
+    emulator.delete(int(shown["id"]))  # a member deletes its message: the next edit meets a 404, and it is posted again
+    await emulator.wait_for(lambda: (again := emulator.job_message(slow)) is not None and again["id"] != shown["id"])
     cancelled = await emulator.slash("cancel", [option("job", slow)], member=alice)
     await emulator.wait_for(lambda: emulator.reply_text(cancelled))
     await emulator.wait_title(slow, "Cancelled")
@@ -127,6 +130,9 @@ async def test_metrics_count_what_happened_and_healthz_says_the_bot_serves(bot, 
             figures = await scraped.text()
     assert 'dreambot_jobs_total{kind="picture",outcome="done"} 2.0' in figures
     assert 'dreambot_jobs_total{kind="picture",outcome="cancelled"} 1.0' in figures
+    assert "dreambot_discord_rate_limits_total 2.0" in figures  # the emulator's 429s carry no Via: discord.py raises
+    assert 'dreambot_discord_api_errors_total{status="429"} 2.0' in figures
+    assert 'dreambot_discord_api_errors_total{status="404"} 1.0' in figures
     assert "dreambot_refused_total 1.0" in figures
     assert "dreambot_wait_seconds_count 3.0" in figures and 'dreambot_run_seconds_count{kind="picture"} 3.0' in figures
     assert re.search(r'dreambot_steps_per_second\{executor="local"\} [0-9.]+', figures)
@@ -135,3 +141,26 @@ async def test_metrics_count_what_happened_and_healthz_says_the_bot_serves(bot, 
     await asyncio.sleep(0)
     async with aiohttp.ClientSession() as operator, operator.get(f"{base}/healthz") as health:
         assert (health.status, await health.text()) == (503, "the scheduler's loop is not running\n")
+
+
+async def test_a_public_link_shows_what_everyone_sees_and_the_setting_closes_it_again(bot, emulator):
+    alice = Member(emulator.snowflake(), "alice")
+    mod = Member(emulator.snowflake(), "mod", roles=(emulator.mod_role_id,), permissions=MANAGE_GUILD)
+    assert "is now public" in await settings(emulator, "set", mod, key="gallery", value="public")
+    open_one = await painted(emulator, "a town square", alice)
+    await painted(emulator, "a secret plan", mod, channel_id=emulator.private_channel_id)
+    link = await gallery_link(emulator, mod)
+    assert link.rsplit("/", 1)[1].split(".")[1] == "0", "the server's link, not the moderator's own"
+    base = link.split("/g/")[0]
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as anyone:
+        async with anyone.get(link) as opened:
+            assert cards(await opened.text()) == [open_one], "what @everyone can see, even when a moderator asked"
+        assert "is now members" in await settings(emulator, "set", mod, key="gallery", value="members")
+        async with anyone.get(f"{base}/gallery") as closed:
+            assert closed.status == 403, "a public link does not open a members' gallery"
+        member_link = await gallery_link(emulator, alice)
+        async with anyone.get(member_link) as opened:
+            assert cards(await opened.text()) == [open_one]
+        assert "is now off" in await settings(emulator, "set", mod, key="gallery", value="off")
+        async with anyone.get(f"{base}/gallery") as closed:
+            assert closed.status == 403, "off closes every link"
