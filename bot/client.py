@@ -211,9 +211,7 @@ class DreamBot(commands.AutoShardedBot):
 
     async def scrape(self) -> bytes:
         """``GET /metrics``: the counters kept as jobs end, with the queue, workers and database read now."""
-        queued: dict[int, int] = {}
-        for job in await self.store.queued():
-            queued[job.guild_id] = queued.get(job.guild_id, 0) + 1
+        queued = await self.store.queued_by_guild()
         workers = {w.worker_id: w.memory_gib for w in self.dispatcher.online()} if self.dispatcher is not None else {}
         size = await asyncio.to_thread(database_bytes, self.config.storage.path)
         restarts = max(0, self.supervisor.starts - 1) if self.supervisor is not None else 0

@@ -445,6 +445,13 @@ class Store:
 
     # messages
 
+    async def queued_by_guild(self) -> dict[int, int]:
+        """Each server's waiting jobs, counted (``GET /metrics``)."""
+        rows = await (
+            await self.db.execute("SELECT guild_id, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY guild_id")
+        ).fetchall()
+        return {guild: count for guild, count in rows}
+
     async def select(self, condition: str, args: Iterable[Any] = ()) -> list[Job]:
         """Jobs (as ``j``) where ``condition`` holds: the gallery's queries, written with placeholders."""
         return await self._many(f"j WHERE {condition}", args)

@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 COOKIE = "dreambot_gallery"
 THUMB_SIDE = 320
-HTML = "text/html; charset=utf-8"
 
 
 def listen_address(listen: str) -> tuple[str, int]:

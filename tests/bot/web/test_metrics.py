@@ -55,3 +55,16 @@ def test_every_figure_the_grafana_dashboard_plots_is_one_the_bot_serves():
     metrics.discord_errors.labels("500").inc()
     served = set(re.findall(r"^(dreambot_\w+)", metrics.scraped({1: 1}, {"w": 1.0}, 1, 0).decode(), re.MULTILINE))
     assert plotted and plotted <= served, plotted - served
+
+
+async def test_the_queue_is_counted_by_server_and_only_what_waits(tmp_path):
+    from bot.queue.store import Store
+
+    store = await Store.open(tmp_path / "d.sqlite3")
+    try:
+        for job_id, guild in (("a", 1), ("b", 1), ("c", 2), ("d", 2)):
+            await store.add_job(Job(job_id, guild, 20, 3, "x", RenderRequest("a castle")))
+        await store.claim("d")
+        assert await store.queued_by_guild() == {1: 2, 2: 1}
+    finally:
+        await store.close()
