@@ -144,6 +144,7 @@ class DreamBot(commands.AutoShardedBot):
         self._janitor_task = asyncio.create_task(self._janitor(), name="janitor")
         logging.getLogger("discord.http").addFilter(self._rate_limits)
         if self.web is not None:
+            await self.store.web_secret()  # made at the first start with the gallery, and kept
             await self.web.start()
 
     async def _start_engine(self) -> None:
