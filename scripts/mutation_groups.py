@@ -27,6 +27,7 @@ def main() -> None:
             "source_paths": ["contract", "bot", "cogs", "engine"],
             "only_mutate": group["mutate"],
             "pytest_add_cli_args_test_selection": group["tests"],
+            "also_copy": group.get("also_copy", []),  # what the tests read beside the code (a dashboard, data files)
         }
         lines = ["", "[tool.mutmut]", *(f"{key} = {json.dumps(value)}" for key, value in table.items())]
         with open(pyproject, "a") as file:

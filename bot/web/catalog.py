@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from bot.queue.jobs import Job
 from bot.queue.store import Store
 
 PAGE = 48  # pictures a page of the grid shows
+CHUNK = 500  # embeddings read in one query
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -35,9 +36,28 @@ def match_query(words: str) -> str | None:
     return " ".join(f'"{word}"' for word in found) or None
 
 
+@dataclass
+class Kept:
+    """One server's embeddings of one perceptor, as rows of a matrix."""
+
+    index: dict[str, int] = field(default_factory=dict)  # job id -> its row
+    matrix: np.ndarray | None = None
+
+    def add(self, vectors: list[tuple[str, np.ndarray]], size: int) -> None:
+        """Rows for ``vectors`` of ``size`` numbers; another size (a worker's malformed one) is left out."""
+        fitting = [(job_id, vector) for job_id, vector in vectors if vector.shape == (size,)]
+        if not fitting:
+            return
+        new = np.stack([vector for _, vector in fitting])
+        self.matrix = new if self.matrix is None else np.vstack([self.matrix, new])
+        for job_id, _ in fitting:
+            self.index[job_id] = len(self.index)
+
+
 class Catalog:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._kept: dict[tuple[int, str, int], Kept] = {}  # (server, perceptor, size) -> its pictures' embeddings
 
     async def visible(self, guild_id: int, user_id: int) -> set[int]:
         """The channels a pass's member could see when /gallery gave the link (none: no link was given)."""
@@ -78,25 +98,41 @@ class Catalog:
         return jobs, total
 
     async def _likest(self, guild_id: int, where: str, args: list, filters: Filters) -> tuple[list[Job], int]:
+        """The pictures most like ``filters.like`` (itself left out), which must be one this pass may see."""
         target = await (await self.store.db.execute(
-            "SELECT perceptor, vector FROM embeddings WHERE job_id = ?", (filters.like,)
+            "SELECT e.perceptor, e.vector FROM embeddings e JOIN jobs j ON j.id = e.job_id WHERE e.job_id = ? AND "
+            + where, (filters.like, *args),
         )).fetchone()  # fmt: skip
         if target is None:
             return [], 0
+        perceptor, wanted = target[0], np.frombuffer(target[1], dtype=np.float32)
         rows = await (await self.store.db.execute(
-            f"SELECT e.job_id, e.vector FROM embeddings e JOIN jobs j ON j.id = e.job_id WHERE {where} AND e.perceptor = ? "
+            f"SELECT e.job_id FROM embeddings e JOIN jobs j ON j.id = e.job_id WHERE {where} AND e.perceptor = ? "
             "AND j.id != ?",
-            (*args, target[0], filters.like),
+            (*args, perceptor, filters.like),
         )).fetchall()  # fmt: skip
-        if not rows:
+        ids, vectors = await self._vectors(guild_id, perceptor, len(wanted), [row[0] for row in rows])
+        if not ids:
             return [], 0
-        ids = [row[0] for row in rows]
         offset = (filters.page - 1) * PAGE
-        vectors = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
-        order = rank(np.frombuffer(target[1], dtype=np.float32), vectors, offset + PAGE)
+        order = rank(wanted, vectors, offset + PAGE)
         chosen = [ids[i] for i in order[offset : offset + PAGE]]
         jobs = {job.id: job for job in await self.store.select(f"j.id IN ({','.join('?' * len(chosen))})", chosen)}
         return [jobs[i] for i in chosen if i in jobs], len(ids)
+
+    async def _vectors(self, guild_id: int, perceptor: str, size: int, ids: list[str]) -> tuple[list[str], np.ndarray]:
+        """The embeddings of ``ids`` (those that have one of ``size`` numbers), in their order: read from the database
+        once and kept per server and perceptor, so a page reads only the pictures finished since the last."""
+        kept = self._kept.setdefault((guild_id, perceptor, size), Kept())
+        missing = [job_id for job_id in ids if job_id not in kept.index]
+        for start in range(0, len(missing), CHUNK):
+            chunk = missing[start : start + CHUNK]
+            rows = await (await self.store.db.execute(
+                f"SELECT job_id, vector FROM embeddings WHERE job_id IN ({','.join('?' * len(chunk))})", chunk
+            )).fetchall()  # fmt: skip
+            kept.add([(job_id, np.frombuffer(vector, dtype=np.float32)) for job_id, vector in rows], size)
+        found = [job_id for job_id in ids if job_id in kept.index]
+        return found, kept.matrix[[kept.index[job_id] for job_id in found]] if found else np.zeros((0, size), np.float32)
 
     async def shown(self, guild_id: int, channels: set[int], job_id: str) -> Job | None:
         """The picture ``job_id`` when the gallery shows it to this pass (else None: to this pass it does not exist)."""
@@ -114,7 +150,7 @@ class Catalog:
 def rank(target: np.ndarray, vectors: np.ndarray, top: int | None = None) -> np.ndarray:
     """Indices of ``vectors`` from the most to the least like ``target`` (cosine similarity); only the ``top`` likest
     when asked (a page's worth: a partial sort, which a large gallery needs)."""
-    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors)) * max(float(np.linalg.norm(target)), 1e-12)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))  # the target's own length scales every score alike
     distance = -(vectors @ target) / np.maximum(norms, 1e-12)
     if top is not None and top < len(distance):
         best = np.argpartition(distance, top)[:top]

@@ -67,3 +67,23 @@ def test_a_describe_request_needs_one_picture_within_the_largest_side_and_a_know
     ]:
         with pytest.raises(BadRequest, match=said):
             validate_describe(dataclasses.replace(picture, **wrong))
+
+
+def test_a_description_at_every_bound_is_taken():
+    from contract.describe import MAX_PHRASE_CHARS, VOCABULARIES
+    from contract.limits import MAX_PROMPT_CHARS
+
+    phrases = [Phrase("x", -1.0), Phrase("y" * MAX_PHRASE_CHARS, 1.0)] + [Phrase("z", 0.5)] * (MAX_TOP - 2)
+    whole = Description({name: phrases for name in VOCABULARIES}, ["a"] * (PROMPTS - 1) + ["p" * MAX_PROMPT_CHARS])
+    assert Description.from_dict(whole.to_dict()) == whole, "every vocabulary, MAX_TOP phrases, PROMPTS prompts, the ends"
+
+
+def test_a_describe_request_at_the_sides_bounds_is_taken(tmp_path):
+    from contract.limits import MAX_SIDE
+
+    for width, height in ((1, 1), (MAX_SIDE, MAX_SIDE)):
+        validate_describe(RenderRequest("", perceptor="tiny-clip", describe=True, init_image="a.png", width=width, height=height))
+    for width, height in ((0, 5), (5, 0), (MAX_SIDE + 1, 5), (5, MAX_SIDE + 1)):
+        with pytest.raises(BadRequest, match="pictures up to"):
+            validate_describe(RenderRequest("", perceptor="tiny-clip", describe=True, init_image="a.png", width=width,
+                                            height=height))  # fmt: skip

@@ -31,12 +31,18 @@ def test_rate_limits_are_counted_from_discords_warnings_and_pass_on():
     logger = logging.getLogger("discord.http.test")
     counting = metrics.rate_limit_filter()
     logger.addFilter(counting)
+    passed: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = passed.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
     try:
         logger.warning("We are being rate limited. %s %s responded with 429. Retrying in %.2f seconds.", "PATCH", "/x", 1.0)
         logger.warning("something else")
     finally:
         logger.removeFilter(counting)
+        logger.removeHandler(handler)
     assert value(metrics, "dreambot_discord_rate_limits_total") == 1
+    assert len(passed) == 2, "counting keeps every record for the log"
     scraped = metrics.scraped({7: 3}, {"gpu-1": 80.0}, 4096, 2).decode()
     assert 'dreambot_queue_length{guild="7"} 3.0' in scraped and "dreambot_workers 1.0" in scraped
     assert "dreambot_engine_restarts 2.0" in scraped and "dreambot_database_bytes 4096.0" in scraped

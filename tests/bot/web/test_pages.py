@@ -39,3 +39,15 @@ def test_the_command_paints_the_picture_again_and_filter_links_keep_the_rest():
 def test_the_listen_address_is_host_and_port():
     assert listen_address("127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert listen_address("[::1]:0") == ("::1", 0)
+
+
+def test_a_pictures_page_links_its_family_and_its_film():
+    parent = job(id="aa01", request=RenderRequest("a harbour"))
+    child = job(id="cc03", request=RenderRequest("a harbour, later", zoom_frames=3), parent="ab12")
+    html = picture("Lab", job(parent="aa01"), "", "", True, parent, [child])
+    assert '<li>made from <a href="/gallery/picture/aa01">a harbour</a></li>' in html
+    assert '<li><a href="/gallery/picture/cc03">a film: a harbour, later</a></li>' in html
+    assert '<video src="/gallery/film/ab12.mp4"' in html
+    assert "Family" not in picture("Lab", job(), "", "", False, None, []) and "<video" not in picture(
+        "Lab", job(), "", "", False, None, []
+    )
