@@ -239,9 +239,7 @@ class Engine(Models):
         request = task.request
         assert request.morph_to is not None
         torch.manual_seed(request.seed)
-        make_cutouts = MakeCutouts(perceptor.input_size, request.cutn, request.cut_pow, batched=self.speed.batched_cutouts)
-        generator = load_attribute(resolved.family.painter)(net, request.width, request.height, self.device, **resolved.options)
-        generator.checkpoint = recompute or self.speed.checkpoint_for(request.width, request.height)
+        generator, make_cutouts = self._generator(request, resolved, net, perceptor, recompute)
         ends = [self._picture(path, request) for path in (request.init_image or "", request.morph_to)]
         fits, done = [], 0
         for picture in ends:
@@ -270,6 +268,16 @@ class Engine(Models):
                 done += request.steps_per_frame
             task.key_frame(output.small(output.to_pil(generator.image())))
         return self._outcome(task, resolved, generator, losses, None, start)
+
+    def _generator(
+        self, request: RenderRequest, resolved: ResolvedRequest, net: nn.Module | None, perceptor: AnyPerceptor,
+        recompute: bool,
+    ) -> tuple[Generator, MakeCutouts]:  # fmt: skip
+        """The request's painter at its start and its cutouts (``recompute``: its activations recomputed)."""
+        make_cutouts = MakeCutouts(perceptor.input_size, request.cutn, request.cut_pow, batched=self.speed.batched_cutouts)
+        generator = load_attribute(resolved.family.painter)(net, request.width, request.height, self.device, **resolved.options)
+        generator.checkpoint = recompute or self.speed.checkpoint_for(request.width, request.height)
+        return generator, make_cutouts
 
     def _picture(self, path: str, request: RenderRequest) -> torch.Tensor:
         """The picture at ``path`` at the request's size, as the painter sees it."""
@@ -315,10 +323,7 @@ class Engine(Models):
         recompute: bool = False,
     ) -> tuple[Generator, MakeCutouts, torch.Tensor | None]:  # fmt: skip
         """The request's cutouts and generator, started from its init image if it has one."""
-        make_cutouts = MakeCutouts(perceptor.input_size, request.cutn, request.cut_pow, batched=self.speed.batched_cutouts)
-        painter = load_attribute(resolved.family.painter)
-        generator = painter(net, request.width, request.height, self.device, **resolved.options)
-        generator.checkpoint = recompute or self.speed.checkpoint_for(request.width, request.height)
+        generator, make_cutouts = self._generator(request, resolved, net, perceptor, recompute)
         init = None
         if request.init_image:
             init = self._picture(request.init_image, request)
